@@ -1,0 +1,201 @@
+"""The audit log: one hash-chained event per mutation, written in the mutation's transaction.
+
+Each event's hash covers its own fields and the previous event's hash, and the ``audit_head``
+row holds the newest sequence number and hash. Editing, inserting or deleting any event
+directly in the database breaks the chain, and :func:`verify` names the first bad event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import schema
+from modelreg.db import now
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    at: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    entity: str
+    before: Any
+    after: Any
+    hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "entity": self.entity,
+            "before": self.before,
+            "after": self.after,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    events: int
+    head: str
+    bad_seq: int | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "head": self.head,
+            "bad_seq": self.bad_seq,
+            "reason": self.reason,
+        }
+
+
+def canonical(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def event_hash(row: dict[str, Any]) -> str:
+    fields = [
+        row["seq"],
+        row["at"],
+        row["actor"],
+        row["action"],
+        row["entity_type"],
+        row["entity_id"],
+        row["entity"],
+        row["before"],
+        row["after"],
+        row["prev_hash"],
+    ]
+    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
+
+
+def append(
+    conn: Connection,
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    entity: str,
+    before: Any = None,
+    after: Any = None,
+) -> None:
+    """Append one event; call inside the transaction that makes the change."""
+    head = conn.execute(
+        sa.select(schema.audit_head.c.seq, schema.audit_head.c.hash)
+        .where(schema.audit_head.c.id == 1)
+        .with_for_update()
+    ).one()
+    row = {
+        "seq": head.seq + 1,
+        "at": now(),
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "entity": entity,
+        "before": canonical(before),
+        "after": canonical(after),
+        "prev_hash": head.hash,
+    }
+    row["hash"] = event_hash(row)
+    conn.execute(schema.audit_events.insert().values(**row))
+    conn.execute(
+        schema.audit_head.update()
+        .where(schema.audit_head.c.id == 1)
+        .values(seq=row["seq"], hash=row["hash"])
+    )
+
+
+def verify(conn: Connection) -> VerifyResult:
+    """Walk the whole chain; report the first event that was edited, inserted or deleted."""
+    head = conn.execute(sa.select(schema.audit_head).where(schema.audit_head.c.id == 1)).one()
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    result = conn.execute(sa.select(schema.audit_events).order_by(schema.audit_events.c.seq))
+    for row in result.mappings():
+        count += 1
+        seq = row["seq"]
+        if seq != expected_seq:
+            what = "deleted" if seq > expected_seq else "inserted"
+            return VerifyResult(
+                False, count, head.hash, expected_seq, f"event {expected_seq} was {what}"
+            )
+        if row["prev_hash"] != prev:
+            return VerifyResult(
+                False, count, head.hash, seq, f"event {seq} does not follow the event before it"
+            )
+        if event_hash(dict(row)) != row["hash"]:
+            return VerifyResult(
+                False, count, head.hash, seq, f"event {seq} was edited: its hash does not match"
+            )
+        prev = row["hash"]
+        expected_seq += 1
+    if head.seq != expected_seq - 1 or head.hash != prev:
+        return VerifyResult(
+            False,
+            count,
+            head.hash,
+            expected_seq,
+            f"the chain ends at event {expected_seq - 1} but the head records event {head.seq}:"
+            " events were deleted from the end",
+        )
+    return VerifyResult(True, count, head.hash)
+
+
+def events(
+    conn: Connection,
+    *,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> Iterator[AuditEvent]:
+    """Newest first, optionally filtered; page with ``before_seq``."""
+    t = schema.audit_events
+    q = sa.select(t).order_by(t.c.seq.desc()).limit(limit)
+    if entity_type is not None:
+        q = q.where(t.c.entity_type == entity_type)
+    if entity_id is not None:
+        q = q.where(t.c.entity_id == entity_id)
+    if actor is not None:
+        q = q.where(t.c.actor == actor)
+    if action is not None:
+        q = q.where(t.c.action == action)
+    if before_seq is not None:
+        q = q.where(t.c.seq < before_seq)
+    for row in conn.execute(q).mappings():
+        yield AuditEvent(
+            seq=row["seq"],
+            at=row["at"],
+            actor=row["actor"],
+            action=row["action"],
+            entity_type=row["entity_type"],
+            entity_id=row["entity_id"],
+            entity=row["entity"],
+            before=None if row["before"] is None else json.loads(row["before"]),
+            after=None if row["after"] is None else json.loads(row["after"]),
+            hash=row["hash"],
+        )

@@ -1,0 +1,230 @@
+"""Content-addressed blob storage behind one small protocol.
+
+A blob is named by the sha256 of its bytes. Backends: a local directory
+(``blobs/sha256/ab/<digest>``) and memory (for unit tests); the S3 backend implements the
+same protocol. Every write streams while hashing and publishes only complete, verified
+content; a digest already present is never written again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from modelreg.errors import IntegrityError, InvalidInput, NotFound
+from modelreg.manifest import is_digest
+
+CHUNK = 1 << 20
+
+
+class BlobStore(Protocol):
+    """What the registry needs from a blob backend."""
+
+    def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
+        """Store the stream's bytes; return (digest, size).
+
+        With ``digest`` given, a blob already present is not read or written again, and
+        content that hashes to anything else is refused with IntegrityError, storing nothing.
+        """
+
+    def open(self, digest: str) -> BinaryIO:
+        """Open a blob for reading; raise NotFound if it is absent."""
+
+    def exists(self, digest: str) -> bool: ...
+
+    def size(self, digest: str) -> int: ...
+
+    def modified(self, digest: str) -> float:
+        """When the blob was last written or re-put (seconds since the epoch)."""
+
+    def delete(self, digest: str) -> None: ...
+
+    def __iter__(self) -> Iterator[str]:
+        """Every stored digest."""
+
+
+def hash_stream(stream: BinaryIO) -> tuple[str, int]:
+    """Return (sha256 hex digest, size) of a stream, reading it in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+    return h.hexdigest(), size
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    with open(path, "rb") as f:
+        return hash_stream(f)
+
+
+def verify(store: BlobStore, digest: str) -> bool:
+    """Re-hash a stored blob; True when its bytes still match its name."""
+    with store.open(digest) as f:
+        return hash_stream(f)[0] == digest
+
+
+def _check_digest(digest: str) -> str:
+    if not is_digest(digest):
+        raise InvalidInput(f"{digest!r} is not a sha256 hex digest")
+    return digest
+
+
+class LocalBlobStore:
+    """Blobs in a directory: ``<root>/sha256/<first two hex digits>/<digest>``."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._base = self.root / "sha256"
+        self._tmp = self.root / "tmp"
+        self._base.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    def path(self, digest: str) -> Path:
+        _check_digest(digest)
+        return self._base / digest[:2] / digest
+
+    def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
+        if digest is not None:
+            final = self.path(digest)
+            if final.exists():
+                # Refresh the time so that gc's grace period protects a blob being re-used.
+                os.utime(final)
+                return digest, final.stat().st_size
+            tmp_dir = final.parent
+            tmp_dir.mkdir(exist_ok=True)
+        else:
+            tmp_dir = self._tmp
+        tmp = tmp_dir / f".tmp-{secrets.token_hex(8)}"
+        h = hashlib.sha256()
+        size = 0
+        try:
+            with open(tmp, "xb") as out:
+                while chunk := stream.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            actual = h.hexdigest()
+            if digest is not None and actual != digest:
+                raise IntegrityError(
+                    f"content does not match its digest: expected {digest}, got {actual}"
+                )
+            final = self.path(actual)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return actual, size
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return open(self.path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is missing from {self.root}") from None
+
+    def exists(self, digest: str) -> bool:
+        return self.path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        try:
+            return self.path(digest).stat().st_size
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is missing from {self.root}") from None
+
+    def modified(self, digest: str) -> float:
+        try:
+            return self.path(digest).stat().st_mtime
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is missing from {self.root}") from None
+
+    def delete(self, digest: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(digest).unlink()
+
+    def __iter__(self) -> Iterator[str]:
+        for shard in sorted(self._base.iterdir()):
+            if not shard.is_dir():
+                continue
+            for entry in sorted(shard.iterdir()):
+                if is_digest(entry.name):
+                    yield entry.name
+
+    def remove_stale_temporaries(self, older_than: float) -> int:
+        """Delete temporary files left by interrupted writes; return how many."""
+        cutoff = time.time() - older_than
+        removed = 0
+        for tmp in [*self._tmp.glob(".tmp-*"), *self._base.glob("*/.tmp-*")]:
+            with contextlib.suppress(FileNotFoundError):
+                if tmp.stat().st_mtime < cutoff:
+                    tmp.unlink()
+                    removed += 1
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class MemoryBlobStore:
+    """Blobs in a dict, for unit tests."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, tuple[bytes, float]] = {}
+
+    def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
+        if digest is not None and _check_digest(digest) in self._blobs:
+            data = self._blobs[digest][0]
+            self._blobs[digest] = (data, time.time())
+            return digest, len(data)
+        data = stream.read()
+        actual = hashlib.sha256(data).hexdigest()
+        if digest is not None and actual != digest:
+            raise IntegrityError(f"content does not match its digest: expected {digest}, got {actual}")
+        self._blobs[actual] = (data, time.time())
+        return actual, len(data)
+
+    def open(self, digest: str) -> BinaryIO:
+        try:
+            return io.BytesIO(self._blobs[_check_digest(digest)][0])
+        except KeyError:
+            raise NotFound(f"blob {digest} is missing") from None
+
+    def exists(self, digest: str) -> bool:
+        return _check_digest(digest) in self._blobs
+
+    def size(self, digest: str) -> int:
+        with self.open(digest) as f:
+            return len(f.read())
+
+    def modified(self, digest: str) -> float:
+        if digest not in self._blobs:
+            raise NotFound(f"blob {digest} is missing")
+        return self._blobs[digest][1]
+
+    def delete(self, digest: str) -> None:
+        self._blobs.pop(digest, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._blobs))
+
+    def corrupt(self, digest: str, data: bytes) -> None:
+        """Replace a blob's bytes without renaming it (for tests of fsck and verified reads)."""
+        self._blobs[digest] = (data, self._blobs[digest][1])

@@ -1,0 +1,140 @@
+"""What made a model, captured without user code: the code, the command and the environment."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import hashlib
+import json
+import os
+import platform
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+MAX_UNTRACKED = 200
+
+
+def command_line() -> str:
+    return shlex.join(sys.argv) if sys.argv and sys.argv[0] else ""
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.decode("utf-8", "replace")
+
+
+def find_repository(cwd: str | os.PathLike[str] | None = None) -> Path | None:
+    here = Path(cwd or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+_CREDENTIALS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
+
+
+def clean_url(url: str) -> str:
+    """Drop any user name or password from a remote URL before it is stored."""
+    return _CREDENTIALS.sub(r"\g<scheme>", url.strip())
+
+
+def capture_code(cwd: str | os.PathLike[str] | None = None) -> tuple[dict[str, Any], bytes | None]:
+    """Return (code facts, uncommitted diff) for the git repository holding ``cwd``.
+
+    Outside a repository, or without git, the facts are ``{}`` and the diff is None.
+    """
+    root = find_repository(cwd)
+    if root is None:
+        return {}, None
+    status = _git(root, "status", "--porcelain=v2", "--branch", "--untracked-files=normal")
+    if status is None:
+        return {}, None
+    commit: str | None = None
+    branch: str | None = None
+    changed = False
+    untracked: list[str] = []
+    for line in status.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split(" ", 2)[2]
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(" ", 2)[2]
+            branch = None if head == "(detached)" else head
+        elif line.startswith("? "):
+            untracked.append(line[2:])
+        elif line and not line.startswith("#"):
+            changed = True
+    remote = _git(root, "config", "--get", "remote.origin.url")
+    diff: bytes | None = None
+    if changed and commit is not None:
+        text = _git(root, "diff", "HEAD", "--binary")
+        diff = text.encode() if text else None
+    code: dict[str, Any] = {
+        "repository": clean_url(remote) if remote else str(root),
+        "commit": commit,
+        "branch": branch,
+        "dirty": changed or bool(untracked),
+        "untracked": untracked[:MAX_UNTRACKED],
+    }
+    return code, diff
+
+
+@functools.lru_cache(maxsize=1)
+def _packages() -> tuple[tuple[str, str], ...]:
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            found.setdefault(_normalise(name), dist.version)
+    return tuple(sorted(found.items()))
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def capture_environment() -> dict[str, Any]:
+    """Python, platform and installed packages of this process (packages are read once)."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "system": platform.system(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "packages": dict(_packages()),
+    }
+
+
+def environment_digest(env: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()

@@ -1,0 +1,64 @@
+"""The semantic difference between two versions, as a pure function of their dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _mapping_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "changed": {k: [a[k], b[k]] for k in sorted(a.keys() & b.keys()) if a[k] != b[k]},
+        "added": {k: b[k] for k in sorted(b.keys() - a.keys())},
+        "removed": {k: a[k] for k in sorted(a.keys() - b.keys())},
+    }
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Diff two ``Version.to_dict()`` results that carry ``lineage``."""
+    la, lb = a.get("lineage") or {}, b.get("lineage") or {}
+    metrics = {}
+    for key in sorted(a["metrics"].keys() | b["metrics"].keys()):
+        va, vb = a["metrics"].get(key), b["metrics"].get(key)
+        delta = vb - va if va is not None and vb is not None else None
+        metrics[key] = {"a": va, "b": vb, "delta": delta}
+    da = {(d["role"], d["name"]): d["digest"] for d in la.get("datasets", [])}
+    db = {(d["role"], d["name"]): d["digest"] for d in lb.get("datasets", [])}
+    datasets = [
+        {"role": role, "name": name, "a": da.get((role, name)), "b": db.get((role, name))}
+        for role, name in sorted(da.keys() | db.keys())
+        if da.get((role, name)) != db.get((role, name))
+    ]
+    fa = {f["path"]: f["digest"] for f in a["files"]}
+    fb = {f["path"]: f["digest"] for f in b["files"]}
+    ca, cb = la.get("code") or {}, lb.get("code") or {}
+    ea, eb = la.get("environment") or {}, lb.get("environment") or {}
+    return {
+        "a": a["ref"],
+        "b": b["ref"],
+        "same_content": a["manifest_digest"] == b["manifest_digest"],
+        "params": _mapping_diff(a["params"], b["params"]),
+        "metrics": metrics,
+        "tags": _mapping_diff(a["tags"], b["tags"]),
+        "datasets": datasets,
+        "code": {
+            "a": ca.get("commit"),
+            "b": cb.get("commit"),
+            "changed": (ca.get("repository"), ca.get("commit"), ca.get("diff_digest"))
+            != (cb.get("repository"), cb.get("commit"), cb.get("diff_digest")),
+        },
+        "environment": {
+            "python": [ea.get("python"), eb.get("python")]
+            if ea.get("python") != eb.get("python")
+            else None,
+            "platform": [ea.get("platform"), eb.get("platform")]
+            if ea.get("platform") != eb.get("platform")
+            else None,
+            "packages": _mapping_diff(ea.get("packages") or {}, eb.get("packages") or {}),
+        },
+        "files": {
+            "added": sorted(fb.keys() - fa.keys()),
+            "removed": sorted(fa.keys() - fb.keys()),
+            "changed": sorted(p for p in fa.keys() & fb.keys() if fa[p] != fb[p]),
+        },
+        "parents": {"a": la.get("parents", []), "b": lb.get("parents", [])},
+    }

@@ -1,0 +1,196 @@
+"""Datasets: a dataset version is a name plus a digest computed from the data itself.
+
+A file's digest is the sha256 of its bytes; a directory's is the digest of its manifest
+(relative path, sha256 and size of every file), so renaming or changing any file changes it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import schema
+from modelreg.blobs import hash_file
+from modelreg.db import now
+from modelreg.errors import InvalidInput, NotFound
+from modelreg.manifest import FileEntry, is_digest, manifest_digest
+from modelreg.refs import check_name
+
+ROLES = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    name: str
+    digest: str
+    uri: str
+    size: int
+    file_count: int
+    created_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "digest": self.digest,
+            "uri": self.uri,
+            "size": self.size,
+            "file_count": self.file_count,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetUse:
+    """A dataset as seen from what it was used for: a name, a digest and a role."""
+
+    name: str
+    digest: str
+    uri: str
+    size: int
+    file_count: int
+    role: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "digest": self.digest,
+            "uri": self.uri,
+            "size": self.size,
+            "file_count": self.file_count,
+            "role": self.role,
+        }
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput(f"dataset role {role!r} is invalid: use one of {', '.join(ROLES)}")
+    return role
+
+
+def default_name(path: Path) -> str:
+    name = re.sub(r"[^a-z0-9._-]+", "-", path.name.lower()).strip("-._") or "dataset"
+    return check_name(name[:128], kind="dataset name")
+
+
+def describe(
+    path_or_uri: str | Path,
+    *,
+    name: str | None = None,
+    role: str = "train",
+    digest: str | None = None,
+) -> DatasetUse:
+    """Hash a local file or directory (streaming), or take a remote URI with its digest."""
+    check_role(role)
+    text = str(path_or_uri)
+    if "://" in text and not text.startswith("file://"):
+        if digest is None or not is_digest(digest):
+            raise InvalidInput(
+                f"dataset {text!r} is not a local path: pass its sha256 digest to record it"
+            )
+        label = name or text.rstrip("/").rsplit("/", 1)[-1]
+        return DatasetUse(check_name(label, kind="dataset name"), digest, text, 0, 0, role)
+    path = Path(text.removeprefix("file://"))
+    if path.is_file():
+        found, size = hash_file(path)
+        count = 1
+    elif path.is_dir():
+        entries = []
+        for item in sorted(path.rglob("*")):
+            if item.is_file():
+                item_digest, item_size = hash_file(item)
+                entries.append(FileEntry(item.relative_to(path).as_posix(), item_digest, item_size))
+        if not entries:
+            raise InvalidInput(f"dataset directory {text!r} holds no files")
+        found = manifest_digest(entries)
+        size = sum(e.size for e in entries)
+        count = len(entries)
+    else:
+        raise InvalidInput(f"dataset path {text!r} does not exist")
+    if digest is not None and digest != found:
+        raise InvalidInput(f"dataset {text!r} has digest {found}, not the expected {digest}")
+    label = check_name(name, kind="dataset name") if name else default_name(path)
+    return DatasetUse(label, found, path.resolve().as_uri(), size, count, role)
+
+
+def parse_cli_dataset(spec: str) -> tuple[str, str | None, str]:
+    """Parse ``PATH[,role=R][,name=N]`` into (path, name, role)."""
+    path, *options = spec.split(",")
+    name: str | None = None
+    role = "train"
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or key not in ("role", "name"):
+            raise InvalidInput(
+                f"--dataset {spec!r}: options are role=R and name=N, separated by commas"
+            )
+        if key == "role":
+            role = check_role(value)
+        else:
+            name = value
+    if not path:
+        raise InvalidInput(f"--dataset {spec!r} has no path")
+    return path, name, role
+
+
+def ensure(conn: Connection, use: DatasetUse) -> str:
+    """The id of the dataset version (name, digest), recorded now if it is new."""
+    t = schema.datasets
+    found = conn.execute(
+        sa.select(t.c.id).where(t.c.name == use.name, t.c.digest == use.digest)
+    ).scalar()
+    if found is not None:
+        return str(found)
+    new_id = str(uuid.uuid4())
+    conn.execute(
+        t.insert().values(
+            id=new_id,
+            name=use.name,
+            digest=use.digest,
+            uri=use.uri,
+            size=use.size,
+            file_count=use.file_count,
+            created_at=now(),
+        )
+    )
+    return new_id
+
+
+def _row(row: Any) -> Dataset:
+    return Dataset(
+        row.id, row.name, row.digest, row.uri, row.size, row.file_count, row.created_at
+    )
+
+
+def list_all(conn: Connection) -> list[Dataset]:
+    t = schema.datasets
+    return [_row(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))]
+
+
+def parse_ref(text: str) -> tuple[str, str | None]:
+    """``NAME`` or ``NAME@DIGEST`` (a digest prefix of 8 or more hex digits is enough)."""
+    name, _, digest = text.partition("@")
+    check_name(name, kind="dataset name")
+    if digest and not re.fullmatch(r"[0-9a-f]{8,64}", digest):
+        raise InvalidInput(f"dataset reference {text!r}: the part after '@' must be a hex digest")
+    return name, digest or None
+
+
+def find(conn: Connection, text: str) -> list[Dataset]:
+    """Every version of the named dataset (newest last), narrowed by digest if given."""
+    name, digest = parse_ref(text)
+    t = schema.datasets
+    q = sa.select(t).where(t.c.name == name).order_by(t.c.created_at)
+    if digest:
+        q = q.where(t.c.digest.startswith(digest))
+    found = [_row(r) for r in conn.execute(q)]
+    if not found:
+        raise NotFound(f"dataset {text!r} not found")
+    return found

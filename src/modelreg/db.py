@@ -1,0 +1,153 @@
+"""Database access: engines for SQLite and PostgreSQL, migrations, and retried transactions.
+
+SQLite runs in WAL mode with a busy timeout; a write transaction starts with
+``BEGIN IMMEDIATE`` so that two writers never deadlock upgrading a read lock, and transient
+"database is locked" or serialisation failures are retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from modelreg.errors import Conflict
+
+T = TypeVar("T")
+
+# The newest migration; a database at this revision needs no Alembic import at start-up.
+HEAD_REVISION = "0001"
+MAX_ATTEMPTS = 30
+
+
+def now() -> str:
+    """The current time as the fixed-width UTC string stored in every timestamp column."""
+    return format_time(datetime.now(UTC))
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_conn: Any, record: Any) -> None:
+    # Let SQLAlchemy's begin event emit BEGIN, so writers can ask for BEGIN IMMEDIATE.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 60000")
+    cur.execute("PRAGMA journal_mode = WAL")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get("modelreg_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _is_transient(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if code in ("40001", "40P01", "23505"):  # serialisation failure, deadlock, unique violation
+        return True
+    return "database is locked" in text or "database is busy" in text
+
+
+class Database:
+    """One engine and the transaction helpers every store function runs inside."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_engine(url)
+        self._writer = self.engine.execution_options(modelreg_write=True)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn, conn.begin():
+            return fn(conn)
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a write transaction, retrying transient conflicts with backoff."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._writer.connect() as conn, conn.begin():
+                    return fn(conn)
+            except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
+                if not _is_transient(exc):
+                    raise
+                if attempt == MAX_ATTEMPTS:
+                    raise Conflict(
+                        f"the database stayed busy after {MAX_ATTEMPTS} attempts: {exc.orig}"
+                    ) from exc
+                time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- migrations ---------------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("alembic_version"):
+                return None
+            row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+            return None if row is None else str(row[0])
+
+    def migrate(self, *, lock_path: Path | None = None) -> None:
+        """Bring the schema to the newest revision, once, even with many processes starting."""
+        if self.current_revision() == HEAD_REVISION:
+            return
+        with _file_lock(lock_path):
+            if self.current_revision() == HEAD_REVISION:
+                return
+            from alembic import command
+
+            command.upgrade(alembic_config(self.engine), "head")
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path | None) -> Iterator[None]:
+    if path is None:
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+

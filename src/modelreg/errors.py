@@ -1,0 +1,91 @@
+"""The one exception tree of modelreg.
+
+Every error a registry raises, embedded or remote, is one of these. Each class carries the
+HTTP status and the stable ``code`` used on the wire, so the server maps an exception to a
+response in one place and the client maps a response back to the same class in one place.
+
+    ModelregError
+    ├── NotFound            404  not_found
+    ├── Conflict            409  conflict
+    ├── InvalidInput        400  invalid_input
+    │   └── SearchSyntaxError   400  search_syntax
+    ├── PermissionDenied    403  permission_denied
+    └── IntegrityError      500  integrity_error   (stored content does not match its digest)
+"""
+
+from __future__ import annotations
+
+
+class ModelregError(Exception):
+    """Base class of every error raised by modelreg."""
+
+    status: int = 500
+    code: str = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(ModelregError):
+    """A model, version, alias, dataset, run or blob does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ModelregError):
+    """The request contradicts what the registry holds (a duplicate name, an immutable field)."""
+
+    status = 409
+    code = "conflict"
+
+
+class InvalidInput(ModelregError):
+    """A name, reference, path, value or option is malformed; nothing was stored."""
+
+    status = 400
+    code = "invalid_input"
+
+
+class SearchSyntaxError(InvalidInput):
+    """A search filter or order-by expression does not parse; ``column`` is 1-based."""
+
+    code = "search_syntax"
+
+    def __init__(self, message: str, *, text: str = "", column: int = 0) -> None:
+        where = f" at column {column}" if column else ""
+        super().__init__(f"{message}{where}")
+        self.text = text
+        self.column = column
+
+
+class PermissionDenied(ModelregError):
+    """The caller is not allowed to do this."""
+
+    status = 403
+    code = "permission_denied"
+
+
+class IntegrityError(ModelregError):
+    """Stored bytes or records do not match their digests: corruption or tampering."""
+
+    status = 500
+    code = "integrity_error"
+
+
+ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
+    cls.code: cls
+    for cls in (
+        ModelregError,
+        NotFound,
+        Conflict,
+        InvalidInput,
+        SearchSyntaxError,
+        PermissionDenied,
+        IntegrityError,
+    )
+}

@@ -1,0 +1,60 @@
+"""Lineage queries across versions: who used a dataset, and everything derived from them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import datasets, schema
+
+
+def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
+    """Every version derived from ``roots`` through parent links: {version id: parent id}."""
+    p = schema.version_parents
+    found: dict[str, str] = {}
+    frontier = set(roots)
+    seen = set(roots)
+    while frontier:
+        q = sa.select(p.c.version_id, p.c.parent_id).where(p.c.parent_id.in_(list(frontier)))
+        frontier = set()
+        for row in conn.execute(q):
+            if row.version_id not in seen:
+                seen.add(row.version_id)
+                found[row.version_id] = row.parent_id
+                frontier.add(row.version_id)
+    return found
+
+
+def dataset_dependents(conn: Connection, ref: str) -> list[dict[str, Any]]:
+    """Versions that used a dataset (directly, with their role) and all their descendants."""
+    dataset_ids = [d.id for d in datasets.find(conn, ref)]
+    vd, v, m, d = schema.version_datasets, schema.versions, schema.models, schema.datasets
+    direct: dict[str, list[str]] = {}
+    q = (
+        sa.select(vd.c.version_id, vd.c.role, d.c.digest)
+        .join(d, d.c.id == vd.c.dataset_id)
+        .where(vd.c.dataset_id.in_(dataset_ids))
+    )
+    for row in conn.execute(q):
+        direct.setdefault(row.version_id, []).append(f"{row.role}:{row.digest[:12]}")
+    derived = descendants(conn, set(direct))
+    ids = [*direct, *(i for i in derived if i not in direct)]
+    refs: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        q = (
+            sa.select(v.c.id, m.c.name, v.c.number)
+            .join(m, m.c.id == v.c.model_id)
+            .where(v.c.id.in_(ids[start : start + 500]))
+        )
+        refs.update({r.id: f"{r.name}/{r.number}" for r in conn.execute(q)})
+    out = [
+        {"version": refs[i], "id": i, "relation": "direct", "uses": sorted(direct[i]), "via": None}
+        for i in direct
+    ] + [
+        {"version": refs[i], "id": i, "relation": "descendant", "uses": [], "via": refs[parent]}
+        for i, parent in derived.items()
+        if i not in direct
+    ]
+    return sorted(out, key=lambda r: (r["relation"] != "direct", r["version"]))

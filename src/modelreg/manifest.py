@@ -1,0 +1,152 @@
+"""File manifests: which relative paths a version holds, with their sha256 digest and size.
+
+The rules for paths are strict because a manifest is later written to someone's disk: relative
+POSIX paths only, no ``..``, no absolute paths, no backslashes, no control characters,
+NFC-normalised, no duplicates, and no path that is also a directory of another path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelreg.errors import InvalidInput
+
+MAX_PATH_LENGTH = 1024
+MAX_FILES = 100_000
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    digest: str
+    size: int
+
+    def to_dict(self) -> dict[str, object]:
+        return {"path": self.path, "digest": self.digest, "size": self.size}
+
+
+def check_path(path: str) -> str:
+    """Return the canonical form of a manifest path or raise InvalidInput saying why not."""
+    if not isinstance(path, str):
+        raise InvalidInput(f"file path must be a string, not {type(path).__name__}")
+    shown = repr(path)
+    if not path:
+        raise InvalidInput("file path is empty")
+    if len(path) > MAX_PATH_LENGTH:
+        raise InvalidInput(f"file path is longer than {MAX_PATH_LENGTH} characters: {shown[:80]}…")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
+        raise InvalidInput(f"file path {shown} contains a control character")
+    if "\\" in path:
+        raise InvalidInput(f"file path {shown} contains a backslash: use '/' between parts")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise InvalidInput(f"file path {shown} is absolute: paths are relative to the version")
+    parts = path.split("/")
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise InvalidInput(
+                f"file path {shown} has an empty, '.' or '..' segment: use a plain relative path"
+            )
+    return unicodedata.normalize("NFC", path)
+
+
+def check_entries(entries: Iterable[FileEntry]) -> list[FileEntry]:
+    """Validate a whole manifest: canonical paths, digests, no duplicates, no file/dir clash."""
+    seen: dict[str, FileEntry] = {}
+    for entry in entries:
+        path = check_path(entry.path)
+        if path in seen:
+            raise InvalidInput(f"file path {path!r} appears twice in the manifest")
+        if not isinstance(entry.digest, str) or not is_digest(entry.digest):
+            raise InvalidInput(f"file {path!r}: digest {entry.digest!r} is not a sha256 hex digest")
+        if not isinstance(entry.size, int) or entry.size < 0:
+            raise InvalidInput(f"file {path!r}: size must be a non-negative integer")
+        seen[path] = FileEntry(path, entry.digest, entry.size)
+    if not seen:
+        raise InvalidInput("a version needs at least one file")
+    if len(seen) > MAX_FILES:
+        raise InvalidInput(f"a version may hold at most {MAX_FILES} files, not {len(seen)}")
+    for path in seen:
+        parent = path
+        while "/" in parent:
+            parent = parent.rsplit("/", 1)[0]
+            if parent in seen:
+                raise InvalidInput(f"file path {parent!r} is both a file and a directory")
+    return sorted(seen.values(), key=lambda e: e.path)
+
+
+def is_digest(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def manifest_digest(entries: Iterable[FileEntry]) -> str:
+    """The digest that names a version's content: sha256 of the canonical manifest JSON."""
+    canonical = [e.to_dict() for e in sorted(entries, key=lambda e: e.path)]
+    data = json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+FilesArg = str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | Sequence[str | os.PathLike[str]]
+
+
+def collect_files(files: FilesArg) -> dict[str, Path]:
+    """Turn what a caller passes as ``files`` into {manifest path: local file}.
+
+    ``files`` is a file (stored under its base name), a directory (its files, recursively,
+    relative to it), a mapping of manifest path to local file, or a list of files and
+    directories (each stored under its base name).
+    """
+    out: dict[str, Path] = {}
+    if isinstance(files, Mapping):
+        for name, local in files.items():
+            path = Path(local)
+            if not path.is_file():
+                raise InvalidInput(f"file {str(local)!r} for {name!r} does not exist or is not a file")
+            out[check_path(name)] = path
+        return out
+    if isinstance(files, (str, os.PathLike)):
+        root = Path(files)
+        if root.is_dir():
+            out.update(_walk(root, prefix=""))
+            return out
+        return _add(out, _single(root))
+    if not files:
+        raise InvalidInput("no files given")
+    for item in files:
+        root = Path(item)
+        if root.is_dir():
+            for name, path in _walk(root, prefix=root.resolve().name + "/").items():
+                _add(out, {name: path})
+        else:
+            _add(out, _single(root))
+    return out
+
+
+def _single(path: Path) -> dict[str, Path]:
+    if not path.is_file():
+        raise InvalidInput(f"path {str(path)!r} does not exist or is not a file")
+    return {check_path(path.name): path}
+
+
+def _walk(root: Path, *, prefix: str) -> dict[str, Path]:
+    found = {
+        check_path(prefix + path.relative_to(root).as_posix()): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+    if not found:
+        raise InvalidInput(f"directory {str(root)!r} holds no files")
+    return found
+
+
+def _add(out: dict[str, Path], more: dict[str, Path]) -> dict[str, Path]:
+    for name, path in more.items():
+        if name in out:
+            raise InvalidInput(f"two files would be stored as {name!r}: {out[name]} and {path}")
+        out[name] = path
+    return out

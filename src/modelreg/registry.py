@@ -1,0 +1,74 @@
+"""The Registry interface and ``connect``, the one way in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+from modelreg.errors import InvalidInput
+from modelreg.versions import Model, Version
+
+DEFAULT_HOME = "~/.modelreg"
+
+
+class Registry(Protocol):
+    """What every registry implementation offers (embedded today, remote over HTTP next)."""
+
+    @property
+    def uri(self) -> str: ...
+
+    def register(self, name: str, files: Any, **options: Any) -> Version: ...
+
+    def get(self, ref: str, *, at: Any = None) -> Version: ...
+
+    def models(self, *, limit: int | None = None, offset: int = 0) -> list[Model]: ...
+
+    def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[Version]: ...
+
+    def search(
+        self,
+        filter: str = "",
+        *,
+        model: str | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Version]: ...
+
+    def set_alias(self, name: str, alias: str, ref: str) -> Version: ...
+
+    def delete_alias(self, name: str, alias: str) -> None: ...
+
+    def compare(self, a: str, b: str) -> dict[str, Any]: ...
+
+    def lineage(self, ref: str) -> dict[str, Any]: ...
+
+    def pull(
+        self, ref: str, dest: str | os.PathLike[str], *, force: bool = False, progress: Any = None
+    ) -> Path: ...
+
+
+def default_uri() -> str:
+    return os.environ.get("MODELREG_URI") or str(Path(DEFAULT_HOME).expanduser())
+
+
+def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = None) -> Any:
+    """Open a registry.
+
+    With no argument: ``$MODELREG_URI``, else ``~/.modelreg`` (created on first use). A
+    directory is an embedded registry (SQLite and blobs inside it).
+
+    >>> reg = connect("/tmp/my-registry")  # doctest: +SKIP
+    """
+    target = str(uri) if uri is not None else default_uri()
+    if not target.strip():
+        raise InvalidInput("registry location is empty")
+    if target.startswith(("http://", "https://")):
+        raise InvalidInput(
+            f"{target!r} is a server URL; this version of modelreg opens embedded registries"
+            " (a directory) only"
+        )
+    from modelreg.local import LocalRegistry
+
+    return LocalRegistry(target.removeprefix("file://"), actor=actor)

@@ -1,0 +1,116 @@
+"""Training runs: a context manager that records what a training did while it does it.
+
+    with reg.start_run(name="nightly", params={"C": 0.1}) as run:
+        run.use_dataset("data/train.csv")
+        run.log_metric("loss", 0.4, step=1)
+        run.register("churn", "model.skops")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from modelreg import datasets
+from modelreg.datasets import DatasetUse
+from modelreg.errors import InvalidInput
+from modelreg.manifest import FilesArg
+from modelreg.values import check_metric, check_params
+
+if TYPE_CHECKING:
+    from modelreg.local import LocalRegistry
+    from modelreg.versions import Version
+
+
+class Run:
+    """A training run. Use it as a context manager; it fails if the block raises."""
+
+    def __init__(
+        self, registry: LocalRegistry, *, name: str | None, params: Mapping[str, Any] | None
+    ) -> None:
+        self._registry = registry
+        self.name = name or ""
+        self.params: dict[str, str] = check_params(params)
+        self.metrics: dict[str, float] = {}
+        self.datasets: list[DatasetUse] = []
+        self._steps: dict[str, int] = {}
+        self.id: str | None = None
+        self.status = "pending"
+
+    def __repr__(self) -> str:
+        return f"<Run {self.name!r} {self.id} {self.status}>"
+
+    def __enter__(self) -> Run:
+        self.id = self._registry._start_run(self)
+        self.status = "running"
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.status = "failed" if exc_type is not None else "finished"
+        error = None if exc is None else f"{exc_type.__name__ if exc_type else ''}: {exc}"
+        self._registry._end_run(self, error=error)
+
+    def _live(self) -> str:
+        if self.id is None or self.status != "running":
+            raise InvalidInput("this run is not active: use it inside `with reg.start_run(...)`")
+        return self.id
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        run_id = self._live()
+        checked = check_params(params)
+        self.params.update(checked)
+        self._registry._update_run_params(run_id, self.params, checked)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Append a point to the metric's history; steps count up from 0 when not given."""
+        run_id = self._live()
+        number = check_metric(key, value)
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise InvalidInput(f"metric {key!r}: step must be a non-negative integer, not {step!r}")
+        self._steps[key] = max(step, self._steps.get(key, -1))
+        self.metrics[key] = number
+        self._registry._log_run_metric(run_id, key, number, step)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def use_dataset(
+        self,
+        path_or_uri: str | Path,
+        name: str | None = None,
+        role: str = "train",
+        *,
+        digest: str | None = None,
+    ) -> DatasetUse:
+        """Record a dataset the run reads; its digest is computed from the data itself."""
+        run_id = self._live()
+        use = datasets.describe(path_or_uri, name=name, role=role, digest=digest)
+        self._registry._add_run_dataset(run_id, use)
+        self.datasets.append(use)
+        return use
+
+    def register(self, name: str, files: FilesArg, **options: Any) -> Version:
+        """Register a version made by this run: it inherits the run's params, last metric
+        values and datasets, and links to the run for its code and environment."""
+        self._live()
+        params = {**self.params, **check_params(options.pop("params", None))}
+        metrics = {**self.metrics, **(options.pop("metrics", None) or {})}
+        return self._registry.register(name, files, params=params, metrics=metrics, _run=self, **options)
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)

@@ -1,0 +1,232 @@
+"""The metadata tables, one definition for SQLite and PostgreSQL.
+
+Timestamps are stored as fixed-width ISO-8601 UTC strings (``2026-11-26T12:00:00.000000Z``):
+they sort and compare the same way in every dialect. Rows that make up a version's content
+(files, params, metrics, lineage) are written once, in the transaction that creates it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = sa.String(36)
+TS = sa.String(27)
+DIGEST = sa.String(64)
+KEY = sa.String(256)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+environments = sa.Table(
+    "environments",
+    metadata,
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", TS, nullable=False),
+    sa.Column("ended_at", TS),
+    sa.Column("hostname", sa.String(256), nullable=False),
+    sa.Column("user", sa.String(256), nullable=False),
+    sa.Column("command", sa.Text, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("environment_digest", DIGEST, sa.ForeignKey("environments.digest")),
+    sa.Column("params", sa.Text, nullable=False, default="{}"),
+    sa.Column("error", sa.Text),
+)
+
+run_metrics = sa.Table(
+    "run_metrics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("key", KEY, nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("timestamp", TS, nullable=False),
+    sa.Index(None, "run_id", "key", "step"),
+)
+
+versions = sa.Table(
+    "versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("manifest_digest", DIGEST, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("file_count", sa.Integer, nullable=False),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id")),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("command", sa.Text, nullable=False),
+    sa.Column("hostname", sa.String(256), nullable=False),
+    sa.Column("environment_digest", DIGEST, sa.ForeignKey("environments.digest")),
+    sa.UniqueConstraint("model_id", "number"),
+    sa.Index(None, "created_at"),
+)
+
+version_files = sa.Table(
+    "version_files",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Index(None, "digest"),
+)
+
+version_params = sa.Table(
+    "version_params",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("value_num", sa.Float),
+    sa.Index(None, "key", "value_num"),
+)
+
+version_metrics = sa.Table(
+    "version_metrics",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Index(None, "key", "value"),
+)
+
+version_tags = sa.Table(
+    "version_tags",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index(None, "key"),
+)
+
+aliases = sa.Table(
+    "aliases",
+    metadata,
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("updated_by", sa.String(256), nullable=False),
+    sa.Index(None, "version_id"),
+)
+
+alias_events = sa.Table(
+    "alias_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), nullable=False),
+    sa.Column("alias", sa.String(128), nullable=False),
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id")),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Index(None, "model_id", "alias", "at"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("uri", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("file_count", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.UniqueConstraint("name", "digest"),
+    sa.Index(None, "digest"),
+)
+
+version_datasets = sa.Table(
+    "version_datasets",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), primary_key=True),
+    sa.Column("role", sa.String(32), primary_key=True),
+    sa.Index(None, "dataset_id"),
+)
+
+run_datasets = sa.Table(
+    "run_datasets",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), primary_key=True),
+    sa.Column("role", sa.String(32), primary_key=True),
+)
+
+version_parents = sa.Table(
+    "version_parents",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("parent_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Index(None, "parent_id"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("entity_type", sa.String(32), nullable=False),
+    sa.Column("entity_id", sa.String(64), nullable=False),
+    sa.Column("entity", sa.String(300), nullable=False),
+    sa.Column("before", sa.Text),
+    sa.Column("after", sa.Text),
+    sa.Column("prev_hash", DIGEST, nullable=False),
+    sa.Column("hash", DIGEST, nullable=False),
+    sa.Index(None, "entity_type", "entity_id"),
+    sa.Index(None, "actor"),
+)
+
+# One row (id = 1): the sequence number and hash of the newest audit event. Every writer
+# updates it, which serialises appends to the chain and lets verify notice a deleted tail.
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", DIGEST, nullable=False),
+)
+
+# Blobs that a version being created is about to reference; gc keeps them until it expires.
+blob_leases = sa.Table(
+    "blob_leases",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lease", ID, nullable=False),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Index(None, "lease"),
+    sa.Index(None, "digest"),
+)

@@ -1,0 +1,88 @@
+"""Writing a version's files to disk: only inside the target folder, each verified."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from modelreg.blobs import CHUNK, BlobStore, hash_file
+from modelreg.errors import Conflict, IntegrityError, InvalidInput
+from modelreg.manifest import FileEntry, check_path
+
+Progress = Callable[[int], None]
+
+
+def _target(root: Path, entry: FileEntry) -> Path:
+    check_path(entry.path)
+    target = root / entry.path
+    # A symlink inside root must not carry a write elsewhere.
+    resolved_parent = target.parent.resolve()
+    if resolved_parent != root and root not in resolved_parent.parents:
+        raise InvalidInput(f"file {entry.path!r} would be written outside {root}")
+    return target
+
+
+def plan(root: Path, files: Sequence[FileEntry], *, force: bool) -> list[tuple[FileEntry, Path]]:
+    """Return the files still to write; refuse before writing anything if one would clobber."""
+    todo = []
+    clashes = []
+    for entry in files:
+        target = _target(root, entry)
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise Conflict(f"{target} exists and is not a regular file")
+        if target.exists():
+            if target.stat().st_size == entry.size and hash_file(target)[0] == entry.digest:
+                continue
+            if not force:
+                clashes.append(str(target))
+                continue
+        todo.append((entry, target))
+    if clashes:
+        shown = ", ".join(clashes[:5]) + (" …" if len(clashes) > 5 else "")
+        raise Conflict(f"refusing to overwrite files that differ (use --force): {shown}")
+    return todo
+
+
+def write_verified(
+    store: BlobStore, entry: FileEntry, target: Path, progress: Progress | None = None
+) -> None:
+    """Copy a blob to ``target`` through a temporary file; rename only when the digest matches."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.modelreg-{secrets.token_hex(4)}"
+    h = hashlib.sha256()
+    try:
+        with store.open(entry.digest) as src, open(tmp, "xb") as out:
+            while chunk := src.read(CHUNK):
+                h.update(chunk)
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        if h.hexdigest() != entry.digest:
+            raise IntegrityError(
+                f"stored content of {entry.path!r} does not match its digest {entry.digest}:"
+                " the blob is corrupt (run `modelreg fsck`)"
+            )
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def pull(
+    store: BlobStore,
+    files: Sequence[FileEntry],
+    dest: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> Path:
+    root = Path(dest)
+    root.mkdir(parents=True, exist_ok=True)
+    root = root.resolve()
+    for entry, target in plan(root, files, force=force):
+        write_verified(store, entry, target, progress)
+    return root

@@ -1,0 +1,127 @@
+"""Checks for the small values a caller hands over: params, metrics, tags, descriptions.
+
+Limits are generous but finite, so that one bad call cannot bloat the database, and each
+refusal names the key and the limit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from modelreg.errors import InvalidInput
+
+MAX_KEY = 250
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 5000
+MAX_DESCRIPTION = 20_000
+MAX_ENTRIES = 1000
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}")
+
+
+def check_key(key: Any, *, kind: str) -> str:
+    if not isinstance(key, str):
+        raise InvalidInput(f"{kind} key must be a string, not {type(key).__name__}")
+    if not KEY_PATTERN.fullmatch(key) or key != key.strip():
+        raise InvalidInput(
+            f"{kind} key {key!r} is invalid: use 1-{MAX_KEY} characters from letters, digits,"
+            " '_', '.', '-', '/' and inner spaces"
+        )
+    return key
+
+
+def _entries(values: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any]:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise InvalidInput(f"{kind}s must be a mapping of key to value")
+    if len(values) > MAX_ENTRIES:
+        raise InvalidInput(f"at most {MAX_ENTRIES} {kind}s per version, not {len(values)}")
+    return values
+
+
+def param_text(value: Any) -> str:
+    """Params are stored as text (numbers are also indexed as numbers for search)."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def param_number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def check_params(params: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in _entries(params, "param").items():
+        text = param_text(value)
+        if len(text) > MAX_PARAM_VALUE:
+            raise InvalidInput(
+                f"param {key!r} is {len(text)} characters long; the limit is {MAX_PARAM_VALUE}"
+            )
+        out[check_key(key, kind="param")] = text
+    return out
+
+
+def check_metric(key: Any, value: Any) -> float:
+    check_key(key, kind="metric")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {key!r} must be a number, not {value!r}") from None
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidInput(f"metric {key!r} must be a finite number, not {number}")
+    return number
+
+
+def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    return {key: check_metric(key, value) for key, value in _entries(metrics, "metric").items()}
+
+
+def check_tag(key: Any, value: Any) -> tuple[str, str]:
+    check_key(key, kind="tag")
+    if not isinstance(value, str):
+        value = param_text(value)
+    if len(value) > MAX_TAG_VALUE:
+        raise InvalidInput(
+            f"tag {key!r} is {len(value)} characters long; the limit is {MAX_TAG_VALUE}"
+        )
+    return key, value
+
+
+def check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    return dict(check_tag(key, value) for key, value in _entries(tags, "tag").items())
+
+
+def check_description(text: Any) -> str:
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise InvalidInput(f"description must be text, not {type(text).__name__}")
+    if len(text) > MAX_DESCRIPTION:
+        raise InvalidInput(
+            f"description is {len(text)} characters long; the limit is {MAX_DESCRIPTION}"
+        )
+    if "\x00" in text:
+        raise InvalidInput("description contains a NUL character")
+    return text
+
+
+def parse_assignment(text: str, *, kind: str) -> tuple[str, str]:
+    """Split a CLI ``K=V`` option; the error names the option that lacks its '='."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise InvalidInput(f"--{kind} {text!r} must have the form KEY=VALUE")
+    return key, value
