@@ -1,10 +1,10 @@
 """modelreg: a model registry with lineage, search, diff and a tamper-evident audit log.
 
-    import modelreg
-    reg = modelreg.connect()
-    v = reg.register("churn", "model.skops", params={"C": 0.1}, metrics={"accuracy": 0.93})
-    reg.set_alias("churn", "production", v.ref)
-    reg.get("churn@production").pull("deploy/")
+import modelreg
+reg = modelreg.connect()
+v = reg.register("churn", "model.skops", params={"C": 0.1}, metrics={"accuracy": 0.93})
+reg.set_alias("churn", "production", v.ref)
+reg.get("churn@production").pull("deploy/")
 """
 
 from __future__ import annotations

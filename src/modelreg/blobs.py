@@ -197,7 +197,9 @@ class MemoryBlobStore:
         data = stream.read()
         actual = hashlib.sha256(data).hexdigest()
         if digest is not None and actual != digest:
-            raise IntegrityError(f"content does not match its digest: expected {digest}, got {actual}")
+            raise IntegrityError(
+                f"content does not match its digest: expected {digest}, got {actual}"
+            )
         self._blobs[actual] = (data, time.time())
         return actual, len(data)
 

@@ -112,7 +112,7 @@ def _packages() -> tuple[tuple[str, str], ...]:
 
     found: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.name
         if name:
             found.setdefault(_normalise(name), dist.version)
     return tuple(sorted(found.items()))

@@ -164,9 +164,7 @@ def ensure(conn: Connection, use: DatasetUse) -> str:
 
 
 def _row(row: Any) -> Dataset:
-    return Dataset(
-        row.id, row.name, row.digest, row.uri, row.size, row.file_count, row.created_at
-    )
+    return Dataset(row.id, row.name, row.digest, row.uri, row.size, row.file_count, row.created_at)
 
 
 def list_all(conn: Connection) -> list[Dataset]:

@@ -52,13 +52,16 @@ class LocalRegistry:
         blobs: BlobStore | None = None,
         actor: str | None = None,
     ) -> None:
-        if path is None and (db_url is None or blobs is None):
-            raise InvalidInput("give a registry directory, or both a database URL and a blob store")
-        self.root = Path(path).expanduser().resolve() if path is not None else None
-        if self.root is not None:
+        self.root: Path | None = None
+        if path is not None:
+            self.root = Path(path).expanduser().resolve()
             self.root.mkdir(parents=True, exist_ok=True)
-        self.db = Database(db_url or f"sqlite:///{self.root / 'registry.db'}")
-        self.blobs: BlobStore = blobs if blobs is not None else LocalBlobStore(self.root / "blobs")  # type: ignore[operator]
+            db_url = db_url or f"sqlite:///{self.root / 'registry.db'}"
+            blobs = blobs if blobs is not None else LocalBlobStore(self.root / "blobs")
+        if db_url is None or blobs is None:
+            raise InvalidInput("give a registry directory, or both a database URL and a blob store")
+        self.db = Database(db_url)
+        self.blobs: BlobStore = blobs
         self.actor = actor or capture.user()
         lock = self.root / ".migrate.lock" if self.root is not None else None
         self.db.migrate(lock_path=lock)
@@ -79,10 +82,26 @@ class LocalRegistry:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _audit(self, conn: Connection, action: str, entity_type: str, entity_id: str,
-               entity: str, before: Any = None, after: Any = None) -> None:
-        audit.append(conn, actor=self.actor, action=action, entity_type=entity_type,
-                     entity_id=entity_id, entity=entity, before=before, after=after)
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        entity: str,
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        audit.append(
+            conn,
+            actor=self.actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            entity=entity,
+            before=before,
+            after=after,
+        )
 
     # -- registering ---------------------------------------------------------------------
 
@@ -117,11 +136,13 @@ class LocalRegistry:
         entries = check_entries(
             FileEntry(path, *hash_file(source)) for path, source in local.items()
         )
-        if _run is not None:
-            code, env, diff, command = {}, None, None, capture.command_line()
-        else:
+        code: dict[str, Any] = {}
+        env: dict[str, Any] | None = None
+        diff: bytes | None = None
+        command = capture.command_line()
+        if _run is None:
             code, diff = capture.capture_code()
-            env, command = capture.capture_environment(), capture.command_line()
+            env = capture.capture_environment()
         digests = [e.digest for e in entries]
         lease = self._lease(digests)
         try:
@@ -141,11 +162,29 @@ class LocalRegistry:
 
             def create(conn: Connection) -> str:
                 return self._create_version(
-                    conn, name, entries, checked_params, checked_metrics, checked_tags, text,
-                    parent_refs, uses, code, env, command, _run, lease,
+                    conn,
+                    name,
+                    entries,
+                    checked_params,
+                    checked_metrics,
+                    checked_tags,
+                    text,
+                    parent_refs,
+                    uses,
+                    code,
+                    env,
+                    command,
+                    _run,
+                    lease,
                 )
 
             version_id = self.db.write(create)
+            # gc may have judged a re-used blob unreferenced just before our lease landed;
+            # the version is committed now, so restore any such blob from the local file.
+            for entry in entries:
+                if not self.blobs.exists(entry.digest):
+                    with open(local[entry.path], "rb") as f:
+                        self.blobs.put(f, digest=entry.digest)
         finally:
             self.db.write(lambda conn: self._release(conn, lease))
         return self.get(version_id)
@@ -155,10 +194,12 @@ class LocalRegistry:
             return item
         if isinstance(item, Mapping):
             return datasets.describe(
-                item["path"], name=item.get("name"), role=item.get("role", "train"),
+                item["path"],
+                name=item.get("name"),
+                role=item.get("role", "train"),
                 digest=item.get("digest"),
             )
-        return datasets.describe(item)
+        return datasets.describe(Path(item))
 
     def _lease(self, digests: Sequence[str]) -> str:
         lease = str(uuid.uuid4())
@@ -172,62 +213,116 @@ class LocalRegistry:
         conn.execute(schema.blob_leases.delete().where(schema.blob_leases.c.lease == lease))
 
     def _create_version(
-        self, conn: Connection, name: str, entries: list[FileEntry], params: dict[str, str],
-        metrics: dict[str, float], tags: dict[str, str], description: str,
-        parent_refs: list[Any], uses: list[DatasetUse], code: dict[str, Any],
-        env: dict[str, Any] | None, command: str, run: Run | None, lease: str,
+        self,
+        conn: Connection,
+        name: str,
+        entries: list[FileEntry],
+        params: dict[str, str],
+        metrics: dict[str, float],
+        tags: dict[str, str],
+        description: str,
+        parent_refs: list[Any],
+        uses: list[DatasetUse],
+        code: dict[str, Any],
+        env: dict[str, Any] | None,
+        command: str,
+        run: Run | None,
+        lease: str,
     ) -> str:
         parent_ids = [versions.resolve(conn, ref) for ref in parent_refs]
         model_id = self._ensure_model(conn, name)
         v = schema.versions
-        number = 1 + (conn.execute(
-            sa.select(sa.func.max(v.c.number)).where(v.c.model_id == model_id)
-        ).scalar() or 0)
+        number = 1 + (
+            conn.execute(
+                sa.select(sa.func.max(v.c.number)).where(v.c.model_id == model_id)
+            ).scalar()
+            or 0
+        )
         version_id = str(uuid.uuid4())
         env_digest = self._ensure_environment(conn, env) if env is not None else None
-        conn.execute(v.insert().values(
-            id=version_id, model_id=model_id, number=number, description=description,
-            created_at=now(), created_by=self.actor, manifest_digest=manifest_digest(entries),
-            size=sum(e.size for e in entries), file_count=len(entries),
-            run_id=run.id if run is not None else None, code=encode(code), command=command,
-            hostname=capture.hostname(), environment_digest=env_digest,
-        ))
-        conn.execute(schema.version_files.insert(), [
-            {"version_id": version_id, "path": e.path, "digest": e.digest, "size": e.size}
-            for e in entries
-        ])
+        conn.execute(
+            v.insert().values(
+                id=version_id,
+                model_id=model_id,
+                number=number,
+                description=description,
+                created_at=now(),
+                created_by=self.actor,
+                manifest_digest=manifest_digest(entries),
+                size=sum(e.size for e in entries),
+                file_count=len(entries),
+                run_id=run.id if run is not None else None,
+                code=encode(code),
+                command=command,
+                hostname=capture.hostname(),
+                environment_digest=env_digest,
+            )
+        )
+        conn.execute(
+            schema.version_files.insert(),
+            [
+                {"version_id": version_id, "path": e.path, "digest": e.digest, "size": e.size}
+                for e in entries
+            ],
+        )
         if params:
-            conn.execute(schema.version_params.insert(), [
-                {"version_id": version_id, "key": k, "value": val, "value_num": param_number(val)}
-                for k, val in params.items()
-            ])
+            conn.execute(
+                schema.version_params.insert(),
+                [
+                    {
+                        "version_id": version_id,
+                        "key": k,
+                        "value": val,
+                        "value_num": param_number(val),
+                    }
+                    for k, val in params.items()
+                ],
+            )
         if metrics:
-            conn.execute(schema.version_metrics.insert(), [
-                {"version_id": version_id, "key": k, "value": val} for k, val in metrics.items()
-            ])
+            conn.execute(
+                schema.version_metrics.insert(),
+                [{"version_id": version_id, "key": k, "value": val} for k, val in metrics.items()],
+            )
         if tags:
-            conn.execute(schema.version_tags.insert(), [
-                {"version_id": version_id, "key": k, "value": val} for k, val in tags.items()
-            ])
+            conn.execute(
+                schema.version_tags.insert(),
+                [{"version_id": version_id, "key": k, "value": val} for k, val in tags.items()],
+            )
         links = {(datasets.ensure(conn, use), use.role) for use in uses}
         if links:
-            conn.execute(schema.version_datasets.insert(), [
-                {"version_id": version_id, "dataset_id": did, "role": role}
-                for did, role in sorted(links)
-            ])
+            conn.execute(
+                schema.version_datasets.insert(),
+                [
+                    {"version_id": version_id, "dataset_id": did, "role": role}
+                    for did, role in sorted(links)
+                ],
+            )
         if parent_ids:
-            conn.execute(schema.version_parents.insert(), [
-                {"version_id": version_id, "parent_id": pid} for pid in dict.fromkeys(parent_ids)
-            ])
+            conn.execute(
+                schema.version_parents.insert(),
+                [{"version_id": version_id, "parent_id": pid} for pid in dict.fromkeys(parent_ids)],
+            )
         self._release(conn, lease)
         ref = f"{name}/{number}"
-        self._audit(conn, "version.create", "version", version_id, ref, after={
-            "ref": ref, "manifest_digest": manifest_digest(entries),
-            "files": [e.to_dict() for e in entries], "params": params, "metrics": metrics,
-            "tags": tags, "description": description,
-            "datasets": [u.to_dict() for u in uses], "parents": [str(r) for r in parent_refs],
-            "run_id": run.id if run is not None else None,
-        })
+        self._audit(
+            conn,
+            "version.create",
+            "version",
+            version_id,
+            ref,
+            after={
+                "ref": ref,
+                "manifest_digest": manifest_digest(entries),
+                "files": [e.to_dict() for e in entries],
+                "params": params,
+                "metrics": metrics,
+                "tags": tags,
+                "description": description,
+                "datasets": [u.to_dict() for u in uses],
+                "parents": [str(r) for r in parent_refs],
+                "run_id": run.id if run is not None else None,
+            },
+        )
         return version_id
 
     def _ensure_model(self, conn: Connection, name: str) -> str:
@@ -238,8 +333,16 @@ class LocalRegistry:
             conn.execute(m.update().where(m.c.id == found).values(updated_at=stamp))
             return str(found)
         model_id = str(uuid.uuid4())
-        conn.execute(m.insert().values(id=model_id, name=name, description="", created_at=stamp,
-                                       created_by=self.actor, updated_at=stamp))
+        conn.execute(
+            m.insert().values(
+                id=model_id,
+                name=name,
+                description="",
+                created_at=stamp,
+                created_by=self.actor,
+                updated_at=stamp,
+            )
+        )
         self._audit(conn, "model.create", "model", model_id, name, after={"name": name})
         return model_id
 
@@ -273,20 +376,26 @@ class LocalRegistry:
         def read(conn: Connection) -> list[Model]:
             m, v, a = schema.models, schema.versions, schema.aliases
             counts = (
-                sa.select(v.c.model_id, sa.func.count().label("n"),
-                          sa.func.max(v.c.number).label("latest"))
-                .group_by(v.c.model_id).subquery()
+                sa.select(
+                    v.c.model_id,
+                    sa.func.count().label("n"),
+                    sa.func.max(v.c.number).label("latest"),
+                )
+                .group_by(v.c.model_id)
+                .subquery()
             )
             q = (
                 sa.select(m, counts.c.n, counts.c.latest)
                 .outerjoin(counts, counts.c.model_id == m.c.id)
-                .order_by(m.c.name).offset(offset)
+                .order_by(m.c.name)
+                .offset(offset)
             )
             if limit is not None:
                 q = q.limit(limit)
             out = {
-                r.id: Model(r.id, r.name, r.description, r.created_at, r.updated_at,
-                            r.n or 0, r.latest)
+                r.id: Model(
+                    r.id, r.name, r.description, r.created_at, r.updated_at, r.n or 0, r.latest
+                )
                 for r in conn.execute(q)
             }
             aq = (
@@ -346,7 +455,9 @@ class LocalRegistry:
         return lineage
 
     def _lineage(self, conn: Connection, version: Version) -> dict[str, Any]:
-        row = conn.execute(sa.select(schema.versions).where(schema.versions.c.id == version.id)).one()
+        row = conn.execute(
+            sa.select(schema.versions).where(schema.versions.c.id == version.id)
+        ).one()
         code = versions.decode(row.code) or {}
         env_digest = row.environment_digest
         run: dict[str, Any] | None = None
@@ -358,8 +469,9 @@ class LocalRegistry:
         env: dict[str, Any] = {}
         if env_digest is not None:
             data = conn.execute(
-                sa.select(schema.environments.c.data)
-                .where(schema.environments.c.digest == env_digest)
+                sa.select(schema.environments.c.data).where(
+                    schema.environments.c.digest == env_digest
+                )
             ).scalar()
             env = versions.decode(data) or {}
         return {
@@ -384,9 +496,16 @@ class LocalRegistry:
                 {"step": m.step, "value": m.value, "timestamp": m.timestamp}
             )
         return {
-            "id": r.id, "name": r.name, "status": r.status, "started_at": r.started_at,
-            "ended_at": r.ended_at, "hostname": r.hostname, "user": r.user,
-            "command": r.command, "params": versions.decode(r.params), "error": r.error,
+            "id": r.id,
+            "name": r.name,
+            "status": r.status,
+            "started_at": r.started_at,
+            "ended_at": r.ended_at,
+            "hostname": r.hostname,
+            "user": r.user,
+            "command": r.command,
+            "params": versions.decode(r.params),
+            "error": r.error,
             "metric_history": history,
         }
 
@@ -394,8 +513,9 @@ class LocalRegistry:
         """What changed from version ``a`` to version ``b``."""
         return compare(self.get(a).to_dict(), self.get(b).to_dict())
 
-    def pull(self, ref: str, dest: str | os.PathLike[str], *, force: bool = False,
-             progress: Any = None) -> Path:
+    def pull(
+        self, ref: str, dest: str | os.PathLike[str], *, force: bool = False, progress: Any = None
+    ) -> Path:
         """Write a version's files into ``dest``; every file is verified against its digest."""
         from modelreg import transfer
 
@@ -425,16 +545,36 @@ class LocalRegistry:
                 return vid
             before = None
             if old is None:
-                conn.execute(a.insert().values(model_id=mid, alias=alias, version_id=vid,
-                                               updated_at=stamp, updated_by=self.actor))
+                conn.execute(
+                    a.insert().values(
+                        model_id=mid,
+                        alias=alias,
+                        version_id=vid,
+                        updated_at=stamp,
+                        updated_by=self.actor,
+                    )
+                )
             else:
                 before = {"version": versions.load(conn, [old])[0].ref}
-                conn.execute(a.update().where(a.c.model_id == mid, a.c.alias == alias)
-                             .values(version_id=vid, updated_at=stamp, updated_by=self.actor))
-            conn.execute(schema.alias_events.insert().values(
-                model_id=mid, alias=alias, version_id=vid, at=stamp, actor=self.actor))
-            self._audit(conn, "alias.set", "alias", mid, f"{name}@{alias}", before=before,
-                        after={"version": target.ref})
+                conn.execute(
+                    a.update()
+                    .where(a.c.model_id == mid, a.c.alias == alias)
+                    .values(version_id=vid, updated_at=stamp, updated_by=self.actor)
+                )
+            conn.execute(
+                schema.alias_events.insert().values(
+                    model_id=mid, alias=alias, version_id=vid, at=stamp, actor=self.actor
+                )
+            )
+            self._audit(
+                conn,
+                "alias.set",
+                "alias",
+                mid,
+                f"{name}@{alias}",
+                before=before,
+                after={"version": target.ref},
+            )
             return vid
 
         return self.get(self.db.write(change))
@@ -452,10 +592,19 @@ class LocalRegistry:
             if old is None:
                 raise NotFound(f"alias {name}@{alias} not found")
             conn.execute(a.delete().where(a.c.model_id == mid, a.c.alias == alias))
-            conn.execute(schema.alias_events.insert().values(
-                model_id=mid, alias=alias, version_id=None, at=now(), actor=self.actor))
-            self._audit(conn, "alias.delete", "alias", mid, f"{name}@{alias}",
-                        before={"version": versions.load(conn, [old])[0].ref})
+            conn.execute(
+                schema.alias_events.insert().values(
+                    model_id=mid, alias=alias, version_id=None, at=now(), actor=self.actor
+                )
+            )
+            self._audit(
+                conn,
+                "alias.delete",
+                "alias",
+                mid,
+                f"{name}@{alias}",
+                before={"version": versions.load(conn, [old])[0].ref},
+            )
 
         self.db.write(change)
 
@@ -474,8 +623,11 @@ class LocalRegistry:
                 .order_by(e.c.at, e.c.id)
             )
             rows = [
-                {"at": r.at, "actor": r.actor,
-                 "version": None if r.number is None else f"{name}/{r.number}"}
+                {
+                    "at": r.at,
+                    "actor": r.actor,
+                    "version": None if r.number is None else f"{name}/{r.number}",
+                }
                 for r in conn.execute(q)
             ]
             if not rows:
@@ -507,9 +659,15 @@ class LocalRegistry:
             if value is not None:
                 conn.execute(t.insert().values(version_id=vid, key=key, value=value))
             label = versions.load(conn, [vid])[0].ref
-            self._audit(conn, "tag.set" if value is not None else "tag.delete", "version", vid,
-                        label, before=None if old is None else {key: old},
-                        after=None if value is None else {key: value})
+            self._audit(
+                conn,
+                "tag.set" if value is not None else "tag.delete",
+                "version",
+                vid,
+                label,
+                before=None if old is None else {key: old},
+                after=None if value is None else {key: value},
+            )
 
         self.db.write(change)
 
@@ -523,8 +681,15 @@ class LocalRegistry:
             old = conn.execute(sa.select(v.c.description).where(v.c.id == vid)).scalar()
             conn.execute(v.update().where(v.c.id == vid).values(description=text))
             label = versions.load(conn, [vid])[0].ref
-            self._audit(conn, "version.describe", "version", vid, label,
-                        before={"description": old}, after={"description": text})
+            self._audit(
+                conn,
+                "version.describe",
+                "version",
+                vid,
+                label,
+                before={"description": old},
+                after={"description": text},
+            )
 
         self.db.write(change)
 
@@ -542,15 +707,28 @@ class LocalRegistry:
         run_id = str(uuid.uuid4())
 
         def create(conn: Connection) -> None:
-            conn.execute(schema.runs.insert().values(
-                id=run_id, name=run.name, status="running", started_at=now(),
-                hostname=capture.hostname(), user=capture.user(),
-                command=capture.command_line(), code=encode(code),
-                environment_digest=self._ensure_environment(conn, env),
-                params=encode(run.params),
-            ))
-            self._audit(conn, "run.start", "run", run_id, run.name or run_id,
-                        after={"name": run.name, "params": run.params, "code": code})
+            conn.execute(
+                schema.runs.insert().values(
+                    id=run_id,
+                    name=run.name,
+                    status="running",
+                    started_at=now(),
+                    hostname=capture.hostname(),
+                    user=capture.user(),
+                    command=capture.command_line(),
+                    code=encode(code),
+                    environment_digest=self._ensure_environment(conn, env),
+                    params=encode(run.params),
+                )
+            )
+            self._audit(
+                conn,
+                "run.start",
+                "run",
+                run_id,
+                run.name or run_id,
+                after={"name": run.name, "params": run.params, "code": code},
+            )
 
         self.db.write(create)
         return run_id
@@ -560,33 +738,54 @@ class LocalRegistry:
         run_id = run.id
 
         def end(conn: Connection) -> None:
-            conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(
-                status=run.status, ended_at=now(), error=error))
-            self._audit(conn, "run.end", "run", run_id, run.name or run_id, after={
-                "status": run.status, "error": error, "metrics": run.metrics,
-                "datasets": [d.to_dict() for d in run.datasets],
-            })
+            conn.execute(
+                schema.runs.update()
+                .where(schema.runs.c.id == run_id)
+                .values(status=run.status, ended_at=now(), error=error)
+            )
+            self._audit(
+                conn,
+                "run.end",
+                "run",
+                run_id,
+                run.name or run_id,
+                after={
+                    "status": run.status,
+                    "error": error,
+                    "metrics": run.metrics,
+                    "datasets": [d.to_dict() for d in run.datasets],
+                },
+            )
 
         self.db.write(end)
 
     def _update_run_params(self, run_id: str, params: dict[str, str], new: dict[str, str]) -> None:
         def change(conn: Connection) -> None:
-            conn.execute(schema.runs.update().where(schema.runs.c.id == run_id)
-                         .values(params=encode(params)))
+            conn.execute(
+                schema.runs.update().where(schema.runs.c.id == run_id).values(params=encode(params))
+            )
             self._audit(conn, "run.params", "run", run_id, run_id, after=new)
 
         self.db.write(change)
 
     def _log_run_metric(self, run_id: str, key: str, value: float, step: int) -> None:
-        self.db.write(lambda conn: conn.execute(schema.run_metrics.insert().values(
-            run_id=run_id, key=key, value=value, step=step, timestamp=now())))
+        self.db.write(
+            lambda conn: conn.execute(
+                schema.run_metrics.insert().values(
+                    run_id=run_id, key=key, value=value, step=step, timestamp=now()
+                )
+            )
+        )
 
     def _add_run_dataset(self, run_id: str, use: DatasetUse) -> None:
         def change(conn: Connection) -> None:
             did = datasets.ensure(conn, use)
             t = schema.run_datasets
-            exists = conn.execute(sa.select(t.c.run_id).where(
-                t.c.run_id == run_id, t.c.dataset_id == did, t.c.role == use.role)).first()
+            exists = conn.execute(
+                sa.select(t.c.run_id).where(
+                    t.c.run_id == run_id, t.c.dataset_id == did, t.c.role == use.role
+                )
+            ).first()
             if exists is None:
                 conn.execute(t.insert().values(run_id=run_id, dataset_id=did, role=use.role))
                 self._audit(conn, "run.dataset", "run", run_id, run_id, after=use.to_dict())
@@ -610,16 +809,31 @@ class LocalRegistry:
 
     # -- audit and maintenance -----------------------------------------------------------------
 
-    def audit(self, *, entity_type: str | None = None, entity: str | None = None,
-              actor: str | None = None, action: str | None = None, limit: int = 100,
-              before_seq: int | None = None) -> list[AuditEvent]:
+    def audit(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[AuditEvent]:
         def read(conn: Connection) -> list[AuditEvent]:
             entity_id = None
             if entity is not None:
                 entity_id = versions.resolve(conn, parse_ref(entity))
-            return list(audit.events(conn, entity_type=entity_type, entity_id=entity_id,
-                                     actor=actor, action=action, limit=limit,
-                                     before_seq=before_seq))
+            return list(
+                audit.events(
+                    conn,
+                    entity_type=entity_type,
+                    entity_id=entity_id,
+                    actor=actor,
+                    action=action,
+                    limit=limit,
+                    before_seq=before_seq,
+                )
+            )
 
         return self.db.read(read)
 

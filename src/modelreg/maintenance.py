@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -28,8 +29,6 @@ def referenced(conn: Connection) -> set[str]:
     for table in (schema.versions, schema.runs):
         for code in conn.execute(sa.select(table.c.code)).scalars():
             if '"diff_digest"' in code:
-                import json
-
                 digest = json.loads(code).get("diff_digest")
                 if digest:
                     found.add(digest)
@@ -40,9 +39,9 @@ def fsck(registry: LocalRegistry) -> dict[str, Any]:
     """Re-hash every blob; report corrupt blobs and blobs that records need but are missing."""
     needed = registry.db.read(referenced)
     files = registry.db.read(
-        lambda conn: conn.execute(
-            sa.select(schema.version_files.c.digest).distinct()
-        ).scalars().all()
+        lambda conn: (
+            conn.execute(sa.select(schema.version_files.c.digest).distinct()).scalars().all()
+        )
     )
     stored = set(registry.blobs)
     corrupt = sorted(d for d in stored if not verify(registry.blobs, d))

@@ -91,7 +91,9 @@ def manifest_digest(entries: Iterable[FileEntry]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-FilesArg = str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | Sequence[str | os.PathLike[str]]
+FilesArg = (
+    str | os.PathLike[str] | Mapping[str, str | os.PathLike[str]] | Sequence[str | os.PathLike[str]]
+)
 
 
 def collect_files(files: FilesArg) -> dict[str, Path]:
@@ -106,7 +108,9 @@ def collect_files(files: FilesArg) -> dict[str, Path]:
         for name, local in files.items():
             path = Path(local)
             if not path.is_file():
-                raise InvalidInput(f"file {str(local)!r} for {name!r} does not exist or is not a file")
+                raise InvalidInput(
+                    f"file {str(local)!r} for {name!r} does not exist or is not a file"
+                )
             out[check_path(name)] = path
         return out
     if isinstance(files, (str, os.PathLike)):

@@ -85,7 +85,9 @@ def parse_ref(text: str) -> Ref:
         raise InvalidInput(f"reference must be a string, not {type(text).__name__}")
     text = text.strip()
     if not text:
-        raise InvalidInput("reference is empty: expected NAME, NAME/N, NAME@ALIAS or a version UUID")
+        raise InvalidInput(
+            "reference is empty: expected NAME, NAME/N, NAME@ALIAS or a version UUID"
+        )
     if is_uuid(text.lower()):
         return Ref(version_id=str(uuid.UUID(text)))
     if "/" in text:

@@ -24,7 +24,9 @@ class Registry(Protocol):
 
     def models(self, *, limit: int | None = None, offset: int = 0) -> list[Model]: ...
 
-    def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[Version]: ...
+    def versions(
+        self, name: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[Version]: ...
 
     def search(
         self,

@@ -1,9 +1,9 @@
 """Training runs: a context manager that records what a training did while it does it.
 
-    with reg.start_run(name="nightly", params={"C": 0.1}) as run:
-        run.use_dataset("data/train.csv")
-        run.log_metric("loss", 0.4, step=1)
-        run.register("churn", "model.skops")
+with reg.start_run(name="nightly", params={"C": 0.1}) as run:
+    run.use_dataset("data/train.csv")
+    run.log_metric("loss", 0.4, step=1)
+    run.register("churn", "model.skops")
 """
 
 from __future__ import annotations
@@ -109,7 +109,9 @@ class Run:
         self._live()
         params = {**self.params, **check_params(options.pop("params", None))}
         metrics = {**self.metrics, **(options.pop("metrics", None) or {})}
-        return self._registry.register(name, files, params=params, metrics=metrics, _run=self, **options)
+        return self._registry.register(
+            name, files, params=params, metrics=metrics, _run=self, **options
+        )
 
 
 def encode(value: Any) -> str:

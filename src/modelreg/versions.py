@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,8 +17,12 @@ from modelreg.errors import NotFound
 from modelreg.manifest import FileEntry
 from modelreg.refs import Ref
 
-if TYPE_CHECKING:
-    from modelreg.registry import Registry
+
+class _Puller(Protocol):
+    def pull(
+        self, ref: str, dest: str | Path, *, force: bool = False, progress: Any = None
+    ) -> Path: ...
+
 
 CHUNK = 500
 
@@ -68,7 +72,7 @@ class Version:
     parents: list[str]
     run_id: str | None
     lineage: dict[str, Any] | None = None
-    _registry: Registry | None = field(default=None, repr=False, compare=False)
+    _registry: _Puller | None = field(default=None, repr=False, compare=False)
 
     @property
     def ref(self) -> str:
@@ -111,7 +115,7 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
         yield ids[start : start + CHUNK]
 
 
-def load(conn: Connection, ids: Sequence[str], registry: Registry | None = None) -> list[Version]:
+def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) -> list[Version]:
     """Load versions by id, keeping the order of ``ids``; a handful of queries for any count."""
     v, m = schema.versions, schema.models
     rows: dict[str, Any] = {}
@@ -124,8 +128,8 @@ def load(conn: Connection, ids: Sequence[str], registry: Registry | None = None)
     parents: dict[str, list[str]] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
         q = sa.select(v, m.c.name.label("model_name")).join(m, m.c.id == v.c.model_id)
-        for row in conn.execute(q.where(v.c.id.in_(chunk))):
-            rows[row.id] = row
+        for r in conn.execute(q.where(v.c.id.in_(chunk))):
+            rows[r.id] = r
         t = schema.version_params
         for r in conn.execute(sa.select(t).where(t.c.version_id.in_(chunk)).order_by(t.c.key)):
             params.setdefault(r.version_id, {})[r.key] = r.value
