@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modelreg.errors import InvalidInput
-from modelreg.versions import Model, Version
+
+if TYPE_CHECKING:
+    from modelreg.versions import Model, Version
 
 DEFAULT_HOME = "~/.modelreg"
 

@@ -660,7 +660,7 @@ def select_versions(
         keys = [k for item in order for k in _sort_keys(item)] + _TIEBREAK
         stmt = sa.select(_v.c.id).where(*conds).order_by(*(_direction(e, d) for e, d in keys))
     else:
-        stmt = _select_by_key(order[0], order[1:], conds, limit, offset)
+        return _select_by_key(order[0], order[1:], conds, limit, offset)
     if limit is not None:
         stmt = stmt.limit(limit)
     return stmt.offset(offset) if offset else stmt
@@ -702,6 +702,10 @@ def _select_by_key(
         found = sa.select(_v.c.id).select_from(_v.join(t, on)).where(*conds).limit(wanted)
         count = sa.select(sa.func.count()).select_from(found.subquery()).scalar_subquery()
         lacks = lacks.where(count < wanted)
-    both = sa.union_all(has, lacks).subquery("ordered")
-    keys = [_direction(both.c[f"k{i}"], d) for i, d in enumerate(descending)]
-    return sa.select(both.c.id).order_by(*keys)
+    both = sa.union_all(has, lacks)
+    keys = [_direction(sa.literal_column(f"k{i}"), d) for i, d in enumerate(descending)]
+    inner = both.order_by(*keys).limit(limit).offset(offset or None).subquery("ordered")
+    # The compound's own ORDER BY ... LIMIT lets SQLite merge the arms in index order; the
+    # outer ORDER BY only re-sorts the rows kept, because SQL keeps no subquery's order.
+    outer = [_direction(inner.c[f"k{i}"], d) for i, d in enumerate(descending)]
+    return sa.select(inner.c.id).order_by(*outer)

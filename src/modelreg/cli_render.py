@@ -1,0 +1,435 @@
+"""Human output of the CLI: Rich tables and trees, kept narrow-terminal friendly.
+
+Imported only by the commands that print tables, so that ``modelreg --help`` stays fast.
+Every value from the registry is printed literally (markup is off), never as Rich markup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.filesize import decimal as _filesize
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+if TYPE_CHECKING:
+    from modelreg.audit import AuditEvent
+    from modelreg.datasets import Dataset
+    from modelreg.versions import Model, Version
+
+SHORT_DIGEST = 12
+MAX_METRICS = 3
+MAX_TAGS = 2
+MAX_PACKAGES = 10
+DATE_COLUMNS = ("created", "updated", "at", "recorded")
+
+
+def console(*, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, markup=False, highlight=False, emoji=False)
+
+
+def when(stamp: str | None) -> str:
+    """``2026-11-01T12:00:00.000000Z`` as ``2026-11-01 12:00`` (UTC)."""
+    return "" if not stamp else stamp[:16].replace("T", " ")
+
+
+def size(n: int) -> str:
+    return _filesize(n)
+
+
+def short(digest: str | None) -> str:
+    return "-" if not digest else digest[:SHORT_DIGEST]
+
+
+def number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
+def signed(value: float | None) -> str:
+    return "" if value is None else f"{value:+.6g}"
+
+
+def pairs(values: dict[str, Any], limit: int | None = None, fmt: Callable[[Any], str] = str) -> str:
+    items = list(values.items())
+    shown = [f"{k}={fmt(v)}" for k, v in items[:limit]]
+    if limit is not None and len(items) > limit:
+        shown.append(f"+{len(items) - limit}")
+    return ", ".join(shown)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    t = Table(
+        *columns,
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+    )
+    for column in t.columns:
+        if column.header in DATE_COLUMNS:
+            column.min_width = len("2026-11-01")  # wrap the time, never cut the date
+    return t
+
+
+def grid(title: str, rows: Mapping[str, str] | Sequence[tuple[str, str]]) -> RenderableType:
+    """Key/value rows under a heading, indented; a plain grid without one."""
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="cyan", no_wrap=True)
+    t.add_column(overflow="fold")
+    for key, value in rows.items() if isinstance(rows, Mapping) else rows:
+        t.add_row(key, value)
+    return section(title, t) if title else t
+
+
+def section(title: str, body: RenderableType) -> RenderableType:
+    """A bold heading with the body indented under it."""
+    return Group(Text(title, style="bold"), Padding(body, (0, 0, 0, 2), expand=False))
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _print(*renderables: Any) -> None:
+    out = console()
+    for item in renderables:
+        out.print(item)
+
+
+# -- models and versions -----------------------------------------------------------------
+
+
+def models(found: Sequence[Model]) -> None:
+    if not found:
+        _print("no models yet: register one with `modelreg register NAME PATH`")
+        return
+    t = table("name", "versions", "latest", "aliases", "updated")
+    t.columns[0].no_wrap = True
+    t.columns[1].justify = "right"
+    t.columns[2].justify = "right"
+    t.columns[3].overflow = "fold"
+    for m in found:
+        aliases = ", ".join(f"{a}->{n}" for a, n in m.aliases.items())
+        latest = "-" if m.latest is None else str(m.latest)
+        t.add_row(m.name, str(m.version_count), latest, aliases, when(m.updated_at))
+    _print(t)
+
+
+def versions(found: Sequence[Version], *, empty: str) -> None:
+    if not found:
+        _print(empty)
+        return
+    t = table("ref", "created", "aliases", "metrics", "tags")
+    t.columns[0].no_wrap = True
+    for column in t.columns[2:]:
+        column.overflow = "fold"
+    for v in found:
+        t.add_row(
+            v.ref,
+            when(v.created_at),
+            ", ".join(v.aliases),
+            pairs(v.metrics, MAX_METRICS, number),
+            pairs(v.tags, MAX_TAGS),
+        )
+    _print(t)
+
+
+def version(v: Version) -> None:
+    head = Text()
+    head.append(v.ref, style="bold")
+    head.append(f"  {v.id}", style="dim")
+    facts = {
+        "created": f"{when(v.created_at)} by {v.created_by}",
+        "content": f"{count(len(v.files), 'file')}, {size(v.size)},"
+        f" manifest {short(v.manifest_digest)}",
+    }
+    if v.aliases:
+        facts["aliases"] = ", ".join(v.aliases)
+    if v.description:
+        facts["description"] = v.description
+    if v.parents:
+        facts["parents"] = ", ".join(v.parents)
+    out: list[Any] = [head, grid("", facts)]
+    if v.params:
+        out.append(grid("params", dict(v.params)))
+    if v.metrics:
+        out.append(grid("metrics", {k: number(x) for k, x in v.metrics.items()}))
+    if v.tags:
+        out.append(grid("tags", dict(v.tags)))
+    files = table("path", "size", "sha256")
+    files.columns[0].overflow = "fold"
+    files.columns[1].justify = "right"
+    for f in v.files:
+        files.add_row(f.path, size(f.size), short(f.digest))
+    out.append(section("files", files))
+    if v.datasets:
+        used = table("role", "name", "sha256", "uri")
+        used.columns[3].overflow = "fold"
+        for d in v.datasets:
+            used.add_row(d.role, d.name, short(d.digest), d.uri)
+        out.append(section("datasets", used))
+    lineage = v.lineage or {}
+    code = lineage.get("code") or {}
+    if code.get("commit") or code.get("repository"):
+        out.append(grid("code", _code_facts(code)))
+    _print(*out)
+
+
+def _code_facts(code: dict[str, Any]) -> dict[str, str]:
+    facts: dict[str, str] = {}
+    for key in ("repository", "commit", "branch"):
+        if code.get(key):
+            facts[key] = str(code[key])
+    if code.get("dirty"):
+        facts["dirty"] = "yes (uncommitted changes)"
+    if code.get("command"):
+        facts["command"] = str(code["command"])
+    return facts
+
+
+@contextlib.contextmanager
+def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr; yields the callback that advances it by n bytes."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console(stderr=True),
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+        # Files already present are skipped, so the bar may not reach the end by itself.
+        progress.update(task, completed=total)
+
+
+# -- aliases, search results, comparison, lineage ------------------------------------------
+
+
+def alias_history(label: str, events: Sequence[dict[str, Any]]) -> None:
+    t = table("at", "actor", "version", title=label)
+    for e in events:
+        t.add_row(when(e["at"]), e["actor"], e["version"] or "(deleted)")
+    _print(t)
+
+
+def comparison(diff: dict[str, Any]) -> None:
+    a, b = diff["a"], diff["b"]
+    head = Text()
+    head.append(f"{a} -> {b}", style="bold")
+    if diff["same_content"]:
+        head.append("  (same files)", style="dim")
+    out: list[Any] = [head]
+
+    params = _mapping_rows(diff["params"])
+    if params:
+        t = table("param", a, b)
+        for column in t.columns:
+            column.overflow = "fold"
+        for row in params:
+            t.add_row(*row)
+        out.append(section("params", t))
+
+    if diff["metrics"]:
+        t = table("metric", a, b, "delta")
+        for column in t.columns[1:]:
+            column.justify = "right"
+        for key, m in diff["metrics"].items():
+            t.add_row(key, number(m["a"]), number(m["b"]), signed(m["delta"]))
+        out.append(section("metrics", t))
+
+    tags = _mapping_rows(diff["tags"])
+    if tags:
+        t = table("tag", a, b)
+        for column in t.columns:
+            column.overflow = "fold"
+        for row in tags:
+            t.add_row(*row)
+        out.append(section("tags", t))
+
+    if diff["datasets"]:
+        t = table("role", "name", a, b)
+        for d in diff["datasets"]:
+            t.add_row(d["role"], d["name"], short(d["a"]), short(d["b"]))
+        out.append(section("datasets whose digests differ", t))
+
+    facts = _code_and_environment(diff["code"], diff["environment"])
+    if facts:
+        out.append(grid("code and environment", facts))
+
+    files = diff["files"]
+    changes = {
+        **{path: "added" for path in files["added"]},
+        **{path: "removed" for path in files["removed"]},
+        **{path: "changed" for path in files["changed"]},
+    }
+    if changes:
+        out.append(grid("files", dict(sorted(changes.items()))))
+
+    if len(out) == 1:
+        out.append("no differences in params, metrics, tags, data, code or files")
+    _print(*out)
+
+
+def _code_and_environment(code: dict[str, Any], env: dict[str, Any]) -> list[tuple[str, str]]:
+    facts: list[tuple[str, str]] = []
+    if code["changed"]:
+        if code["a"] == code["b"]:
+            text = f"commit {short(code['a'])} in both; repository or uncommitted changes differ"
+        else:
+            text = f"commit {short(code['a'])} -> {short(code['b'])}"
+        facts.append(("code", text))
+    if env["python"]:
+        facts.append(("python", f"{env['python'][0]} -> {env['python'][1]}"))
+    if env["platform"]:
+        facts.append(("platform", f"{env['platform'][0]} -> {env['platform'][1]}"))
+    packages = env["packages"]
+    lines = [f"{name} {old} -> {new}" for name, (old, new) in packages["changed"].items()]
+    lines += [f"{name} {new} added" for name, new in packages["added"].items()]
+    lines += [f"{name} {old} removed" for name, old in packages["removed"].items()]
+    if len(lines) > MAX_PACKAGES:
+        lines[MAX_PACKAGES:] = [f"and {len(lines) - MAX_PACKAGES} more (see --json)"]
+    facts += [("packages" if n == 0 else "", line) for n, line in enumerate(lines)]
+    return facts
+
+
+def _mapping_rows(diff: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = [(k, str(a), str(b)) for k, (a, b) in diff["changed"].items()]
+    rows += [(k, "-", str(b)) for k, b in diff["added"].items()]
+    rows += [(k, str(a), "-") for k, a in diff["removed"].items()]
+    return sorted(rows)
+
+
+def lineage(found: dict[str, Any]) -> None:
+    tree = Tree(Text(f"{found['version']}  {found['id']}", style="bold"))
+    parents = found.get("parents") or []
+    branch = tree.add(Text("parents", style="cyan"))
+    for parent in parents:
+        branch.add(parent)
+    if not parents:
+        branch.add(Text("none", style="dim"))
+
+    used = found.get("datasets") or []
+    branch = tree.add(Text("datasets", style="cyan"))
+    for d in used:
+        node = branch.add(f"{d['role']}: {d['name']} sha256:{short(d['digest'])}")
+        node.add(Text(d["uri"], style="dim"))
+    if not used:
+        branch.add(Text("none recorded", style="dim"))
+
+    run = found.get("run")
+    if run:
+        branch = tree.add(Text(f"run {run['name'] or run['id']}  {run['status']}", style="cyan"))
+        branch.add(f"id: {run['id']}")
+        if run.get("params"):
+            branch.add(f"params: {pairs(run['params'])}")
+        if run.get("metric_history"):
+            branch.add(f"metrics: {', '.join(run['metric_history'])}")
+        if run.get("error"):
+            branch.add(f"error: {run['error']}")
+    else:
+        tree.add(Text("run: none (registered directly)", style="dim"))
+
+    code = found.get("code") or {}
+    if code.get("commit") or code.get("repository"):
+        label = f"code {code.get('repository', '')}"
+        branch = tree.add(Text(label.strip(), style="cyan"))
+        branch.add(f"commit: {code.get('commit') or 'none'}")
+        if code.get("branch"):
+            branch.add(f"branch: {code['branch']}")
+        branch.add(f"dirty: {'yes' if code.get('dirty') else 'no'}")
+        if code.get("command"):
+            branch.add(f"command: {code['command']}")
+    else:
+        tree.add(Text("code: not in a git repository", style="dim"))
+
+    env = found.get("environment") or {}
+    if env:
+        branch = tree.add(Text("environment", style="cyan"))
+        branch.add(f"python {env.get('python', '?')} ({env.get('implementation', '?')})")
+        branch.add(f"platform {env.get('platform', '?')}")
+        branch.add(f"{len(env.get('packages') or {})} packages")
+    else:
+        tree.add(Text("environment: not recorded", style="dim"))
+
+    children = found.get("children") or []
+    branch = tree.add(Text("children", style="cyan"))
+    for child in children:
+        branch.add(child)
+    if not children:
+        branch.add(Text("none", style="dim"))
+    _print(tree)
+
+
+# -- datasets and audit ---------------------------------------------------------------------
+
+
+def datasets(found: Sequence[Dataset]) -> None:
+    if not found:
+        _print("no datasets recorded yet")
+        return
+    t = table("name", "sha256", "size", "files", "recorded")
+    t.columns[0].overflow = "fold"
+    t.columns[2].justify = "right"
+    t.columns[3].justify = "right"
+    for d in found:
+        t.add_row(d.name, short(d.digest), size(d.size), str(d.file_count), when(d.created_at))
+    _print(t)
+
+
+def dataset_versions(found: Sequence[Dataset]) -> None:
+    """Each version of one dataset in full (digests and URIs are long: one field a line)."""
+    out: list[Any] = []
+    for d in found:
+        out.append(
+            grid(
+                f"{d.name}@{short(d.digest)}",
+                {
+                    "sha256": d.digest,
+                    "uri": d.uri,
+                    "size": f"{size(d.size)} in {count(d.file_count, 'file')}",
+                    "recorded": when(d.created_at),
+                },
+            )
+        )
+    _print(*out)
+
+
+def dataset_models(ref: str, found: Sequence[dict[str, Any]]) -> None:
+    if not found:
+        _print(f"no version uses {ref}")
+        return
+    t = table("version", "relation", "uses", "via", title=f"versions that depend on {ref}")
+    for row in found:
+        t.add_row(row["version"], row["relation"], ", ".join(row["uses"]), row["via"] or "")
+    _print(t)
+
+
+def audit(events: Sequence[AuditEvent]) -> None:
+    if not events:
+        _print("no audit events match")
+        return
+    t = table("seq", "at", "actor", "action", "entity")
+    t.columns[0].justify = "right"
+    t.columns[4].overflow = "fold"
+    for e in events:
+        t.add_row(str(e.seq), when(e.at), e.actor, e.action, e.entity)
+    _print(t)

@@ -1,0 +1,140 @@
+"""What every CLI command shares: the registry session, input parsers, output helpers.
+
+Parsers turn an InvalidInput into :class:`UsageProblem`, so that malformed input typed on the
+command line exits 2 while a registry refusal exits 1 (see :func:`modelreg.cli.main`).
+Nothing heavy is imported here: this module loads with ``modelreg --help``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from modelreg.errors import InvalidInput
+
+T = TypeVar("T")
+
+
+class UsageProblem(Exception):
+    """Something typed on the command line is malformed; :func:`main` exits with 2."""
+
+
+class Failure(Exception):
+    """A command ran but found a problem (fsck, audit verify): exit 1 with this message."""
+
+
+class Session:
+    """The registry location given on the command line, opened on first use and closed
+    when the command ends."""
+
+    def __init__(self, uri: str | None) -> None:
+        self.uri = uri
+        self._registry: Any = None
+
+    def registry(self) -> Any:
+        if self._registry is None:
+            from modelreg.registry import connect
+
+            self._registry = connect(self.uri)
+        return self._registry
+
+    def close(self) -> None:
+        close = getattr(self._registry, "close", None)
+        if close is not None:
+            close()
+        self._registry = None
+
+
+def open_registry(ctx: typer.Context) -> Any:
+    session = ctx.find_object(Session)
+    if session is None:  # a command invoked without the root callback (not via main)
+        session = Session(None)
+        ctx.obj = session
+        ctx.call_on_close(session.close)
+    return session.registry()
+
+
+def parsed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a parser; an InvalidInput it raises is a usage error (exit 2), not a refusal."""
+    try:
+        return fn(*args, **kwargs)
+    except InvalidInput as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def check_ref(text: str) -> str:
+    from modelreg.refs import parse_ref
+
+    parsed(parse_ref, text)
+    return text
+
+
+def check_model_name(text: str) -> str:
+    from modelreg.refs import check_name
+
+    return parsed(check_name, text)
+
+
+def check_alias(text: str) -> str:
+    from modelreg.refs import check_alias
+
+    return parsed(check_alias, text)
+
+
+def check_dataset_ref(text: str) -> str:
+    from modelreg.datasets import parse_ref
+
+    parsed(parse_ref, text)
+    return text
+
+
+def assignments(items: Sequence[str] | None, kind: str) -> dict[str, str]:
+    from modelreg.values import parse_assignment
+
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, value = parsed(parse_assignment, item, kind=kind)
+        if key in out:
+            raise UsageProblem(f"--{kind} {key!r} is given twice")
+        out[key] = value
+    return out
+
+
+def check_time(text: str | None) -> str | None:
+    from datetime import datetime
+
+    if text is None:
+        return None
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageProblem(
+            f"--at {text!r} is not an ISO 8601 time (e.g. 2026-11-01T12:00:00Z)"
+        ) from None
+    return text
+
+
+def count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def emit_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+# Shared option declarations.
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LimitOption = Annotated[
+    int | None, typer.Option("--limit", min=1, metavar="N", help="Show at most N entries.")
+]
+OffsetOption = Annotated[
+    int, typer.Option("--offset", min=0, metavar="N", help="Skip the first N entries.")
+]

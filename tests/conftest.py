@@ -1,0 +1,134 @@
+"""Fixtures shared by the whole suite.
+
+The contract tests take a ``registry`` and run once per implementation. An implementation is
+a fixture named ``<name>_backend`` returning a :class:`Backend`; ``IMPLEMENTATIONS`` lists the
+names. Adding the HTTP client means writing ``remote_backend`` (start a server on a free port
+in a fixture, connect a client to it, fill in the probes) and adding ``"remote"`` below; no
+contract test changes.
+
+Every test runs in a fresh working directory outside any git repository, so that what a
+registry captures from the current directory is known; ``git_repo`` moves into a fresh
+repository instead.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import modelreg
+
+IMPLEMENTATIONS = ["embedded"]
+ACTOR = "contract-tester"
+
+
+@dataclass
+class Backend:
+    """One registry under test, plus the few probes the contract needs that the SDK lacks.
+
+    ``uri`` lets another process connect to the same registry; ``actor`` is who the audit
+    log should name for calls made through ``registry``; ``blob_digests`` and ``read_blob``
+    look at the blob store (the SDK has no call that lists or reads raw blobs).
+    """
+
+    name: str
+    registry: Any
+    uri: str
+    actor: str
+    blob_digests: Callable[[], set[str]]
+    read_blob: Callable[[str], bytes]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty current directory that is not inside a git repository."""
+    path = tmp_path / "work"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    return path
+
+
+@pytest.fixture
+def embedded_backend(tmp_path: Path) -> Iterator[Backend]:
+    reg = modelreg.connect(tmp_path / "reg", actor=ACTOR)
+
+    def read_blob(digest: str) -> bytes:
+        with reg.blobs.open(digest) as f:
+            return bytes(f.read())
+
+    try:
+        yield Backend(
+            name="embedded",
+            registry=reg,
+            uri=reg.uri,
+            actor=ACTOR,
+            blob_digests=lambda: set(reg.blobs),
+            read_blob=read_blob,
+        )
+    finally:
+        reg.close()
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def backend(request: pytest.FixtureRequest, workdir: Path) -> Backend:
+    """The registry implementation under test, one parameter per implementation."""
+    found: Backend = request.getfixturevalue(f"{request.param}_backend")
+    return found
+
+
+@pytest.fixture
+def registry(backend: Backend) -> Any:
+    """A fresh, empty registry (embedded today; remote over HTTP slots in as a parameter)."""
+    return backend.registry
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh git repository on branch ``main`` with one commit, as the current directory.
+
+    It holds ``train.py`` (one line) and ``README.md``; ``out/`` is ignored, so files written
+    there keep the working tree clean.
+    """
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "Test User")
+    git(repo, "config", "user.email", "test@example.com")
+    git(repo, "config", "commit.gpgsign", "false")
+    (repo / "train.py").write_text("print('training')\n")
+    (repo / "README.md").write_text("# a project\n")
+    (repo / ".gitignore").write_text("out/\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first")
+    monkeypatch.chdir(repo)
+    return repo.resolve()
+
+
+@pytest.fixture
+def write() -> Callable[..., Path]:
+    """``write(path, content="...")``: write a small file (parents created), return its path.
+
+    Relative paths are relative to the current directory; text is UTF-8 encoded.
+    """
+
+    def write_file(path: str | os.PathLike[str], content: str | bytes = "content\n") -> Path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = content.encode() if isinstance(content, str) else content
+        target.write_bytes(data)
+        return target
+
+    return write_file

@@ -1,0 +1,79 @@
+"""The schema is created by migrations, and the migrations match the table definitions."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from modelreg import db, schema
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "modelreg"
+
+
+def test_a_new_database_is_created_by_running_the_migrations(tmp_path: Path) -> None:
+    database = db.Database(f"sqlite:///{tmp_path / 'r.db'}")
+    assert database.current_revision() is None
+    database.migrate()
+    assert database.current_revision() == db.HEAD_REVISION
+    with database.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
+        head = conn.execute(sa.select(schema.audit_head)).one()
+    assert diffs == [], f"migrations and schema.py disagree: {diffs}"
+    assert (head.seq, head.hash) == (0, "0" * 64)
+    database.dispose()
+
+
+def test_head_revision_constant_matches_the_newest_migration(tmp_path: Path) -> None:
+    database = db.Database(f"sqlite:///{tmp_path / 'r.db'}")
+    script = ScriptDirectory.from_config(db.alembic_config(database.engine))
+    assert script.get_current_head() == db.HEAD_REVISION
+    database.dispose()
+
+
+def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
+    database = db.Database(f"sqlite:///{tmp_path / 'r.db'}")
+    database.migrate(lock_path=tmp_path / "lock")
+    database.migrate(lock_path=tmp_path / "lock")
+    assert database.current_revision() == db.HEAD_REVISION
+    database.dispose()
+
+
+STORE_MODULES = [
+    "audit", "blobs", "capture", "compare", "datasets", "db", "errors", "lineage", "local",
+    "maintenance", "manifest", "refs", "registry", "runs", "schema", "search", "transfer",
+    "values", "versions",
+]  # fmt: skip
+
+
+def _imports(module: str) -> set[str]:
+    tree = ast.parse((SRC / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_dependencies_point_one_way() -> None:
+    """The rules and stores never import the CLI, HTTP libraries or UI code."""
+    forbidden = ("modelreg.cli", "typer", "click", "rich", "httpx", "fastapi", "starlette")
+    for module in STORE_MODULES:
+        bad = {name for name in _imports(module) if name.startswith(forbidden)}
+        assert not bad, f"modelreg.{module} imports {sorted(bad)}"
+
+
+def test_importing_the_package_stays_light() -> None:
+    """`import modelreg` must not pull in SQLAlchemy: the CLI starts fast."""
+    code = "import sys, modelreg; print('sqlalchemy' in sys.modules)"
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
