@@ -147,4 +147,5 @@ def emit(figures: list[dict[str, Any]]) -> None:
 
 def header(title: str) -> None:
     print(f"== {title}")
-    print(f"   python {sys.version.split()[0]}, {os.cpu_count()} cores, pid {os.getpid()}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"   python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {load}")

@@ -105,15 +105,10 @@ def populate(reg: Any, count: int, *, seed: int = 7) -> str:
 
 
 def explain(db: sqlite3.Connection, stmt: sa.Select[Any]) -> list[str]:
-    sql = str(stmt.compile(dialect=sa.dialects.sqlite.dialect()))
-    params = stmt.compile(dialect=sa.dialects.sqlite.dialect()).params
-    positional = [params[name] for name in _bind_names(stmt)]
-    return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", positional)]
-
-
-def _bind_names(stmt: sa.Select[Any]) -> list[str]:
+    """SQLite's query plan for the statement the registry runs."""
     compiled = stmt.compile(dialect=sa.dialects.sqlite.dialect())
-    return list(compiled.positiontup or [])
+    params = [compiled.params[name] for name in compiled.positiontup or []]
+    return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {compiled}", params)]
 
 
 def main() -> None:

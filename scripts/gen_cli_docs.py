@@ -62,8 +62,15 @@ def _params(ctx: typer.Context) -> tuple[list[tuple[str, str]], list[tuple[str, 
         if record is None or param.name == "help":
             continue
         name, help_text = record
-        rows = arguments if param.param_type_name == "argument" else options
-        rows.append((f"`{name}`", _cell(help_text)))
+        if param.param_type_name == "argument":
+            # --help adds the Python type ("REF <str>"); the reference shows the metavar only.
+            name = (param.metavar or str(param.name).upper()) + ("..." if param.nargs != 1 else "")
+            help_text = (getattr(param, "help", None) or "") + (
+                "" if param.required else " Optional."
+            )
+            arguments.append((f"`{name}`", _cell(help_text)))
+        else:
+            options.append((f"`{name}`", _cell(help_text)))
     return arguments, options
 
 

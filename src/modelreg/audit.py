@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg import schema
 from modelreg.db import now
+from modelreg.refs import is_uuid
 
 GENESIS = "0" * 64
 
@@ -151,14 +152,27 @@ def verify(conn: Connection) -> VerifyResult:
             )
         prev = row["hash"]
         expected_seq += 1
-    if head.seq != expected_seq - 1 or head.hash != prev:
+    last = expected_seq - 1
+    if head.seq < last:
         return VerifyResult(
             False,
             count,
             head.hash,
-            expected_seq,
-            f"the chain ends at event {expected_seq - 1} but the head records event {head.seq}:"
-            " events were deleted from the end",
+            head.seq + 1,
+            f"event {head.seq + 1} was inserted: the head records event {head.seq} as the last",
+        )
+    if head.seq > last:
+        return VerifyResult(
+            False,
+            count,
+            head.hash,
+            last + 1,
+            f"event {last + 1} was deleted: the chain ends at event {last} but the head"
+            f" records event {head.seq}",
+        )
+    if head.hash != prev:
+        return VerifyResult(
+            False, count, head.hash, last, f"event {last} was replaced: it is not the head's event"
         )
     return VerifyResult(True, count, head.hash)
 
@@ -167,19 +181,34 @@ def events(
     conn: Connection,
     *,
     entity_type: str | None = None,
-    entity_id: str | None = None,
+    entity: str | None = None,
     actor: str | None = None,
     action: str | None = None,
     limit: int = 100,
     before_seq: int | None = None,
 ) -> Iterator[AuditEvent]:
-    """Newest first, optionally filtered; page with ``before_seq``."""
+    """Newest first, optionally filtered; page with ``before_seq``.
+
+    ``entity`` is a UUID (that entity's events) or a name: ``churn`` matches the model and
+    all its versions and aliases, ``churn/3`` or ``churn@production`` just that one.
+    """
     t = schema.audit_events
     q = sa.select(t).order_by(t.c.seq.desc()).limit(limit)
     if entity_type is not None:
         q = q.where(t.c.entity_type == entity_type)
-    if entity_id is not None:
-        q = q.where(t.c.entity_id == entity_id)
+    if entity is not None:
+        if is_uuid(entity):
+            q = q.where(t.c.entity_id == entity)
+        elif "/" in entity or "@" in entity:
+            q = q.where(t.c.entity == entity)
+        else:
+            q = q.where(
+                sa.or_(
+                    t.c.entity == entity,
+                    t.c.entity.startswith(entity + "/", autoescape=True),
+                    t.c.entity.startswith(entity + "@", autoescape=True),
+                )
+            )
     if actor is not None:
         q = q.where(t.c.actor == actor)
     if action is not None:

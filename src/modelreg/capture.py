@@ -13,6 +13,7 @@ import shlex
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,6 @@ def capture_code(cwd: str | os.PathLike[str] | None = None) -> tuple[dict[str, A
     return code, diff
 
 
-@functools.lru_cache(maxsize=1)
 def _packages() -> tuple[tuple[str, str], ...]:
     from importlib import metadata
 
@@ -122,9 +122,19 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def capture_environment() -> dict[str, Any]:
-    """Python, platform and installed packages of this process (packages are read once)."""
-    return {
+@dataclass(frozen=True)
+class Environment:
+    """The environment facts, their canonical JSON text and its digest."""
+
+    data: dict[str, Any]
+    text: str
+    digest: str
+
+
+@functools.lru_cache(maxsize=1)
+def capture_environment() -> Environment:
+    """Python, platform and installed packages of this process (read once per process)."""
+    data = {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "executable": sys.executable,
@@ -134,7 +144,5 @@ def capture_environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "packages": dict(_packages()),
     }
-
-
-def environment_digest(env: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
+    text = json.dumps(data, sort_keys=True)
+    return Environment(data, text, hashlib.sha256(text.encode()).hexdigest())

@@ -128,11 +128,11 @@ def dataset(ctx: typer.Context) -> None:
 @app.command()
 def register(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name, e.g. churn.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name, e.g. churn.")],
     paths: Annotated[
         list[Path],
         typer.Argument(
-            metavar="PATH...",
+            metavar="PATH",
             exists=True,
             help="Files or directories. One directory: its contents, relative to it.",
         ),
@@ -185,6 +185,8 @@ def register(
     datasets: list[dict[str, Any]] = []
     for spec in dataset or []:
         path, dataset_name, role = parsed(parse_cli_dataset, spec)
+        if "://" not in path and not Path(path).exists():
+            raise UsageProblem(f"--dataset {spec!r}: path {path!r} does not exist")
         datasets.append({"path": path, "name": dataset_name, "role": role})
     parents = [check_ref(p) for p in parent or []]
     files: Path | list[Path] = paths[0] if len(paths) == 1 else list(paths)
@@ -227,7 +229,7 @@ def models(
 @app.command()
 def versions(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
     limit: LimitOption = None,
     offset: OffsetOption = 0,
     as_json: JsonOption = False,
@@ -246,7 +248,9 @@ def versions(
 @app.command()
 def show(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME, NAME/N, NAME@ALIAS or a version UUID.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="NAME, NAME/N, NAME@ALIAS or a version UUID.")
+    ],
     at: Annotated[
         str | None,
         typer.Option(
@@ -258,8 +262,11 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one version: params, metrics, tags, files, datasets and code."""
+    from modelreg.refs import parse_ref
+
+    if check_time(at) is not None and parsed(parse_ref, ref).alias is None:
+        raise UsageProblem(f"--at applies to an alias (NAME@ALIAS), and {ref!r} is not one")
     check_ref(ref)
-    check_time(at)
     version = open_registry(ctx).get(ref, at=at)
     if as_json:
         emit_json(version.to_dict())
@@ -272,7 +279,7 @@ def show(
 @app.command()
 def pull(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version to fetch.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version to fetch.")],
     output: Annotated[
         Path | None,
         typer.Option(
@@ -309,9 +316,11 @@ def pull(
 @alias_app.command("set")
 def alias_set(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name.")],
-    alias: Annotated[str, typer.Argument(help="The alias, e.g. production.")],
-    ref: Annotated[str, typer.Argument(help="The version it should point at, e.g. churn/3.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
+    alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias, e.g. production.")],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="The version it should point at, e.g. churn/3.")
+    ],
 ) -> None:
     """Point NAME@ALIAS at a version of the same model."""
     check_model_name(name)
@@ -324,8 +333,8 @@ def alias_set(
 @alias_app.command("delete")
 def alias_delete(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name.")],
-    alias: Annotated[str, typer.Argument(help="The alias to delete.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
+    alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias to delete.")],
 ) -> None:
     """Delete an alias (its history is kept)."""
     check_model_name(name)
@@ -337,8 +346,8 @@ def alias_delete(
 @alias_app.command("history")
 def alias_history(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name.")],
-    alias: Annotated[str, typer.Argument(help="The alias.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
+    alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias.")],
     as_json: JsonOption = False,
 ) -> None:
     """Every move of an alias, oldest first."""
@@ -356,9 +365,9 @@ def alias_history(
 @tag_app.command("set")
 def tag_set(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version.")],
-    key: Annotated[str, typer.Argument(help="The tag's key.")],
-    value: Annotated[str, typer.Argument(help="The tag's value.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The tag's key.")],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="The tag's value.")],
 ) -> None:
     """Set a tag on a version."""
     check_ref(ref)
@@ -369,8 +378,8 @@ def tag_set(
 @tag_app.command("delete")
 def tag_delete(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version.")],
-    key: Annotated[str, typer.Argument(help="The tag's key.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="The tag's key.")],
 ) -> None:
     """Delete a tag from a version."""
     check_ref(ref)
@@ -381,8 +390,10 @@ def tag_delete(
 @app.command()
 def describe(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version.")],
-    text: Annotated[str, typer.Argument(help="The new description (empty to clear it).")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help="The new description (empty to clear it).")
+    ],
 ) -> None:
     """Set the description of a version."""
     check_ref(ref)
@@ -460,7 +471,7 @@ def compare(
 @app.command()
 def lineage(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
     as_json: JsonOption = False,
 ) -> None:
     """Show what made a version, and what was made from it.
@@ -648,7 +659,7 @@ def demo(ctx: typer.Context) -> None:
 
 
 def _fail(message: str, code: int) -> int:
-    line = " ".join(message.split())
+    line = " ".join(part.strip() for part in message.splitlines())
     sys.stderr.write(f"error: {line}\n")
     sys.stderr.flush()
     return code

@@ -52,7 +52,9 @@ def number(value: float | None) -> str:
 
 
 def signed(value: float | None) -> str:
-    return "" if value is None else f"{value:+.6g}"
+    if value is None:
+        return ""
+    return "0" if value == 0 else f"{value:+.6g}"
 
 
 def pairs(values: dict[str, Any], limit: int | None = None, fmt: Callable[[Any], str] = str) -> str:
@@ -157,6 +159,9 @@ def version(v: Version) -> None:
         facts["description"] = v.description
     if v.parents:
         facts["parents"] = ", ".join(v.parents)
+    run = (v.lineage or {}).get("run")
+    if run:
+        facts["run"] = f"{run['name'] or run['id']} ({run['status']})"
     out: list[Any] = [head, grid("", facts)]
     if v.params:
         out.append(grid("params", dict(v.params)))
@@ -284,7 +289,8 @@ def comparison(diff: dict[str, Any]) -> None:
     if changes:
         out.append(grid("files", dict(sorted(changes.items()))))
 
-    if len(out) == 1:
+    unchanged = all(m["delta"] == 0 for m in diff["metrics"].values())
+    if unchanged and len(out) == 1 + bool(diff["metrics"]):
         out.append("no differences in params, metrics, tags, data, code or files")
     _print(*out)
 

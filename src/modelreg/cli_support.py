@@ -131,7 +131,9 @@ def say(line: str) -> None:
 
 
 # Shared option declarations.
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")
+]
 LimitOption = Annotated[
     int | None, typer.Option("--limit", min=1, metavar="N", help="Show at most N entries.")
 ]

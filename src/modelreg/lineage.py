@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import datasets, schema
+from modelreg import datasets, runs, schema, versions
+
+if TYPE_CHECKING:
+    from modelreg.versions import Version
 
 
 def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
@@ -58,3 +62,44 @@ def dataset_dependents(conn: Connection, ref: str) -> list[dict[str, Any]]:
         if i not in direct
     ]
     return sorted(out, key=lambda r: (r["relation"] != "direct", r["version"]))
+
+
+_VERSION_FACTS = sa.select(
+    schema.versions.c.code,
+    schema.versions.c.command,
+    schema.versions.c.hostname,
+    schema.versions.c.environment_digest,
+).where(schema.versions.c.id == sa.bindparam("id"))
+_ENVIRONMENT = sa.select(schema.environments.c.data).where(
+    schema.environments.c.digest == sa.bindparam("digest")
+)
+
+
+def of_version(conn: Connection, version: Version) -> dict[str, Any]:
+    """What it takes to recreate a version: run, code, environment, data, parents, children.
+
+    A version registered in a run takes its code and environment from the run; one
+    registered outside a run carries its own, captured when it was registered.
+    """
+    row = conn.execute(_VERSION_FACTS, {"id": version.id}).one()
+    code = json.loads(row.code)
+    command, hostname, env_digest = row.command, row.hostname, row.environment_digest
+    run = None
+    if version.run_id is not None:
+        run = runs.record(conn, version.run_id)
+        code, command, hostname = run.pop("code"), run["command"], run["hostname"]
+        env_digest = run.pop("environment_digest")
+    env = {}
+    if env_digest is not None:
+        env = json.loads(conn.execute(_ENVIRONMENT, {"digest": env_digest}).scalar_one())
+    return {
+        "version": version.ref,
+        "id": version.id,
+        "run": run,
+        "code": {**code, "command": command},
+        "environment": env,
+        "hostname": hostname,
+        "datasets": [d.to_dict() for d in version.datasets],
+        "parents": version.parents,
+        "children": versions.children(conn, version.id),
+    }

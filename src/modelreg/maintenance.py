@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from modelreg import schema
 from modelreg.blobs import LocalBlobStore, verify
 from modelreg.db import format_time
+from modelreg.errors import NotFound
 
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
@@ -56,10 +57,39 @@ def fsck(registry: LocalRegistry) -> dict[str, Any]:
     }
 
 
+def _modified(registry: LocalRegistry, digest: str) -> float:
+    try:
+        return registry.blobs.modified(digest)
+    except NotFound:  # deleted meanwhile: nothing left to collect
+        return float("inf")
+
+
+def _still_unused(conn: Connection, digest: str) -> bool:
+    if conn.execute(
+        sa.select(schema.version_files.c.digest).where(schema.version_files.c.digest == digest)
+    ).first():
+        return False
+    leases = schema.blob_leases
+    stamp = format_time(datetime.now(UTC))
+    if conn.execute(
+        sa.select(leases.c.id).where(leases.c.digest == digest, leases.c.expires_at > stamp)
+    ).first():
+        return False
+    for table in (schema.versions, schema.runs):
+        if conn.execute(sa.select(table.c.id).where(table.c.code.contains(digest))).first():
+            return False
+    return True
+
+
 def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[str, Any]:
-    """Delete blobs nothing references. Blobs written or re-used within ``grace_seconds``
-    are kept, as are blobs under a lease: a version being created now may be about to
-    reference them."""
+    """Delete blobs nothing references.
+
+    Kept: blobs that versions or code diffs reference, blobs under a lease (a registration
+    takes one, in a write transaction, before it uploads), and blobs written or re-used within
+    ``grace_seconds``. Each deletion re-checks all of that inside a write transaction, so a
+    registration that starts meanwhile either sees its blob gone (and writes it again) or
+    protects it with its lease first.
+    """
     # List the store before reading the references: a blob that appears later is not a
     # candidate, and a reference committed before the read protects its blob.
     stored = list(registry.blobs)
@@ -70,12 +100,21 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[
     for digest in stored:
         if digest in needed:
             continue
-        if registry.blobs.modified(digest) >= cutoff:
+        if _modified(registry, digest) >= cutoff:
             kept_recent += 1
             continue
-        removed.append(digest)
-        if not dry_run:
+        if dry_run:
+            removed.append(digest)
+            continue
+
+        def delete(conn: Connection, digest: str = digest) -> bool:
+            if not _still_unused(conn, digest) or _modified(registry, digest) >= cutoff:
+                return False
             registry.blobs.delete(digest)
+            return True
+
+        if registry.db.write(delete):
+            removed.append(digest)
     temporaries = 0
     if not dry_run and isinstance(registry.blobs, LocalBlobStore):
         temporaries = registry.blobs.remove_stale_temporaries(grace_seconds)

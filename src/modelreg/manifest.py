@@ -38,10 +38,15 @@ def check_path(path: str) -> str:
     shown = repr(path)
     if not path:
         raise InvalidInput("file path is empty")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in path):
+        raise InvalidInput(f"file path {shown} contains a control character")
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"file path {shown} cannot be encoded as UTF-8") from None
+    path = unicodedata.normalize("NFC", path)
     if len(path) > MAX_PATH_LENGTH:
         raise InvalidInput(f"file path is longer than {MAX_PATH_LENGTH} characters: {shown[:80]}…")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in path):
-        raise InvalidInput(f"file path {shown} contains a control character")
     if "\\" in path:
         raise InvalidInput(f"file path {shown} contains a backslash: use '/' between parts")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
@@ -52,7 +57,7 @@ def check_path(path: str) -> str:
             raise InvalidInput(
                 f"file path {shown} has an empty, '.' or '..' segment: use a plain relative path"
             )
-    return unicodedata.normalize("NFC", path)
+    return path
 
 
 def check_entries(entries: Iterable[FileEntry]) -> list[FileEntry]:
@@ -111,9 +116,11 @@ def collect_files(files: FilesArg) -> dict[str, Path]:
                 raise InvalidInput(
                     f"file {str(local)!r} for {name!r} does not exist or is not a file"
                 )
-            out[check_path(name)] = path
+            _add(out, {check_path(name): path})
         return out
     if isinstance(files, (str, os.PathLike)):
+        if not os.fspath(files):
+            raise InvalidInput("no files given: the path is empty")
         root = Path(files)
         if root.is_dir():
             out.update(_walk(root, prefix=""))
@@ -122,6 +129,8 @@ def collect_files(files: FilesArg) -> dict[str, Path]:
     if not files:
         raise InvalidInput("no files given")
     for item in files:
+        if not os.fspath(item):
+            raise InvalidInput("no files given: a path in the list is empty")
         root = Path(item)
         if root.is_dir():
             for name, path in _walk(root, prefix=root.resolve().name + "/").items():
@@ -138,11 +147,10 @@ def _single(path: Path) -> dict[str, Path]:
 
 
 def _walk(root: Path, *, prefix: str) -> dict[str, Path]:
-    found = {
-        check_path(prefix + path.relative_to(root).as_posix()): path
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
+    found: dict[str, Path] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            _add(found, {check_path(prefix + path.relative_to(root).as_posix()): path})
     if not found:
         raise InvalidInput(f"directory {str(root)!r} holds no files")
     return found

@@ -14,8 +14,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from modelreg import datasets
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import audit, capture, datasets, schema, versions
 from modelreg.datasets import DatasetUse
+from modelreg.db import now
 from modelreg.errors import InvalidInput
 from modelreg.manifest import FilesArg
 from modelreg.values import check_metric, check_params
@@ -23,6 +27,8 @@ from modelreg.values import check_metric, check_params
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
     from modelreg.versions import Version
+
+MAX_NAME = 256
 
 
 class Run:
@@ -32,6 +38,8 @@ class Run:
         self, registry: LocalRegistry, *, name: str | None, params: Mapping[str, Any] | None
     ) -> None:
         self._registry = registry
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+            raise InvalidInput(f"run name must be text of at most {MAX_NAME} characters")
         self.name = name or ""
         self.params: dict[str, str] = check_params(params)
         self.metrics: dict[str, float] = {}
@@ -116,3 +124,139 @@ class Run:
 
 def encode(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+# -- the run records -------------------------------------------------------------------------
+
+
+def insert(
+    conn: Connection,
+    *,
+    run_id: str,
+    name: str,
+    params: dict[str, str],
+    code: dict[str, Any],
+    env: capture.Environment,
+    actor: str,
+) -> None:
+    conn.execute(
+        schema.runs.insert().values(
+            id=run_id,
+            name=name,
+            status="running",
+            started_at=now(),
+            hostname=capture.hostname(),
+            user=capture.user(),
+            command=capture.command_line(),
+            code=encode(code),
+            environment_digest=versions.ensure_environment(conn, env),
+            params=encode(params),
+        )
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="run.start",
+        entity_type="run",
+        entity_id=run_id,
+        entity=name or run_id,
+        after={"name": name, "params": params, "code": code},
+    )
+
+
+def finish(conn: Connection, run: Run, *, error: str | None, actor: str) -> None:
+    assert run.id is not None
+    conn.execute(
+        schema.runs.update()
+        .where(schema.runs.c.id == run.id)
+        .values(status=run.status, ended_at=now(), error=error)
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="run.end",
+        entity_type="run",
+        entity_id=run.id,
+        entity=run.name or run.id,
+        after={
+            "status": run.status,
+            "error": error,
+            "metrics": run.metrics,
+            "datasets": [d.to_dict() for d in run.datasets],
+        },
+    )
+
+
+def update_params(
+    conn: Connection, run_id: str, params: dict[str, str], new: dict[str, str], *, actor: str
+) -> None:
+    conn.execute(
+        schema.runs.update().where(schema.runs.c.id == run_id).values(params=encode(params))
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="run.params",
+        entity_type="run",
+        entity_id=run_id,
+        entity=run_id,
+        after=new,
+    )
+
+
+_ADD_METRIC = schema.run_metrics.insert()
+
+
+def add_metric(conn: Connection, run_id: str, key: str, value: float, step: int) -> None:
+    conn.execute(
+        _ADD_METRIC,
+        {"run_id": run_id, "key": key, "value": value, "step": step, "timestamp": now()},
+    )
+
+
+def add_dataset(conn: Connection, run_id: str, use: DatasetUse, *, actor: str) -> None:
+    did = datasets.ensure(conn, use)
+    t = schema.run_datasets
+    exists = conn.execute(
+        sa.select(t.c.run_id).where(
+            t.c.run_id == run_id, t.c.dataset_id == did, t.c.role == use.role
+        )
+    ).first()
+    if exists is None:
+        conn.execute(t.insert().values(run_id=run_id, dataset_id=did, role=use.role))
+        audit.append(
+            conn,
+            actor=actor,
+            action="run.dataset",
+            entity_type="run",
+            entity_id=run_id,
+            entity=run_id,
+            after=use.to_dict(),
+        )
+
+
+def record(conn: Connection, run_id: str) -> dict[str, Any]:
+    """A run as lineage shows it, with the full metric history per key."""
+    r = conn.execute(sa.select(schema.runs).where(schema.runs.c.id == run_id)).one()
+    t = schema.run_metrics
+    history: dict[str, list[dict[str, Any]]] = {}
+    q = sa.select(t).where(t.c.run_id == run_id).order_by(t.c.key, t.c.step, t.c.id)
+    for m in conn.execute(q):
+        history.setdefault(m.key, []).append(
+            {"step": m.step, "value": m.value, "timestamp": m.timestamp}
+        )
+    return {
+        "id": r.id,
+        "name": r.name,
+        "status": r.status,
+        "started_at": r.started_at,
+        "ended_at": r.ended_at,
+        "hostname": r.hostname,
+        "user": r.user,
+        "command": r.command,
+        "params": json.loads(r.params),
+        "error": r.error,
+        "metric_history": history,
+        "code": json.loads(r.code),
+        "environment_digest": r.environment_digest,
+    }

@@ -10,8 +10,10 @@ only as a bound parameter.
 
 A comparison on a key (``metrics.K``, ``params.K``, ``tags.K``) or on ``alias``/``dataset.*``
 holds when the version *has* a matching row: a version without the key matches neither
-``= 1`` nor ``!= 1``, while ``not (...)`` negates the whole comparison and so includes it.
-``like`` is case-insensitive (ASCII) on every backend; a backslash escapes ``%`` and ``_``.
+``= 1`` nor ``!= 1`` (nor ``not in``, ``not like``), while ``not`` before a comparison
+negates all of it and so includes such versions. A string on ``params.K`` compares the text
+(``'0.1'``), a number compares numerically. Quotes are escaped by doubling or ``\\``.
+``like`` ignores case on every backend (SQLite folds ASCII only); ``\\`` escapes ``%``, ``_``.
 Ordering by a key puts versions without it last in either direction; ties break by
 ``created_at desc, number desc``.
 """
@@ -37,6 +39,7 @@ MAX_LENGTH = 4096
 MAX_DEPTH = 64
 MAX_IN_VALUES = 1000
 MAX_LIMIT = 10_000
+SMALL_MODEL = 2000  # versions; fewer than this, and reading them all beats walking an index
 
 KEYED = ("metrics", "params", "tags")
 SIMPLE = ("name", "number", "created_at", "alias", "dataset.name", "dataset.digest", "description")
@@ -51,9 +54,12 @@ KEYWORDS = frozenset(
 )
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_OP = re.compile(r"==|!=|<>|<=|>=|=|<|>")
+_TOKEN = re.compile(
+    r"(?P<space>\s+)|(?P<word>[A-Za-z_][A-Za-z0-9_.-]*)|(?P<quote>['\"])|(?P<punct>[(),])"
+    r"|(?P<number>-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)|(?P<op>[=!<>]=|<>|[=<>])"
+)
+# Possessive: an unclosed string must not backtrack into ending at half of a doubled quote.
+_QUOTED = {q: re.compile(rf"{q}((?:[^{q}\\]|{q}{q}|\\.)*+){q}", re.DOTALL) for q in "'\"`"}
 
 Value: TypeAlias = str | int | float
 
@@ -143,62 +149,37 @@ class Token:
 
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens ending with an ``end`` token; raise SearchSyntaxError."""
+    if "\x00" in text:
+        raise SearchSyntaxError("unexpected NUL", text=text, column=text.index("\x00") + 1)
     tokens: list[Token] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch.isspace():
-            i += 1
-            continue
-        col = i + 1
-        if m := _WORD.match(text, i):
-            word, i = m.group(), m.end()
-            if word.endswith(".") and i < n and text[i] == "`":
-                key, i = _read_quoted(text, i)
-                tokens.append(Token("field", text[col - 1 : i], col, (word[:-1], key)))
-            else:
-                tokens.append(Token("word", word, col, word))
-        elif ch in "'\"":
-            value, i = _read_quoted(text, i)
+    i = 0
+    while m := _TOKEN.match(text, i):
+        kind, lexeme, col, i = str(m.lastgroup), m.group(), i + 1, m.end()
+        if kind == "word" and lexeme.endswith(".") and text.startswith("`", i):
+            key, i = _read_quoted(text, i)  # metrics.`any text`
+            tokens.append(Token("field", text[col - 1 : i], col, (lexeme[:-1], key)))
+        elif kind == "quote":
+            value, i = _read_quoted(text, col - 1)
             tokens.append(Token("string", text[col - 1 : i], col, value))
-        elif m := _NUMBER.match(text, i):
-            i = m.end()
-            tokens.append(Token("number", m.group(), col, _number(text, m.group(), col)))
-        elif m := _OP.match(text, i):
-            i = m.end()
-            tokens.append(Token("op", m.group(), col))
-        elif ch in "(),":
-            i += 1
-            tokens.append(Token(ch, ch, col))
-        else:
-            raise SearchSyntaxError(f"unexpected character {ch!r}", text=text, column=col)
-    tokens.append(Token("end", "", n + 1))
-    return tokens
+        elif kind == "number":
+            tokens.append(Token(kind, lexeme, col, _number(text, lexeme, col)))
+        elif kind != "space":
+            tokens.append(Token(lexeme if kind == "punct" else kind, lexeme, col, lexeme))
+    if i < len(text):
+        raise SearchSyntaxError(f"unexpected character {text[i]!r}", text=text, column=i + 1)
+    return [*tokens, Token("end", "", len(text) + 1)]
 
 
 def _read_quoted(text: str, start: int) -> tuple[str, int]:
-    """Read a quoted string or key at ``start``: a doubled quote or ``\\q`` is a quote."""
-    quote, out, j, n = text[start], [], start + 1, len(text)
-    while j < n:
-        c = text[j]
-        if c == "\\" and j + 1 < n and text[j + 1] in (quote, "\\"):
-            out.append(text[j + 1])
-            j += 2
-        elif c == quote and j + 1 < n and text[j + 1] == quote:
-            out.append(quote)
-            j += 2
-        elif c == quote:
-            return "".join(out), j + 1
-        elif c == "\x00":
-            raise SearchSyntaxError("unexpected NUL character", text=text, column=j + 1)
-        else:
-            out.append(c)
-            j += 1
-    raise SearchSyntaxError(
-        f"expected a closing {quote} for the quote at column {start + 1} but found end of input",
-        text=text,
-        column=n + 1,
+    """Read quoted text at ``start``: a doubled quote or ``\\q`` is a quote; ``\\\\`` is ``\\``."""
+    quote = text[start]
+    if m := _QUOTED[quote].match(text, start):
+        unescape = re.compile(rf"\\([{quote}\\])|{quote}{quote}")
+        return unescape.sub(lambda e: e.group(1) or quote, m.group(1)), m.end()
+    message = (
+        f"expected a closing {quote} for the quote at column {start + 1} but found end of input"
     )
+    raise SearchSyntaxError(message, text=text, column=len(text) + 1)
 
 
 def _number(text: str, literal: str, col: int) -> int | float:
@@ -233,35 +214,23 @@ def parse(text: str) -> Query:
     1
     """
     p = _Parser(text)
-    where = None
-    if not (p.tok.kind == "end" or p.is_kw("order", "limit")):
-        where = p.or_expr()
-    order: tuple[OrderItem, ...] = ()
+    where = None if p.at_end or p.is_kw("order", "limit") else p.or_expr()
     follow = "'and', 'or', 'order by', 'limit' or end of input" if where else ""
-    if p.is_kw("order"):
-        p.next()
-        if not p.is_kw("by"):
-            p.expected("'by' after 'order'")
-        p.next()
-        order = p.order_list()
-        follow = "',', 'limit' or end of input"
-    limit = None
-    if p.is_kw("limit"):
-        p.next()
-        limit = p.limit()
-        follow = "end of input"
-    if p.tok.kind != "end":
-        p.expected(follow or "a filter, 'order by', 'limit' or end of input")
+    order: tuple[OrderItem, ...] = ()
+    if p.take("order"):
+        p.expect("by", "'by' after 'order'")
+        order, follow = p.order_list(), "',', 'limit' or end of input"
+    limit = p.limit() if p.take("limit") else None
+    if not p.at_end:
+        p.expected("end of input" if limit else follow or "a filter, 'order by' or 'limit'")
     return Query(where, order, limit)
 
 
 def parse_order_by(text: str) -> tuple[OrderItem, ...]:
     """Parse just an order list such as ``metrics.accuracy desc, number``; "" gives ()."""
     p = _Parser(text)
-    if p.tok.kind == "end":
-        return ()
-    order = p.order_list()
-    if p.tok.kind != "end":
+    order = () if p.at_end else p.order_list()
+    if not p.at_end:
         p.expected("',' or end of input")
     return order
 
@@ -283,13 +252,30 @@ class _Parser:
     def tok(self) -> Token:
         return self.tokens[self.pos]
 
+    @property
+    def at_end(self) -> bool:
+        return self.tok.kind == "end"
+
     def next(self) -> Token:
         tok = self.tokens[self.pos]
         self.pos = min(self.pos + 1, len(self.tokens) - 1)
         return tok
 
     def is_kw(self, *words: str) -> bool:
-        return self.tok.kind == "word" and self.tok.text.lower() in words
+        """Whether the current token is one of ``words`` (keywords, or ``(`` ``)`` ``,``)."""
+        tok = self.tok
+        return tok.text.lower() in words if tok.kind == "word" else tok.kind in words
+
+    def take(self, *words: str) -> bool:
+        found = self.is_kw(*words)
+        if found:
+            self.next()
+        return found
+
+    def expect(self, word: str, what: str) -> Token:
+        if not self.is_kw(word):
+            self.expected(what)
+        return self.next()
 
     def fail(self, message: str, tok: Token | None = None) -> NoReturn:
         column = (tok or self.tok).column
@@ -305,15 +291,13 @@ class _Parser:
 
     def or_expr(self) -> Node:
         items = [self.and_expr()]
-        while self.is_kw("or"):
-            self.next()
+        while self.take("or"):
             items.append(self.and_expr())
         return items[0] if len(items) == 1 else Or(tuple(items))
 
     def and_expr(self) -> Node:
         items = [self.not_expr()]
-        while self.is_kw("and"):
-            self.next()
+        while self.take("and"):
             items.append(self.not_expr())
         return items[0] if len(items) == 1 else And(tuple(items))
 
@@ -321,13 +305,11 @@ class _Parser:
         if self.is_kw("not"):
             self.enter(self.next())
             node: Node = Not(self.not_expr())
-        elif self.tok.kind == "(":
+        elif self.is_kw("("):
             opening = self.next()
             self.enter(opening)
             node = self.or_expr()
-            if self.tok.kind != ")":
-                self.expected(f"')' to close the '(' at column {opening.column}")
-            self.next()
+            self.expect(")", f"')' to close the '(' at column {opening.column}")
         else:
             return self.comparison()
         self.depth -= 1
@@ -336,25 +318,17 @@ class _Parser:
     def comparison(self) -> Node:
         field_tok = self.tok
         field = self.field()
-        negated = self.is_kw("not")
-        if negated:
-            self.next()
-            if not self.is_kw("in", "like"):
-                self.expected("'in' or 'like' after 'not'")
-        if self.is_kw("in"):
-            self.next()
-            if self.tok.kind != "(":
-                self.expected("'(' after 'in'")
-            self.next()
+        negated = self.take("not")
+        if negated and not self.is_kw("in", "like"):
+            self.expected("'in' or 'like' after 'not'")
+        if self.take("in"):
+            self.expect("(", "'(' after 'in'")
             values = [self.value(field, "=", "'('")]
-            while self.tok.kind == ",":
-                self.next()
+            while self.take(","):
                 if len(values) == MAX_IN_VALUES:
                     self.fail(f"'in' takes at most {MAX_IN_VALUES} values")
                 values.append(self.value(field, "=", "','"))
-            if self.tok.kind != ")":
-                self.expected("',' or ')' in the 'in' list")
-            self.next()
+            self.expect(")", "',' or ')' in the 'in' list")
             return In(field, tuple(values), negated)
         if self.is_kw("like"):
             like = self.next()
@@ -363,8 +337,7 @@ class _Parser:
             pattern = self.tok
             if pattern.kind != "string":
                 self.expected("a quoted pattern after 'like'")
-            trailing = len(pattern.value) - len(pattern.value.rstrip("\\"))
-            if trailing % 2:
+            if (len(pattern.value) - len(pattern.value.rstrip("\\"))) % 2:
                 self.fail("a like pattern cannot end with a lone backslash (write \\\\\\\\)")
             self.next()
             return Like(field, pattern.value, negated)
@@ -392,11 +365,8 @@ class _Parser:
         if kind == "created_at":
             moment = _normalise_time(raw) if isinstance(raw, str) else None
             if moment is None:
-                self.fail(
-                    f"created_at needs a quoted date such as '2026-11-01' or"
-                    f" '2026-11-01T12:00:00Z' but found {_describe(tok)}",
-                    tok,
-                )
+                example = "'2026-11-01' or '2026-11-01T12:00:00Z'"
+                self.fail(f"created_at needs a quoted date such as {example}", tok)
             return moment
         if kind in _PLAIN_TEXT and not isinstance(raw, str):
             if op not in ("=", "!="):
@@ -406,34 +376,27 @@ class _Parser:
 
     def field(self) -> Field:
         tok = self.tok
-        if tok.kind == "field":
-            prefix, key = tok.value
-            if prefix.lower() not in KEYED:
-                self.fail(_unknown_field(prefix + ".", key))
-            if not key:
-                self.fail("a key cannot be empty")
+        if tok.kind == "word" and tok.text.lower() in SIMPLE:
             self.next()
-            return Field(prefix.lower(), key)
-        if tok.kind != "word" or tok.text.lower() in KEYWORDS:
+            return Field(tok.text.lower())
+        if tok.kind == "field":  # a backquoted key
+            head, key = tok.value
+        elif tok.kind == "word" and tok.text.lower() not in KEYWORDS:
+            head, _, key = tok.text.partition(".")
+        else:
             self.expected("a field such as name, number, metrics.KEY, params.KEY or tags.KEY")
-        word = tok.text
-        if word.lower() in SIMPLE:
-            self.next()
-            return Field(word.lower())
-        head, dot, key = word.partition(".")
-        if dot and head.lower() in KEYED:
-            if not key:
-                self.fail(f"expected a key after '{word}'")
-            if not _KEY.fullmatch(key):
-                self.fail(f"key {key!r} must start with a letter or '_'; quote it: `{key}`")
-            self.next()
-            return Field(head.lower(), key)
-        self.fail(_unknown_field(word))
+        if head.lower() not in KEYED:
+            self.fail(_unknown_field(tok.text))
+        if not key:
+            self.fail(f"expected a key after '{head}.'")
+        if tok.kind == "word" and not _KEY.fullmatch(key):
+            self.fail(f"key {key!r} must start with a letter or '_'; quote it: `{key}`")
+        self.next()
+        return Field(head.lower(), key)
 
     def order_list(self) -> tuple[OrderItem, ...]:
         items = [self.order_item()]
-        while self.tok.kind == ",":
-            self.next()
+        while self.take(","):
             items.append(self.order_item())
         return tuple(items)
 
@@ -442,10 +405,10 @@ class _Parser:
         field = self.field()
         if field.kind in UNORDERABLE:
             self.fail(f"cannot order by {field}: a version can have several", tok)
-        descending = self.is_kw("desc")
-        if descending or self.is_kw("asc"):
-            self.next()
-        return OrderItem(field, descending)
+        if self.take("desc"):
+            return OrderItem(field, descending=True)
+        self.take("asc")
+        return OrderItem(field)
 
     def limit(self) -> int:
         tok = self.tok
@@ -457,24 +420,17 @@ class _Parser:
         return int(tok.value)
 
 
-def _unknown_field(word: str, key: str | None = None) -> str:
-    message = f"unknown field '{word}{'' if key is None else f'`{key}`'}'"
-    head, dot, rest = word.lower().partition(".")
-    guess = None
-    if dot:
-        match = difflib.get_close_matches(head, [*KEYED, "dataset"], n=1)
-        if match and match[0] == "dataset":
-            sub = difflib.get_close_matches(rest, ["name", "digest"], n=1)
-            guess = f"dataset.{sub[0]}" if sub else None
-        elif match:
-            suffix = word.partition(".")[2]
-            guess = str(Field(match[0], key)) if key is not None else f"{match[0]}.{suffix}"
-    else:
-        match = difflib.get_close_matches(head, SIMPLE, n=1)
-        guess = match[0] if match else None
+def _unknown_field(text: str) -> str:
+    head, dot, rest = text.partition(".")
+    match = difflib.get_close_matches(head.lower(), [*KEYED, "dataset"] if dot else SIMPLE, n=1)
+    guess = (f"{match[0]}.{rest}" if dot else match[0]) if match else None
+    if guess and guess.startswith("dataset."):
+        sub = difflib.get_close_matches(rest.lower(), ["name", "digest"], n=1)
+        guess = f"dataset.{sub[0]}" if sub else None
     if guess:
-        return f"{message}; did you mean '{guess}'?"
-    return f"{message}; the fields are {', '.join(SIMPLE)}, metrics.KEY, params.KEY, tags.KEY"
+        return f"unknown field '{text}'; did you mean '{guess}'?"
+    fields = ", ".join([*SIMPLE, "metrics.KEY", "params.KEY", "tags.KEY"])
+    return f"unknown field '{text}'; the fields are {fields}"
 
 
 def _normalise_time(text: str) -> str | None:
@@ -538,14 +494,10 @@ _KEYED_TABLES = {
     "params": schema.version_params,
     "tags": schema.version_tags,
 }
-_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
+_OPERATORS = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = dict(
+    zip(("=", "!=", "<", "<=", ">", ">="), _OPERATORS, strict=True)
+)
 Cond: TypeAlias = sa.ColumnElement[bool]
 Expr: TypeAlias = sa.ColumnElement[Any]
 
@@ -559,24 +511,28 @@ def compile_filter(node: Node) -> Cond:
     if isinstance(node, Not):
         return sa.not_(compile_filter(node.item))
     kind = node.field.kind
+    if kind in ("number", "created_at", "description"):
+        return _test(node, _v.c[kind])
+    if kind == "name":  # few models: read their ids once
+        m = schema.models
+        return _v.c.model_id.in_(sa.select(m.c.id).where(_test(node, m.c.name)))
+    # EXISTS rather than IN: a query ordered by an index and limited stops at the first rows
+    # that pass, instead of first collecting every version that matches.
     if kind in _KEYED_TABLES:
         t = _KEYED_TABLES[kind]
         num = t.c.value_num if kind == "params" else None
-        rows = sa.select(t.c.version_id).where(
-            t.c.key == node.field.key, _test(node, t.c.value, num)
-        )
-        return _v.c.id.in_(rows)
-    if kind in ("number", "created_at", "description"):
-        return _test(node, _v.c[kind])
-    if kind == "name":
-        m = schema.models
-        return _v.c.model_id.in_(sa.select(m.c.id).where(_test(node, m.c.name)))
+        test = _test(node, t.c.value, num)
+        found = sa.exists().where(t.c.version_id == _v.c.id, t.c.key == node.field.key, test)
+        return found.correlate_except(t)
     if kind == "alias":
         a = schema.aliases
-        return _v.c.id.in_(sa.select(a.c.version_id).where(_test(node, a.c.alias)))
+        return (
+            sa.exists().where(a.c.version_id == _v.c.id, _test(node, a.c.alias)).correlate_except(a)
+        )
     vd, d = schema.version_datasets, schema.datasets
-    rows = sa.select(vd.c.version_id).join(d, d.c.id == vd.c.dataset_id)
-    return _v.c.id.in_(rows.where(_test(node, d.c[kind.partition(".")[2]])))
+    test = _test(node, d.c[kind.partition(".")[2]])
+    found = sa.exists().where(vd.c.version_id == _v.c.id, d.c.id == vd.c.dataset_id, test)
+    return found.correlate_except(vd, d)
 
 
 def _test(node: Compare | In | Like, col: Expr, num: Expr | None = None) -> Cond:
@@ -602,7 +558,7 @@ def _test(node: Compare | In | Like, col: Expr, num: Expr | None = None) -> Cond
 def _key_value(kind: str, key: str, col: str) -> Expr:
     t = _KEYED_TABLES[kind]
     rows = sa.select(t.c[col]).where(t.c.version_id == _v.c.id, t.c.key == key)
-    return rows.scalar_subquery()
+    return rows.correlate_except(t).scalar_subquery()
 
 
 def _flag(expr: Expr) -> Expr:
@@ -626,11 +582,8 @@ def _sort_keys(item: OrderItem) -> list[tuple[Expr, bool]]:
     return [(_flag(value), False), (_flag(num), False), (num, desc), (value, desc)]
 
 
-_TIEBREAK: list[tuple[Expr, bool]] = [
-    (_v.c.created_at, True),
-    (_v.c.number, True),
-    (_v.c.id, False),
-]
+_TIEBREAK: list[tuple[Expr, bool]] = [(_v.c.created_at, True), (_v.c.number, True)]
+_TIEBREAK.append((_v.c.id, False))  # two models' versions can share both
 
 
 def _direction(expr: Expr, desc: bool) -> sa.UnaryExpression[Any]:
@@ -640,72 +593,95 @@ def _direction(expr: Expr, desc: bool) -> sa.UnaryExpression[Any]:
 def select_versions(
     query: Query, *, model_id: str | None = None, limit: int | None = None, offset: int = 0
 ) -> sa.Select[Any]:
-    """``SELECT versions.id`` filtered and ordered by ``query``.
+    """``SELECT versions.id`` filtered and ordered by ``query``; ``limit`` overrides its own.
 
-    ``limit`` overrides the query's own limit. Ordering by a metric, param or tag first reads
-    the versions that have the key through the (key, value) index, then those that lack it.
+    >>> best = select_versions(parse("order by metrics.accuracy desc limit 1"), model_id=m_id)
+    >>> version_id = conn.execute(best).scalar()
     """
     if limit is not None and not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}, not {limit}")
     if offset < 0:
         raise InvalidInput(f"offset must not be negative, not {offset}")
     limit = query.limit if limit is None else limit
-    conds: list[Cond] = []
-    if query.where is not None:
-        conds.append(compile_filter(query.where))
+    conds = [] if query.where is None else [compile_filter(query.where)]
     if model_id is not None:
         conds.append(_v.c.model_id == model_id)
-    order = list(query.order)
-    if not order or order[0].field.key is None:
-        keys = [k for item in order for k in _sort_keys(item)] + _TIEBREAK
+    if limit is not None and query.order and query.order[0].field.key is not None:
+        stmt = _select_by_key(query, conds, limit + offset, model_id).limit(limit)
+    else:  # without a limit every row is read anyway
+        keys = [k for item in query.order for k in _sort_keys(item)] + _TIEBREAK
         stmt = sa.select(_v.c.id).where(*conds).order_by(*(_direction(e, d) for e, d in keys))
-    else:
-        return _select_by_key(order[0], order[1:], conds, limit, offset)
-    if limit is not None:
-        stmt = stmt.limit(limit)
+        stmt = stmt if limit is None else stmt.limit(limit)
     return stmt.offset(offset) if offset else stmt
 
 
 def _select_by_key(
-    first: OrderItem, rest: list[OrderItem], conds: list[Cond], limit: int | None, offset: int
+    query: Query, conds: list[Cond], wanted: int, model_id: str | None
 ) -> sa.Select[Any]:
-    """Order by a key: the versions that have it (an indexed join), then those that don't.
+    """The first ``wanted`` versions ordered by a key, those without it last.
 
-    A LEFT JOIN would have to read every version; the UNION ALL lets each arm read in index
-    order and stop early, and the second arm runs only when the first leaves rows to fill.
+    A LEFT JOIN would read every version. Instead each group of rows is one arm of a UNION
+    ALL that sorts and limits itself: the first reads the (key, value) index in order and
+    stops after ``wanted`` rows, and each later arm fetches only what the earlier ones left
+    to fill (LIMIT 0: nothing). Params have two groups, numbers then text. The constant
+    ``rank`` stays out of the arms' ORDER BY, where it would stop SQLite from reading the
+    index in order. Within a small model, walking the index would pass over every other
+    model's rows, so there an arm reads the model's versions instead.
     """
-    kind, desc = first.field.kind, first.descending
-    t = _KEYED_TABLES[kind]
-    on = sa.and_(t.c.version_id == _v.c.id, t.c.key == first.field.key)
-    has_keys: list[Expr] = [sa.literal_column("0")]
-    descending = [False]
-    if kind == "params":
-        has_keys += [_flag(t.c.value_num), t.c.value_num, t.c.value]
-        descending += [False, desc, desc]
-    else:
-        has_keys.append(t.c.value)
-        descending.append(desc)
-    lacks_keys: list[Expr] = [sa.literal_column("1")]
-    lacks_keys += [sa.null()] * (len(has_keys) - 1)
-    for e, d in [k for item in rest for k in _sort_keys(item)] + _TIEBREAK:
-        has_keys.append(e)
-        lacks_keys.append(e)
-        descending.append(d)
+    first, desc = query.order[0].field, query.order[0].descending
+    kind, key, t = first.kind, first.key, _KEYED_TABLES[first.kind]
+    on = sa.and_(t.c.version_id == _v.c.id, t.c.key == key)
+    # Repeat the filter's top-level tests of this key in the join so the index serves them.
+    tops = query.where.items if isinstance(query.where, And) else (query.where,)
+    num = t.c.value_num if kind == "params" else None
+    width = 1 if num is None else 2
+    leaves = [n for n in tops if isinstance(n, Compare | In | Like) and n.field == first]
+    pushed = [_test(n, t.c.value, num) for n in leaves]
+    linked = {c: _key_value(kind, str(key), c) for c in ("value", "value_num")[:width]}
+    rest = [k for item in query.order[1:] for k in _sort_keys(item)] + _TIEBREAK
+    remaining: Any = wanted
+    small: Cond | None = None
+    if model_id is not None:
+        few = sa.select(_v.c.id).where(_v.c.model_id == model_id).limit(SMALL_MODEL + 1)
+        count = sa.select(sa.func.count()).select_from(few.subquery()).scalar_subquery()
+        small = count <= SMALL_MODEL
+    arms: list[sa.Select[Any]] = []
+    groups = list(zip(_groups(kind, t.c), _groups(kind, linked), strict=True))
+    nulls: list[Expr] = [sa.cast(sa.null(), e.type) for e in groups[0][0][0]]  # typed for PG
+    for rank, ((values, cond), (linked_values, linked_cond)) in enumerate(groups):
+        join = _v.join(t, sa.and_(on, cond, *pushed))
+        plans = [(_arm(rank, nulls, values, rest).select_from(join).where(*conds), values)]
+        if small is not None:
+            linked_arm = _arm(rank, nulls, linked_values, rest).where(*conds, linked_cond)
+            plans.append((linked_arm, linked_values))
+        found: Any = 0
+        for i, (arm, sort) in enumerate(plans):
+            cap = remaining
+            if small is not None:  # exactly one plan runs: the other gets LIMIT 0
+                cap = sa.case((small, remaining if i else 0), else_=0 if i else remaining)
+            keys = [(e, desc) for e in sort] + rest
+            rows = arm.order_by(*(_direction(e, d) for e, d in keys)).limit(cap).cte()
+            found = found + sa.select(sa.func.count()).select_from(rows).scalar_subquery()
+            arms.append(sa.select(rows))
+        remaining = remaining - found
+    lacks = _arm(len(groups), nulls, [], rest).where(*conds, ~sa.exists().where(on))
+    lacks = lacks.order_by(*(_direction(e, d) for e, d in rest)).limit(remaining)
+    both = sa.union_all(*arms, sa.select(lacks.subquery())).subquery()
+    keys = [(both.c[f"k{i}"], desc) for i in range(width)]
+    keys += [(both.c[f"k{width + i}"], d) for i, (_, d) in enumerate(rest)]
+    return sa.select(both.c.id).order_by(both.c.rank, *(_direction(e, d) for e, d in keys))
 
-    def columns(keys: list[Expr]) -> list[Expr]:
-        return [_v.c.id.label("id"), *(e.label(f"k{i}") for i, e in enumerate(keys))]
 
-    has = sa.select(*columns(has_keys)).select_from(_v.join(t, on)).where(*conds)
-    lacks = sa.select(*columns(lacks_keys)).where(*conds, ~sa.exists().where(on))
-    if limit is not None:
-        wanted = limit + offset
-        found = sa.select(_v.c.id).select_from(_v.join(t, on)).where(*conds).limit(wanted)
-        count = sa.select(sa.func.count()).select_from(found.subquery()).scalar_subquery()
-        lacks = lacks.where(count < wanted)
-    both = sa.union_all(has, lacks)
-    keys = [_direction(sa.literal_column(f"k{i}"), d) for i, d in enumerate(descending)]
-    inner = both.order_by(*keys).limit(limit).offset(offset or None).subquery("ordered")
-    # The compound's own ORDER BY ... LIMIT lets SQLite merge the arms in index order; the
-    # outer ORDER BY only re-sorts the rows kept, because SQL keeps no subquery's order.
-    outer = [_direction(inner.c[f"k{i}"], d) for i, d in enumerate(descending)]
-    return sa.select(inner.c.id).order_by(*outer)
+def _groups(kind: str, c: Any) -> list[tuple[list[Expr], Cond]]:
+    """Sort columns and condition of each group of versions that have the key, in order."""
+    if kind != "params":
+        return [([c["value"]], c["value"].is_not(None))]
+    numbers = ([c["value_num"], c["value"]], c["value_num"].is_not(None))
+    return [numbers, ([c["value"]], sa.and_(c["value_num"].is_(None), c["value"].is_not(None)))]
+
+
+def _arm(rank: int, nulls: list[Expr], values: list[Expr], rest: list[tuple[Expr, bool]]) -> Any:
+    """One arm's columns: id, rank, the key's sort columns (typed NULLs where it has none)."""
+    exprs = [*nulls[: len(nulls) - len(values)], *values, *(e for e, _ in rest)]
+    labelled = (e.label(f"k{i}") for i, e in enumerate(exprs))
+    return sa.select(_v.c.id, sa.literal_column(str(rank)).label("rank"), *labelled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +12,13 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import schema
+from modelreg import audit, capture, datasets, schema
 from modelreg.datasets import DatasetUse
+from modelreg.db import now
 from modelreg.errors import NotFound
-from modelreg.manifest import FileEntry
+from modelreg.manifest import FileEntry, manifest_digest
 from modelreg.refs import Ref
+from modelreg.values import param_number
 
 
 class _Puller(Protocol):
@@ -115,9 +118,61 @@ def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
         yield ids[start : start + CHUNK]
 
 
+def _by_ids(column: Any) -> Any:
+    return column.in_(sa.bindparam("ids", expanding=True))
+
+
+# Built once: constructing statements costs more than SQLite takes to run them.
+_v, _m = schema.versions, schema.models
+_pv = _v.alias("pv")
+_vd, _d, _p = schema.version_datasets, schema.datasets, schema.version_parents
+_LOAD_VERSIONS = (
+    sa.select(_v, _m.c.name.label("model_name"))
+    .join(_m, _m.c.id == _v.c.model_id)
+    .where(_by_ids(_v.c.id))
+)
+_LOAD_PARAMS = (
+    sa.select(schema.version_params)
+    .where(_by_ids(schema.version_params.c.version_id))
+    .order_by(schema.version_params.c.key)
+)
+_LOAD_METRICS = (
+    sa.select(schema.version_metrics)
+    .where(_by_ids(schema.version_metrics.c.version_id))
+    .order_by(schema.version_metrics.c.key)
+)
+_LOAD_TAGS = (
+    sa.select(schema.version_tags)
+    .where(_by_ids(schema.version_tags.c.version_id))
+    .order_by(schema.version_tags.c.key)
+)
+_LOAD_ALIASES = (
+    sa.select(schema.aliases.c.version_id, schema.aliases.c.alias)
+    .where(_by_ids(schema.aliases.c.version_id))
+    .order_by(schema.aliases.c.alias)
+)
+_LOAD_FILES = (
+    sa.select(schema.version_files)
+    .where(_by_ids(schema.version_files.c.version_id))
+    .order_by(schema.version_files.c.path)
+)
+_LOAD_DATASETS = (
+    sa.select(_vd.c.version_id, _vd.c.role, _d)
+    .join(_d, _d.c.id == _vd.c.dataset_id)
+    .where(_by_ids(_vd.c.version_id))
+    .order_by(_vd.c.role, _d.c.name)
+)
+_LOAD_PARENTS = (
+    sa.select(_p.c.version_id, _m.c.name, _pv.c.number)
+    .join(_pv, _pv.c.id == _p.c.parent_id)
+    .join(_m, _m.c.id == _pv.c.model_id)
+    .where(_by_ids(_p.c.version_id))
+    .order_by(_m.c.name, _pv.c.number)
+)
+
+
 def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) -> list[Version]:
     """Load versions by id, keeping the order of ``ids``; a handful of queries for any count."""
-    v, m = schema.versions, schema.models
     rows: dict[str, Any] = {}
     params: dict[str, dict[str, str]] = {}
     metrics: dict[str, dict[str, float]] = {}
@@ -127,44 +182,23 @@ def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) 
     used: dict[str, list[DatasetUse]] = {}
     parents: dict[str, list[str]] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        q = sa.select(v, m.c.name.label("model_name")).join(m, m.c.id == v.c.model_id)
-        for r in conn.execute(q.where(v.c.id.in_(chunk))):
+        bound = {"ids": list(chunk)}
+        for r in conn.execute(_LOAD_VERSIONS, bound):
             rows[r.id] = r
-        t = schema.version_params
-        for r in conn.execute(sa.select(t).where(t.c.version_id.in_(chunk)).order_by(t.c.key)):
+        for r in conn.execute(_LOAD_PARAMS, bound):
             params.setdefault(r.version_id, {})[r.key] = r.value
-        t = schema.version_metrics
-        for r in conn.execute(sa.select(t).where(t.c.version_id.in_(chunk)).order_by(t.c.key)):
+        for r in conn.execute(_LOAD_METRICS, bound):
             metrics.setdefault(r.version_id, {})[r.key] = r.value
-        t = schema.version_tags
-        for r in conn.execute(sa.select(t).where(t.c.version_id.in_(chunk)).order_by(t.c.key)):
+        for r in conn.execute(_LOAD_TAGS, bound):
             tags.setdefault(r.version_id, {})[r.key] = r.value
-        t = schema.aliases
-        q = sa.select(t.c.version_id, t.c.alias).where(t.c.version_id.in_(chunk))
-        for r in conn.execute(q.order_by(t.c.alias)):
+        for r in conn.execute(_LOAD_ALIASES, bound):
             aliases.setdefault(r.version_id, []).append(r.alias)
-        t = schema.version_files
-        for r in conn.execute(sa.select(t).where(t.c.version_id.in_(chunk)).order_by(t.c.path)):
+        for r in conn.execute(_LOAD_FILES, bound):
             files.setdefault(r.version_id, []).append(FileEntry(r.path, r.digest, r.size))
-        vd, d = schema.version_datasets, schema.datasets
-        q = (
-            sa.select(vd.c.version_id, vd.c.role, d)
-            .join(d, d.c.id == vd.c.dataset_id)
-            .where(vd.c.version_id.in_(chunk))
-            .order_by(vd.c.role, d.c.name)
-        )
-        for r in conn.execute(q):
+        for r in conn.execute(_LOAD_DATASETS, bound):
             use = DatasetUse(r.name, r.digest, r.uri, r.size, r.file_count, r.role)
             used.setdefault(r.version_id, []).append(use)
-        p, pv = schema.version_parents, v.alias("pv")
-        q = (
-            sa.select(p.c.version_id, m.c.name, pv.c.number)
-            .join(pv, pv.c.id == p.c.parent_id)
-            .join(m, m.c.id == pv.c.model_id)
-            .where(p.c.version_id.in_(chunk))
-            .order_by(m.c.name, pv.c.number)
-        )
-        for r in conn.execute(q):
+        for r in conn.execute(_LOAD_PARENTS, bound):
             parents.setdefault(r.version_id, []).append(f"{r.name}/{r.number}")
     out = []
     for vid in ids:
@@ -195,8 +229,54 @@ def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) 
     return out
 
 
+_a, _e = schema.aliases, schema.alias_events
+_MODEL_ID = sa.select(_m.c.id).where(_m.c.name == sa.bindparam("name"))
+_BY_ID = sa.select(_v.c.id).where(_v.c.id == sa.bindparam("id"))
+_BY_NUMBER = sa.select(_v.c.id).where(
+    _v.c.model_id == sa.bindparam("model_id"), _v.c.number == sa.bindparam("number")
+)
+_BY_ALIAS = sa.select(_a.c.version_id).where(
+    _a.c.model_id == sa.bindparam("model_id"), _a.c.alias == sa.bindparam("alias")
+)
+_BY_ALIAS_AT = (
+    sa.select(_e.c.version_id)
+    .where(
+        _e.c.model_id == sa.bindparam("model_id"),
+        _e.c.alias == sa.bindparam("alias"),
+        _e.c.at <= sa.bindparam("at"),
+    )
+    .order_by(_e.c.at.desc(), _e.c.id.desc())
+    .limit(1)
+)
+_LATEST = (
+    sa.select(_v.c.id)
+    .where(_v.c.model_id == sa.bindparam("model_id"))
+    .order_by(_v.c.number.desc())
+    .limit(1)
+)
+_CHILDREN = (
+    sa.select(_m.c.name, _v.c.number)
+    .select_from(_p.join(_v, _v.c.id == _p.c.version_id).join(_m, _m.c.id == _v.c.model_id))
+    .where(_p.c.parent_id == sa.bindparam("id"))
+    .order_by(_m.c.name, _v.c.number)
+)
+
+
+_REF = (
+    sa.select(_m.c.name, _v.c.number)
+    .join(_m, _m.c.id == _v.c.model_id)
+    .where(_v.c.id == sa.bindparam("id"))
+)
+
+
+def ref_of(conn: Connection, version_id: str) -> str:
+    """``name/number`` of a version id."""
+    row = conn.execute(_REF, {"id": version_id}).one()
+    return f"{row.name}/{row.number}"
+
+
 def model_id(conn: Connection, name: str) -> str:
-    found = conn.execute(sa.select(schema.models.c.id).where(schema.models.c.name == name)).scalar()
+    found = conn.execute(_MODEL_ID, {"name": name}).scalar()
     if found is None:
         raise NotFound(f"model {name!r} not found")
     return str(found)
@@ -204,58 +284,246 @@ def model_id(conn: Connection, name: str) -> str:
 
 def resolve(conn: Connection, ref: Ref, *, at: str | None = None) -> str:
     """The version id a parsed reference names; ``at`` resolves an alias as it was then."""
-    v = schema.versions
     if ref.version_id is not None:
-        found = conn.execute(sa.select(v.c.id).where(v.c.id == ref.version_id)).scalar()
+        found = conn.execute(_BY_ID, {"id": ref.version_id}).scalar()
         if found is None:
             raise NotFound(f"version {ref.version_id} not found")
         return str(found)
     assert ref.model is not None
     mid = model_id(conn, ref.model)
     if ref.number is not None:
-        found = conn.execute(
-            sa.select(v.c.id).where(v.c.model_id == mid, v.c.number == ref.number)
-        ).scalar()
+        found = conn.execute(_BY_NUMBER, {"model_id": mid, "number": ref.number}).scalar()
         if found is None:
             raise NotFound(f"version {ref} not found")
         return str(found)
     if ref.alias is not None:
+        bound = {"model_id": mid, "alias": ref.alias}
         if at is not None:
-            e = schema.alias_events
-            row = conn.execute(
-                sa.select(e.c.version_id)
-                .where(e.c.model_id == mid, e.c.alias == ref.alias, e.c.at <= at)
-                .order_by(e.c.at.desc(), e.c.id.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(_BY_ALIAS_AT, {**bound, "at": at}).first()
             if row is None or row.version_id is None:
                 raise NotFound(f"alias {ref} did not point at any version at {at}")
             return str(row.version_id)
-        a = schema.aliases
-        found = conn.execute(
-            sa.select(a.c.version_id).where(a.c.model_id == mid, a.c.alias == ref.alias)
-        ).scalar()
+        found = conn.execute(_BY_ALIAS, bound).scalar()
         if found is None:
             raise NotFound(f"alias {ref} not found")
         return str(found)
-    found = conn.execute(
-        sa.select(v.c.id).where(v.c.model_id == mid).order_by(v.c.number.desc()).limit(1)
-    ).scalar()
+    found = conn.execute(_LATEST, {"model_id": mid}).scalar()
     if found is None:
         raise NotFound(f"model {ref.model!r} has no versions")
     return str(found)
 
 
 def children(conn: Connection, version_id: str) -> list[str]:
-    p, v, m = schema.version_parents, schema.versions, schema.models
-    q = (
-        sa.select(m.c.name, v.c.number)
-        .select_from(p.join(v, v.c.id == p.c.version_id).join(m, m.c.id == v.c.model_id))
-        .where(p.c.parent_id == version_id)
-        .order_by(m.c.name, v.c.number)
-    )
-    return [f"{r.name}/{r.number}" for r in conn.execute(q)]
+    return [f"{r.name}/{r.number}" for r in conn.execute(_CHILDREN, {"id": version_id})]
 
 
 def decode(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Everything checked and hashed, ready to be written in one transaction."""
+
+    model: str
+    files: list[FileEntry]
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    description: str
+    parents: list[Ref]
+    datasets: list[DatasetUse]
+    code: dict[str, Any]
+    command: str
+    hostname: str
+    environment: capture.Environment | None
+    run_id: str | None
+
+
+_MAX_NUMBER = sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == sa.bindparam("model_id"))
+_TOUCH_MODEL = (
+    _m.update().where(_m.c.id == sa.bindparam("model_id")).values(updated_at=sa.bindparam("at"))
+)
+_ENVIRONMENT = sa.select(schema.environments.c.digest).where(
+    schema.environments.c.digest == sa.bindparam("digest")
+)
+
+
+def ensure_model(conn: Connection, name: str, *, actor: str) -> str:
+    """The model's id; the model is created (and audited) on its first version."""
+    found = conn.execute(_MODEL_ID, {"name": name}).scalar()
+    stamp = now()
+    if found is not None:
+        conn.execute(_TOUCH_MODEL, {"model_id": found, "at": stamp})
+        return str(found)
+    new_id = str(uuid.uuid4())
+    conn.execute(
+        _m.insert().values(
+            id=new_id,
+            name=name,
+            description="",
+            created_at=stamp,
+            created_by=actor,
+            updated_at=stamp,
+        )
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="model.create",
+        entity_type="model",
+        entity_id=new_id,
+        entity=name,
+        after={"name": name},
+    )
+    return new_id
+
+
+def ensure_environment(conn: Connection, env: capture.Environment) -> str:
+    if conn.execute(_ENVIRONMENT, {"digest": env.digest}).first() is None:
+        conn.execute(schema.environments.insert().values(digest=env.digest, data=env.text))
+    return env.digest
+
+
+def insert(conn: Connection, new: NewVersion, *, actor: str) -> Version:
+    """Write a version with the next number of its model, and its audit event."""
+    parent_ids = list(dict.fromkeys(resolve(conn, ref) for ref in new.parents))
+    parent_refs = [ref_of(conn, pid) for pid in parent_ids]
+    mid = ensure_model(conn, new.model, actor=actor)
+    number = 1 + (conn.execute(_MAX_NUMBER, {"model_id": mid}).scalar() or 0)
+    vid = str(uuid.uuid4())
+    stamp = now()
+    digest = manifest_digest(new.files)
+    size = sum(e.size for e in new.files)
+    env_digest = ensure_environment(conn, new.environment) if new.environment else None
+    conn.execute(
+        _v.insert().values(
+            id=vid,
+            model_id=mid,
+            number=number,
+            description=new.description,
+            created_at=stamp,
+            created_by=actor,
+            manifest_digest=digest,
+            size=size,
+            file_count=len(new.files),
+            run_id=new.run_id,
+            code=json.dumps(new.code, sort_keys=True),
+            command=new.command,
+            hostname=new.hostname,
+            environment_digest=env_digest,
+        )
+    )
+    conn.execute(
+        schema.version_files.insert(),
+        [
+            {"version_id": vid, "path": e.path, "digest": e.digest, "size": e.size}
+            for e in new.files
+        ],
+    )
+    if new.params:
+        conn.execute(
+            schema.version_params.insert(),
+            [
+                {"version_id": vid, "key": k, "value": text, "value_num": param_number(text)}
+                for k, text in new.params.items()
+            ],
+        )
+    if new.metrics:
+        conn.execute(
+            schema.version_metrics.insert(),
+            [{"version_id": vid, "key": k, "value": val} for k, val in new.metrics.items()],
+        )
+    if new.tags:
+        conn.execute(
+            schema.version_tags.insert(),
+            [{"version_id": vid, "key": k, "value": val} for k, val in new.tags.items()],
+        )
+    uses = list({(u.name, u.digest, u.role): u for u in new.datasets}.values())
+    if uses:
+        conn.execute(
+            schema.version_datasets.insert(),
+            [
+                {"version_id": vid, "dataset_id": datasets.ensure(conn, u), "role": u.role}
+                for u in uses
+            ],
+        )
+    if parent_ids:
+        conn.execute(
+            schema.version_parents.insert(),
+            [{"version_id": vid, "parent_id": pid} for pid in parent_ids],
+        )
+    version = Version(
+        id=vid,
+        model=new.model,
+        number=number,
+        created_at=stamp,
+        created_by=actor,
+        description=new.description,
+        manifest_digest=digest,
+        size=size,
+        params=dict(sorted(new.params.items())),
+        metrics=dict(sorted(new.metrics.items())),
+        tags=dict(sorted(new.tags.items())),
+        aliases=[],
+        files=new.files,
+        datasets=sorted(uses, key=lambda u: (u.role, u.name)),
+        parents=sorted(parent_refs),
+        run_id=new.run_id,
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="version.create",
+        entity_type="version",
+        entity_id=vid,
+        entity=version.ref,
+        after={
+            "ref": version.ref,
+            "manifest_digest": digest,
+            "files": [e.to_dict() for e in new.files],
+            "params": new.params,
+            "metrics": new.metrics,
+            "tags": new.tags,
+            "description": new.description,
+            "datasets": [u.to_dict() for u in uses],
+            "parents": parent_refs,
+            "run_id": new.run_id,
+        },
+    )
+    return version
+
+
+def list_models(conn: Connection, *, limit: int | None, offset: int) -> list[Model]:
+    """Models by name, each with its version count, latest number and aliases."""
+    a = schema.aliases
+    counts = (
+        sa.select(
+            _v.c.model_id,
+            sa.func.count().label("n"),
+            sa.func.max(_v.c.number).label("latest"),
+        )
+        .group_by(_v.c.model_id)
+        .subquery()
+    )
+    q = (
+        sa.select(_m, counts.c.n, counts.c.latest)
+        .outerjoin(counts, counts.c.model_id == _m.c.id)
+        .order_by(_m.c.name)
+        .offset(offset)
+    )
+    if limit is not None:
+        q = q.limit(limit)
+    out = {
+        r.id: Model(r.id, r.name, r.description, r.created_at, r.updated_at, r.n or 0, r.latest)
+        for r in conn.execute(q)
+    }
+    aq = (
+        sa.select(a.c.model_id, a.c.alias, _v.c.number)
+        .join(_v, _v.c.id == a.c.version_id)
+        .where(a.c.model_id.in_(list(out)))
+        .order_by(a.c.alias)
+    )
+    for r in conn.execute(aq):
+        out[r.model_id].aliases[r.alias] = r.number
+    return list(out.values())

@@ -127,9 +127,7 @@ class TestAt:
         assert registry.get("churn@production", at=history[1]["at"]).number == 2
         assert registry.get("churn@production", at=history[3]["at"]).number == 3
 
-    def test_just_before_a_move_the_alias_still_named_the_previous_version(
-        self, registry, history
-    ):
+    def test_just_before_a_move_the_alias_still_named_the_previous_version(self, registry, history):
         assert registry.get("churn@production", at=earlier(history[1]["at"])).number == 1
 
     def test_before_the_alias_was_created_it_named_nothing(self, registry, history):

@@ -3,6 +3,8 @@ values before and after, and the chain of events verifies."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 
@@ -76,7 +78,7 @@ def test_every_mutation_is_an_event_in_order(registry, backend, write):
     ]
     assert {e.actor for e in events} == {backend.actor}
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    assert all(a.at <= b.at for a, b in zip(events, events[1:], strict=False))
+    assert all(a.at <= b.at for a, b in itertools.pairwise(events))
     assert registry.verify_audit().ok
 
 

@@ -18,9 +18,9 @@ def sha256(data: bytes) -> str:
 def family(registry, write):
     """A dataset used directly by two versions, and a family tree derived from one of them.
 
-        customers ─train──> churn/1 ──> distilled/1 ──> tiny/1 ──> tiny/2
-                   └─validation─> scorer/1               (ensemble/1 has parents tiny/1, other/1)
-        other/1 uses nothing
+    customers ─train──> churn/1 ──> distilled/1 ──> tiny/1 ──> tiny/2
+               └─validation─> scorer/1               (ensemble/1 has parents tiny/1, other/1)
+    other/1 uses nothing
     """
     write("data/customers.csv", "id,churned\n1,0\n")
     write("m.bin", "m")

@@ -37,7 +37,10 @@ BAD_PATHS = {
     "dot segment": {"./a": "fresh.bin"},
     "trailing slash": {"a/": "fresh.bin"},
     "drive letter": {"C:/x": "fresh.bin"},
-    "duplicate after NFC normalisation": {"caf\u00e9.bin": "fresh.bin", "cafe\u0301.bin": "other.bin"},
+    "duplicate after NFC normalisation": {
+        "caf\u00e9.bin": "fresh.bin",
+        "cafe\u0301.bin": "other.bin",
+    },
     "file and directory clash": {"a": "fresh.bin", "a/b": "other.bin"},
     "unencodable (lone surrogate)": {"model-\udcff.bin": "fresh.bin"},
 }
@@ -83,6 +86,11 @@ CASES = [
         id="bad dataset role",
     ),
     pytest.param(_options, {"datasets": ["data/missing.csv"]}, id="dataset that does not exist"),
+    pytest.param(_options, {"datasets": [{"role": "train"}]}, id="dataset mapping without path"),
+    pytest.param(_options, {"datasets": [3]}, id="dataset that is not a path"),
+    pytest.param(
+        _options, {"datasets": [{"path": "data/train.csv", "name": "Bad"}]}, id="bad dataset name"
+    ),
     pytest.param(
         _options,
         {"datasets": [{"path": "data/train.csv", "digest": "0" * 64}]},
@@ -129,19 +137,53 @@ def test_an_unknown_parent_raises_not_found_and_nothing_is_stored(
 @pytest.mark.parametrize(
     ("call", "error"),
     [
-        pytest.param(lambda r: r.set_alias("existing", "Prod", "existing/1"), InvalidInput, id="alias uppercase"),
-        pytest.param(lambda r: r.set_alias("existing", "1", "existing/1"), InvalidInput, id="alias a number"),
-        pytest.param(lambda r: r.set_alias("existing", "latest", "existing/1"), InvalidInput, id="alias latest"),
-        pytest.param(lambda r: r.set_alias("existing", "prod", "existing/9"), NotFound, id="alias to missing version"),
-        pytest.param(lambda r: r.set_alias("nosuch", "prod", "existing/1"), NotFound, id="alias on missing model"),
-        pytest.param(lambda r: r.delete_alias("existing", "staging"), NotFound, id="delete missing alias"),
-        pytest.param(lambda r: r.set_tag("existing/1", "team", "x" * 5001), InvalidInput, id="oversized tag"),
+        pytest.param(
+            lambda r: r.set_alias("existing", "Prod", "existing/1"),
+            InvalidInput,
+            id="alias uppercase",
+        ),
+        pytest.param(
+            lambda r: r.set_alias("existing", "1", "existing/1"), InvalidInput, id="alias a number"
+        ),
+        pytest.param(
+            lambda r: r.set_alias("existing", "latest", "existing/1"),
+            InvalidInput,
+            id="alias latest",
+        ),
+        pytest.param(
+            lambda r: r.set_alias("existing", "prod", "existing/9"),
+            NotFound,
+            id="alias to missing version",
+        ),
+        pytest.param(
+            lambda r: r.set_alias("nosuch", "prod", "existing/1"),
+            NotFound,
+            id="alias on missing model",
+        ),
+        pytest.param(
+            lambda r: r.delete_alias("existing", "staging"), NotFound, id="delete missing alias"
+        ),
+        pytest.param(
+            lambda r: r.set_tag("existing/1", "team", "x" * 5001), InvalidInput, id="oversized tag"
+        ),
         pytest.param(lambda r: r.set_tag("existing/1", "", "x"), InvalidInput, id="empty tag key"),
-        pytest.param(lambda r: r.set_tag("existing/9", "team", "x"), NotFound, id="tag on missing version"),
-        pytest.param(lambda r: r.delete_tag("existing/1", "absent"), NotFound, id="delete missing tag"),
-        pytest.param(lambda r: r.set_description("existing/1", "x" * 20_001), InvalidInput, id="oversized description"),
-        pytest.param(lambda r: r.set_description("existing/9", "x"), NotFound, id="describe missing version"),
-        pytest.param(lambda r: r.get("existing@production", at="yesterday"), InvalidInput, id="at not a time"),
+        pytest.param(
+            lambda r: r.set_tag("existing/9", "team", "x"), NotFound, id="tag on missing version"
+        ),
+        pytest.param(
+            lambda r: r.delete_tag("existing/1", "absent"), NotFound, id="delete missing tag"
+        ),
+        pytest.param(
+            lambda r: r.set_description("existing/1", "x" * 20_001),
+            InvalidInput,
+            id="oversized description",
+        ),
+        pytest.param(
+            lambda r: r.set_description("existing/9", "x"), NotFound, id="describe missing version"
+        ),
+        pytest.param(
+            lambda r: r.get("existing@production", at="yesterday"), InvalidInput, id="at not a time"
+        ),
         pytest.param(lambda r: r.get("existing/0"), InvalidInput, id="version zero"),
         pytest.param(lambda r: r.get("existing/-1"), InvalidInput, id="negative version"),
         pytest.param(lambda r: r.get(""), InvalidInput, id="empty reference"),
@@ -152,4 +194,19 @@ def test_an_unknown_parent_raises_not_found_and_nothing_is_stored(
 def test_other_bad_calls_are_refused_and_change_nothing(registry, prepared, snapshot, call, error):
     with pytest.raises(error):
         call(registry)
+    assert snapshot() == prepared
+
+
+def _run(registry, name):
+    with registry.start_run(name=name):
+        pass
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param("x" * 100_000, id="huge"), pytest.param(5, id="not text")]
+)
+def test_a_bad_run_name_is_refused_and_nothing_is_stored(registry, prepared, snapshot, name):
+    """Run names are bounded text like every other value a caller hands over."""
+    with pytest.raises(InvalidInput):
+        _run(registry, name)
     assert snapshot() == prepared

@@ -116,8 +116,13 @@ def test_logging_to_a_run_after_registering_does_not_change_the_version(registry
 
 def test_there_is_no_call_that_edits_params_metrics_or_files(registry):
     """The SDK offers setters only for what may change."""
-    setters = {name for name in dir(registry) if name.startswith(("set_", "update_", "edit_"))}
-    assert setters == {"set_alias", "set_description", "set_tag"}
+    setters = [
+        name
+        for name in dir(registry)
+        if name.startswith(("set_", "update_", "edit_", "delete_", "log_"))
+    ]
+    assert {"set_alias", "set_description", "set_tag"} <= set(setters)
+    assert not [n for n in setters if any(w in n for w in ("param", "metric", "file", "manifest"))]
 
 
 def test_a_refused_change_leaves_the_version_as_it_was(registry, version):

@@ -7,8 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from modelreg import NotFound
+from modelreg import InvalidInput, NotFound
 
 
 def sha256(data: bytes) -> str:
@@ -108,9 +110,7 @@ class TestFilesArgument:
         v = registry.register("m", {"weights/model.bin": a, "config.json": str(b)})
         assert {f.path: f.size for f in v.files} == {"config.json": 2, "weights/model.bin": 1}
 
-    def test_a_list_stores_files_by_name_and_directories_under_their_name(
-        self, registry, write
-    ):
+    def test_a_list_stores_files_by_name_and_directories_under_their_name(self, registry, write):
         write("model.bin", "m")
         write("tokenizer/vocab.txt", "v")
         write("tokenizer/merges.txt", "mm")
@@ -150,6 +150,39 @@ class TestNumbering:
         with pytest.raises(NotFound):
             registry.register("churn", "m.bin", parents=["missing/1"])
         assert registry.register("churn", "m.bin").number == 2
+
+    @settings(
+        max_examples=10,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(
+        st.lists(
+            st.tuples(st.sampled_from("abc"), st.sampled_from(["ok", "bad metric", "bad parent"])),
+            max_size=6,
+        )
+    )
+    def test_numbers_stay_gapless_whatever_mix_of_models_and_refusals(self, registry, write, steps):
+        """Property: after any sequence of registrations, some refused, each model's numbers
+        are exactly 1..k in creation order."""
+        write("m.bin", "m")
+        prefix = f"p{len(registry.models())}-"  # a fresh namespace for each example
+        expected: dict[str, int] = {}
+        for model, outcome in steps:
+            name = prefix + model
+            if outcome == "ok":
+                assert registry.register(name, "m.bin").number == expected.get(name, 0) + 1
+                expected[name] = expected.get(name, 0) + 1
+            elif outcome == "bad metric":
+                with pytest.raises(InvalidInput):
+                    registry.register(name, "m.bin", metrics={"x": float("nan")})
+            else:
+                with pytest.raises(NotFound):
+                    registry.register(name, "m.bin", parents=[f"{prefix}nosuch/1"])
+        for name, count in expected.items():
+            assert [v.number for v in registry.versions(name)] == list(range(count, 0, -1))
+        if not expected:
+            registry.register(prefix + "marker", "m.bin")  # keep the next prefix fresh
 
     def test_every_version_has_its_own_uuid(self, registry, write):
         write("m.bin", "x")

@@ -94,9 +94,7 @@ class TestCode:
             False,
         )
 
-    def test_the_remote_url_is_recorded_without_credentials(
-        self, registry, git_repo, model_file
-    ):
+    def test_the_remote_url_is_recorded_without_credentials(self, registry, git_repo, model_file):
         git("remote", "add", "origin", "https://alice:s3cret@example.com/team/churn.git")
         with registry.start_run() as run:
             v = run.register("churn", model_file)
@@ -145,14 +143,18 @@ class TestRunRecord:
         assert env["packages"]["sqlalchemy"] == metadata.version("sqlalchemy")
         assert env["packages"]["pytest"] == metadata.version("pytest")
 
-    def test_a_block_that_raises_fails_the_run_and_the_exception_propagates(
-        self, registry, write
-    ):
+    def test_a_block_that_raises_fails_the_run_and_the_exception_propagates(self, registry, write):
         write("m.bin", "m")
-        with pytest.raises(ValueError, match="loss diverged"):  # noqa: SIM117
+        made = []
+
+        def train():
             with registry.start_run(name="bad") as run:
-                v = run.register("churn", "m.bin")
+                made.append((run, run.register("churn", "m.bin")))
                 raise ValueError("loss diverged")
+
+        with pytest.raises(ValueError, match="loss diverged"):
+            train()
+        run, v = made[0]
 
         assert run.status == "failed"
         recorded = registry.lineage(v.ref)["run"]
@@ -243,9 +245,7 @@ class TestMetrics:
 
 
 class TestDatasets:
-    def test_a_file_dataset_is_named_by_its_file_and_digested_from_its_bytes(
-        self, registry, write
-    ):
+    def test_a_file_dataset_is_named_by_its_file_and_digested_from_its_bytes(self, registry, write):
         write("data/train.csv", "x,y\n1,0\n")
         write("m.bin", "m")
         with registry.start_run() as run:
@@ -272,9 +272,7 @@ class TestDatasets:
             ("churn-valid", "validation"),
         ]
 
-    def test_a_directory_digest_changes_when_a_file_changes_or_is_renamed(
-        self, registry, write
-    ):
+    def test_a_directory_digest_changes_when_a_file_changes_or_is_renamed(self, registry, write):
         write("data/a.csv", "a")
         write("data/sub/b.csv", "b")
         with registry.start_run() as run:
@@ -290,9 +288,7 @@ class TestDatasets:
         assert restored == original
         assert {d.digest for d in registry.dataset("data")} == {original, changed, renamed}
 
-    def test_a_directory_dataset_does_not_depend_on_where_it_lives(
-        self, registry, write, tmp_path
-    ):
+    def test_a_directory_dataset_does_not_depend_on_where_it_lives(self, registry, write, tmp_path):
         write("one/data/a.csv", "a")
         write("two/data/a.csv", "a")
         with registry.start_run() as run:
@@ -304,9 +300,7 @@ class TestDatasets:
         write("m.bin", "m")
         with registry.start_run() as run:
             run.use_dataset("data/train.csv")
-            v = run.register(
-                "churn", "m.bin", datasets=[{"path": "data/test.csv", "role": "test"}]
-            )
+            v = run.register("churn", "m.bin", datasets=[{"path": "data/test.csv", "role": "test"}])
         assert sorted((d.name, d.role) for d in v.datasets) == [
             ("test.csv", "test"),
             ("train.csv", "train"),

@@ -45,9 +45,7 @@ def refs(versions):
 
 
 def test_the_issue_example_filters_orders_and_limits(registry, catalogue):
-    found = registry.search(
-        ISSUE_EXAMPLE, model="churn", order_by="metrics.accuracy desc", limit=5
-    )
+    found = registry.search(ISSUE_EXAMPLE, model="churn", order_by="metrics.accuracy desc", limit=5)
     assert refs(found) == ["churn/5", "churn/3", "churn/1"]
 
 
@@ -135,19 +133,19 @@ def test_search_pages_with_limit_and_offset(registry, catalogue):
         "name = 'churn' order by",
     ],
 )
-def test_bad_syntax_raises_search_syntax_error(registry, catalogue, query):
+def test_bad_syntax_raises_search_syntax_error(registry, query):
     with pytest.raises(SearchSyntaxError) as caught:
         registry.search(query)
     assert isinstance(caught.value, InvalidInput)
 
 
-def test_a_syntax_error_names_the_column(registry, catalogue):
+def test_a_syntax_error_names_the_column(registry):
     with pytest.raises(SearchSyntaxError) as caught:
         registry.search("metrics.accuracy > 0.9 and nosuchfield = 1")
     assert caught.value.column == len("metrics.accuracy > 0.9 and ") + 1
 
 
-def test_bad_order_by_raises_search_syntax_error(registry, catalogue):
+def test_bad_order_by_raises_search_syntax_error(registry):
     with pytest.raises(SearchSyntaxError):
         registry.search("", order_by="metrics.accuracy sideways")
     with pytest.raises(SearchSyntaxError):
@@ -164,3 +162,51 @@ def test_search_in_an_unknown_model_raises_not_found(registry, catalogue):
 def test_values_are_never_read_as_sql(registry, catalogue):
     assert registry.search("name = 'x'' or 1=1 --'") == []
     assert len(registry.search("")) == 7
+
+
+class TestMissingKeys:
+    """A version without a key matches neither ``= x`` nor ``!= x``; ``not`` includes it;
+    ordering by a key puts versions without it last in either direction."""
+
+    @pytest.fixture
+    def sparse(self, registry, write):
+        write("m.bin", "m")
+        registry.register("a", "m.bin", metrics={"acc": 0.5}, params={"C": 1.0})
+        registry.register("a", "m.bin", metrics={"acc": 0.9}, params={"C": "l2"})
+        registry.register("a", "m.bin")
+        registry.register("a", "m.bin", metrics={"acc": 0.7}, params={"C": 1})
+
+    def test_comparisons_need_the_key(self, registry, sparse):
+        assert refs(registry.search("metrics.acc = 0.5")) == ["a/1"]
+        assert set(refs(registry.search("metrics.acc != 0.5"))) == {"a/2", "a/4"}
+        assert set(refs(registry.search("not metrics.acc = 0.5"))) == {"a/2", "a/3", "a/4"}
+
+    def test_versions_without_the_key_sort_last_both_ways(self, registry, sparse):
+        assert refs(registry.search("", order_by="metrics.acc desc")) == [
+            "a/2",
+            "a/4",
+            "a/1",
+            "a/3",
+        ]
+        assert refs(registry.search("", order_by="metrics.acc")) == ["a/1", "a/4", "a/2", "a/3"]
+        assert refs(registry.search("", order_by="metrics.acc desc", limit=2)) == ["a/2", "a/4"]
+        assert refs(registry.search("", order_by="metrics.acc", limit=2, offset=2)) == [
+            "a/2",
+            "a/3",
+        ]
+
+    def test_a_number_matches_params_numerically_and_a_string_matches_the_text(
+        self, registry, sparse
+    ):
+        assert set(refs(registry.search("params.C = 1"))) == {"a/1", "a/4"}
+        assert refs(registry.search("params.C = '1.0'")) == ["a/1"]
+        assert refs(registry.search("params.C != 1")) == ["a/2"]
+
+
+def test_like_is_case_insensitive_and_a_backslash_escapes(registry, write):
+    write("m.bin", "m")
+    registry.register("a", "m.bin", tags={"t": "Hello_World"})
+    registry.register("a", "m.bin", tags={"t": "hello%"})
+    assert set(refs(registry.search("tags.t like 'HELLO%'"))) == {"a/1", "a/2"}
+    assert refs(registry.search("tags.t like 'hello\\%'")) == ["a/2"]
+    assert refs(registry.search("tags.t like 'hello\\_world'")) == ["a/1"]

@@ -1,0 +1,99 @@
+"""Aliases: movable names for one version of a model, with every move kept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import audit, schema, versions
+from modelreg.db import now
+from modelreg.errors import InvalidInput, NotFound
+from modelreg.refs import Ref
+
+_a, _e, _v = schema.aliases, schema.alias_events, schema.versions
+_CURRENT = sa.select(_a.c.version_id).where(
+    _a.c.model_id == sa.bindparam("model_id"), _a.c.alias == sa.bindparam("alias")
+)
+
+
+def set_alias(conn: Connection, name: str, alias: str, target: Ref, *, actor: str) -> str:
+    """Point ``name@alias`` at the version ``target`` names; return its id."""
+    mid = versions.model_id(conn, name)
+    vid = versions.resolve(conn, target)
+    new_ref = versions.ref_of(conn, vid)
+    if not new_ref.startswith(f"{name}/"):
+        raise InvalidInput(f"{target} is a version of {new_ref.split('/')[0]!r}, not of {name!r}")
+    old = conn.execute(_CURRENT, {"model_id": mid, "alias": alias}).scalar()
+    if old == vid:
+        return vid
+    stamp = now()
+    if old is None:
+        conn.execute(
+            _a.insert().values(
+                model_id=mid, alias=alias, version_id=vid, updated_at=stamp, updated_by=actor
+            )
+        )
+    else:
+        conn.execute(
+            _a.update()
+            .where(_a.c.model_id == mid, _a.c.alias == alias)
+            .values(version_id=vid, updated_at=stamp, updated_by=actor)
+        )
+    conn.execute(
+        _e.insert().values(model_id=mid, alias=alias, version_id=vid, at=stamp, actor=actor)
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="alias.set",
+        entity_type="alias",
+        entity_id=mid,
+        entity=f"{name}@{alias}",
+        before=None if old is None else {"version": versions.ref_of(conn, old)},
+        after={"version": new_ref},
+    )
+    return vid
+
+
+def delete_alias(conn: Connection, name: str, alias: str, *, actor: str) -> None:
+    mid = versions.model_id(conn, name)
+    old = conn.execute(_CURRENT, {"model_id": mid, "alias": alias}).scalar()
+    if old is None:
+        raise NotFound(f"alias {name}@{alias} not found")
+    conn.execute(_a.delete().where(_a.c.model_id == mid, _a.c.alias == alias))
+    conn.execute(
+        _e.insert().values(model_id=mid, alias=alias, version_id=None, at=now(), actor=actor)
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="alias.delete",
+        entity_type="alias",
+        entity_id=mid,
+        entity=f"{name}@{alias}",
+        before={"version": versions.ref_of(conn, old)},
+    )
+
+
+def history(conn: Connection, name: str, alias: str) -> list[dict[str, Any]]:
+    """Every move of an alias, oldest first; ``version`` is None where it was deleted."""
+    mid = versions.model_id(conn, name)
+    q = (
+        sa.select(_e.c.at, _e.c.actor, _v.c.number)
+        .outerjoin(_v, _v.c.id == _e.c.version_id)
+        .where(_e.c.model_id == mid, _e.c.alias == alias)
+        .order_by(_e.c.at, _e.c.id)
+    )
+    rows = [
+        {
+            "at": r.at,
+            "actor": r.actor,
+            "version": None if r.number is None else f"{name}/{r.number}",
+        }
+        for r in conn.execute(q)
+    ]
+    if not rows:
+        raise NotFound(f"alias {name}@{alias} has no history")
+    return rows

@@ -1,0 +1,181 @@
+"""Tampering with the audit log directly in the database is caught by verify, which names
+the first bad event; ``modelreg audit verify`` exits 1 saying which."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+import modelreg
+from modelreg.audit import event_hash
+
+EVENTS = 7
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch) -> Path:
+    """A registry with seven audit events, all of which verify."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "reg"
+    Path("m.bin").write_text("m")
+    with modelreg.connect(path, actor="alice") as reg:
+        reg.register("churn", "m.bin")  # 1 model.create, 2 version.create
+        reg.register("churn", "m.bin")  # 3
+        reg.set_alias("churn", "production", "churn/1")  # 4
+        reg.set_alias("churn", "production", "churn/2")  # 5
+        reg.set_tag("churn/2", "team", "growth")  # 6
+        reg.set_description("churn/2", "shipped")  # 7
+        result = reg.verify_audit()
+    assert (result.ok, result.events) == (True, EVENTS)
+    return path
+
+
+def sql(root: Path, *statements: tuple[str, tuple]) -> None:
+    with closing(sqlite3.connect(root / "registry.db")) as conn, conn:
+        for statement, args in statements:
+            conn.execute(statement, args)
+
+
+def row(root: Path, seq: int) -> dict:
+    with closing(sqlite3.connect(root / "registry.db")) as conn:
+        conn.row_factory = sqlite3.Row
+        return dict(conn.execute("SELECT * FROM audit_events WHERE seq = ?", (seq,)).fetchone())
+
+
+def verify(root: Path):
+    with modelreg.connect(root) as reg:
+        return reg.verify_audit()
+
+
+def test_an_untouched_log_verifies(root):
+    assert verify(root).ok
+
+
+def test_editing_an_events_after_is_caught_at_that_event(root):
+    sql(root, ("UPDATE audit_events SET after = ? WHERE seq = 4", ('{"version":"churn/2"}',)))
+    result = verify(root)
+    assert (result.ok, result.bad_seq) == (False, 4)
+    assert "4" in result.reason
+
+
+@pytest.mark.parametrize("column", ["actor", "action", "entity", "at", "before"])
+def test_editing_any_field_is_caught(root, column):
+    sql(root, (f"UPDATE audit_events SET {column} = ? WHERE seq = 5", ("forged",)))
+    assert (verify(root).ok, verify(root).bad_seq) == (False, 5)
+
+
+def test_an_edit_with_a_recomputed_hash_is_caught_at_the_next_event(root):
+    forged = row(root, 3)
+    forged["actor"] = "mallory"
+    forged["hash"] = event_hash(forged)
+    sql(
+        root,
+        ("UPDATE audit_events SET actor = ?, hash = ? WHERE seq = 3", ("mallory", forged["hash"])),
+    )
+    result = verify(root)
+    assert (result.ok, result.bad_seq) == (False, 4)
+
+
+def test_deleting_a_middle_event_is_caught_and_named(root):
+    sql(root, ("DELETE FROM audit_events WHERE seq = 4", ()))
+    result = verify(root)
+    assert (result.ok, result.bad_seq) == (False, 4)
+    assert "deleted" in result.reason
+
+
+def test_deleting_the_last_event_is_caught_by_the_head(root):
+    sql(root, ("DELETE FROM audit_events WHERE seq = ?", (EVENTS,)))
+    result = verify(root)
+    assert (result.ok, result.bad_seq) == (False, EVENTS)
+
+
+def test_a_forged_event_inserted_in_the_middle_is_caught(root):
+    """Shift the later events up by one and slip a well-formed event in at seq 4."""
+    before = row(root, 3)
+    forged = {
+        **row(root, 4),
+        "seq": 4,
+        "actor": "mallory",
+        "after": '{"version":"churn/1"}',
+        "prev_hash": before["hash"],
+    }
+    forged["hash"] = event_hash(forged)
+    sql(
+        root,
+        ("UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 4", ()),
+        ("UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1000", ()),
+        (
+            "INSERT INTO audit_events (seq, at, actor, action, entity_type, entity_id, entity,"
+            " before, after, prev_hash, hash) VALUES (:seq, :at, :actor, :action, :entity_type,"
+            " :entity_id, :entity, :before, :after, :prev_hash, :hash)",
+            forged,
+        ),
+    )
+    result = verify(root)
+    assert result.ok is False
+    assert result.bad_seq in (4, 5)
+
+
+def append_forged_event(root: Path) -> int:
+    """Append a well-chained event after the last one, without touching the head."""
+    last = row(root, EVENTS)
+    forged = {**last, "seq": EVENTS + 1, "actor": "mallory", "prev_hash": last["hash"]}
+    forged["hash"] = event_hash(forged)
+    sql(
+        root,
+        (
+            "INSERT INTO audit_events (seq, at, actor, action, entity_type, entity_id, entity,"
+            " before, after, prev_hash, hash) VALUES (:seq, :at, :actor, :action, :entity_type,"
+            " :entity_id, :entity, :before, :after, :prev_hash, :hash)",
+            forged,
+        ),
+    )
+    return EVENTS + 1
+
+
+def test_a_forged_event_appended_at_the_end_is_caught(root):
+    append_forged_event(root)
+    assert verify(root).ok is False
+
+
+def test_a_forged_event_appended_at_the_end_is_named(root):
+    """verify names the forged event and does not call it a deletion."""
+    seq = append_forged_event(root)
+    result = verify(root)
+    assert result.bad_seq == seq
+    assert "deleted" not in result.reason
+
+
+def modelreg_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("modelreg")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_the_cli_reports_a_good_log_and_exits_0(root):
+    done = modelreg_cli("--registry", str(root), "audit", "verify")
+    assert done.returncode == 0, done.stderr
+    assert str(EVENTS) in done.stdout
+
+
+def test_the_cli_exits_1_naming_the_bad_event_in_one_line(root):
+    sql(root, ("UPDATE audit_events SET after = ? WHERE seq = 3", ('{"forged":true}',)))
+    done = modelreg_cli("--registry", str(root), "audit", "verify")
+    assert done.returncode == 1
+    output = (done.stdout + done.stderr).strip()
+    assert len(output.splitlines()) == 1, output
+    assert re.search(r"\b3\b", output), output
+
+
+def test_the_cli_json_output_names_the_bad_event(root):
+    sql(root, ("DELETE FROM audit_events WHERE seq = 2", ()))
+    done = modelreg_cli("--registry", str(root), "audit", "verify", "--json")
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    assert (report["ok"], report["bad_seq"]) == (False, 2)
