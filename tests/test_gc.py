@@ -1,8 +1,9 @@
-"""gc deletes only what nothing needs: blobs referenced by a version or a run's code diff, or
-leased by a version being created, are kept; unreferenced blobs go once past the grace period.
+"""gc deletes only what nothing needs: blobs referenced by a version or a run's code diff are
+kept, and a version being created never ends up without its blobs; unreferenced blobs go once
+past the grace period.
 
-These tests reach into LocalRegistry (its blob store and its lease) to set up the states a
-concurrent writer would be in.
+These tests reach into LocalRegistry (its blob store) to set up the states a concurrent writer
+would be in.
 """
 
 from __future__ import annotations
@@ -55,16 +56,25 @@ def test_a_blob_referenced_by_a_version_is_kept(reg):
     assert reg.fsck()["ok"]
 
 
-def test_a_blob_leased_by_a_version_in_creation_is_kept(reg):
-    """register() leases its digests before storing them and until its version commits."""
-    digest = put(reg, b"being registered right now")
-    lease = reg._lease([digest])
+def test_a_blob_gc_removes_between_store_and_commit_is_stored_again(reg, tmp_path):
+    """register() stores its blobs, then commits its version; if gc (with no grace period)
+    removes a blob in between, the committing transaction stores it again."""
+    Path("m.bin").write_bytes(b"being registered right now")
+    store_file = reg._put_file
+    collected = []
 
-    assert reg.gc(grace_seconds=0)["removed"] == []
-    assert reg.blobs.exists(digest)
+    def store_then_collect(path, digest):
+        store_file(path, digest)
+        if not collected:
+            with modelreg.connect(reg.root) as other:
+                collected.extend(other.gc(grace_seconds=0)["removed"])
 
-    reg.db.write(lambda conn: reg._release(conn, lease))
-    assert reg.gc(grace_seconds=0)["removed"] == [digest]
+    reg._put_file = store_then_collect
+    v = reg.register("churn", "m.bin")
+    assert collected == [v.files[0].digest], "gc did not run between store and commit"
+    assert reg.fsck()["ok"]
+    reg.pull(v.ref, tmp_path / "out")
+    assert (tmp_path / "out" / "m.bin").read_bytes() == b"being registered right now"
 
 
 def test_a_blob_within_the_grace_period_is_kept(reg):
@@ -94,17 +104,21 @@ def test_a_code_diff_blob_is_kept(reg, git_repo):
     assert reg.blobs.exists(diff)
 
 
-def test_only_the_unreferenced_blob_goes_when_all_three_kinds_exist(reg):
+def test_only_the_unreferenced_blob_goes(reg):
     Path("m.bin").write_bytes(b"referenced")
     referenced = reg.register("churn", "m.bin").files[0].digest
-    leased = put(reg, b"leased")
-    reg._lease([leased])
+    fresh = put(reg, b"fresh", old=False)
     orphan = put(reg, b"orphan")
     age(reg, referenced)
 
-    assert reg.gc(grace_seconds=0)["removed"] == [orphan]
-    assert {referenced, leased} <= set(reg.blobs)
+    assert reg.gc(grace_seconds=60)["removed"] == [orphan]
+    assert {referenced, fresh} <= set(reg.blobs)
     assert orphan not in set(reg.blobs)
+
+
+def test_a_negative_grace_period_is_refused(reg):
+    with pytest.raises(modelreg.InvalidInput):
+        reg.gc(grace_seconds=-1)
 
 
 def test_registering_again_after_gc_restores_a_collected_blob(reg):

@@ -18,6 +18,11 @@ _CURRENT = sa.select(_a.c.version_id).where(
 )
 
 
+def _touch_model(conn: Connection, model_id: str, stamp: str) -> None:
+    m = schema.models
+    conn.execute(m.update().where(m.c.id == model_id).values(updated_at=stamp))
+
+
 def set_alias(conn: Connection, name: str, alias: str, target: Ref, *, actor: str) -> str:
     """Point ``name@alias`` at the version ``target`` names; return its id."""
     mid = versions.model_id(conn, name)
@@ -44,6 +49,7 @@ def set_alias(conn: Connection, name: str, alias: str, target: Ref, *, actor: st
     conn.execute(
         _e.insert().values(model_id=mid, alias=alias, version_id=vid, at=stamp, actor=actor)
     )
+    _touch_model(conn, mid, stamp)
     audit.append(
         conn,
         actor=actor,
@@ -62,10 +68,12 @@ def delete_alias(conn: Connection, name: str, alias: str, *, actor: str) -> None
     old = conn.execute(_CURRENT, {"model_id": mid, "alias": alias}).scalar()
     if old is None:
         raise NotFound(f"alias {name}@{alias} not found")
+    stamp = now()
     conn.execute(_a.delete().where(_a.c.model_id == mid, _a.c.alias == alias))
     conn.execute(
-        _e.insert().values(model_id=mid, alias=alias, version_id=None, at=now(), actor=actor)
+        _e.insert().values(model_id=mid, alias=alias, version_id=None, at=stamp, actor=actor)
     )
+    _touch_model(conn, mid, stamp)
     audit.append(
         conn,
         actor=actor,

@@ -101,11 +101,7 @@ def append(
     after: Any = None,
 ) -> None:
     """Append one event; call inside the transaction that makes the change."""
-    head = conn.execute(
-        sa.select(schema.audit_head.c.seq, schema.audit_head.c.hash)
-        .where(schema.audit_head.c.id == 1)
-        .with_for_update()
-    ).one()
+    head = conn.execute(_HEAD).one()
     row = {
         "seq": head.seq + 1,
         "at": now(),
@@ -119,12 +115,22 @@ def append(
         "prev_hash": head.hash,
     }
     row["hash"] = event_hash(row)
-    conn.execute(schema.audit_events.insert().values(**row))
-    conn.execute(
-        schema.audit_head.update()
-        .where(schema.audit_head.c.id == 1)
-        .values(seq=row["seq"], hash=row["hash"])
-    )
+    conn.execute(_INSERT, row)
+    conn.execute(_MOVE_HEAD, {"new_seq": row["seq"], "new_hash": row["hash"]})
+
+
+# Built once; the head is read FOR UPDATE so that PostgreSQL writers append one at a time.
+_HEAD = (
+    sa.select(schema.audit_head.c.seq, schema.audit_head.c.hash)
+    .where(schema.audit_head.c.id == 1)
+    .with_for_update()
+)
+_INSERT = schema.audit_events.insert()
+_MOVE_HEAD = (
+    schema.audit_head.update()
+    .where(schema.audit_head.c.id == 1)
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
 
 
 def verify(conn: Connection) -> VerifyResult:

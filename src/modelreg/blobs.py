@@ -97,32 +97,34 @@ class LocalBlobStore:
     def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
         if digest is not None:
             final = self.path(digest)
-            if final.exists():
+            try:
                 # Refresh the time so that gc's grace period protects a blob being re-used.
                 os.utime(final)
                 return digest, final.stat().st_size
+            except FileNotFoundError:
+                pass
             tmp_dir = final.parent
-            tmp_dir.mkdir(exist_ok=True)
         else:
             tmp_dir = self._tmp
         tmp = tmp_dir / f".tmp-{secrets.token_hex(8)}"
         h = hashlib.sha256()
         size = 0
         try:
-            with open(tmp, "xb") as out:
+            with _create(tmp) as out:
                 while chunk := stream.read(CHUNK):
                     h.update(chunk)
                     out.write(chunk)
                     size += len(chunk)
                 out.flush()
-                os.fsync(out.fileno())
+                os.fdatasync(out.fileno())
             actual = h.hexdigest()
             if digest is not None and actual != digest:
                 raise IntegrityError(
                     f"content does not match its digest: expected {digest}, got {actual}"
                 )
             final = self.path(actual)
-            final.parent.mkdir(exist_ok=True)
+            if final.parent != tmp_dir:
+                final.parent.mkdir(exist_ok=True)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
         finally:
@@ -173,6 +175,15 @@ class LocalBlobStore:
                     tmp.unlink()
                     removed += 1
         return removed
+
+
+def _create(path: Path) -> BinaryIO:
+    """Open a new file for writing, making its shard directory on first use."""
+    try:
+        return open(path, "xb")
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "xb")
 
 
 def _fsync_dir(path: Path) -> None:

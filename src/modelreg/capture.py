@@ -51,11 +51,14 @@ def _git(root: Path, *args: str) -> str | None:
 
 
 def find_repository(cwd: str | os.PathLike[str] | None = None) -> Path | None:
-    here = Path(cwd or os.getcwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / ".git").exists():
-            return folder
-    return None
+    folder = os.path.abspath(cwd or os.getcwd())
+    while True:
+        if os.path.exists(os.path.join(folder, ".git")):
+            return Path(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
 
 
 _CREDENTIALS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)

@@ -27,6 +27,7 @@ T = TypeVar("T")
 # The newest migration; a database at this revision needs no Alembic import at start-up.
 HEAD_REVISION = "0001"
 MAX_ATTEMPTS = 30
+BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 
 
 def now() -> str:
@@ -104,6 +105,15 @@ class Database:
                     ) from exc
                 time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
         raise AssertionError("unreachable")
+
+    def lock_blobs(self, conn: Connection) -> None:
+        """Serialise gc's deletions with transactions that make blobs referenced.
+
+        SQLite's write transactions (BEGIN IMMEDIATE) already run one at a time; PostgreSQL
+        takes a transaction-scoped advisory lock.
+        """
+        if self.dialect == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": BLOB_LOCK_KEY})
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -11,7 +11,7 @@ import io
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,6 @@ from modelreg.values import (
 )
 from modelreg.versions import Model, NewVersion, Version
 
-LEASE_SECONDS = 24 * 3600
 DatasetArg = str | os.PathLike[str] | DatasetUse | Mapping[str, Any]
 
 
@@ -128,42 +127,39 @@ class LocalRegistry:
         if _run is None:
             code, diff = capture.capture_code()
             env = capture.capture_environment()
-        lease = self._lease([e.digest for e in entries])
-        try:
-            for entry in entries:
-                self._put_file(local[entry.path], entry.digest)
-            if diff is not None:
-                code["diff_digest"], code["diff_size"] = self._put_diff(diff)
-            new = NewVersion(
-                model=name,
-                files=entries,
-                params=checked_params,
-                metrics=checked_metrics,
-                tags=checked_tags,
-                description=text,
-                parents=parent_refs,
-                datasets=uses,
-                code=code,
-                command=capture.command_line(),
-                hostname=capture.hostname(),
-                environment=env,
-                run_id=_run.id if _run is not None else None,
-            )
-
-            def create(conn: Connection) -> Version:
-                version = versions.insert(conn, new, actor=self.actor)
-                self._release(conn, lease)
-                return version
-
-            version = self.db.write(create)
-        except BaseException:
-            self.db.write(lambda conn: self._release(conn, lease))
-            raise
-        # gc may have judged a re-used blob unreferenced just before our lease landed; the
-        # version is committed now, so put back any such blob from the local file.
         for entry in entries:
-            if not self.blobs.exists(entry.digest):
-                self._put_file(local[entry.path], entry.digest)
+            self._put_file(local[entry.path], entry.digest)
+        if diff is not None:
+            code["diff_digest"], code["diff_size"] = self._put_diff(diff)
+        new = NewVersion(
+            model=name,
+            files=entries,
+            params=checked_params,
+            metrics=checked_metrics,
+            tags=checked_tags,
+            description=text,
+            parents=parent_refs,
+            datasets=uses,
+            code=code,
+            command=capture.command_line(),
+            hostname=capture.hostname(),
+            environment=env,
+            run_id=_run.id if _run is not None else None,
+        )
+
+        def create(conn: Connection) -> Version:
+            # gc deletes only inside a write transaction holding this lock, so a blob seen
+            # here stays until the version that references it is committed. One it removed
+            # since we stored it (a re-used old blob, or grace 0) is stored again now.
+            self.db.lock_blobs(conn)
+            for entry in entries:
+                if not self.blobs.exists(entry.digest):
+                    self._put_file(local[entry.path], entry.digest)
+            if diff is not None and not self.blobs.exists(code["diff_digest"]):
+                self._put_diff(diff)
+            return versions.insert(conn, new, actor=self.actor)
+
+        version = self.db.write(create)
         version._registry = self
         return version
 
@@ -197,18 +193,6 @@ class LocalRegistry:
                 digest=item.get("digest"),
             )
         return datasets.describe(_dataset_path(item))
-
-    def _lease(self, digests: Sequence[str]) -> str:
-        """Protect blobs from gc until the version that references them is committed."""
-        lease = str(uuid.uuid4())
-        expires = format_time(datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS))
-        rows = [{"lease": lease, "digest": d, "expires_at": expires} for d in set(digests)]
-        self.db.write(lambda conn: conn.execute(schema.blob_leases.insert(), rows))
-        return lease
-
-    @staticmethod
-    def _release(conn: Connection, lease: str) -> None:
-        conn.execute(schema.blob_leases.delete().where(schema.blob_leases.c.lease == lease))
 
     # -- reading -------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -12,21 +11,17 @@ from sqlalchemy.engine import Connection
 
 from modelreg import schema
 from modelreg.blobs import LocalBlobStore, verify
-from modelreg.db import format_time
-from modelreg.errors import NotFound
+from modelreg.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
 
+_FILE_DIGESTS = sa.select(schema.version_files.c.digest).distinct()
+
 
 def referenced(conn: Connection) -> set[str]:
-    """Digests some record needs: version files, code diffs, and unexpired leases."""
-    found = set(conn.execute(sa.select(schema.version_files.c.digest).distinct()).scalars())
-    leases = schema.blob_leases
-    stamp = format_time(datetime.now(UTC))
-    found.update(
-        conn.execute(sa.select(leases.c.digest).where(leases.c.expires_at > stamp)).scalars()
-    )
+    """Digests some record needs: version files and code diffs."""
+    found = set(conn.execute(_FILE_DIGESTS).scalars())
     for table in (schema.versions, schema.runs):
         for code in conn.execute(sa.select(table.c.code)).scalars():
             if '"diff_digest"' in code:
@@ -36,17 +31,22 @@ def referenced(conn: Connection) -> set[str]:
     return found
 
 
+def _is_referenced(conn: Connection, digest: str) -> bool:
+    files = schema.version_files
+    if conn.execute(sa.select(files.c.digest).where(files.c.digest == digest)).first():
+        return True
+    return any(
+        conn.execute(sa.select(table.c.id).where(table.c.code.contains(digest))).first()
+        for table in (schema.versions, schema.runs)
+    )
+
+
 def fsck(registry: LocalRegistry) -> dict[str, Any]:
     """Re-hash every blob; report corrupt blobs and blobs that records need but are missing."""
     needed = registry.db.read(referenced)
-    files = registry.db.read(
-        lambda conn: (
-            conn.execute(sa.select(schema.version_files.c.digest).distinct()).scalars().all()
-        )
-    )
     stored = set(registry.blobs)
     corrupt = sorted(d for d in stored if not verify(registry.blobs, d))
-    missing = sorted(set(files) - stored)
+    missing = sorted(needed - stored)
     return {
         "ok": not corrupt and not missing,
         "blobs": len(stored),
@@ -64,32 +64,17 @@ def _modified(registry: LocalRegistry, digest: str) -> float:
         return float("inf")
 
 
-def _still_unused(conn: Connection, digest: str) -> bool:
-    if conn.execute(
-        sa.select(schema.version_files.c.digest).where(schema.version_files.c.digest == digest)
-    ).first():
-        return False
-    leases = schema.blob_leases
-    stamp = format_time(datetime.now(UTC))
-    if conn.execute(
-        sa.select(leases.c.id).where(leases.c.digest == digest, leases.c.expires_at > stamp)
-    ).first():
-        return False
-    for table in (schema.versions, schema.runs):
-        if conn.execute(sa.select(table.c.id).where(table.c.code.contains(digest))).first():
-            return False
-    return True
-
-
 def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[str, Any]:
     """Delete blobs nothing references.
 
-    Kept: blobs that versions or code diffs reference, blobs under a lease (a registration
-    takes one, in a write transaction, before it uploads), and blobs written or re-used within
-    ``grace_seconds``. Each deletion re-checks all of that inside a write transaction, so a
-    registration that starts meanwhile either sees its blob gone (and writes it again) or
-    protects it with its lease first.
+    Kept: blobs that version files or code diffs reference, and blobs written or re-used
+    within ``grace_seconds``. Each deletion re-checks both inside a write transaction that
+    holds the blob lock, the lock a registration takes to check its blobs and commit its
+    version: the registration either sees the blob gone (and stores it again) or commits its
+    reference before gc looks.
     """
+    if grace_seconds < 0:
+        raise InvalidInput(f"grace period must be 0 or more seconds, not {grace_seconds}")
     # List the store before reading the references: a blob that appears later is not a
     # candidate, and a reference committed before the read protects its blob.
     stored = list(registry.blobs)
@@ -108,7 +93,8 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[
             continue
 
         def delete(conn: Connection, digest: str = digest) -> bool:
-            if not _still_unused(conn, digest) or _modified(registry, digest) >= cutoff:
+            registry.db.lock_blobs(conn)
+            if _is_referenced(conn, digest) or _modified(registry, digest) >= cutoff:
                 return False
             registry.blobs.delete(digest)
             return True
@@ -118,14 +104,6 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[
     temporaries = 0
     if not dry_run and isinstance(registry.blobs, LocalBlobStore):
         temporaries = registry.blobs.remove_stale_temporaries(grace_seconds)
-    if not dry_run:
-        registry.db.write(
-            lambda conn: conn.execute(
-                schema.blob_leases.delete().where(
-                    schema.blob_leases.c.expires_at <= format_time(datetime.now(UTC))
-                )
-            )
-        )
     return {
         "dry_run": dry_run,
         "removed": removed,

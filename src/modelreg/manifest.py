@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,8 +86,11 @@ def check_entries(entries: Iterable[FileEntry]) -> list[FileEntry]:
     return sorted(seen.values(), key=lambda e: e.path)
 
 
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
 def is_digest(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+    return _DIGEST.fullmatch(text) is not None
 
 
 def manifest_digest(entries: Iterable[FileEntry]) -> str:

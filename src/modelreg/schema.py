@@ -218,15 +218,3 @@ audit_head = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("hash", DIGEST, nullable=False),
 )
-
-# Blobs that a version being created is about to reference; gc keeps them until it expires.
-blob_leases = sa.Table(
-    "blob_leases",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("lease", ID, nullable=False),
-    sa.Column("digest", DIGEST, nullable=False),
-    sa.Column("expires_at", TS, nullable=False),
-    sa.Index(None, "lease"),
-    sa.Index(None, "digest"),
-)

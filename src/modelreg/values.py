@@ -75,7 +75,9 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, str]:
 
 def check_metric(key: Any, value: Any) -> float:
     check_key(key, kind="metric")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
+        raise InvalidInput(f"metric {key!r} must be a number, not {value!r}")
+    if not isinstance(value, (int, float)):
         try:
             value = float(value)
         except (TypeError, ValueError):

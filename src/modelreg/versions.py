@@ -341,9 +341,13 @@ class NewVersion:
 
 
 _MAX_NUMBER = sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == sa.bindparam("model_id"))
-_TOUCH_MODEL = (
-    _m.update().where(_m.c.id == sa.bindparam("model_id")).values(updated_at=sa.bindparam("at"))
-)
+_INSERT_MODEL = _m.insert()
+_INSERT_ENVIRONMENT = schema.environments.insert()
+_INSERT_VERSION = _v.insert()
+_INSERT_FILES = schema.version_files.insert()
+_INSERT_PARAMS = schema.version_params.insert()
+_INSERT_METRICS = schema.version_metrics.insert()
+_INSERT_TAGS = schema.version_tags.insert()
 _ENVIRONMENT = sa.select(schema.environments.c.digest).where(
     schema.environments.c.digest == sa.bindparam("digest")
 )
@@ -352,20 +356,20 @@ _ENVIRONMENT = sa.select(schema.environments.c.digest).where(
 def ensure_model(conn: Connection, name: str, *, actor: str) -> str:
     """The model's id; the model is created (and audited) on its first version."""
     found = conn.execute(_MODEL_ID, {"name": name}).scalar()
-    stamp = now()
     if found is not None:
-        conn.execute(_TOUCH_MODEL, {"model_id": found, "at": stamp})
         return str(found)
+    stamp = now()
     new_id = str(uuid.uuid4())
     conn.execute(
-        _m.insert().values(
-            id=new_id,
-            name=name,
-            description="",
-            created_at=stamp,
-            created_by=actor,
-            updated_at=stamp,
-        )
+        _INSERT_MODEL,
+        {
+            "id": new_id,
+            "name": name,
+            "description": "",
+            "created_at": stamp,
+            "created_by": actor,
+            "updated_at": stamp,
+        },
     )
     audit.append(
         conn,
@@ -381,7 +385,7 @@ def ensure_model(conn: Connection, name: str, *, actor: str) -> str:
 
 def ensure_environment(conn: Connection, env: capture.Environment) -> str:
     if conn.execute(_ENVIRONMENT, {"digest": env.digest}).first() is None:
-        conn.execute(schema.environments.insert().values(digest=env.digest, data=env.text))
+        conn.execute(_INSERT_ENVIRONMENT, {"digest": env.digest, "data": env.text})
     return env.digest
 
 
@@ -397,25 +401,26 @@ def insert(conn: Connection, new: NewVersion, *, actor: str) -> Version:
     size = sum(e.size for e in new.files)
     env_digest = ensure_environment(conn, new.environment) if new.environment else None
     conn.execute(
-        _v.insert().values(
-            id=vid,
-            model_id=mid,
-            number=number,
-            description=new.description,
-            created_at=stamp,
-            created_by=actor,
-            manifest_digest=digest,
-            size=size,
-            file_count=len(new.files),
-            run_id=new.run_id,
-            code=json.dumps(new.code, sort_keys=True),
-            command=new.command,
-            hostname=new.hostname,
-            environment_digest=env_digest,
-        )
+        _INSERT_VERSION,
+        {
+            "id": vid,
+            "model_id": mid,
+            "number": number,
+            "description": new.description,
+            "created_at": stamp,
+            "created_by": actor,
+            "manifest_digest": digest,
+            "size": size,
+            "file_count": len(new.files),
+            "run_id": new.run_id,
+            "code": json.dumps(new.code, sort_keys=True),
+            "command": new.command,
+            "hostname": new.hostname,
+            "environment_digest": env_digest,
+        },
     )
     conn.execute(
-        schema.version_files.insert(),
+        _INSERT_FILES,
         [
             {"version_id": vid, "path": e.path, "digest": e.digest, "size": e.size}
             for e in new.files
@@ -423,7 +428,7 @@ def insert(conn: Connection, new: NewVersion, *, actor: str) -> Version:
     )
     if new.params:
         conn.execute(
-            schema.version_params.insert(),
+            _INSERT_PARAMS,
             [
                 {"version_id": vid, "key": k, "value": text, "value_num": param_number(text)}
                 for k, text in new.params.items()
@@ -431,12 +436,12 @@ def insert(conn: Connection, new: NewVersion, *, actor: str) -> Version:
         )
     if new.metrics:
         conn.execute(
-            schema.version_metrics.insert(),
+            _INSERT_METRICS,
             [{"version_id": vid, "key": k, "value": val} for k, val in new.metrics.items()],
         )
     if new.tags:
         conn.execute(
-            schema.version_tags.insert(),
+            _INSERT_TAGS,
             [{"version_id": vid, "key": k, "value": val} for k, val in new.tags.items()],
         )
     uses = list({(u.name, u.digest, u.role): u for u in new.datasets}.values())
@@ -502,12 +507,13 @@ def list_models(conn: Connection, *, limit: int | None, offset: int) -> list[Mod
             _v.c.model_id,
             sa.func.count().label("n"),
             sa.func.max(_v.c.number).label("latest"),
+            sa.func.max(_v.c.created_at).label("newest"),
         )
         .group_by(_v.c.model_id)
         .subquery()
     )
     q = (
-        sa.select(_m, counts.c.n, counts.c.latest)
+        sa.select(_m, counts.c.n, counts.c.latest, counts.c.newest)
         .outerjoin(counts, counts.c.model_id == _m.c.id)
         .order_by(_m.c.name)
         .offset(offset)
@@ -515,7 +521,15 @@ def list_models(conn: Connection, *, limit: int | None, offset: int) -> list[Mod
     if limit is not None:
         q = q.limit(limit)
     out = {
-        r.id: Model(r.id, r.name, r.description, r.created_at, r.updated_at, r.n or 0, r.latest)
+        r.id: Model(
+            r.id,
+            r.name,
+            r.description,
+            r.created_at,
+            max(r.updated_at, r.newest or ""),
+            r.n or 0,
+            r.latest,
+        )
         for r in conn.execute(q)
     }
     aq = (

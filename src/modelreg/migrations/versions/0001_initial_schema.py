@@ -57,18 +57,6 @@ def upgrade() -> None:
         [{"id": 1, "seq": 0, "hash": "0" * 64}],
     )
     op.create_table(
-        "blob_leases",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("lease", sa.String(length=36), nullable=False),
-        sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("expires_at", sa.String(length=27), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_blob_leases")),
-    )
-    with op.batch_alter_table("blob_leases", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_blob_leases_digest"), ["digest"], unique=False)
-        batch_op.create_index(batch_op.f("ix_blob_leases_lease"), ["lease"], unique=False)
-
-    op.create_table(
         "datasets",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("name", sa.String(length=128), nullable=False),
@@ -365,11 +353,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_datasets_digest"))
 
     op.drop_table("datasets")
-    with op.batch_alter_table("blob_leases", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_blob_leases_lease"))
-        batch_op.drop_index(batch_op.f("ix_blob_leases_digest"))
-
-    op.drop_table("blob_leases")
     op.drop_table("audit_head")
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_events_entity_type_entity_id"))
