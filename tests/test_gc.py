@@ -63,11 +63,12 @@ def test_a_blob_gc_removes_between_store_and_commit_is_stored_again(reg, tmp_pat
     store_file = reg._put_file
     collected = []
 
-    def store_then_collect(path, digest):
-        store_file(path, digest)
+    def store_then_collect(path, digest=None):
+        stored = store_file(path, digest)
         if not collected:
             with modelreg.connect(reg.root) as other:
                 collected.extend(other.gc(grace_seconds=0)["removed"])
+        return stored
 
     reg._put_file = store_then_collect
     v = reg.register("churn", "m.bin")

@@ -15,6 +15,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -65,6 +66,38 @@ def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
         return hash_stream(f)
 
 
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def copy_hashing(stream: Readable, out: BinaryIO) -> tuple[str, int]:
+    """Copy ``stream`` to ``out`` and return (sha256, size) of what was copied.
+
+    Past the first chunk, hashing runs in a second thread while the next chunk is read and
+    written (hashlib releases the GIL), so a large copy costs little more than the copy.
+    """
+    h = hashlib.sha256()
+    first = stream.read(CHUNK)
+    second = stream.read(CHUNK) if first else b""
+    if not second:
+        h.update(first)
+        out.write(first)
+        return h.hexdigest(), len(first)
+    size = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelreg-hash") as pool:
+        pending = pool.submit(h.update, first)
+        out.write(first)
+        chunk = second
+        while chunk:
+            pending.result()
+            pending = pool.submit(h.update, chunk)
+            out.write(chunk)
+            size += len(chunk)
+            chunk = stream.read(CHUNK)
+        pending.result()
+    return h.hexdigest(), size + len(first)
+
+
 def verify(store: BlobStore, digest: str) -> bool:
     """Re-hash a stored blob; True when its bytes still match its name."""
     with store.open(digest) as f:
@@ -107,22 +140,19 @@ class LocalBlobStore:
         else:
             tmp_dir = self._tmp
         tmp = tmp_dir / f".tmp-{secrets.token_hex(8)}"
-        h = hashlib.sha256()
-        size = 0
         try:
             with _create(tmp) as out:
-                while chunk := stream.read(CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+                actual, size = copy_hashing(stream, out)
                 out.flush()
                 os.fdatasync(out.fileno())
-            actual = h.hexdigest()
             if digest is not None and actual != digest:
                 raise IntegrityError(
                     f"content does not match its digest: expected {digest}, got {actual}"
                 )
             final = self.path(actual)
+            if digest is None and final.exists():
+                os.utime(final)  # already stored: keep the one copy, refresh it for gc
+                return actual, size
             if final.parent != tmp_dir:
                 final.parent.mkdir(exist_ok=True)
             os.replace(tmp, final)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg import aliases, audit, capture, datasets, lineage, runs, schema, search, versions
 from modelreg.audit import AuditEvent, VerifyResult
-from modelreg.blobs import BlobStore, LocalBlobStore, hash_file
+from modelreg.blobs import BlobStore, LocalBlobStore
 from modelreg.compare import compare
 from modelreg.datasets import Dataset, DatasetUse
 from modelreg.db import Database, format_time
@@ -118,17 +118,16 @@ class LocalRegistry:
         if _run is not None:
             uses = [*_run.datasets, *uses]
         local = collect_files(files)
-        entries = check_entries(
-            FileEntry(path, *hash_file(source)) for path, source in local.items()
-        )
         code: dict[str, Any] = {}
         env: capture.Environment | None = None
         diff: bytes | None = None
         if _run is None:
             code, diff = capture.capture_code()
             env = capture.capture_environment()
-        for entry in entries:
-            self._put_file(local[entry.path], entry.digest)
+        # One pass per file: hashed while it is copied into the store (dedup keeps one copy).
+        entries = check_entries(
+            FileEntry(path, *self._put_file(source)) for path, source in local.items()
+        )
         if diff is not None:
             code["diff_digest"], code["diff_size"] = self._put_diff(diff)
         new = NewVersion(
@@ -163,11 +162,11 @@ class LocalRegistry:
         version._registry = self
         return version
 
-    def _put_file(self, path: Path, digest: str) -> None:
-        """Store a local file under its digest; an existing blob is only touched."""
+    def _put_file(self, path: Path, digest: str | None = None) -> tuple[str, int]:
+        """Store a local file; with ``digest``, an existing blob is only touched."""
         with open(path, "rb") as f:
             try:
-                self.blobs.put(f, digest=digest)
+                return self.blobs.put(f, digest=digest)
             except IntegrityError:
                 raise IntegrityError(
                     f"file {str(path)!r} changed while it was registered"

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,17 +73,22 @@ def check_entries(entries: Iterable[FileEntry]) -> list[FileEntry]:
         if not isinstance(entry.size, int) or entry.size < 0:
             raise InvalidInput(f"file {path!r}: size must be a non-negative integer")
         seen[path] = FileEntry(path, entry.digest, entry.size)
-    if not seen:
+    check_layout(seen)
+    return sorted(seen.values(), key=lambda e: e.path)
+
+
+def check_layout(paths: Collection[str]) -> None:
+    """A manifest's canonical paths: at least one, not too many, none both file and directory."""
+    if not paths:
         raise InvalidInput("a version needs at least one file")
-    if len(seen) > MAX_FILES:
-        raise InvalidInput(f"a version may hold at most {MAX_FILES} files, not {len(seen)}")
-    for path in seen:
+    if len(paths) > MAX_FILES:
+        raise InvalidInput(f"a version may hold at most {MAX_FILES} files, not {len(paths)}")
+    for path in paths:
         parent = path
         while "/" in parent:
             parent = parent.rsplit("/", 1)[0]
-            if parent in seen:
+            if parent in paths:
                 raise InvalidInput(f"file path {parent!r} is both a file and a directory")
-    return sorted(seen.values(), key=lambda e: e.path)
 
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -106,12 +111,18 @@ FilesArg = (
 
 
 def collect_files(files: FilesArg) -> dict[str, Path]:
-    """Turn what a caller passes as ``files`` into {manifest path: local file}.
+    """Turn what a caller passes as ``files`` into {manifest path: local file}, checked.
 
     ``files`` is a file (stored under its base name), a directory (its files, recursively,
     relative to it), a mapping of manifest path to local file, or a list of files and
     directories (each stored under its base name).
     """
+    found = _collect(files)
+    check_layout(found)
+    return found
+
+
+def _collect(files: FilesArg) -> dict[str, Path]:
     out: dict[str, Path] = {}
     if isinstance(files, Mapping):
         for name, local in files.items():

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
-from modelreg.blobs import CHUNK, BlobStore, hash_file
+from modelreg.blobs import BlobStore, copy_hashing, hash_file
 from modelreg.errors import Conflict, IntegrityError, InvalidInput
 from modelreg.manifest import FileEntry, check_path
 
 Progress = Callable[[int], None]
+
+
+class _Counted:
+    """A reader that reports how many bytes went through it."""
+
+    def __init__(self, stream: BinaryIO, progress: Progress) -> None:
+        self._stream = stream
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._stream.read(size)
+        self._progress(len(chunk))
+        return chunk
 
 
 def _target(root: Path, entry: FileEntry) -> Path:
@@ -53,15 +66,10 @@ def write_verified(
     """Copy a blob to ``target`` through a temporary file; rename only when the digest matches."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.modelreg-{secrets.token_hex(4)}"
-    h = hashlib.sha256()
     try:
         with store.open(entry.digest) as src, open(tmp, "xb") as out:
-            while chunk := src.read(CHUNK):
-                h.update(chunk)
-                out.write(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-        if h.hexdigest() != entry.digest:
+            digest, _ = copy_hashing(_Counted(src, progress) if progress else src, out)
+        if digest != entry.digest:
             raise IntegrityError(
                 f"stored content of {entry.path!r} does not match its digest {entry.digest}:"
                 " the blob is corrupt (run `modelreg fsck`)"
