@@ -16,6 +16,7 @@ from modelreg.errors import (
     ModelregError,
     NotFound,
     PermissionDenied,
+    RetiredDataWarning,
     SearchSyntaxError,
 )
 from modelreg.registry import Registry, connect
@@ -30,6 +31,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "Registry",
+    "RetiredDataWarning",
     "SearchSyntaxError",
     "__version__",
     "connect",

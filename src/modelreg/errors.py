@@ -77,6 +77,10 @@ class IntegrityError(ModelregError):
     code = "integrity_error"
 
 
+class RetiredDataWarning(UserWarning):
+    """A version in use depends on data that was retired."""
+
+
 ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
     cls.code: cls
     for cls in (

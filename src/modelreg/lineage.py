@@ -32,19 +32,43 @@ def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
 
 
 def dataset_dependents(conn: Connection, ref: str) -> list[dict[str, Any]]:
-    """Versions that used a dataset (directly, with their role) and all their descendants."""
-    dataset_ids = [d.id for d in datasets.find(conn, ref)]
-    vd, v, m, d = schema.version_datasets, schema.versions, schema.models, schema.datasets
-    direct: dict[str, list[str]] = {}
-    q = (
+    """Versions that used a dataset (``NAME`` or ``NAME@DIGEST``) and all their descendants."""
+    return dependents(conn, [d.id for d in datasets.find(conn, ref)])
+
+
+def dependents(conn: Connection, dataset_ids: list[str]) -> list[dict[str, Any]]:
+    """Versions trained, validated, tested or evaluated on these dataset versions (direct,
+    with how they used them) and, transitively through parent links, their descendants."""
+    vd, ev, d = schema.version_datasets, schema.evaluations, schema.datasets
+    direct: dict[str, set[str]] = {}
+    used = (
         sa.select(vd.c.version_id, vd.c.role, d.c.digest)
         .join(d, d.c.id == vd.c.dataset_id)
         .where(vd.c.dataset_id.in_(dataset_ids))
     )
-    for row in conn.execute(q):
-        direct.setdefault(row.version_id, []).append(f"{row.role}:{row.digest[:12]}")
+    evaluated = (
+        sa.select(ev.c.version_id, sa.literal("evaluation").label("role"), d.c.digest)
+        .join(d, d.c.id == ev.c.dataset_id)
+        .where(ev.c.dataset_id.in_(dataset_ids))
+    )
+    for row in conn.execute(sa.union_all(used, evaluated)):
+        direct.setdefault(row.version_id, set()).add(f"{row.role}:{row.digest[:12]}")
     derived = descendants(conn, set(direct))
-    ids = [*direct, *(i for i in derived if i not in direct)]
+    refs = refs_of(conn, [*direct, *derived])
+    out = [
+        {"version": refs[i], "id": i, "relation": "direct", "uses": sorted(uses), "via": None}
+        for i, uses in direct.items()
+    ] + [
+        {"version": refs[i], "id": i, "relation": "descendant", "uses": [], "via": refs[parent]}
+        for i, parent in derived.items()
+        if i not in direct
+    ]
+    return sorted(out, key=lambda r: (r["relation"] != "direct", r["version"]))
+
+
+def refs_of(conn: Connection, ids: list[str]) -> dict[str, str]:
+    """{version id: "name/number"} for many ids."""
+    v, m = schema.versions, schema.models
     refs: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         q = (
@@ -53,15 +77,7 @@ def dataset_dependents(conn: Connection, ref: str) -> list[dict[str, Any]]:
             .where(v.c.id.in_(ids[start : start + 500]))
         )
         refs.update({r.id: f"{r.name}/{r.number}" for r in conn.execute(q)})
-    out = [
-        {"version": refs[i], "id": i, "relation": "direct", "uses": sorted(direct[i]), "via": None}
-        for i in direct
-    ] + [
-        {"version": refs[i], "id": i, "relation": "descendant", "uses": [], "via": refs[parent]}
-        for i, parent in derived.items()
-        if i not in direct
-    ]
-    return sorted(out, key=lambda r: (r["relation"] != "direct", r["version"]))
+    return refs
 
 
 _VERSION_FACTS = sa.select(

@@ -10,6 +10,7 @@ import hashlib
 import io
 import os
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +19,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import aliases, audit, capture, datasets, lineage, runs, schema, search, versions
+from modelreg import (
+    aliases,
+    audit,
+    capture,
+    datasets,
+    evaluations,
+    lineage,
+    retirement,
+    runs,
+    schema,
+    search,
+    versions,
+)
 from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import BlobStore, LocalBlobStore
 from modelreg.compare import compare
 from modelreg.datasets import Dataset, DatasetUse
 from modelreg.db import Database, format_time
-from modelreg.errors import IntegrityError, InvalidInput, NotFound
+from modelreg.errors import Conflict, IntegrityError, InvalidInput, NotFound, RetiredDataWarning
 from modelreg.manifest import FileEntry, FilesArg, check_entries, collect_files
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.runs import Run
@@ -176,7 +189,7 @@ class LocalRegistry:
         digest = hashlib.sha256(diff).hexdigest()
         return self.blobs.put(io.BytesIO(diff), digest=digest)
 
-    def _dataset_use(self, item: DatasetArg) -> DatasetUse:
+    def _dataset_use(self, item: DatasetArg, *, role: str = "train") -> DatasetUse:
         if isinstance(item, DatasetUse):
             return item
         if isinstance(item, Mapping):
@@ -188,10 +201,10 @@ class LocalRegistry:
             return datasets.describe(
                 _dataset_path(item["path"]),
                 name=item.get("name"),
-                role=item.get("role", "train"),
+                role=item.get("role", role),
                 digest=item.get("digest"),
             )
-        return datasets.describe(_dataset_path(item))
+        return datasets.describe(_dataset_path(item), role=role)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -264,15 +277,33 @@ class LocalRegistry:
         return compare(self.get(a).to_dict(), self.get(b).to_dict())
 
     def pull(
-        self, ref: str, dest: str | os.PathLike[str], *, force: bool = False, progress: Any = None
+        self,
+        ref: str,
+        dest: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        strict: bool = False,
+        progress: Any = None,
     ) -> Path:
-        """Write a version's files into ``dest``; every file is verified against its digest."""
+        """Write a version's files into ``dest``; every file is verified against its digest.
+
+        A version flagged ``data-retired`` warns (RetiredDataWarning), or with ``strict``
+        is refused before any file is written.
+        """
         from modelreg import transfer
 
         def read(conn: Connection) -> Version:
             return versions.load(conn, [versions.resolve(conn, parse_ref(ref))])[0]
 
         found = self.db.read(read)
+        if retirement.FLAG in found.flags:
+            message = (
+                f"{found.ref} is flagged data-retired: data it depends on was retired"
+                f" (see `modelreg card {found.ref}` or dataset impact)"
+            )
+            if strict:
+                raise Conflict(f"{message}; refusing to pull it in strict mode")
+            warnings.warn(RetiredDataWarning(message), stacklevel=2)
         return transfer.pull(self.blobs, found.files, dest, force=force, progress=progress)
 
     # -- changing what may change ----------------------------------------------------------
@@ -406,6 +437,62 @@ class LocalRegistry:
     def dataset_models(self, ref: str) -> list[dict[str, Any]]:
         """Every version that used the dataset, and every descendant through parent links."""
         return self.db.read(lambda conn: lineage.dataset_dependents(conn, ref))
+
+    # -- governance: retirement and evaluations -------------------------------------------
+
+    def dataset_impact(self, ref: str) -> dict[str, Any]:
+        """What retiring a dataset (``NAME`` or ``NAME@DIGEST``) touches: every version that
+        used it or was evaluated on it, their descendants, and the aliases on them."""
+        return self.db.read(lambda conn: retirement.impact(conn, ref))
+
+    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]:
+        """Retire a dataset and flag ``data-retired`` every version that depends on it.
+
+        The retirement is recorded for good (and audited); ``dry_run`` only reports.
+        """
+        text = retirement.check_reason(reason)
+        if dry_run:
+            return self.dataset_impact(ref)
+        return self.db.write(
+            lambda conn: retirement.retire(conn, ref, reason=text, actor=self.actor)
+        )
+
+    def evaluate(
+        self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Record a version's metrics on a dataset (hashed from the data, like training data)."""
+        parsed = parse_ref(ref)
+        checked = check_metrics(metrics)
+        use = self._dataset_use(dataset, role="test")
+
+        def change(conn: Connection) -> dict[str, Any]:
+            vid = versions.resolve(conn, parsed)
+            return evaluations.record(conn, vid, use, checked, actor=self.actor)
+
+        return self.db.write(change)
+
+    def evaluations(self, ref: str) -> list[dict[str, Any]]:
+        """Every evaluation of a version, oldest first."""
+        parsed = parse_ref(ref)
+        return self.db.read(
+            lambda conn: evaluations.of_version(conn, versions.resolve(conn, parsed))
+        )
+
+    def leaderboard(
+        self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
+    ) -> dict[str, Any]:
+        """A model's versions ranked by their latest evaluation on one dataset digest."""
+        check_name(name)
+        return self.db.read(
+            lambda conn: evaluations.leaderboard(
+                conn, name, dataset, metric, higher_is_better=higher_is_better
+            )
+        )
+
+    def metric_trend(self, name: str, *, dataset: str, metric: str) -> dict[str, Any]:
+        """Every evaluation of a model's versions on one dataset digest, over time."""
+        check_name(name)
+        return self.db.read(lambda conn: evaluations.trend(conn, name, dataset, metric))
 
     # -- audit and maintenance -----------------------------------------------------------------
 

@@ -49,8 +49,24 @@ class Registry(Protocol):
     def lineage(self, ref: str) -> dict[str, Any]: ...
 
     def pull(
-        self, ref: str, dest: str | os.PathLike[str], *, force: bool = False, progress: Any = None
+        self,
+        ref: str,
+        dest: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        strict: bool = False,
+        progress: Any = None,
     ) -> Path: ...
+
+    def dataset_impact(self, ref: str) -> dict[str, Any]: ...
+
+    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]: ...
+
+    def evaluate(self, ref: str, dataset: Any, *, metrics: Any) -> dict[str, Any]: ...
+
+    def leaderboard(
+        self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
+    ) -> dict[str, Any]: ...
 
 
 def default_uri() -> str:

@@ -218,3 +218,45 @@ audit_head = sa.Table(
     sa.Column("seq", sa.Integer, nullable=False),
     sa.Column("hash", DIGEST, nullable=False),
 )
+
+# A dataset version withdrawn from use (an erasure request, a licence ending). Never deleted.
+dataset_retirements = sa.Table(
+    "dataset_retirements",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False, unique=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("retired_at", TS, nullable=False),
+    sa.Column("retired_by", sa.String(256), nullable=False),
+)
+
+# Status flags on versions, each with what raised it (e.g. data-retired <- a retirement).
+version_flags = sa.Table(
+    "version_flags",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("flag", sa.String(32), primary_key=True),
+    sa.Column("source_id", ID, primary_key=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index(None, "flag"),
+)
+
+evaluations = sa.Table(
+    "evaluations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), nullable=False),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Index(None, "dataset_id", "version_id"),
+    sa.Index(None, "version_id"),
+)
+
+evaluation_metrics = sa.Table(
+    "evaluation_metrics",
+    metadata,
+    sa.Column("evaluation_id", ID, sa.ForeignKey("evaluations.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)

@@ -42,12 +42,21 @@ MAX_LIMIT = 10_000
 SMALL_MODEL = 2000  # versions; fewer than this, and reading them all beats walking an index
 
 KEYED = ("metrics", "params", "tags")
-SIMPLE = ("name", "number", "created_at", "alias", "dataset.name", "dataset.digest", "description")
+SIMPLE = (
+    "name",
+    "number",
+    "created_at",
+    "alias",
+    "status",
+    "dataset.name",
+    "dataset.digest",
+    "description",
+)
 TEXT_FIELDS = frozenset(
-    {"name", "description", "params", "tags", "alias", "dataset.name", "dataset.digest"}
+    {"name", "description", "params", "tags", "alias", "status", "dataset.name", "dataset.digest"}
 )
 _PLAIN_TEXT = TEXT_FIELDS - {"params"}  # a bare number on these means its text as typed
-UNORDERABLE = frozenset({"alias", "dataset.name", "dataset.digest"})
+UNORDERABLE = frozenset({"alias", "status", "dataset.name", "dataset.digest"})
 OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 KEYWORDS = frozenset(
     {"and", "or", "not", "in", "like", "order", "by", "asc", "desc", "limit", "true", "false"}
@@ -528,6 +537,11 @@ def compile_filter(node: Node) -> Cond:
         a = schema.aliases
         return (
             sa.exists().where(a.c.version_id == _v.c.id, _test(node, a.c.alias)).correlate_except(a)
+        )
+    if kind == "status":  # status flags such as data-retired
+        f = schema.version_flags
+        return (
+            sa.exists().where(f.c.version_id == _v.c.id, _test(node, f.c.flag)).correlate_except(f)
         )
     vd, d = schema.version_datasets, schema.datasets
     test = _test(node, d.c[kind.partition(".")[2]])

@@ -23,7 +23,13 @@ from modelreg.values import param_number
 
 class _Puller(Protocol):
     def pull(
-        self, ref: str, dest: str | Path, *, force: bool = False, progress: Any = None
+        self,
+        ref: str,
+        dest: str | Path,
+        *,
+        force: bool = False,
+        strict: bool = False,
+        progress: Any = None,
     ) -> Path: ...
 
 
@@ -74,6 +80,7 @@ class Version:
     datasets: list[DatasetUse]
     parents: list[str]
     run_id: str | None
+    flags: list[str] = field(default_factory=list)
     lineage: dict[str, Any] | None = None
     _registry: _Puller | None = field(default=None, repr=False, compare=False)
 
@@ -81,11 +88,11 @@ class Version:
     def ref(self) -> str:
         return f"{self.model}/{self.number}"
 
-    def pull(self, dest: str | Path, *, force: bool = False) -> Path:
+    def pull(self, dest: str | Path, *, force: bool = False, strict: bool = False) -> Path:
         """Write this version's files into ``dest``, each verified against its digest."""
         if self._registry is None:
             raise RuntimeError("this Version is not attached to a registry")
-        return self._registry.pull(self.id, dest, force=force)
+        return self._registry.pull(self.id, dest, force=force, strict=strict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,6 +111,7 @@ class Version:
             "aliases": self.aliases,
             "files": [f.to_dict() for f in self.files],
             "run_id": self.run_id,
+            "flags": self.flags,
         }
         if self.lineage is not None:
             out["lineage"] = self.lineage
@@ -162,6 +170,12 @@ _LOAD_DATASETS = (
     .where(_by_ids(_vd.c.version_id))
     .order_by(_vd.c.role, _d.c.name)
 )
+_LOAD_FLAGS = (
+    sa.select(schema.version_flags.c.version_id, schema.version_flags.c.flag)
+    .where(_by_ids(schema.version_flags.c.version_id))
+    .distinct()
+    .order_by(schema.version_flags.c.flag)
+)
 _LOAD_PARENTS = (
     sa.select(_p.c.version_id, _m.c.name, _pv.c.number)
     .join(_pv, _pv.c.id == _p.c.parent_id)
@@ -181,6 +195,7 @@ def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) 
     files: dict[str, list[FileEntry]] = {}
     used: dict[str, list[DatasetUse]] = {}
     parents: dict[str, list[str]] = {}
+    flags: dict[str, list[str]] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
         bound = {"ids": list(chunk)}
         for r in conn.execute(_LOAD_VERSIONS, bound):
@@ -200,6 +215,8 @@ def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) 
             used.setdefault(r.version_id, []).append(use)
         for r in conn.execute(_LOAD_PARENTS, bound):
             parents.setdefault(r.version_id, []).append(f"{r.name}/{r.number}")
+        for r in conn.execute(_LOAD_FLAGS, bound):
+            flags.setdefault(r.version_id, []).append(r.flag)
     out = []
     for vid in ids:
         row = rows.get(vid)
@@ -223,6 +240,7 @@ def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) 
                 datasets=used.get(vid, []),
                 parents=parents.get(vid, []),
                 run_id=row.run_id,
+                flags=flags.get(vid, []),
                 _registry=registry,
             )
         )

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:19:02.665133
 """
 
 from __future__ import annotations
