@@ -77,3 +77,25 @@ def test_importing_the_package_stays_light() -> None:
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_registry_made_by_an_older_release_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A database at the first revision, with data, is migrated to the newest on connect."""
+    from alembic import command
+
+    import modelreg
+
+    database = db.Database(f"sqlite:///{tmp_path / 'reg' / 'registry.db'}")
+    (tmp_path / "reg").mkdir()
+    command.upgrade(db.alembic_config(database.engine), "0001")
+    with database.engine.begin() as conn:
+        conn.execute(
+            schema.models.insert().values(
+                id="m1", name="old", description="", created_at="2026-01-01T00:00:00.000000Z",
+                created_by="someone", updated_at="2026-01-01T00:00:00.000000Z",
+            )
+        )  # fmt: skip
+    database.dispose()
+    with modelreg.connect(tmp_path / "reg") as reg:
+        assert [m.name for m in reg.models()] == ["old"]
+        assert reg.db.current_revision() == db.HEAD_REVISION

@@ -260,3 +260,47 @@ evaluation_metrics = sa.Table(
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
 )
+
+# Ed25519 signatures over a version's canonical manifest (see signing.py).
+version_signatures = sa.Table(
+    "version_signatures",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("key_id", DIGEST, primary_key=True),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("document_digest", DIGEST, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+)
+
+# Public keys the registry trusts to sign versions; key_id is the sha256 of the raw key.
+trusted_keys = sa.Table(
+    "trusted_keys",
+    metadata,
+    sa.Column("key_id", DIGEST, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("public_key", sa.Text, nullable=False),
+    sa.Column("added_at", TS, nullable=False),
+    sa.Column("added_by", sa.String(256), nullable=False),
+)
+
+# Promotion gates: the checks a version must pass before a protected alias points at it.
+alias_policies = sa.Table(
+    "alias_policies",
+    metadata,
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("updated_by", sa.String(256), nullable=False),
+)
+
+approvals = sa.Table(
+    "approvals",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("alias", sa.String(128), primary_key=True),
+    sa.Column("approver", sa.String(256), primary_key=True),
+    sa.Column("created_at", TS, nullable=False),
+)
