@@ -304,7 +304,17 @@ class LocalRegistry:
             if strict:
                 raise Conflict(f"{message}; refusing to pull it in strict mode")
             warnings.warn(RetiredDataWarning(message), stacklevel=2)
-        return transfer.pull(self.blobs, found.files, dest, force=force, progress=progress)
+        marker = {
+            "id": found.id,
+            "ref": found.ref,
+            "model": found.model,
+            "number": found.number,
+            "manifest_digest": found.manifest_digest,
+            "registry": self.uri,
+        }
+        return transfer.pull(
+            self.blobs, found.files, dest, force=force, progress=progress, marker=marker
+        )
 
     # -- changing what may change ----------------------------------------------------------
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from modelreg.blobs import BlobStore, copy_hashing, hash_file
 from modelreg.errors import Conflict, IntegrityError, InvalidInput
@@ -80,6 +81,14 @@ def write_verified(
             tmp.unlink()
 
 
+MARKER = "modelreg.json"
+
+
+def marker_name(files: Sequence[FileEntry]) -> str:
+    """Where the identity marker goes: ``modelreg.json``, unless the version holds one."""
+    return "." + MARKER if any(f.path == MARKER for f in files) else MARKER
+
+
 def pull(
     store: BlobStore,
     files: Sequence[FileEntry],
@@ -87,10 +96,18 @@ def pull(
     *,
     force: bool = False,
     progress: Progress | None = None,
+    marker: dict[str, Any] | None = None,
 ) -> Path:
+    """Write ``files`` into ``dest``, then the identity ``marker`` (written last, so its
+    presence means the pull completed) for a deployed service to log with predictions."""
     root = Path(dest)
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
     for entry, target in plan(root, files, force=force):
         write_verified(store, entry, target, progress)
+    if marker is not None:
+        target = root / marker_name(files)
+        tmp = target.with_name(f".{target.name}.modelreg-{secrets.token_hex(4)}")
+        tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, target)
     return root

@@ -304,3 +304,31 @@ class TestContent:
         dest = registry.get(v.ref).pull(tmp_path / "out")
         assert (dest / "model.bin").read_text() == "original"
         assert registry.get(v.ref).manifest_digest == v.manifest_digest
+
+
+def test_a_pulled_version_carries_its_identity_for_the_service_that_deploys_it(
+    registry, write, tmp_path
+):
+    """modelreg.json names the version, so a service can log the UUID with each prediction."""
+    import json
+
+    write("model.bin", "weights")
+    v = registry.register("churn", "model.bin")
+    out = registry.pull(v.ref, tmp_path / "deploy")
+    marker = json.loads((out / "modelreg.json").read_text())
+    assert (marker["id"], marker["ref"], marker["manifest_digest"]) == (
+        v.id,
+        "churn/1",
+        v.manifest_digest,
+    )
+
+
+def test_a_version_that_holds_its_own_modelreg_json_keeps_it(registry, write, tmp_path):
+    import json
+
+    write("pkg/modelreg.json", '{"mine": true}')
+    write("pkg/model.bin", "weights")
+    v = registry.register("churn", "pkg")
+    out = registry.pull(v.ref, tmp_path / "deploy")
+    assert json.loads((out / "modelreg.json").read_text()) == {"mine": True}
+    assert json.loads((out / ".modelreg.json").read_text())["id"] == v.id
