@@ -16,6 +16,7 @@ from modelreg.errors import (
     ModelregError,
     NotFound,
     PermissionDenied,
+    PromotionRefused,
     RetiredDataWarning,
     SearchSyntaxError,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ModelregError",
     "NotFound",
     "PermissionDenied",
+    "PromotionRefused",
     "Registry",
     "RetiredDataWarning",
     "SearchSyntaxError",

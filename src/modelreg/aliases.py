@@ -7,9 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, schema, versions
+from modelreg import audit, promotion, schema, versions
 from modelreg.db import now
-from modelreg.errors import InvalidInput, NotFound
+from modelreg.errors import InvalidInput, NotFound, PromotionRefused
 from modelreg.refs import Ref
 
 _a, _e, _v = schema.aliases, schema.alias_events, schema.versions
@@ -23,8 +23,21 @@ def _touch_model(conn: Connection, model_id: str, stamp: str) -> None:
     conn.execute(m.update().where(m.c.id == model_id).values(updated_at=stamp))
 
 
-def set_alias(conn: Connection, name: str, alias: str, target: Ref, *, actor: str) -> str:
-    """Point ``name@alias`` at the version ``target`` names; return its id."""
+def set_alias(
+    conn: Connection,
+    name: str,
+    alias: str,
+    target: Ref,
+    *,
+    actor: str,
+    force: bool = False,
+    reason: str | None = None,
+) -> str:
+    """Point ``name@alias`` at the version ``target`` names; return its id.
+
+    A protected alias first runs its promotion gates; failing ones refuse the move unless
+    ``force`` is given with a ``reason``, and the override is audited with the figures.
+    """
     mid = versions.model_id(conn, name)
     vid = versions.resolve(conn, target)
     new_ref = versions.ref_of(conn, vid)
@@ -33,6 +46,31 @@ def set_alias(conn: Connection, name: str, alias: str, target: Ref, *, actor: st
     old = conn.execute(_CURRENT, {"model_id": mid, "alias": alias}).scalar()
     if old == vid:
         return vid
+    policy = promotion.policy_for(conn, mid, alias)
+    if policy is not None:
+        checks = promotion.evaluate(policy, promotion.gather(conn, policy, mid, alias, vid))
+        failed = [c for c in checks if not c.ok]
+        if failed and not force:
+            raise PromotionRefused(
+                f"{name}@{alias} is protected; {new_ref} failed "
+                + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+                + " (a maintainer may override with --force --reason)",
+                checks=[c.to_dict() for c in checks],
+            )
+        if failed:
+            audit.append(
+                conn,
+                actor=actor,
+                action="alias.override",
+                entity_type="alias",
+                entity_id=mid,
+                entity=f"{name}@{alias}",
+                after={
+                    "version": new_ref,
+                    "reason": reason,
+                    "failed": [c.to_dict() for c in failed],
+                },
+            )
     stamp = now()
     if old is None:
         conn.execute(
@@ -61,6 +99,22 @@ def set_alias(conn: Connection, name: str, alias: str, target: Ref, *, actor: st
         after={"version": new_ref},
     )
     return vid
+
+
+def previous_target(conn: Connection, name: str, alias: str) -> Ref:
+    """The version the alias pointed at before its current one (for a rollback)."""
+    mid = versions.model_id(conn, name)
+    current = conn.execute(_CURRENT, {"model_id": mid, "alias": alias}).scalar()
+    q = (
+        sa.select(_e.c.version_id)
+        .where(_e.c.model_id == mid, _e.c.alias == alias)
+        .order_by(_e.c.at.desc(), _e.c.id.desc())
+    )
+    moves = list(conn.execute(q).scalars())
+    for version_id in moves[1:]:
+        if version_id is not None and version_id != current:
+            return Ref(version_id=version_id)
+    raise NotFound(f"alias {name}@{alias} has no previous target to roll back to")
 
 
 def delete_alias(conn: Connection, name: str, alias: str, *, actor: str) -> None:

@@ -7,6 +7,7 @@ response in one place and the client maps a response back to the same class in o
     ModelregError
     ├── NotFound            404  not_found
     ├── Conflict            409  conflict
+    │   └── PromotionRefused    409  promotion_refused  (a protected alias's gates failed)
     ├── InvalidInput        400  invalid_input
     │   └── SearchSyntaxError   400  search_syntax
     ├── PermissionDenied    403  permission_denied
@@ -42,6 +43,16 @@ class Conflict(ModelregError):
 
     status = 409
     code = "conflict"
+
+
+class PromotionRefused(Conflict):
+    """A protected alias refused a version: ``checks`` lists every check with its figures."""
+
+    code = "promotion_refused"
+
+    def __init__(self, message: str, *, checks: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.checks = checks or []
 
 
 class InvalidInput(ModelregError):
@@ -87,6 +98,7 @@ ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
         ModelregError,
         NotFound,
         Conflict,
+        PromotionRefused,
         InvalidInput,
         SearchSyntaxError,
         PermissionDenied,

@@ -26,10 +26,12 @@ from modelreg import (
     datasets,
     evaluations,
     lineage,
+    promotion,
     retirement,
     runs,
     schema,
     search,
+    signing,
     versions,
 )
 from modelreg.audit import AuditEvent, VerifyResult
@@ -112,13 +114,16 @@ class LocalRegistry:
         datasets: Sequence[DatasetArg] | None = None,
         parents: Sequence[str] | None = None,
         description: str | None = None,
+        sign: signing.PrivateKeyArg | None = None,
         _run: Run | None = None,
     ) -> Version:
         """Register a new immutable version of model ``name`` from local files.
 
         Everything is checked and hashed before anything is stored; the version becomes
-        visible only once all its blobs are stored and its rows are committed.
+        visible only once all its blobs are stored and its rows are committed. ``sign`` (an
+        Ed25519 private key or its PEM file) signs it in the transaction that creates it.
         """
+        signer = signing.private_key(sign) if sign is not None else None
         check_name(name)
         checked_params = check_params(params)
         checked_metrics = check_metrics(metrics)
@@ -169,7 +174,13 @@ class LocalRegistry:
                     self._put_file(local[entry.path], entry.digest)
             if diff is not None and not self.blobs.exists(code["diff_digest"]):
                 self._put_diff(diff)
-            return versions.insert(conn, new, actor=self.actor)
+            if signer is None:
+                return versions.insert(conn, new, actor=self.actor)
+            # Signed in the same transaction: a signed version is never visible unsigned.
+            signed_by = signing.key_id(signer.public_key())
+            created = versions.insert(conn, new, actor=self.actor, signed_by=signed_by)
+            signing.add(conn, created, signer, actor=self.actor)
+            return created
 
         version = self.db.write(create)
         version._registry = self
@@ -284,18 +295,28 @@ class LocalRegistry:
         force: bool = False,
         strict: bool = False,
         progress: Any = None,
+        verify_with: signing.PublicKeyArg | None = None,
+        verify: bool = False,
     ) -> Path:
         """Write a version's files into ``dest``; every file is verified against its digest.
 
         A version flagged ``data-retired`` warns (RetiredDataWarning), or with ``strict``
-        is refused before any file is written.
+        is refused before any file is written. With ``verify_with`` (a public key or its PEM
+        file) or ``verify`` (any trusted key), a version whose signature is missing or does
+        not match its records is refused with IntegrityError before any file is written.
         """
         from modelreg import transfer
 
-        def read(conn: Connection) -> Version:
-            return versions.load(conn, [versions.resolve(conn, parse_ref(ref))])[0]
+        key = signing.public_key(verify_with) if verify_with is not None else None
 
-        found = self.db.read(read)
+        def read(conn: Connection) -> tuple[Version, dict[str, Any] | None]:
+            found = versions.load(conn, [versions.resolve(conn, parse_ref(ref))])[0]
+            checked = signing.check(conn, found, key) if key is not None or verify else None
+            return found, checked
+
+        found, checked = self.db.read(read)
+        if checked is not None and not checked["ok"]:
+            raise IntegrityError(f"{found.ref} failed signature verification: {checked['reason']}")
         if retirement.FLAG in found.flags:
             message = (
                 f"{found.ref} is flagged data-retired: data it depends on was retired"
@@ -318,15 +339,99 @@ class LocalRegistry:
 
     # -- changing what may change ----------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, ref: str) -> Version:
-        """Point ``name@alias`` at a version of the same model."""
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        ref: str,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> Version:
+        """Point ``name@alias`` at a version of the same model.
+
+        A protected alias (``production`` by default) runs its promotion gates and raises
+        PromotionRefused listing the failed checks; ``force`` with a ``reason`` overrides,
+        and the override is audited.
+        """
         check_name(name)
         check_alias(alias)
         target = parse_ref(ref)
+        text = _override_reason(force, reason)
         vid = self.db.write(
-            lambda conn: aliases.set_alias(conn, name, alias, target, actor=self.actor)
+            lambda conn: aliases.set_alias(
+                conn, name, alias, target, actor=self.actor, force=force, reason=text
+            )
         )
         return self.get(vid)
+
+    def rollback_alias(
+        self, name: str, alias: str, *, force: bool = False, reason: str | None = None
+    ) -> Version:
+        """Move an alias back to the version it pointed at before, through the same gates."""
+        check_name(name)
+        check_alias(alias)
+        text = _override_reason(force, reason)
+
+        def change(conn: Connection) -> str:
+            target = aliases.previous_target(conn, name, alias)
+            return aliases.set_alias(
+                conn, name, alias, target, actor=self.actor, force=force, reason=text
+            )
+
+        return self.get(self.db.write(change))
+
+    def set_policy(self, name: str, alias: str, **options: Any) -> dict[str, Any]:
+        """Set the promotion gates of ``name@alias`` (see promotion.Policy for the options;
+        ``protected=False`` lifts them)."""
+        check_name(name)
+        check_alias(alias)
+        policy = promotion.Policy.checked(**options)
+        return self.db.write(
+            lambda conn: promotion.set_policy(conn, name, alias, policy, actor=self.actor)
+        )
+
+    def policy(self, name: str, alias: str) -> dict[str, Any] | None:
+        """The promotion gates of ``name@alias``, or None when it is not protected."""
+        check_name(name)
+        check_alias(alias)
+
+        def read(conn: Connection) -> dict[str, Any] | None:
+            found = promotion.policy_for(conn, versions.model_id(conn, name), alias)
+            return None if found is None else found.to_dict()
+
+        return self.db.read(read)
+
+    def approve(self, ref: str, *, alias: str) -> list[str]:
+        """Approve a version for a protected alias; returns everyone who approved it."""
+        check_alias(alias)
+        parsed = parse_ref(ref)
+        return self.db.write(
+            lambda conn: promotion.approve(
+                conn, versions.resolve(conn, parsed), alias, actor=self.actor
+            )
+        )
+
+    def check_promotion(self, name: str, alias: str, ref: str) -> dict[str, Any]:
+        """Run ``name@alias``'s gates on a version without moving anything."""
+        check_name(name)
+        check_alias(alias)
+        parsed = parse_ref(ref)
+
+        def read(conn: Connection) -> dict[str, Any]:
+            mid = versions.model_id(conn, name)
+            vid = versions.resolve(conn, parsed)
+            policy = promotion.policy_for(conn, mid, alias)
+            if policy is None:
+                return {"protected": False, "ok": True, "checks": []}
+            checks = promotion.evaluate(policy, promotion.gather(conn, policy, mid, alias, vid))
+            return {
+                "protected": True,
+                "ok": all(c.ok for c in checks),
+                "checks": [c.to_dict() for c in checks],
+            }
+
+        return self.db.read(read)
 
     def delete_alias(self, name: str, alias: str) -> None:
         check_name(name)
@@ -543,6 +648,14 @@ class LocalRegistry:
         from modelreg import maintenance
 
         return maintenance.gc(self, dry_run=dry_run, grace_seconds=grace_seconds)
+
+
+def _override_reason(force: bool, reason: str | None) -> str | None:
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
+        raise InvalidInput("the override reason must be text of at most 2000 characters")
+    if force and not (reason and reason.strip()):
+        raise InvalidInput("--force needs a --reason: overrides are audited with it")
+    return reason.strip() if reason else None
 
 
 def _dataset_path(value: Any) -> str:

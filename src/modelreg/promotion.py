@@ -1,0 +1,262 @@
+"""Promotion gates: what a version must pass before a protected alias may point at it.
+
+A policy belongs to one alias of one model; ``production`` is protected by default (a version
+flagged data-retired may not take it). A policy can also ask that the candidate was evaluated
+on the same dataset digest as the alias's current holder and is not worse on a metric (by at
+least a margin), and that enough distinct people approved it. ``evaluate`` is pure: it turns
+the facts into a list of checks, each with the figures that decided it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import audit, evaluations, retirement, schema, versions
+from modelreg.db import now
+from modelreg.errors import Conflict, InvalidInput
+from modelreg.values import check_key
+
+DEFAULT_PROTECTED = "production"
+MAX_APPROVALS = 20
+
+
+@dataclass(frozen=True)
+class Policy:
+    protected: bool = True
+    block_retired: bool = True
+    metric: str | None = None
+    dataset: str | None = None
+    higher_is_better: bool = True
+    min_margin: float = 0.0
+    approvals: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def checked(cls, **options: Any) -> Policy:
+        """A policy from caller input, refused with a clear message when malformed."""
+        unknown = set(options) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise InvalidInput(f"unknown policy options: {', '.join(sorted(unknown))}")
+        policy = cls(**options)
+        if policy.metric is not None:
+            check_key(policy.metric, kind="metric")
+        if policy.dataset is not None and not isinstance(policy.dataset, str):
+            raise InvalidInput("policy dataset must be a dataset name")
+        if not isinstance(policy.min_margin, (int, float)) or policy.min_margin < 0:
+            raise InvalidInput(f"min_margin must be a number >= 0, not {policy.min_margin!r}")
+        if not isinstance(policy.approvals, int) or not 0 <= policy.approvals <= MAX_APPROVALS:
+            raise InvalidInput(f"approvals must be between 0 and {MAX_APPROVALS}")
+        if policy.min_margin and policy.metric is None:
+            raise InvalidInput("min_margin needs a metric to compare on")
+        return policy
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the gates look at, gathered from the store."""
+
+    candidate: str
+    candidate_flags: list[str]
+    holder: str | None
+    # The holder's latest evaluation with the metric: (dataset name, digest, value).
+    holder_score: tuple[str, str, float] | None
+    # The candidate's latest evaluation with the metric on that digest (or on any, if no holder).
+    candidate_score: tuple[str, str, float] | None
+    approvers: list[str]
+
+
+def evaluate(policy: Policy, facts: Facts) -> list[Check]:
+    """The checks a policy makes, each passed or failed with its figures."""
+    checks = []
+    if policy.block_retired:
+        retired = retirement.FLAG in facts.candidate_flags
+        checks.append(
+            Check(
+                "not-data-retired",
+                not retired,
+                f"{facts.candidate} is flagged data-retired" if retired else "no retired data",
+            )
+        )
+    if policy.metric is not None:
+        checks.extend(_metric_checks(policy, facts))
+    if policy.approvals:
+        count = len(set(facts.approvers))
+        who = f" ({', '.join(sorted(set(facts.approvers)))})" if facts.approvers else ""
+        checks.append(
+            Check("approvals", count >= policy.approvals, f"{count} of {policy.approvals}{who}")
+        )
+    return checks
+
+
+def _metric_checks(policy: Policy, facts: Facts) -> list[Check]:
+    metric = policy.metric
+    if facts.holder is not None and facts.holder_score is None:
+        return [
+            Check(
+                "evaluated",
+                False,
+                f"the current holder {facts.holder} has no evaluation with {metric!r}"
+                + (f" on {policy.dataset}" if policy.dataset else "")
+                + ": evaluate it so the candidate can be compared on the same data",
+            )
+        ]
+    if facts.candidate_score is None:
+        where = (
+            f"{facts.holder_score[0]}@{facts.holder_score[1][:12]}, as {facts.holder} was"
+            if facts.holder_score
+            else (policy.dataset or "any dataset")
+        )
+        return [Check("evaluated", False, f"{facts.candidate} has no {metric!r} on {where}")]
+    name, digest, value = facts.candidate_score
+    checks = [Check("evaluated", True, f"{metric} = {value:g} on {name}@{digest[:12]}")]
+    if facts.holder_score is None:
+        return checks
+    held = facts.holder_score[2]
+    margin = policy.min_margin
+    if policy.higher_is_better:
+        ok, needed, sign = value >= held + margin, held + margin, ">="
+    else:
+        ok, needed, sign = value <= held - margin, held - margin, "<="
+    detail = (
+        f"{metric} {value:g} vs {held:g} for {facts.holder} on {name}@{digest[:12]}"
+        f" (needs {sign} {needed:g})"
+    )
+    checks.append(Check("not-worse", ok, detail))
+    return checks
+
+
+# -- the store side ------------------------------------------------------------------------
+
+_p = schema.alias_policies
+
+
+def policy_for(conn: Connection, model_id: str, alias: str) -> Policy | None:
+    """The alias's policy; ``production`` has the default one unless set otherwise."""
+    row = conn.execute(
+        sa.select(_p.c.policy).where(_p.c.model_id == model_id, _p.c.alias == alias)
+    ).scalar()
+    if row is not None:
+        policy = Policy(**json.loads(row))
+        return policy if policy.protected else None
+    return Policy() if alias == DEFAULT_PROTECTED else None
+
+
+def set_policy(
+    conn: Connection, name: str, alias: str, policy: Policy, *, actor: str
+) -> dict[str, Any]:
+    mid = versions.model_id(conn, name)
+    before = policy_for(conn, mid, alias)
+    conn.execute(_p.delete().where(_p.c.model_id == mid, _p.c.alias == alias))
+    conn.execute(
+        _p.insert().values(
+            model_id=mid,
+            alias=alias,
+            policy=json.dumps(policy.to_dict(), sort_keys=True),
+            updated_at=now(),
+            updated_by=actor,
+        )
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="policy.set",
+        entity_type="alias",
+        entity_id=mid,
+        entity=f"{name}@{alias}",
+        before=None if before is None else before.to_dict(),
+        after=policy.to_dict(),
+    )
+    return policy.to_dict()
+
+
+def approve(conn: Connection, version_id: str, alias: str, *, actor: str) -> list[str]:
+    """Record ``actor``'s approval of a version for an alias; return every approver."""
+    a = schema.approvals
+    done = conn.execute(
+        sa.select(a.c.approver).where(
+            a.c.version_id == version_id, a.c.alias == alias, a.c.approver == actor
+        )
+    ).first()
+    ref = versions.ref_of(conn, version_id)
+    if done is not None:
+        raise Conflict(f"{actor} has already approved {ref} for {alias!r}")
+    conn.execute(
+        a.insert().values(version_id=version_id, alias=alias, approver=actor, created_at=now())
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="approval.create",
+        entity_type="version",
+        entity_id=version_id,
+        entity=ref,
+        after={"alias": alias},
+    )
+    return approvers(conn, version_id, alias)
+
+
+def approvers(conn: Connection, version_id: str, alias: str) -> list[str]:
+    a = schema.approvals
+    q = sa.select(a.c.approver).where(a.c.version_id == version_id, a.c.alias == alias)
+    return sorted(conn.execute(q).scalars())
+
+
+def _latest_score(
+    conn: Connection, version_id: str, metric: str, *, name: str | None, digest: str | None
+) -> tuple[str, str, float] | None:
+    for e in reversed(evaluations.of_version(conn, version_id)):
+        if metric not in e["metrics"]:
+            continue
+        if name is not None and e["dataset"]["name"] != name:
+            continue
+        if digest is not None and e["dataset"]["digest"] != digest:
+            continue
+        return e["dataset"]["name"], e["dataset"]["digest"], e["metrics"][metric]
+    return None
+
+
+def gather(conn: Connection, policy: Policy, model_id: str, alias: str, candidate_id: str) -> Facts:
+    a = schema.aliases
+    holder_id = conn.execute(
+        sa.select(a.c.version_id).where(a.c.model_id == model_id, a.c.alias == alias)
+    ).scalar()
+    candidate = versions.load(conn, [candidate_id])[0]
+    holder_score = candidate_score = None
+    if policy.metric is not None:
+        if holder_id is not None:
+            holder_score = _latest_score(
+                conn, holder_id, policy.metric, name=policy.dataset, digest=None
+            )
+        if holder_id is None or holder_score is not None:
+            candidate_score = _latest_score(
+                conn,
+                candidate_id,
+                policy.metric,
+                name=holder_score[0] if holder_score else policy.dataset,
+                digest=holder_score[1] if holder_score else None,
+            )
+    return Facts(
+        candidate=candidate.ref,
+        candidate_flags=candidate.flags,
+        holder=None if holder_id is None else versions.ref_of(conn, holder_id),
+        holder_score=holder_score,
+        candidate_score=candidate_score,
+        approvers=approvers(conn, candidate_id, alias),
+    )
