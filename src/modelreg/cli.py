@@ -13,6 +13,7 @@ verify); 2 a usage error (Typer's own, or something the CLI parsed itself: a ref
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,22 +24,29 @@ from modelreg.cli_support import (
     Failure,
     JsonOption,
     LimitOption,
+    MarkdownOption,
     OffsetOption,
     Session,
     UsageProblem,
     assignments,
     check_alias,
     check_dataset_ref,
+    check_metric_name,
     check_model_name,
+    check_reason,
     check_ref,
     check_time,
     count,
     emit_json,
+    evaluation_dataset,
+    metric_values,
+    one_format,
     open_registry,
     parsed,
     say,
+    warn,
 )
-from modelreg.errors import ModelregError
+from modelreg.errors import ModelregError, RetiredDataWarning
 
 # Above this many bytes `pull` shows a progress bar even when stderr is not a terminal.
 PROGRESS_THRESHOLD = 50 * 1024 * 1024
@@ -173,14 +181,10 @@ def register(
     Prints the new version's reference and UUID, e.g. "churn/3 6f1c...".
     """
     from modelreg.datasets import parse_cli_dataset
-    from modelreg.values import check_metric
 
     check_model_name(name)
     params = assignments(param, "param")
-    metrics = {
-        key: parsed(check_metric, key, value)
-        for key, value in assignments(metric, "metric").items()
-    }
+    metrics = metric_values(metric)
     tags = assignments(tag, "tag")
     datasets: list[dict[str, Any]] = []
     for spec in dataset or []:
@@ -289,24 +293,45 @@ def pull(
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite files in DIR whose content differs.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse a version flagged data-retired (exit 1, write nothing)."
+        ),
+    ] = False,
 ) -> None:
     """Write a version's files into a directory, verified.
 
     Files already present with the right content are kept; files that differ are not
-    overwritten unless --force is given. Nothing is written outside DIR.
+    overwritten unless --force is given. Nothing is written outside DIR. A version flagged
+    data-retired is pulled with a warning, or refused with --strict.
     """
     check_ref(ref)
     reg = open_registry(ctx)
     version = reg.get(ref)
     dest = output if output is not None else Path(f"{version.model}-{version.number}")
-    if version.size > PROGRESS_THRESHOLD or sys.stderr.isatty():
-        from modelreg import cli_render
+    # The registry warns about retired data; the CLI prints that as one line, not as Python's
+    # warning text (and only once the pull succeeded: a failure prints only its error line).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RetiredDataWarning)
+        if version.size > PROGRESS_THRESHOLD or sys.stderr.isatty():
+            from modelreg import cli_render
 
-        with cli_render.byte_progress(version.size, f"pulling {version.ref}") as advance:
-            # By id, so that an alias moved meanwhile cannot switch the version under us.
-            root = reg.pull(version.id, dest, force=force, progress=advance)
-    else:
-        root = reg.pull(version.id, dest, force=force)
+            with cli_render.byte_progress(version.size, f"pulling {version.ref}") as advance:
+                # By id, so that an alias moved meanwhile cannot switch the version under us.
+                root = reg.pull(version.id, dest, force=force, strict=strict, progress=advance)
+        else:
+            root = reg.pull(version.id, dest, force=force, strict=strict)
+    for caught_warning in caught:
+        if issubclass(caught_warning.category, RetiredDataWarning):
+            warn(str(caught_warning.message))
+        else:  # not ours to reword: hand it back to the warning filters in force
+            warnings.warn_explicit(
+                caught_warning.message,
+                caught_warning.category,
+                caught_warning.filename,
+                caught_warning.lineno,
+            )
     say(f"{version.ref}: {count(len(version.files), 'file')} in {root}")
 
 
@@ -532,6 +557,199 @@ def dataset_models(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = Fa
     from modelreg import cli_render
 
     cli_render.dataset_models(ref, found)
+
+
+@dataset_app.command("impact")
+def dataset_impact(
+    ctx: typer.Context,
+    ref: DatasetRef,
+    as_json: JsonOption = False,
+    as_markdown: MarkdownOption = False,
+) -> None:
+    """What retiring a dataset touches, or touched: the versions and the aliases on them.
+
+    Versions trained, validated, tested or evaluated on it, their descendants through
+    parent links, and every alias pointing at one of them. Changes nothing.
+    """
+    one_format(json=as_json, markdown=as_markdown)
+    check_dataset_ref(ref)
+    report = open_registry(ctx).dataset_impact(ref)
+    if as_json:
+        emit_json(report)
+        return
+    if as_markdown:
+        from modelreg import retirement
+
+        retired = all(d["retired"] for d in report["datasets"])
+        sys.stdout.write(retirement.markdown(report, dry_run=not retired))
+        return
+    from modelreg import cli_render
+
+    cli_render.retirement(report, mode="impact")
+
+
+@dataset_app.command("retire")
+def dataset_retire(
+    ctx: typer.Context,
+    ref: DatasetRef,
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            metavar="TEXT",
+            help="Why it is withdrawn, e.g. the erasure request it answers (required).",
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be flagged; change nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+    as_markdown: MarkdownOption = False,
+) -> None:
+    """Withdraw a dataset for good, and flag data-retired every version that depends on it.
+
+    The retirement is recorded and audited and cannot be undone. Flagged versions stay
+    readable; "pull" warns about them, and "pull --strict" refuses them. Prints the affected
+    versions and the aliases on them: the deployments to look at first.
+    """
+    one_format(json=as_json, markdown=as_markdown)
+    check_dataset_ref(ref)
+    text = check_reason(reason)
+    report = open_registry(ctx).retire_dataset(ref, reason=text, dry_run=dry_run)
+    if dry_run and all(d["retired"] for d in report["datasets"]):
+        # What the real run would say: a dry run predicts the refusal too.
+        raise Failure(f"dataset {ref!r} is already retired")
+    if as_json:
+        emit_json(report)
+        return
+    if as_markdown:
+        from modelreg import retirement
+
+        sys.stdout.write(retirement.markdown(report, dry_run=dry_run))
+        return
+    from modelreg import cli_render
+
+    cli_render.retirement(report, mode="dry-run" if dry_run else "retired", reason=text)
+
+
+# -- evaluations ---------------------------------------------------------------------------
+
+
+@app.command()
+def evaluate(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version evaluated.")],
+    dataset: Annotated[
+        str,
+        typer.Option(
+            "--dataset",
+            metavar="PATH[,name=N]",
+            help="The data it was evaluated on, hashed from its contents (required).",
+        ),
+    ],
+    metric: Annotated[
+        list[str],
+        typer.Option(
+            "--metric", metavar="K=V", help="A metric; V is a number (required, repeatable)."
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Record a version's metrics on a dataset.
+
+    Evaluate versions on the same data to compare them with "leaderboard" and "trend".
+    """
+    check_ref(ref)
+    use = evaluation_dataset(dataset)
+    metrics = metric_values(metric)
+    found = open_registry(ctx).evaluate(ref, use, metrics=metrics)
+    if as_json:
+        emit_json(found)
+        return
+    from modelreg import cli_render
+
+    cli_render.evaluation(found)
+
+
+@app.command()
+def evaluations(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List the evaluations of a version, oldest first."""
+    check_ref(ref)
+    found = open_registry(ctx).evaluations(ref)
+    if as_json:
+        emit_json(found)
+        return
+    from modelreg import cli_render
+
+    cli_render.evaluations(ref, found)
+
+
+EvaluationDataset = Annotated[
+    str,
+    typer.Option(
+        "--dataset",
+        metavar="NAME[@DIGEST]",
+        help="The dataset compared on; NAME alone means its newest version (required).",
+    ),
+]
+EvaluationMetric = Annotated[
+    str, typer.Option("--metric", metavar="M", help="The metric, e.g. accuracy (required).")
+]
+
+
+@app.command()
+def leaderboard(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
+    dataset: EvaluationDataset,
+    metric: EvaluationMetric,
+    lower_is_better: Annotated[
+        bool, typer.Option("--lower-is-better", help="Rank the smallest value first (a loss).")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Rank a model's versions by a metric on exactly one dataset version.
+
+    Each version counts with its latest evaluation on that digest; evaluations on other
+    versions of the dataset are left out.
+    """
+    check_model_name(name)
+    check_dataset_ref(dataset)
+    check_metric_name(metric)
+    board = open_registry(ctx).leaderboard(
+        name, dataset=dataset, metric=metric, higher_is_better=not lower_is_better
+    )
+    if as_json:
+        emit_json(board)
+        return
+    from modelreg import cli_render
+
+    cli_render.leaderboard(board)
+
+
+@app.command()
+def trend(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
+    dataset: EvaluationDataset,
+    metric: EvaluationMetric,
+    as_json: JsonOption = False,
+) -> None:
+    """A metric of a model's versions on one dataset version, over time."""
+    check_model_name(name)
+    check_dataset_ref(dataset)
+    check_metric_name(metric)
+    series = open_registry(ctx).metric_trend(name, dataset=dataset, metric=metric)
+    if as_json:
+        emit_json(series)
+        return
+    from modelreg import cli_render
+
+    cli_render.trend(series)
 
 
 # -- audit and maintenance -----------------------------------------------------------------

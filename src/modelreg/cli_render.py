@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -27,7 +27,7 @@ SHORT_DIGEST = 12
 MAX_METRICS = 3
 MAX_TAGS = 2
 MAX_PACKAGES = 10
-DATE_COLUMNS = ("created", "updated", "at", "recorded")
+DATE_COLUMNS = ("created", "updated", "at", "recorded", "evaluated at")
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -129,18 +129,21 @@ def versions(found: Sequence[Version], *, empty: str) -> None:
     if not found:
         _print(empty)
         return
-    t = table("ref", "created", "aliases", "metrics", "tags")
+    # A flags column only when something is flagged: most listings have none to show.
+    flagged = any(v.flags for v in found)
+    t = table("ref", "created", "aliases", "metrics", "tags", *(["flags"] if flagged else []))
     t.columns[0].no_wrap = True
     for column in t.columns[2:]:
         column.overflow = "fold"
     for v in found:
-        t.add_row(
+        row = [
             v.ref,
             when(v.created_at),
             ", ".join(v.aliases),
             pairs(v.metrics, MAX_METRICS, number),
             pairs(v.tags, MAX_TAGS),
-        )
+        ]
+        t.add_row(*row, *([", ".join(v.flags)] if flagged else []))
     _print(t)
 
 
@@ -153,6 +156,8 @@ def version(v: Version) -> None:
         "content": f"{count(len(v.files), 'file')}, {size(v.size)},"
         f" manifest {short(v.manifest_digest)}",
     }
+    if v.flags:
+        facts["flags"] = ", ".join(v.flags)
     if v.aliases:
         facts["aliases"] = ", ".join(v.aliases)
     if v.description:
@@ -385,7 +390,7 @@ def lineage(found: dict[str, Any]) -> None:
     _print(tree)
 
 
-# -- datasets and audit ---------------------------------------------------------------------
+# -- datasets and retirement ---------------------------------------------------------------
 
 
 def datasets(found: Sequence[Dataset]) -> None:
@@ -427,6 +432,121 @@ def dataset_models(ref: str, found: Sequence[dict[str, Any]]) -> None:
     for row in found:
         t.add_row(row["version"], row["relation"], ", ".join(row["uses"]), row["via"] or "")
     _print(t)
+
+
+def retirement(
+    report: dict[str, Any],
+    *,
+    mode: Literal["retired", "dry-run", "impact"],
+    reason: str | None = None,
+) -> None:
+    """A retirement report: what was (``retired``), would be (``dry-run``) or is (``impact``)
+    flagged, the dataset versions, the affected versions and the aliases on them."""
+    ref, found, used = report["dataset"], report["datasets"], report["versions"]
+    flagged = count(len(used), "version")
+    retired = [d for d in found if d["retired"]]
+    if mode == "retired":
+        head = f"retired {ref}: flagged {flagged} data-retired; reason: {reason}"
+    elif mode == "dry-run":
+        head = f"dry run: retiring {ref} would flag {flagged} data-retired; reason: {reason}"
+    elif not retired:
+        head = f"retiring {ref} would flag {flagged} data-retired"
+    else:
+        reasons = "; ".join(dict.fromkeys(d["reason"] for d in retired))
+        some = "" if len(retired) == len(found) else f" ({len(retired)} of {len(found)} versions)"
+        head = f"{ref} is retired{some}: {flagged} flagged data-retired; reason: {reasons}"
+    out: list[Any] = [Text(head, style="bold")]
+    states = {
+        f"{d['name']}@{short(d['digest'])}": (
+            f"retired {when(d['retired_at'])}" if d["retired"] else "not retired"
+        )
+        for d in found
+    }
+    out.append(grid("dataset versions", states))
+    if used:
+        t = table("version", "relation", "uses", "via")
+        t.columns[2].overflow = "fold"
+        for row in used:
+            t.add_row(row["version"], row["relation"], ", ".join(row["uses"]), row["via"] or "")
+        out.append(section("affected versions", t))
+    else:
+        out.append("no version depends on it")
+    if report["aliases"]:
+        t = table("alias", "version")
+        for a in report["aliases"]:
+            t.add_row(a["alias"], a["version"])
+        out.append(section("aliases on affected versions", t))
+    elif used:
+        out.append("no alias points at an affected version")
+    if mode == "dry-run":
+        out.append(Text("nothing was changed (--dry-run)", style="dim"))
+    _print(*out)
+
+
+# -- evaluations ---------------------------------------------------------------------------
+
+
+def _dataset_label(d: dict[str, Any]) -> str:
+    return f"{d['name']}@{short(d['digest'])}"
+
+
+def evaluation(found: dict[str, Any]) -> None:
+    _print(
+        f"{found['version']} on {_dataset_label(found['dataset'])}:"
+        f" {pairs(found['metrics'], fmt=number)}"
+    )
+
+
+def evaluations(ref: str, found: Sequence[dict[str, Any]]) -> None:
+    if not found:
+        _print(f"no evaluations of {ref}: record one with `modelreg evaluate`")
+        return
+    t = table("at", "version", "dataset", "metrics", "by", title=f"evaluations of {ref}")
+    t.columns[3].overflow = "fold"
+    for e in found:
+        t.add_row(
+            when(e["created_at"]),
+            e["version"],
+            _dataset_label(e["dataset"]),
+            pairs(e["metrics"], fmt=number),
+            e["created_by"],
+        )
+    _print(t)
+
+
+def _compared_on(found: dict[str, Any]) -> str:
+    name = str(found["dataset"]).partition("@")[0]
+    return f"{found['model']}: {found['metric']} on {name}@{short(found['digest'])}"
+
+
+def leaderboard(board: dict[str, Any]) -> None:
+    better = "higher" if board["higher_is_better"] else "lower"
+    head = Text(f"{_compared_on(board)} ({better} is better)", style="bold")
+    t = table("rank", "version", "value", "evaluated at")
+    t.columns[0].justify = "right"
+    t.columns[2].justify = "right"
+    for row in board["ranking"]:
+        t.add_row(str(row["rank"]), row["version"], number(row["value"]), when(row["evaluated_at"]))
+    _print(head, t, Text(f"dataset sha256 {board['digest']}", style="dim"))
+
+
+def trend(series: dict[str, Any]) -> None:
+    head = Text(_compared_on(series), style="bold")
+    if not series["points"]:
+        _print(head, "no evaluation with this metric on this dataset version")
+        return
+    t = table("at", "version", "value", "change")
+    t.columns[2].justify = "right"
+    t.columns[3].justify = "right"
+    previous: float | None = None
+    for point in series["points"]:
+        change = None if previous is None else point["value"] - previous
+        t.add_row(when(point["at"]), point["version"], number(point["value"]), signed(change))
+        previous = point["value"]
+    _print(head, t)
+
+
+# -- audit ---------------------------------------------------------------------------------
 
 
 def audit(events: Sequence[AuditEvent]) -> None:

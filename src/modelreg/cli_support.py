@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -104,6 +105,46 @@ def assignments(items: Sequence[str] | None, kind: str) -> dict[str, str]:
     return out
 
 
+def metric_values(items: Sequence[str] | None) -> dict[str, float]:
+    """``--metric K=V`` options as numbers; a value that is not a number is a usage error."""
+    from modelreg.values import check_metric
+
+    return {
+        key: parsed(check_metric, key, value) for key, value in assignments(items, "metric").items()
+    }
+
+
+def check_metric_name(text: str) -> str:
+    from modelreg.values import check_key
+
+    return parsed(check_key, text, kind="metric")
+
+
+def evaluation_dataset(spec: str) -> dict[str, Any]:
+    """``--dataset PATH[,name=N]`` of ``evaluate``: the data the metrics were measured on."""
+    from modelreg.datasets import parse_cli_dataset
+
+    if any(option.startswith("role=") for option in spec.split(",")[1:]):
+        raise UsageProblem(f"--dataset {spec!r}: an evaluation has no role; the option is name=N")
+    path, name, _ = parsed(parse_cli_dataset, spec)
+    if "://" not in path and not Path(path).exists():
+        raise UsageProblem(f"--dataset {spec!r}: path {path!r} does not exist")
+    return {"path": path, "name": name}
+
+
+def check_reason(text: str) -> str:
+    from modelreg.retirement import check_reason
+
+    return parsed(check_reason, text)
+
+
+def one_format(**chosen: bool) -> None:
+    """At most one output format (``--json``, ``--markdown``) may be given."""
+    given = [f"--{name}" for name, on in chosen.items() if on]
+    if len(given) > 1:
+        raise UsageProblem(f"{' and '.join(given)} cannot be combined: choose one")
+
+
 def check_time(text: str | None) -> str | None:
     from datetime import datetime
 
@@ -130,6 +171,13 @@ def say(line: str) -> None:
     sys.stdout.write(line + "\n")
 
 
+def warn(message: str) -> None:
+    """One line ``warning: <message>`` on stderr: the command goes on."""
+    line = " ".join(part.strip() for part in message.splitlines())
+    sys.stderr.write(f"warning: {line}\n")
+    sys.stderr.flush()
+
+
 # Shared option declarations.
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")
@@ -139,4 +187,7 @@ LimitOption = Annotated[
 ]
 OffsetOption = Annotated[
     int, typer.Option("--offset", min=0, metavar="N", help="Skip the first N entries.")
+]
+MarkdownOption = Annotated[
+    bool, typer.Option("--markdown", help="Print the report as Markdown, e.g. for a ticket.")
 ]
