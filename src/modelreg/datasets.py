@@ -163,13 +163,15 @@ def ensure(conn: Connection, use: DatasetUse) -> str:
     return new_id
 
 
-def _row(row: Any) -> Dataset:
+def row_to_dataset(row: Any) -> Dataset:
     return Dataset(row.id, row.name, row.digest, row.uri, row.size, row.file_count, row.created_at)
 
 
 def list_all(conn: Connection) -> list[Dataset]:
     t = schema.datasets
-    return [_row(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))]
+    return [
+        row_to_dataset(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))
+    ]
 
 
 def parse_ref(text: str) -> tuple[str, str | None]:
@@ -188,7 +190,7 @@ def find(conn: Connection, text: str) -> list[Dataset]:
     q = sa.select(t).where(t.c.name == name).order_by(t.c.created_at)
     if digest:
         q = q.where(t.c.digest.startswith(digest))
-    found = [_row(r) for r in conn.execute(q)]
+    found = [row_to_dataset(r) for r in conn.execute(q)]
     if not found:
         raise NotFound(f"dataset {text!r} not found")
     return found

@@ -26,10 +26,9 @@ def record(
     if not metrics:
         raise InvalidInput("an evaluation needs at least one metric")
     dataset_id = datasets.ensure(conn, use)
+    t = schema.dataset_retirements
     retired = conn.execute(
-        sa.select(schema.dataset_retirements.c.id).where(
-            schema.dataset_retirements.c.dataset_id == dataset_id
-        )
+        sa.select(t.c.id).join(_d, _d.c.id == t.c.dataset_id).where(_d.c.digest == use.digest)
     ).first()
     if retired is not None:
         raise Conflict(f"dataset {use.name}@{use.digest[:12]} is retired: evaluate on other data")

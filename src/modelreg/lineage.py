@@ -63,7 +63,12 @@ def dependents(conn: Connection, dataset_ids: list[str]) -> list[dict[str, Any]]
         for i, parent in derived.items()
         if i not in direct
     ]
-    return sorted(out, key=lambda r: (r["relation"] != "direct", r["version"]))
+    return sorted(out, key=lambda r: (r["relation"] != "direct", *_ref_key(r["version"])))
+
+
+def _ref_key(ref: str) -> tuple[str, int]:
+    name, _, number = ref.rpartition("/")
+    return name, int(number)
 
 
 def refs_of(conn: Connection, ids: list[str]) -> dict[str, str]:
@@ -89,10 +94,21 @@ _VERSION_FACTS = sa.select(
 _ENVIRONMENT = sa.select(schema.environments.c.data).where(
     schema.environments.c.digest == sa.bindparam("digest")
 )
+_SIGNATURES = (
+    sa.select(
+        schema.version_signatures.c.key_id,
+        schema.version_signatures.c.algorithm,
+        schema.version_signatures.c.created_at,
+        schema.version_signatures.c.created_by,
+    )
+    .where(schema.version_signatures.c.version_id == sa.bindparam("id"))
+    .order_by(schema.version_signatures.c.created_at, schema.version_signatures.c.key_id)
+)
 
 
 def of_version(conn: Connection, version: Version) -> dict[str, Any]:
-    """What it takes to recreate a version: run, code, environment, data, parents, children.
+    """What it takes to recreate a version: run, code, environment, data, parents, children,
+    and who signed it.
 
     A version registered in a run takes its code and environment from the run; one
     registered outside a run carries its own, captured when it was registered.
@@ -114,8 +130,10 @@ def of_version(conn: Connection, version: Version) -> dict[str, Any]:
         "run": run,
         "code": {**code, "command": command},
         "environment": env,
+        "environment_digest": env_digest,
         "hostname": hostname,
         "datasets": [d.to_dict() for d in version.datasets],
         "parents": version.parents,
         "children": versions.children(conn, version.id),
+        "signatures": [dict(r._mapping) for r in conn.execute(_SIGNATURES, {"id": version.id})],
     }

@@ -52,7 +52,7 @@ def _aliases_on(conn: Connection, version_ids: list[str]) -> list[dict[str, str]
 
 def impact(conn: Connection, ref: str) -> dict[str, Any]:
     """What retiring ``ref`` touches (or touched): dataset versions, versions and aliases."""
-    found = datasets.find(conn, ref)
+    found = same_data(conn, datasets.find(conn, ref))
     retired = _retirements(conn, [d.id for d in found])
     versions = lineage.dependents(conn, [d.id for d in found])
     return {
@@ -71,13 +71,55 @@ def impact(conn: Connection, ref: str) -> dict[str, Any]:
     }
 
 
-def retire(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:
-    """Retire the dataset versions ``ref`` names that are not retired yet; flag dependents."""
-    found = datasets.find(conn, ref)
-    already = _retirements(conn, [d.id for d in found])
-    todo = [d for d in found if d.id not in already]
+def same_data(conn: Connection, found: list[datasets.Dataset]) -> list[datasets.Dataset]:
+    """``found`` plus every dataset version recorded under another name with the same bytes:
+    retiring data means retiring it whatever it was called."""
+    d = schema.datasets
+    digests = sorted({x.digest for x in found})
+    rows = conn.execute(sa.select(d).where(d.c.digest.in_(digests)).order_by(d.c.created_at))
+    return [datasets.row_to_dataset(r) for r in rows]
+
+
+def pending(conn: Connection, ref: str) -> list[datasets.Dataset]:
+    """The dataset versions that retiring ``ref`` would retire now; Conflict if none."""
+    found = same_data(conn, datasets.find(conn, ref))
+    already = _retirements(conn, [x.id for x in found])
+    todo = [x for x in found if x.id not in already]
     if not todo:
         raise Conflict(f"dataset {ref!r} is already retired")
+    return todo
+
+
+def flag_new_version(conn: Connection, version_id: str) -> list[str]:
+    """Flag a version registered with retired data, or derived from a flagged parent, from
+    the start; return its flags."""
+    t, d, vd = schema.dataset_retirements, schema.datasets, schema.version_datasets
+    f, p = schema.version_flags, schema.version_parents
+    used_digests = (
+        sa.select(d.c.digest)
+        .join(vd, vd.c.dataset_id == d.c.id)
+        .where(vd.c.version_id == version_id)
+    )
+    retired = (
+        sa.select(t.c.id).join(d, d.c.id == t.c.dataset_id).where(d.c.digest.in_(used_digests))
+    )
+    inherited = (
+        sa.select(f.c.source_id)
+        .join(p, p.c.parent_id == f.c.version_id)
+        .where(p.c.version_id == version_id, f.c.flag == FLAG)
+    )
+    sources = set(conn.execute(retired).scalars()) | set(conn.execute(inherited).scalars())
+    stamp = now()
+    for source in sorted(sources):
+        conn.execute(
+            f.insert().values(version_id=version_id, flag=FLAG, source_id=source, created_at=stamp)
+        )
+    return [FLAG] if sources else []
+
+
+def retire(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """Retire the dataset versions ``ref`` names that are not retired yet; flag dependents."""
+    todo = pending(conn, ref)
     stamp = now()
     flags = schema.version_flags
     flagged: set[str] = set()

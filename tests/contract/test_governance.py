@@ -173,3 +173,38 @@ def test_the_leaderboard_compares_versions_on_exactly_one_digest(registry, write
     ]
     with pytest.raises(NotFound):
         registry.leaderboard("churn", dataset="test.csv", metric="f1")
+
+
+def test_retiring_data_covers_the_same_bytes_under_another_name(registry, chain):
+    registry.register("copycat", "m.bin", datasets=[{"path": "data/customers.csv", "name": "crm"}])
+    report = registry.retire_dataset("customers.csv", reason="erasure request 17")
+    assert sorted(d["name"] for d in report["datasets"]) == ["crm", "customers.csv"]
+    assert "copycat/1" in flagged(registry)
+    with pytest.raises(Conflict, match="retired"):
+        registry.evaluate("other/1", {"path": "data/customers.csv", "name": "renamed"},
+                          metrics={"accuracy": 0.5})  # fmt: skip
+
+
+def test_versions_registered_after_a_retirement_are_flagged_from_the_start(registry, chain):
+    registry.retire_dataset("customers.csv", reason="erasure request 17")
+    trained = registry.register("late", "m.bin", datasets=["data/customers.csv"])
+    assert trained.flags == ["data-retired"]
+    child = registry.register("late-child", "m.bin", parents=["tiny/1"])
+    assert child.flags == ["data-retired"]
+    assert registry.get(child.ref).flags == ["data-retired"]
+    assert registry.register("clean", "m.bin", parents=["other/1"]).flags == []
+
+
+def test_a_dry_run_of_a_retired_dataset_is_refused_like_the_real_run(registry, chain):
+    registry.retire_dataset("customers.csv", reason="erasure request 17")
+    with pytest.raises(Conflict):
+        registry.retire_dataset("customers.csv", reason="again", dry_run=True)
+
+
+def test_affected_versions_are_listed_in_version_order(registry, write):
+    write("data/d.csv", "x\n")
+    write("m.bin", "m")
+    for _ in range(10):
+        registry.register("churn", "m.bin", datasets=["data/d.csv"])
+    versions = registry.dataset_impact("d.csv")["versions"]
+    assert [v["version"] for v in versions] == [f"churn/{n}" for n in range(1, 11)]
