@@ -174,13 +174,14 @@ class LocalRegistry:
                     self._put_file(local[entry.path], entry.digest)
             if diff is not None and not self.blobs.exists(code["diff_digest"]):
                 self._put_diff(diff)
-            if signer is None:
-                return versions.insert(conn, new, actor=self.actor)
-            # Signed in the same transaction: a signed version is never visible unsigned.
-            signed_by = signing.key_id(signer.public_key())
-            created = versions.insert(conn, new, actor=self.actor, signed_by=signed_by)
-            signing.add(conn, created, signer, actor=self.actor)
-            return created
+            signed_by = signing.key_id(signer.public_key()) if signer is not None else None
+            version = versions.insert(conn, new, actor=self.actor, signed_by=signed_by)
+            if signer is not None:
+                # Signed in the same transaction: a signed version is never visible unsigned.
+                signing.add(conn, version, signer, actor=self.actor)
+            if new.datasets or new.parents:
+                version.flags = retirement.flag_new_version(conn, version.id)
+            return version
 
         version = self.db.write(create)
         version._registry = self
@@ -567,7 +568,12 @@ class LocalRegistry:
         """
         text = retirement.check_reason(reason)
         if dry_run:
-            return self.dataset_impact(ref)
+
+            def read(conn: Connection) -> dict[str, Any]:
+                retirement.pending(conn, ref)  # refuses, as the real run would
+                return retirement.impact(conn, ref)
+
+            return self.db.read(read)
         return self.db.write(
             lambda conn: retirement.retire(conn, ref, reason=text, actor=self.actor)
         )
@@ -608,6 +614,105 @@ class LocalRegistry:
         """Every evaluation of a model's versions on one dataset digest, over time."""
         check_name(name)
         return self.db.read(lambda conn: evaluations.trend(conn, name, dataset, metric))
+
+    # -- cards and traces ------------------------------------------------------------------------
+
+    def card(self, ref: str) -> dict[str, Any]:
+        """A model card for an auditor: everything recorded about one version, by section."""
+        from modelreg import cards
+
+        parsed = parse_ref(ref)
+        return self.db.read(lambda conn: cards.build(conn, versions.resolve(conn, parsed)))
+
+    def trace(self, target: str | os.PathLike[str]) -> dict[str, Any]:
+        """The full lineage of a deployed version and of each of its ancestors.
+
+        ``target`` is the version UUID a service logs from the ``modelreg.json`` that pull
+        writes, that file's path, or the directory the version was pulled into.
+        """
+        from modelreg import cards
+
+        version_id, marker = cards.trace_target(target)
+        return self.db.read(lambda conn: cards.trace(conn, version_id, marker=marker))
+
+    # -- signatures ----------------------------------------------------------------------------
+
+    def verify(self, ref: str, *, public_key: signing.PublicKeyArg | None = None) -> dict[str, Any]:
+        """Check a version's signature against its stored records, by ``public_key`` (a key
+        or its PEM file) or else by any trusted key: ``{"version", "ok", "key_id", "reason"}``.
+        """
+        key = signing.public_key(public_key) if public_key is not None else None
+        parsed = parse_ref(ref)
+
+        def read(conn: Connection) -> dict[str, Any]:
+            found = versions.load(conn, [versions.resolve(conn, parsed)])[0]
+            return signing.check(conn, found, key)
+
+        return self.db.read(read)
+
+    def trust_key(self, name: str, public_key: signing.PublicKeyArg) -> dict[str, Any]:
+        """Trust a public key (or its PEM file) under ``name`` for ``verify`` and pulls."""
+        key = signing.public_key(public_key)
+        return self.db.write(lambda conn: signing.trust(conn, name, key, actor=self.actor))
+
+    def untrust_key(self, name: str) -> dict[str, Any]:
+        return self.db.write(lambda conn: signing.untrust(conn, name, actor=self.actor))
+
+    def trusted_keys(self) -> list[dict[str, Any]]:
+        return self.db.read(signing.trusted)
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def add_webhook(
+        self,
+        name: str,
+        url: str,
+        *,
+        actions: Sequence[str] = ("*",),
+        secret: str | None = None,
+    ) -> dict[str, Any]:
+        """Deliver future events whose action matches ``actions`` (``alias.set``, a prefix
+        such as ``alias.``, or ``*``) to ``url``, signed with ``secret`` (random if None).
+
+        The result holds the secret: the only time it is shown. The URL is checked against
+        server-side request forgery (see modelreg.webhooks).
+        """
+        from modelreg import webhooks
+
+        check_name(name, kind="webhook name")
+        checked = webhooks.check_actions(actions)
+        key = webhooks.check_secret(secret)
+        target = webhooks.check_url(url, allowed_hosts=webhooks.allowed_hosts_from_env())
+        return self.db.write(
+            lambda conn: webhooks.add(
+                conn, name, target, actions=checked, secret=key, actor=self.actor
+            )
+        )
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks, by name, with their backlog; never their secrets."""
+        from modelreg import webhooks
+
+        return self.db.read(webhooks.listing)
+
+    def remove_webhook(self, name: str) -> dict[str, Any]:
+        from modelreg import webhooks
+
+        return self.db.write(lambda conn: webhooks.remove(conn, name, actor=self.actor))
+
+    def webhook_deliveries(
+        self, name: str | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The delivery log, newest attempt first."""
+        from modelreg import webhooks
+
+        return self.db.read(lambda conn: webhooks.deliveries(conn, name, limit=limit))
+
+    def deliver_webhooks(self) -> dict[str, int]:
+        """One delivery pass: send due events, schedule retries; counts by outcome."""
+        from modelreg import webhooks
+
+        return webhooks.deliver_pending(self.db)
 
     # -- audit and maintenance -----------------------------------------------------------------
 

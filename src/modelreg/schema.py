@@ -304,3 +304,38 @@ approvals = sa.Table(
     sa.Column("approver", sa.String(256), primary_key=True),
     sa.Column("created_at", TS, nullable=False),
 )
+
+# Webhooks read the audit log as their event stream: cursor_seq is the last event handled, and
+# a lease keeps two delivery workers from sending the same event at once (see webhooks.py).
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.String(256), nullable=False),
+    sa.Column("actions", sa.Text, nullable=False),
+    sa.Column("cursor_seq", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("lease_id", ID),
+    sa.Column("lease_until", TS),
+)
+
+# One row per attempt to deliver one event to one webhook.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", ID, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event_seq", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("at", TS, nullable=False),
+    sa.Column("next_attempt_at", TS),
+    sa.Index(None, "webhook_id", "id"),
+)

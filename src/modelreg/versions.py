@@ -30,6 +30,8 @@ class _Puller(Protocol):
         force: bool = False,
         strict: bool = False,
         progress: Any = None,
+        verify_with: Any = None,
+        verify: bool = False,
     ) -> Path: ...
 
 
@@ -88,11 +90,22 @@ class Version:
     def ref(self) -> str:
         return f"{self.model}/{self.number}"
 
-    def pull(self, dest: str | Path, *, force: bool = False, strict: bool = False) -> Path:
-        """Write this version's files into ``dest``, each verified against its digest."""
+    def pull(
+        self,
+        dest: str | Path,
+        *,
+        force: bool = False,
+        strict: bool = False,
+        verify_with: Any = None,
+        verify: bool = False,
+    ) -> Path:
+        """Write this version's files into ``dest``, each verified against its digest; with
+        ``verify_with`` (a public key) or ``verify`` (trusted keys), its signature first."""
         if self._registry is None:
             raise RuntimeError("this Version is not attached to a registry")
-        return self._registry.pull(self.id, dest, force=force, strict=strict)
+        return self._registry.pull(
+            self.id, dest, force=force, strict=strict, verify_with=verify_with, verify=verify
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -407,8 +420,13 @@ def ensure_environment(conn: Connection, env: capture.Environment) -> str:
     return env.digest
 
 
-def insert(conn: Connection, new: NewVersion, *, actor: str) -> Version:
-    """Write a version with the next number of its model, and its audit event."""
+def insert(
+    conn: Connection, new: NewVersion, *, actor: str, signed_by: str | None = None
+) -> Version:
+    """Write a version with the next number of its model, and its audit event.
+
+    ``signed_by`` (a key id) is recorded in the event; the caller writes the signature.
+    """
     parent_ids = list(dict.fromkeys(resolve(conn, ref) for ref in new.parents))
     parent_refs = [ref_of(conn, pid) for pid in parent_ids]
     mid = ensure_model(conn, new.model, actor=actor)
@@ -512,6 +530,7 @@ def insert(conn: Connection, new: NewVersion, *, actor: str) -> Version:
             "datasets": [u.to_dict() for u in uses],
             "parents": parent_refs,
             "run_id": new.run_id,
+            **({"signed_by": signed_by} if signed_by is not None else {}),
         },
     )
     return version
