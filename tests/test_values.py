@@ -55,7 +55,13 @@ def test_a_metric_error_names_the_key():
 
 @given(
     st.dictionaries(
-        keys, st.one_of(st.text(max_size=50), st.integers(), st.floats(), st.booleans())
+        keys,
+        st.one_of(
+            st.text(max_size=50),
+            st.integers(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.booleans(),
+        ),
     )
 )
 def test_params_are_stored_as_text_and_strings_unchanged(params):
@@ -63,6 +69,12 @@ def test_params_are_stored_as_text_and_strings_unchanged(params):
     assert set(checked) == set(params)
     for key, value in params.items():
         assert checked[key] == (value if isinstance(value, str) else json.dumps(value))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), object(), {1, 2}, b"bytes"])
+def test_params_that_are_not_plain_data_are_refused(value):
+    with pytest.raises(InvalidInput):
+        check_params({"p": value})
 
 
 def test_param_text_and_number():

@@ -143,16 +143,18 @@ class LocalBlobStore:
         try:
             with _create(tmp) as out:
                 actual, size = copy_hashing(stream, out)
+                if digest is not None and actual != digest:
+                    raise IntegrityError(
+                        f"content does not match its digest: expected {digest}, got {actual}"
+                    )
+                final = self.path(actual)
+                if digest is None and final.exists():
+                    # Already stored: keep the one copy and drop this one before it is
+                    # flushed to disk; refresh the stored one for gc's grace period.
+                    os.utime(final)
+                    return actual, size
                 out.flush()
                 os.fdatasync(out.fileno())
-            if digest is not None and actual != digest:
-                raise IntegrityError(
-                    f"content does not match its digest: expected {digest}, got {actual}"
-                )
-            final = self.path(actual)
-            if digest is None and final.exists():
-                os.utime(final)  # already stored: keep the one copy, refresh it for gc
-                return actual, size
             if final.parent != tmp_dir:
                 final.parent.mkdir(exist_ok=True)
             os.replace(tmp, final)

@@ -36,6 +36,11 @@ def user() -> str:
 
 
 def _git(root: Path, *args: str) -> str | None:
+    out = _git_bytes(root, *args)
+    return None if out is None else out.decode("utf-8", "replace")
+
+
+def _git_bytes(root: Path, *args: str) -> bytes | None:
     try:
         done = subprocess.run(
             ["git", "-C", str(root), *args],
@@ -47,7 +52,7 @@ def _git(root: Path, *args: str) -> str | None:
         return None
     if done.returncode != 0:
         return None
-    return done.stdout.decode("utf-8", "replace")
+    return done.stdout
 
 
 def find_repository(cwd: str | os.PathLike[str] | None = None) -> Path | None:
@@ -98,8 +103,8 @@ def capture_code(cwd: str | os.PathLike[str] | None = None) -> tuple[dict[str, A
     remote = _git(root, "config", "--get", "remote.origin.url")
     diff: bytes | None = None
     if changed and commit is not None:
-        text = _git(root, "diff", "HEAD", "--binary")
-        diff = text.encode() if text else None
+        # Bytes as git wrote them: a diff of non-UTF-8 files must still apply.
+        diff = _git_bytes(root, "diff", "HEAD", "--binary") or None
     code: dict[str, Any] = {
         "repository": clean_url(remote) if remote else str(root),
         "commit": commit,

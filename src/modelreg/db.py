@@ -132,11 +132,20 @@ class Database:
         if self.current_revision() == HEAD_REVISION:
             return
         with _file_lock(lock_path):
-            if self.current_revision() == HEAD_REVISION:
+            current = self.current_revision()
+            if current == HEAD_REVISION:
                 return
             from alembic import command
+            from alembic.script import ScriptDirectory
 
-            command.upgrade(alembic_config(self.engine), "head")
+            config = alembic_config(self.engine)
+            known = {rev.revision for rev in ScriptDirectory.from_config(config).walk_revisions()}
+            if current is not None and current not in known:
+                raise Conflict(
+                    f"the registry's schema is at revision {current}, newer than this modelreg"
+                    f" knows (it ends at {HEAD_REVISION}): upgrade modelreg to use it"
+                )
+            command.upgrade(config, "head")
 
 
 def alembic_config(engine: Engine) -> Any:

@@ -106,6 +106,15 @@ _SIGNATURES = (
 )
 
 
+CODE_FIELDS: dict[str, Any] = {
+    "repository": None,
+    "commit": None,
+    "branch": None,
+    "dirty": None,
+    "untracked": [],
+}
+
+
 def of_version(conn: Connection, version: Version) -> dict[str, Any]:
     """What it takes to recreate a version: run, code, environment, data, parents, children,
     and who signed it.
@@ -128,7 +137,7 @@ def of_version(conn: Connection, version: Version) -> dict[str, Any]:
         "version": version.ref,
         "id": version.id,
         "run": run,
-        "code": {**code, "command": command},
+        "code": {**CODE_FIELDS, **code, "command": command},
         "environment": env,
         "environment_digest": env_digest,
         "hostname": hostname,

@@ -69,6 +69,8 @@ class LocalRegistry:
         self.root: Path | None = None
         if path is not None:
             self.root = Path(path).expanduser().resolve()
+            if self.root.exists() and not self.root.is_dir():
+                raise InvalidInput(f"registry location {str(self.root)!r} is not a directory")
             self.root.mkdir(parents=True, exist_ok=True)
             db_url = db_url or f"sqlite:///{self.root / 'registry.db'}"
             blobs = blobs if blobs is not None else LocalBlobStore(self.root / "blobs")
@@ -535,8 +537,8 @@ class LocalRegistry:
     def _update_run_params(self, run_id: str, params: dict[str, str], new: dict[str, str]) -> None:
         self.db.write(lambda conn: runs.update_params(conn, run_id, params, new, actor=self.actor))
 
-    def _log_run_metric(self, run_id: str, key: str, value: float, step: int) -> None:
-        self.db.write(lambda conn: runs.add_metric(conn, run_id, key, value, step))
+    def _log_run_metrics(self, run_id: str, points: list[tuple[str, float, int]]) -> None:
+        self.db.write(lambda conn: runs.add_metrics(conn, run_id, points, actor=self.actor))
 
     def _add_run_dataset(self, run_id: str, use: DatasetUse) -> None:
         self.db.write(lambda conn: runs.add_dataset(conn, run_id, use, actor=self.actor))

@@ -141,6 +141,11 @@ def _collect(files: FilesArg) -> dict[str, Path]:
             out.update(_walk(root, prefix=""))
             return out
         return _add(out, _single(root))
+    if not isinstance(files, Sequence) or isinstance(files, bytes):
+        raise InvalidInput(
+            "files must be a path, a directory, a list of them or a mapping of name to path,"
+            f" not {type(files).__name__}"
+        )
     if not files:
         raise InvalidInput("no files given")
     for item in files:

@@ -82,19 +82,24 @@ class Run:
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Append a point to the metric's history; steps count up from 0 when not given."""
-        run_id = self._live()
-        number = check_metric(key, value)
-        if step is None:
-            step = self._steps.get(key, -1) + 1
-        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise InvalidInput(f"metric {key!r}: step must be a non-negative integer, not {step!r}")
-        self._steps[key] = max(step, self._steps.get(key, -1))
-        self.metrics[key] = number
-        self._registry._log_run_metric(run_id, key, number, step)
+        self.log_metrics({key: value}, step)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Append one point per metric, in one transaction and one audit event."""
+        run_id = self._live()
+        if isinstance(step, bool) or not (step is None or (isinstance(step, int) and step >= 0)):
+            raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
+        points = []
         for key, value in metrics.items():
-            self.log_metric(key, value, step)
+            number = check_metric(key, value)
+            at = self._steps.get(key, -1) + 1 if step is None else step
+            points.append((key, number, at))
+        if not points:
+            return
+        self._registry._log_run_metrics(run_id, points)
+        for key, number, at in points:
+            self._steps[key] = max(at, self._steps.get(key, -1))
+            self.metrics[key] = number
 
     def use_dataset(
         self,
@@ -207,10 +212,26 @@ def update_params(
 _ADD_METRIC = schema.run_metrics.insert()
 
 
-def add_metric(conn: Connection, run_id: str, key: str, value: float, step: int) -> None:
+def add_metrics(
+    conn: Connection, run_id: str, points: list[tuple[str, float, int]], *, actor: str
+) -> None:
+    """Append metric points (key, value, step) to a run's history, audited like any change."""
+    stamp = now()
     conn.execute(
         _ADD_METRIC,
-        {"run_id": run_id, "key": key, "value": value, "step": step, "timestamp": now()},
+        [
+            {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": stamp}
+            for k, v, s in points
+        ],
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="run.metric",
+        entity_type="run",
+        entity_id=run_id,
+        entity=run_id,
+        after=[{"key": k, "value": v, "step": s} for k, v, s in points],
     )
 
 

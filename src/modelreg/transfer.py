@@ -33,6 +33,11 @@ class _Counted:
 def _target(root: Path, entry: FileEntry) -> Path:
     check_path(entry.path)
     target = root / entry.path
+    # Every folder on the way must be a folder (or not exist yet), not a file.
+    for parent in reversed(target.relative_to(root).parents[:-1]):
+        folder = root / parent
+        if folder.exists() and not folder.is_dir():
+            raise Conflict(f"{folder} is in the way: {entry.path!r} needs a folder there")
     # A symlink inside root must not carry a write elsewhere.
     resolved_parent = target.parent.resolve()
     if resolved_parent != root and root not in resolved_parent.parents:
@@ -61,10 +66,10 @@ def plan(root: Path, files: Sequence[FileEntry], *, force: bool) -> list[tuple[F
     return todo
 
 
-def write_verified(
+def stage_verified(
     store: BlobStore, entry: FileEntry, target: Path, progress: Progress | None = None
-) -> None:
-    """Copy a blob to ``target`` through a temporary file; rename only when the digest matches."""
+) -> Path:
+    """Copy a blob into a temporary file beside ``target``; return it once its digest matches."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.modelreg-{secrets.token_hex(4)}"
     try:
@@ -75,10 +80,11 @@ def write_verified(
                 f"stored content of {entry.path!r} does not match its digest {entry.digest}:"
                 " the blob is corrupt (run `modelreg fsck`)"
             )
-        os.replace(tmp, target)
-    finally:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        raise
+    return tmp
 
 
 MARKER = "modelreg.json"
@@ -99,15 +105,42 @@ def pull(
     marker: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``files`` into ``dest``, then the identity ``marker`` (written last, so its
-    presence means the pull completed) for a deployed service to log with predictions."""
+    presence means the pull completed) for a deployed service to log with predictions.
+
+    Every file is staged and verified first and only then renamed into place, so a failure
+    (a corrupt or missing blob, a full disk) leaves no new file behind.
+    """
     root = Path(dest)
+    if root.exists() and not root.is_dir():
+        raise Conflict(f"{root} exists and is not a directory")
+    created = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
-    for entry, target in plan(root, files, force=force):
-        write_verified(store, entry, target, progress)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for entry, target in plan(root, files, force=force):
+            staged.append((stage_verified(store, entry, target, progress), target))
+    except BaseException:
+        for tmp, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        if created:
+            _remove_empty_tree(root)
+        raise
+    for tmp, target in staged:
+        os.replace(tmp, target)
     if marker is not None:
         target = root / marker_name(files)
         tmp = target.with_name(f".{target.name}.modelreg-{secrets.token_hex(4)}")
         tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, target)
     return root
+
+
+def _remove_empty_tree(root: Path) -> None:
+    """Remove the folders a failed pull created, if they hold nothing."""
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    with contextlib.suppress(OSError):
+        root.rmdir()

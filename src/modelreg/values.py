@@ -48,9 +48,11 @@ def param_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return json.dumps(value, sort_keys=True)
+        return json.dumps(value, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
-        return str(value)
+        raise InvalidInput(
+            f"value {value!r} is not text, a number, a bool, None or a list or mapping of them"
+        ) from None
 
 
 def param_number(text: str) -> float | None:
