@@ -1,4 +1,5 @@
-"""The schema is created by migrations, and the migrations match the table definitions."""
+"""How the package is put together: migrations that match the tables, dependencies that point
+one way, an interface that covers the embedded registry."""
 
 from __future__ import annotations
 
@@ -45,9 +46,10 @@ def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
 
 
 STORE_MODULES = [
-    "audit", "blobs", "capture", "compare", "datasets", "db", "errors", "lineage", "local",
-    "maintenance", "manifest", "refs", "registry", "runs", "schema", "search", "transfer",
-    "values", "versions",
+    "aliases", "audit", "blobs", "capture", "cards", "compare", "datasets", "db", "errors",
+    "evaluations", "lineage", "local", "maintenance", "manifest", "promotion", "refs",
+    "registry", "retirement", "runs", "schema", "search", "signing", "transfer", "values",
+    "versions",
 ]  # fmt: skip
 
 
@@ -99,3 +101,15 @@ def test_a_registry_made_by_an_older_release_is_upgraded_in_place(tmp_path: Path
     with modelreg.connect(tmp_path / "reg") as reg:
         assert [m.name for m in reg.models()] == ["old"]
         assert reg.db.current_revision() == db.HEAD_REVISION
+
+
+def test_the_registry_interface_names_every_public_method_of_the_embedded_registry() -> None:
+    """The remote client implements ``Registry``; whatever the embedded one offers, it must."""
+    import inspect
+
+    from modelreg.local import LocalRegistry
+    from modelreg.registry import Registry
+
+    public = {name for name, _ in inspect.getmembers(LocalRegistry) if not name.startswith("_")}
+    declared = {name for name in dir(Registry) if not name.startswith("_")}
+    assert public - declared == set(), "add these to the Registry protocol"
