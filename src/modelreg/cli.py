@@ -3,11 +3,14 @@
 Start-up is kept cheap (``modelreg --help`` should take well under a third of a second), so
 nothing heavy is imported at module level: the registry, SQLAlchemy and Rich's tables are
 imported inside the commands that use them, and the human output lives in ``cli_render``.
+The governance commands (promotion gates, signatures, cards, webhooks, retirement,
+evaluations) live in ``cli_governance``, on the same app.
 
 Every error becomes one line ``error: <message>`` on stderr, in :func:`main` alone. Exit codes:
 0 ok; 1 a registry refusal (any ModelregError, an OSError) or a failed check (fsck, audit
-verify); 2 a usage error (Typer's own, or something the CLI parsed itself: a reference, a
-``--param`` or ``--dataset`` spec, a time, a search expression).
+verify, verify, alias check); 2 a usage error (Typer's own, or something the CLI parsed
+itself: a reference, a ``--param`` or ``--dataset`` spec, a time, a search expression, a key
+file).
 """
 
 from __future__ import annotations
@@ -21,28 +24,31 @@ from typing import Annotated, Any
 import typer
 
 from modelreg.cli_support import (
+    DatasetRef,
     Failure,
+    ForceOption,
     JsonOption,
     LimitOption,
-    MarkdownOption,
     OffsetOption,
+    OverrideReasonOption,
     Session,
     UsageProblem,
     assignments,
+    at_most_one,
     check_alias,
     check_dataset_ref,
-    check_metric_name,
     check_model_name,
-    check_reason,
     check_ref,
     check_time,
     count,
     emit_json,
-    evaluation_dataset,
+    help_if_bare,
     metric_values,
-    one_format,
     open_registry,
+    override_reason,
     parsed,
+    private_key_file,
+    public_key_file,
     say,
     warn,
 )
@@ -76,13 +82,6 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _help_if_bare(ctx: typer.Context) -> None:
-    """A group given no sub-command prints its help (and exits 0), like ``modelreg`` alone."""
-    if ctx.invoked_subcommand is None:
-        say(ctx.get_help())
-        raise typer.Exit()
-
-
 @app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
@@ -106,7 +105,7 @@ def root(
 
     Every version's files, params, metrics and lineage, with a tamper-evident audit log.
     """
-    _help_if_bare(ctx)
+    help_if_bare(ctx)
     session = Session(registry)
     ctx.obj = session
     ctx.call_on_close(session.close)
@@ -114,20 +113,20 @@ def root(
 
 @alias_app.callback(invoke_without_command=True)
 def alias(ctx: typer.Context) -> None:
-    """Move, delete and trace aliases (NAME@ALIAS)."""
-    _help_if_bare(ctx)
+    """Move, check, roll back, delete and trace aliases (NAME@ALIAS)."""
+    help_if_bare(ctx)
 
 
 @tag_app.callback(invoke_without_command=True)
 def tag(ctx: typer.Context) -> None:
     """Set and delete the tags of a version."""
-    _help_if_bare(ctx)
+    help_if_bare(ctx)
 
 
 @dataset_app.callback(invoke_without_command=True)
 def dataset(ctx: typer.Context) -> None:
     """One dataset's versions, and the model versions made from them."""
-    _help_if_bare(ctx)
+    help_if_bare(ctx)
 
 
 # -- registering ---------------------------------------------------------------------------
@@ -174,11 +173,20 @@ def register(
     description: Annotated[
         str | None, typer.Option("--description", metavar="TEXT", help="What this version is.")
     ] = None,
+    sign: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign",
+            metavar="KEY",
+            help='Sign the version with this Ed25519 private key, a PEM file (see "keys create").',
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a new version of a model from local files.
 
-    Prints the new version's reference and UUID, e.g. "churn/3 6f1c...".
+    Prints the new version's reference and UUID, e.g. "churn/3 6f1c...". With --sign, the
+    signature is stored with the version: "verify" and "pull --verify" check it.
     """
     from modelreg.datasets import parse_cli_dataset
 
@@ -193,6 +201,7 @@ def register(
             raise UsageProblem(f"--dataset {spec!r}: path {path!r} does not exist")
         datasets.append({"path": path, "name": dataset_name, "role": role})
     parents = [check_ref(p) for p in parent or []]
+    key = private_key_file(sign)
     files: Path | list[Path] = paths[0] if len(paths) == 1 else list(paths)
     version = open_registry(ctx).register(
         name,
@@ -203,6 +212,7 @@ def register(
         datasets=datasets,
         parents=parents,
         description=description,
+        sign=key,
     )
     if as_json:
         emit_json(version.to_dict())
@@ -299,14 +309,36 @@ def pull(
             "--strict", help="Refuse a version flagged data-retired (exit 1, write nothing)."
         ),
     ] = False,
+    verify_with: Annotated[
+        Path | None,
+        typer.Option(
+            "--verify-with",
+            metavar="PUBKEY",
+            help="Refuse the version (exit 1, write nothing) unless this Ed25519 public key,"
+            " a PEM file, signed it.",
+        ),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Refuse the version (exit 1, write nothing) unless a key the registry trusts"
+            ' signed it (see "keys trust").',
+        ),
+    ] = False,
 ) -> None:
     """Write a version's files into a directory, verified.
 
     Files already present with the right content are kept; files that differ are not
     overwritten unless --force is given. Nothing is written outside DIR. A version flagged
-    data-retired is pulled with a warning, or refused with --strict.
+    data-retired is pulled with a warning, or refused with --strict. With --verify or
+    --verify-with, its signature is checked against its stored records before anything is
+    written.
     """
     check_ref(ref)
+    at_most_one(verify=verify, verify_with=verify_with is not None)
+    key = public_key_file(verify_with)
+    signed = verify or key is not None
     reg = open_registry(ctx)
     version = reg.get(ref)
     dest = output if output is not None else Path(f"{version.model}-{version.number}")
@@ -319,9 +351,19 @@ def pull(
 
             with cli_render.byte_progress(version.size, f"pulling {version.ref}") as advance:
                 # By id, so that an alias moved meanwhile cannot switch the version under us.
-                root = reg.pull(version.id, dest, force=force, strict=strict, progress=advance)
+                root = reg.pull(
+                    version.id,
+                    dest,
+                    force=force,
+                    strict=strict,
+                    progress=advance,
+                    verify_with=key,
+                    verify=verify,
+                )
         else:
-            root = reg.pull(version.id, dest, force=force, strict=strict)
+            root = reg.pull(
+                version.id, dest, force=force, strict=strict, verify_with=key, verify=verify
+            )
     for caught_warning in caught:
         if issubclass(caught_warning.category, RetiredDataWarning):
             warn(str(caught_warning.message))
@@ -332,7 +374,8 @@ def pull(
                 caught_warning.filename,
                 caught_warning.lineno,
             )
-    say(f"{version.ref}: {count(len(version.files), 'file')} in {root}")
+    checked = ", signature verified" if signed else ""
+    say(f"{version.ref}: {count(len(version.files), 'file')} in {root}{checked}")
 
 
 # -- aliases, tags, descriptions -----------------------------------------------------------
@@ -346,12 +389,20 @@ def alias_set(
     ref: Annotated[
         str, typer.Argument(metavar="REF", help="The version it should point at, e.g. churn/3.")
     ],
+    force: ForceOption = False,
+    reason: OverrideReasonOption = None,
 ) -> None:
-    """Point NAME@ALIAS at a version of the same model."""
+    """Point NAME@ALIAS at a version of the same model.
+
+    A protected alias (production, unless its policy says otherwise) first runs its gates:
+    a failed one refuses the move (exit 1) naming the checks and their figures. A maintainer
+    may override with --force --reason; the override is audited (action alias.override).
+    """
     check_model_name(name)
     check_alias(alias)
     check_ref(ref)
-    version = open_registry(ctx).set_alias(name, alias, ref)
+    text = override_reason(force=force, reason=reason)
+    version = open_registry(ctx).set_alias(name, alias, ref, force=force, reason=text)
     say(f"{name}@{alias} -> {version.ref}")
 
 
@@ -528,11 +579,6 @@ def datasets_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     cli_render.datasets(found)
 
 
-DatasetRef = Annotated[
-    str, typer.Argument(metavar="NAME[@DIGEST]", help="A dataset, optionally one version of it.")
-]
-
-
 @dataset_app.command("show")
 def dataset_show(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = False) -> None:
     """Show the recorded versions of a dataset: digest, URI, size, files."""
@@ -557,199 +603,6 @@ def dataset_models(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = Fa
     from modelreg import cli_render
 
     cli_render.dataset_models(ref, found)
-
-
-@dataset_app.command("impact")
-def dataset_impact(
-    ctx: typer.Context,
-    ref: DatasetRef,
-    as_json: JsonOption = False,
-    as_markdown: MarkdownOption = False,
-) -> None:
-    """What retiring a dataset touches, or touched: the versions and the aliases on them.
-
-    Versions trained, validated, tested or evaluated on it, their descendants through
-    parent links, and every alias pointing at one of them. Changes nothing.
-    """
-    one_format(json=as_json, markdown=as_markdown)
-    check_dataset_ref(ref)
-    report = open_registry(ctx).dataset_impact(ref)
-    if as_json:
-        emit_json(report)
-        return
-    if as_markdown:
-        from modelreg import retirement
-
-        retired = all(d["retired"] for d in report["datasets"])
-        sys.stdout.write(retirement.markdown(report, dry_run=not retired))
-        return
-    from modelreg import cli_render
-
-    cli_render.retirement(report, mode="impact")
-
-
-@dataset_app.command("retire")
-def dataset_retire(
-    ctx: typer.Context,
-    ref: DatasetRef,
-    reason: Annotated[
-        str,
-        typer.Option(
-            "--reason",
-            metavar="TEXT",
-            help="Why it is withdrawn, e.g. the erasure request it answers (required).",
-        ),
-    ],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Report what would be flagged; change nothing.")
-    ] = False,
-    as_json: JsonOption = False,
-    as_markdown: MarkdownOption = False,
-) -> None:
-    """Withdraw a dataset for good, and flag data-retired every version that depends on it.
-
-    The retirement is recorded and audited and cannot be undone. Flagged versions stay
-    readable; "pull" warns about them, and "pull --strict" refuses them. Prints the affected
-    versions and the aliases on them: the deployments to look at first.
-    """
-    one_format(json=as_json, markdown=as_markdown)
-    check_dataset_ref(ref)
-    text = check_reason(reason)
-    report = open_registry(ctx).retire_dataset(ref, reason=text, dry_run=dry_run)
-    if dry_run and all(d["retired"] for d in report["datasets"]):
-        # What the real run would say: a dry run predicts the refusal too.
-        raise Failure(f"dataset {ref!r} is already retired")
-    if as_json:
-        emit_json(report)
-        return
-    if as_markdown:
-        from modelreg import retirement
-
-        sys.stdout.write(retirement.markdown(report, dry_run=dry_run))
-        return
-    from modelreg import cli_render
-
-    cli_render.retirement(report, mode="dry-run" if dry_run else "retired", reason=text)
-
-
-# -- evaluations ---------------------------------------------------------------------------
-
-
-@app.command()
-def evaluate(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The version evaluated.")],
-    dataset: Annotated[
-        str,
-        typer.Option(
-            "--dataset",
-            metavar="PATH[,name=N]",
-            help="The data it was evaluated on, hashed from its contents (required).",
-        ),
-    ],
-    metric: Annotated[
-        list[str],
-        typer.Option(
-            "--metric", metavar="K=V", help="A metric; V is a number (required, repeatable)."
-        ),
-    ],
-    as_json: JsonOption = False,
-) -> None:
-    """Record a version's metrics on a dataset.
-
-    Evaluate versions on the same data to compare them with "leaderboard" and "trend".
-    """
-    check_ref(ref)
-    use = evaluation_dataset(dataset)
-    metrics = metric_values(metric)
-    found = open_registry(ctx).evaluate(ref, use, metrics=metrics)
-    if as_json:
-        emit_json(found)
-        return
-    from modelreg import cli_render
-
-    cli_render.evaluation(found)
-
-
-@app.command()
-def evaluations(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
-    as_json: JsonOption = False,
-) -> None:
-    """List the evaluations of a version, oldest first."""
-    check_ref(ref)
-    found = open_registry(ctx).evaluations(ref)
-    if as_json:
-        emit_json(found)
-        return
-    from modelreg import cli_render
-
-    cli_render.evaluations(ref, found)
-
-
-EvaluationDataset = Annotated[
-    str,
-    typer.Option(
-        "--dataset",
-        metavar="NAME[@DIGEST]",
-        help="The dataset compared on; NAME alone means its newest version (required).",
-    ),
-]
-EvaluationMetric = Annotated[
-    str, typer.Option("--metric", metavar="M", help="The metric, e.g. accuracy (required).")
-]
-
-
-@app.command()
-def leaderboard(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
-    dataset: EvaluationDataset,
-    metric: EvaluationMetric,
-    lower_is_better: Annotated[
-        bool, typer.Option("--lower-is-better", help="Rank the smallest value first (a loss).")
-    ] = False,
-    as_json: JsonOption = False,
-) -> None:
-    """Rank a model's versions by a metric on exactly one dataset version.
-
-    Each version counts with its latest evaluation on that digest; evaluations on other
-    versions of the dataset are left out.
-    """
-    check_model_name(name)
-    check_dataset_ref(dataset)
-    check_metric_name(metric)
-    board = open_registry(ctx).leaderboard(
-        name, dataset=dataset, metric=metric, higher_is_better=not lower_is_better
-    )
-    if as_json:
-        emit_json(board)
-        return
-    from modelreg import cli_render
-
-    cli_render.leaderboard(board)
-
-
-@app.command()
-def trend(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
-    dataset: EvaluationDataset,
-    metric: EvaluationMetric,
-    as_json: JsonOption = False,
-) -> None:
-    """A metric of a model's versions on one dataset version, over time."""
-    check_model_name(name)
-    check_dataset_ref(dataset)
-    check_metric_name(metric)
-    series = open_registry(ctx).metric_trend(name, dataset=dataset, metric=metric)
-    if as_json:
-        emit_json(series)
-        return
-    from modelreg import cli_render
-
-    cli_render.trend(series)
 
 
 # -- audit and maintenance -----------------------------------------------------------------
@@ -931,5 +784,14 @@ def _silence_stdout() -> None:
         pass
 
 
+# Last, not at the top: cli_governance registers its commands on `app` as it runs, and imports
+# `app` from here, so this module must be fully defined by then. Importing it here means that
+# whoever imports modelreg.cli (the console script, the docs generator) gets every command.
+from modelreg import cli_governance  # noqa: E402, F401
+
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m modelreg.cli`, this file is `__main__`, a copy of `modelreg.cli`:
+    # the governance commands registered on the app of `modelreg.cli`, so run that one.
+    from modelreg.cli import main as _main
+
+    sys.exit(_main())

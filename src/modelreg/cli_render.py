@@ -27,7 +27,8 @@ SHORT_DIGEST = 12
 MAX_METRICS = 3
 MAX_TAGS = 2
 MAX_PACKAGES = 10
-DATE_COLUMNS = ("created", "updated", "at", "recorded", "evaluated at")
+SHORT_KEY_ID = 16
+DATE_COLUMNS = ("created", "updated", "at", "recorded", "evaluated at", "added")
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -558,4 +559,52 @@ def audit(events: Sequence[AuditEvent]) -> None:
     t.columns[4].overflow = "fold"
     for e in events:
         t.add_row(str(e.seq), when(e.at), e.actor, e.action, e.entity)
+    _print(t)
+
+
+# -- trusted keys and webhooks -------------------------------------------------------------
+
+
+def trusted_keys(found: Sequence[dict[str, Any]]) -> None:
+    if not found:
+        _print("no trusted keys: add one with `modelreg keys trust NAME PUBKEY`")
+        return
+    t = table("name", "key id", "added", "by")
+    t.columns[0].no_wrap = True
+    for k in found:
+        t.add_row(k["name"], k["key_id"][:SHORT_KEY_ID], when(k["added_at"]), k["added_by"])
+    _print(t)
+
+
+def webhooks(found: Sequence[dict[str, Any]]) -> None:
+    if not found:
+        _print("no webhooks: add one with `modelreg webhook add NAME URL`")
+        return
+    t = table("name", "url", "actions", "pending", "created")
+    t.columns[0].no_wrap = True
+    t.columns[1].overflow = "fold"
+    t.columns[3].justify = "right"
+    for w in found:
+        name = w["name"] if w["active"] else f"{w['name']} (inactive)"
+        t.add_row(name, w["url"], ", ".join(w["actions"]), str(w["pending"]), when(w["created_at"]))
+    _print(t)
+
+
+def webhook_deliveries(found: Sequence[dict[str, Any]]) -> None:
+    if not found:
+        _print("no delivery attempts yet: run `modelreg webhook deliver`")
+        return
+    t = table("at", "webhook", "event", "attempt", "status", "detail")
+    t.columns[3].justify = "right"
+    t.columns[5].overflow = "fold"
+    for d in found:
+        detail = [f"HTTP {d['status_code']}"] if d["status_code"] is not None else []
+        if d["error"]:
+            detail.append(d["error"])
+        if d["next_attempt_at"] and d["status"] == "retrying":
+            detail.append(f"next attempt {when(d['next_attempt_at'])}")
+        event = f"{d['event_seq']} {d['action']}"
+        t.add_row(
+            when(d["at"]), d["webhook"], event, str(d["attempt"]), d["status"], "; ".join(detail)
+        )
     _print(t)

@@ -75,9 +75,14 @@ def check_ref(text: str) -> str:
 
 
 def check_model_name(text: str) -> str:
+    return check_name(text, kind="model name")
+
+
+def check_name(text: str, *, kind: str) -> str:
+    """A name of something the registry keeps (a model, a dataset, a key, a webhook)."""
     from modelreg.refs import check_name
 
-    return parsed(check_name, text)
+    return parsed(check_name, text, kind=kind)
 
 
 def check_alias(text: str) -> str:
@@ -138,11 +143,45 @@ def check_reason(text: str) -> str:
     return parsed(check_reason, text)
 
 
-def one_format(**chosen: bool) -> None:
-    """At most one output format (``--json``, ``--markdown``) may be given."""
-    given = [f"--{name}" for name, on in chosen.items() if on]
+def at_most_one(**chosen: bool) -> None:
+    """At most one of these options may be given (``--json`` or ``--markdown``, say); an
+    underscore in a name stands for a dash (``verify_with`` is ``--verify-with``)."""
+    given = [f"--{name.replace('_', '-')}" for name, on in chosen.items() if on]
     if len(given) > 1:
         raise UsageProblem(f"{' and '.join(given)} cannot be combined: choose one")
+
+
+def override_reason(*, force: bool, reason: str | None) -> str | None:
+    """``--force --reason TEXT`` of a move through a protected alias's gates. (Its length is
+    the registry's to check: the limit lives there.)"""
+    if reason is not None and not force:
+        raise UsageProblem("--reason goes with --force: it is recorded only for an override")
+    if not force:
+        return None
+    if reason is None or not reason.strip():
+        raise UsageProblem("--force needs a --reason: overrides are audited with it")
+    return reason
+
+
+def private_key_file(path: Path | None) -> Any:
+    """The Ed25519 private key in a PEM file named on the command line (None for None)."""
+    from modelreg import signing
+
+    return None if path is None else parsed(signing.load_private, path)
+
+
+def public_key_file(path: Path | None) -> Any:
+    """The Ed25519 public key in a PEM file named on the command line (None for None)."""
+    from modelreg import signing
+
+    return None if path is None else parsed(signing.load_public, path)
+
+
+def help_if_bare(ctx: typer.Context) -> None:
+    """A group given no sub-command prints its help (and exits 0), like ``modelreg`` alone."""
+    if ctx.invoked_subcommand is None:
+        say(ctx.get_help())
+        raise typer.Exit()
 
 
 def check_time(text: str | None) -> str | None:
@@ -190,4 +229,22 @@ OffsetOption = Annotated[
 ]
 MarkdownOption = Annotated[
     bool, typer.Option("--markdown", help="Print the report as Markdown, e.g. for a ticket.")
+]
+DatasetRef = Annotated[
+    str, typer.Argument(metavar="NAME[@DIGEST]", help="A dataset, optionally one version of it.")
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Move it even if a gate of the protected alias fails (needs --reason; audited).",
+    ),
+]
+OverrideReasonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reason",
+        metavar="TEXT",
+        help="Why the gates are overridden; recorded in the audit log (with --force).",
+    ),
 ]
