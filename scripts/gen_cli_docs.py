@@ -29,11 +29,12 @@ HEADER = """\
 `--registry URI` (or the environment variable `MODELREG_URI`; default `~/.modelreg`).
 
 Exit codes: `0` success; `1` failure (the registry refused, a file could not be read or
-written, or `fsck` / `audit verify` found a problem); `2` usage error (an unknown option, a
-malformed reference, `--param`, `--dataset`, time or search expression). Errors are printed as
-one line on stderr: `error: <message>`.
+written, a promotion gate refused, or `fsck`, `audit verify`, `verify` or `alias check` found a
+problem); `2` usage error (an unknown option, a malformed reference, `--param`, `--dataset`,
+time or search expression). Errors are printed as one line on stderr: `error: <message>`.
 
-Every listing and `show` takes `--json` to print machine-readable JSON instead of a table.
+Every listing and `show` takes `--json` to print machine-readable JSON instead of a table;
+`card` and `trace` take `--format md|json`.
 """
 
 

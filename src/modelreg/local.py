@@ -424,6 +424,11 @@ class LocalRegistry:
         def read(conn: Connection) -> dict[str, Any]:
             mid = versions.model_id(conn, name)
             vid = versions.resolve(conn, parsed)
+            ref_found = versions.ref_of(conn, vid)
+            if not ref_found.startswith(f"{name}/"):
+                raise InvalidInput(
+                    f"{ref} is a version of {ref_found.split('/')[0]!r}, not of {name!r}"
+                )
             policy = promotion.policy_for(conn, mid, alias)
             if policy is None:
                 return {"protected": False, "ok": True, "checks": []}

@@ -10,6 +10,7 @@ the facts into a list of checks, each with the figures that decided it.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -49,7 +50,8 @@ class Policy:
             check_key(policy.metric, kind="metric")
         if policy.dataset is not None and not isinstance(policy.dataset, str):
             raise InvalidInput("policy dataset must be a dataset name")
-        if not isinstance(policy.min_margin, (int, float)) or policy.min_margin < 0:
+        margin = policy.min_margin
+        if not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
             raise InvalidInput(f"min_margin must be a number >= 0, not {policy.min_margin!r}")
         if not isinstance(policy.approvals, int) or not 0 <= policy.approvals <= MAX_APPROVALS:
             raise InvalidInput(f"approvals must be between 0 and {MAX_APPROVALS}")

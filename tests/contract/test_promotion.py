@@ -145,3 +145,16 @@ def test_approvals_are_required_when_the_policy_asks(churn):
     assert churn.approve("churn/3", alias="production") != []
     churn.set_alias("churn", "production", "churn/3")
     assert holder(churn) == "churn/3"
+
+
+def test_checking_another_models_version_is_refused(churn, write):
+    write("f.bin", "f")
+    churn.register("fraud", "f.bin")
+    with pytest.raises(InvalidInput, match="fraud"):
+        churn.check_promotion("churn", "production", "fraud/1")
+
+
+@pytest.mark.parametrize("margin", [float("nan"), float("inf")])
+def test_a_margin_must_be_a_finite_number(churn, margin):
+    with pytest.raises(InvalidInput):
+        churn.set_policy("churn", "production", metric="accuracy", min_margin=margin)
