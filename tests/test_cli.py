@@ -838,3 +838,32 @@ def test_help_starts_without_loading_anything_heavy(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.stdout.splitlines()[-1] == "HEAVY [] 0"
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--param", "bad key!=1"],
+        ["--tag", "t=" + "x" * 6000],
+        ["--description", "x" * 30_000],
+        ["--dataset", "train.csv,name=BAD"],
+    ],
+)
+def test_malformed_register_options_are_usage_errors(run: CLI, option: list[str]) -> None:
+    write("model.bin")
+    write("train.csv", "a\n")
+    err = run.fails(2, "register", "churn", "model.bin", *option)
+    assert err.startswith("error: ")
+    assert len(err.strip().splitlines()) == 1
+    assert run.json("models") == []
+
+
+def test_an_unexpected_error_is_still_one_line(run: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelreg.local
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(modelreg.local.LocalRegistry, "models", broken)
+    err = run.fails(1, "models")
+    assert err == "error: internal error: RuntimeError: boom (MODELREG_DEBUG=1 shows more)\n"

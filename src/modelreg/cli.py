@@ -15,6 +15,7 @@ file).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -189,11 +190,13 @@ def register(
     signature is stored with the version: "verify" and "pull --verify" check it.
     """
     from modelreg.datasets import parse_cli_dataset
+    from modelreg.values import check_description, check_params, check_tags
 
     check_model_name(name)
-    params = assignments(param, "param")
+    params = parsed(check_params, assignments(param, "param"))
     metrics = metric_values(metric)
-    tags = assignments(tag, "tag")
+    tags = parsed(check_tags, assignments(tag, "tag"))
+    parsed(check_description, description)
     datasets: list[dict[str, Any]] = []
     for spec in dataset or []:
         path, dataset_name, role = parsed(parse_cli_dataset, spec)
@@ -770,13 +773,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except OSError as exc:
         return _fail(_os_message(exc), 1)
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("MODELREG_DEBUG"):
+            raise
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (MODELREG_DEBUG=1 shows more)", 1
+        )
     return result if isinstance(result, int) else 0
 
 
 def _silence_stdout() -> None:
     """After a closed pipe (``modelreg versions churn | head``), drop what is left to flush."""
-    import os
-
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -134,7 +134,7 @@ def parse_cli_dataset(spec: str) -> tuple[str, str | None, str]:
         if key == "role":
             role = check_role(value)
         else:
-            name = value
+            name = check_name(value, kind="dataset name")
     if not path:
         raise InvalidInput(f"--dataset {spec!r} has no path")
     return path, name, role
