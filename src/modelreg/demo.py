@@ -107,6 +107,8 @@ def fill(reg: Any, *, workdir: str | Path | None = None) -> list[str]:
     train_v2 = write_csv(base / "churn-train-2026-11.csv", make_rows(900, seed=2))
     valid_rows = make_rows(300, seed=3)
     valid = write_csv(base / "churn-validation.csv", valid_rows)
+    holdout_rows = make_rows(400, seed=4)
+    holdout = write_csv(base / "churn-holdout.csv", holdout_rows)
     made = []
     settings = [
         ("lr=0.5, 40 epochs", train_v1, {"lr": 0.5, "epochs": 40, "l2": 0.01, "seed": 7}),
@@ -144,9 +146,16 @@ def fill(reg: Any, *, workdir: str | Path | None = None) -> list[str]:
                 description=f"Logistic regression, {label}.",
             )
             made.append(v.ref)
+            reg.evaluate(
+                v.ref,
+                {"path": holdout, "name": "churn-holdout"},
+                metrics={"accuracy": accuracy(w, holdout_rows, FEATURES)},
+            )
     reg.set_alias("churn", "production", made[1])
     reg.set_alias("churn", "staging", made[2])
     reg.set_alias("churn", "production", made[2])
+    # From now on, production takes only a version at least as good on the same holdout data.
+    reg.set_policy("churn", "production", metric="accuracy", dataset="churn-holdout")
     small = ("tenure", "support_calls")
     with reg.start_run(
         name="churn distilled", params={"lr": 1.0, "epochs": 60, "teacher": made[2]}
