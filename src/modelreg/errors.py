@@ -9,7 +9,8 @@ response in one place and the client maps a response back to the same class in o
     ├── Conflict            409  conflict
     │   └── PromotionRefused    409  promotion_refused  (a protected alias's gates failed)
     ├── InvalidInput        400  invalid_input
-    │   └── SearchSyntaxError   400  search_syntax
+    │   ├── SearchSyntaxError   400  search_syntax
+    │   └── UnsafeModel         400  unsafe_model  (loading would run code; needs trust=True)
     ├── PermissionDenied    403  permission_denied
     └── IntegrityError      500  integrity_error   (stored content does not match its digest)
 """
@@ -74,6 +75,17 @@ class SearchSyntaxError(InvalidInput):
         self.column = column
 
 
+class UnsafeModel(InvalidInput):
+    """Loading a model would run code from its files (a pickle, joblib, torch.save archive);
+    ``files`` maps each such file to the reason. ``modelreg.load(..., trust=True)`` loads it."""
+
+    code = "unsafe_model"
+
+    def __init__(self, message: str, *, files: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.files = files or {}
+
+
 class PermissionDenied(ModelregError):
     """The caller is not allowed to do this."""
 
@@ -92,6 +104,10 @@ class RetiredDataWarning(UserWarning):
     """A version in use depends on data that was retired."""
 
 
+class LibraryVersionWarning(UserWarning):
+    """A loaded model was saved with another version of a library than the one installed."""
+
+
 ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
     cls.code: cls
     for cls in (
@@ -101,6 +117,7 @@ ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
         PromotionRefused,
         InvalidInput,
         SearchSyntaxError,
+        UnsafeModel,
         PermissionDenied,
         IntegrityError,
     )

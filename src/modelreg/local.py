@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tempfile
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,7 @@ from modelreg import (
     capture,
     datasets,
     evaluations,
+    flavors,
     lineage,
     promotion,
     retirement,
@@ -108,7 +110,7 @@ class LocalRegistry:
     def register(
         self,
         name: str,
-        files: FilesArg,
+        files: FilesArg | Any,
         *,
         params: Mapping[str, Any] | None = None,
         metrics: Mapping[str, Any] | None = None,
@@ -117,14 +119,40 @@ class LocalRegistry:
         parents: Sequence[str] | None = None,
         description: str | None = None,
         sign: signing.PrivateKeyArg | None = None,
+        input_example: Any = None,
+        flavor: str | None = None,
         _run: Run | None = None,
     ) -> Version:
-        """Register a new immutable version of model ``name`` from local files.
+        """Register a new immutable version of model ``name`` from local files, or from a
+        trained model object saved by its flavor (``flavor`` names one; by default the first
+        that recognises it) with a flavor.json holding its signature when ``input_example``
+        is given.
 
         Everything is checked and hashed before anything is stored; the version becomes
         visible only once all its blobs are stored and its rows are committed. ``sign`` (an
         Ed25519 private key or its PEM file) signs it in the transaction that creates it.
         """
+        if flavors.is_model_object(files):
+            check_name(name)  # before a possibly long save
+            with tempfile.TemporaryDirectory(prefix="modelreg-save-") as folder:
+                flavors.save(files, Path(folder), flavor=flavor, input_example=input_example)
+                return self.register(
+                    name,
+                    folder,
+                    params=params,
+                    metrics=metrics,
+                    tags=tags,
+                    datasets=datasets,
+                    parents=parents,
+                    description=description,
+                    sign=sign,
+                    _run=_run,
+                )
+        if input_example is not None or flavor not in (None, "files"):
+            raise InvalidInput(
+                "input_example= and flavor= describe a model object; files are registered as"
+                " they are (save the model with its flavor, or pass the object itself)"
+            )
         signer = signing.private_key(sign) if sign is not None else None
         check_name(name)
         checked_params = check_params(params)

@@ -25,6 +25,7 @@ from modelreg.manifest import FilesArg
 from modelreg.values import check_metric, check_params
 
 if TYPE_CHECKING:
+    from modelreg.flavors.autolog import Autolog
     from modelreg.local import LocalRegistry
     from modelreg.versions import Version
 
@@ -47,6 +48,7 @@ class Run:
         self._steps: dict[str, int] = {}
         self.id: str | None = None
         self.status = "pending"
+        self._autolog: Autolog | None = None
 
     def __repr__(self) -> str:
         return f"<Run {self.name!r} {self.id} {self.status}>"
@@ -64,7 +66,11 @@ class Run:
     ) -> None:
         self.status = "failed" if exc_type is not None else "finished"
         error = None if exc is None else f"{exc_type.__name__ if exc_type else ''}: {exc}"
-        self._registry._end_run(self, error=error)
+        try:
+            if self._autolog is not None:
+                self._autolog.stop()
+        finally:
+            self._registry._end_run(self, error=error)
 
     def _live(self) -> str:
         if self.id is None or self.status != "running":
@@ -116,10 +122,34 @@ class Run:
         self.datasets.append(use)
         return use
 
-    def register(self, name: str, files: FilesArg, **options: Any) -> Version:
-        """Register a version made by this run: it inherits the run's params, last metric
-        values and datasets, and links to the run for its code and environment."""
+    def autolog(self) -> None:
+        """Record what each ``fit()`` in this run uses and produces (scikit-learn, and other
+        libraries with a patcher in modelreg.flavors.autolog): the estimator's params, its
+        training score, and the fitted model for ``register(name)``. Undone when the run ends.
+        """
+        from modelreg.flavors.autolog import Autolog
+
         self._live()
+        if self._autolog is not None:
+            return
+        session = Autolog(self)
+        session.start()
+        self._autolog = session
+
+    def register(self, name: str, files: FilesArg | Any = None, **options: Any) -> Version:
+        """Register a version made by this run: it inherits the run's params, last metric
+        values and datasets, and links to the run for its code and environment.
+
+        ``files`` is paths or a model object; with autologging on and no ``files``, the
+        model fitted last is registered.
+        """
+        self._live()
+        if files is None:
+            if self._autolog is None or self._autolog.model is None:
+                raise InvalidInput(
+                    "no files or model given, and no model was fitted under run.autolog()"
+                )
+            files = self._autolog.model
         params = {**self.params, **check_params(options.pop("params", None))}
         metrics = {**self.metrics, **(options.pop("metrics", None) or {})}
         return self._registry.register(
