@@ -118,3 +118,23 @@ def test_only_one_run_autologs_at_a_time(registry):
         with registry.start_run("b") as second, pytest.raises(InvalidInput, match="already on"):
             second.autolog()
     assert unpatched()
+
+
+def test_lightgbm_fits_are_recorded_and_the_model_registers(registry, iris):
+    import lightgbm
+
+    X, y = iris
+    original = lightgbm.LGBMClassifier.__dict__["fit"]
+    with registry.start_run("boost") as run:
+        run.autolog()
+        model = lightgbm.LGBMClassifier(n_estimators=15, learning_rate=0.2, verbose=-1)
+        model.fit(X, y, eval_X=X, eval_y=y)
+        v = run.register("iris-boost")
+
+    assert v.params["n_estimators"] == "15"
+    assert v.params["learning_rate"] == "0.2"
+    assert "training_score" in v.metrics
+    assert "valid_0.multi_logloss" in v.metrics
+    loaded = modelreg.load(v.ref, registry=registry)
+    assert (loaded.predict(X) == model.predict(X)).all()
+    assert lightgbm.LGBMClassifier.__dict__["fit"] is original

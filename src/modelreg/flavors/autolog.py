@@ -11,9 +11,9 @@ ends, whether or not it raised, and only one run may autolog at a time. A ``fit`
 other fits (a Pipeline fitting its steps, a search fitting candidates) records only the
 outermost call.
 
-Each library is one *patcher* in :data:`PATCHERS`: a function that takes the session and
-returns the undo functions of the patches it made (none when its library is not installed).
-Another library's support is a function appended there.
+Each library is one *patcher* in :data:`PATCHERS` (scikit-learn and LightGBM today): a
+function that takes the session and returns the undo functions of the patches it made (none
+when its library is not installed). Another library's support is a function appended there.
 """
 
 from __future__ import annotations
@@ -161,5 +161,41 @@ def _record_sklearn(session: Autolog, estimator: Any, args: Any, kwargs: Any) ->
     session.log_fit(estimator, estimator.get_params(deep=False), metrics)
 
 
-# Each library's patcher, in order. LightGBM's goes here, next to scikit-learn's.
-PATCHERS: list[Patcher] = [patch_sklearn]
+# -- LightGBM ---------------------------------------------------------------------------------
+
+
+def patch_lightgbm(session: Autolog) -> list[Undo]:
+    """Wrap ``fit`` on LightGBM's scikit-learn API classes (they are not among scikit-learn's
+    own estimators, so :func:`patch_sklearn` does not see them)."""
+    if importlib.util.find_spec("lightgbm") is None:
+        return []
+    import lightgbm
+
+    undo: list[Undo] = []
+    for name in ("LGBMModel", "LGBMClassifier", "LGBMRegressor", "LGBMRanker"):
+        klass = getattr(lightgbm, name, None)
+        original = vars(klass).get("fit") if klass is not None else None
+        if original is None or getattr(original, "__modelreg_autolog__", False):
+            continue
+        patched: Any = klass
+        patched.fit = session.wrap_fit(original, functools.partial(_record_lightgbm, session))
+        undo.append(functools.partial(setattr, klass, "fit", original))
+    return undo
+
+
+def _record_lightgbm(session: Autolog, estimator: Any, args: Any, kwargs: Any) -> None:
+    """Params, the training score, and the last value of every metric LightGBM evaluated
+    on its eval sets (``best_score_``, e.g. ``valid_0.multi_logloss``)."""
+    _record_sklearn(session, estimator, args, kwargs)
+    evaluated: dict[str, float] = {}
+    for data_name, values in (getattr(estimator, "best_score_", None) or {}).items():
+        for metric, value in values.items():
+            number = float(value)
+            if math.isfinite(number):
+                evaluated[f"{data_name}.{metric}"] = number
+    if evaluated:
+        session.run.log_metrics(evaluated)
+
+
+# Each library's patcher, in order.
+PATCHERS: list[Patcher] = [patch_sklearn, patch_lightgbm]
