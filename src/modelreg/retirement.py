@@ -160,22 +160,23 @@ def retire(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, 
 
 
 def markdown(report: dict[str, Any], *, dry_run: bool) -> str:
-    """The impact report as Markdown, for a compliance ticket."""
+    """The impact report as Markdown, for a compliance ticket; every value is escaped."""
+    from modelreg.cards import escape as e
+
     title = "Impact of retiring" if dry_run else "Retirement of"
+    # Names, digests and aliases cannot hold a backquote, so code spans are safe for them.
     lines = [f"# {title} dataset `{report['dataset']}`", ""]
     lines += ["## Dataset versions", "", "| name | digest | uri | retired | reason |"]
     lines += ["| --- | --- | --- | --- | --- |"]
     for d in report["datasets"]:
         when = d["retired_at"] or ("would be retired" if dry_run else "no")
-        lines.append(
-            f"| {d['name']} | `{d['digest']}` | {d['uri']} | {when} | {d['reason'] or ''} |"
-        )
+        cells = [d["name"], d["digest"], d["uri"], when, d["reason"] or ""]
+        lines.append("| " + " | ".join(e(c) for c in cells) + " |")
     lines += ["", f"## Affected versions ({len(report['versions'])})", ""]
     lines += ["| version | relation | uses | via |", "| --- | --- | --- | --- |"]
     for v in report["versions"]:
-        lines.append(
-            f"| {v['version']} | {v['relation']} | {', '.join(v['uses'])} | {v['via'] or ''} |"
-        )
+        cells = [v["version"], v["relation"], ", ".join(v["uses"]), v["via"] or ""]
+        lines.append("| " + " | ".join(e(c) for c in cells) + " |")
     lines += ["", f"## Aliases on affected versions ({len(report['aliases'])})", ""]
     lines += [f"- `{a['alias']}` -> {a['version']}" for a in report["aliases"]] or ["- none"]
     return "\n".join(lines) + "\n"

@@ -208,3 +208,12 @@ def test_affected_versions_are_listed_in_version_order(registry, write):
         registry.register("churn", "m.bin", datasets=["data/d.csv"])
     versions = registry.dataset_impact("d.csv")["versions"]
     assert [v["version"] for v in versions] == [f"churn/{n}" for n in range(1, 11)]
+
+
+def test_the_markdown_report_cannot_be_broken_by_a_reason(registry, chain):
+    from modelreg.retirement import markdown
+
+    report = registry.retire_dataset("customers.csv", reason="a | b\n# not a heading")
+    table = [line for line in markdown(report, dry_run=False).splitlines() if "customers" in line]
+    assert table[1].count(" | ") == 4  # five cells: the pipe in the reason is escaped
+    assert "\n# not a heading" not in markdown(report, dry_run=False)
