@@ -676,6 +676,93 @@ def trace(
     sys.stdout.write(cards.trace_markdown(found))
 
 
+# -- reproduction --------------------------------------------------------------------------
+
+
+@app.command()
+def reproduce(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version, e.g. churn/4.")],
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", metavar="DIR", help="Write the recipe into DIR (new or empty)."),
+    ] = None,
+    run: Annotated[
+        bool,
+        typer.Option("--run", help="Carry the recipe out in a fresh virtualenv and compare."),
+    ] = False,
+    workdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workdir",
+            metavar="DIR",
+            help="Where --run clones, installs and trains (new or empty; kept afterwards)."
+            " Default: a new temporary directory.",
+        ),
+    ] = None,
+    find_links: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--find-links",
+            metavar="DIR",
+            help="With --run: let pip take wheels from DIR too (repeatable).",
+        ),
+    ] = None,
+    no_index: Annotated[
+        bool, typer.Option("--no-index", help="With --run: install from --find-links only.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Recreate a version from its record: write the recipe, or run it and compare.
+
+    --to DIR writes recipe.json (repository, commit, command, params and seeds, datasets,
+    Python), requirements.lock (every recorded package pinned), uncommitted.diff (when one was
+    recorded), check_data.py (checks each dataset's digest) and reproduce.sh. --run checks the
+    data (exit 1 naming the dataset that differs, before anything is installed), clones the
+    commit and applies the diff, installs the lock with "pip install --no-deps" (from pip's
+    cache or --find-links) and modelreg from the source the running modelreg came from, runs
+    the recorded command with MODELREG_URI set to a scratch registry, and compares the new
+    version with the registered one: exit 0 when identical byte for byte, 1 otherwise. Only a
+    version registered in a run (reg.start_run) records enough to be reproduced.
+    """
+    check_ref(ref)
+    if (to is None) == (not run):
+        raise UsageProblem("give either --to DIR (write the recipe) or --run (carry it out)")
+    if not run and (workdir is not None or find_links or no_index):
+        raise UsageProblem("--workdir, --find-links and --no-index go with --run")
+    reg = open_registry(ctx)
+    if not run:
+        recipe = reg.reproduce(ref, to=to)
+        if as_json:
+            emit_json(recipe)
+            return
+        say(f"wrote the recipe of {recipe['version']} to {to}:")
+        for name in ("recipe.json", "requirements.lock", "uncommitted.diff", "check_data.py"):
+            if name != "uncommitted.diff" or recipe["diff"]:
+                say(f"  {name}")
+        say(f"  reproduce.sh   (runs: {recipe['command']})")
+        return
+    report = reg.reproduce(
+        ref, run=True, workdir=workdir, find_links=find_links or [], no_index=no_index
+    )
+    if as_json:
+        emit_json(report)
+    else:
+        new = report["reproduced"]
+        taken = ", ".join(f"{step} {sec:.1f}s" for step, sec in report["timings"].items())
+        say(f"{report['version']}: re-trained as {new['version']} in {report['workdir']}")
+        say(f"manifest registered {report['manifest_digest']}")
+        say(f"manifest reproduced {new['manifest_digest']}")
+        for diff in report["differing_files"]:
+            say(f"  differs: {diff['path']}")
+        say(f"identical: {'true' if report['identical'] else 'false'} ({taken})")
+    if not report["identical"]:
+        raise Failure(
+            f"{report['version']} did not reproduce: "
+            f"{count(len(report['differing_files']), 'file')} differ"
+        )
+
+
 # -- webhooks ------------------------------------------------------------------------------
 
 WebhookName = Annotated[str, typer.Argument(metavar="NAME", help="The webhook's name, e.g. ci.")]
@@ -793,3 +880,63 @@ def webhook_deliveries(
     from modelreg import cli_render
 
     cli_render.webhook_deliveries(found)
+
+
+# -- import from other registries ------------------------------------------------------------
+
+import_app = typer.Typer()
+app.add_typer(import_app, name="import")
+
+
+@import_app.callback(invoke_without_command=True)
+def import_(ctx: typer.Context) -> None:
+    """Copy models from another registry, keeping their ids in tags; re-runs copy what is new."""
+    help_if_bare(ctx)
+
+
+@import_app.command("mlflow")
+def import_mlflow(
+    ctx: typer.Context,
+    tracking_uri: Annotated[
+        str,
+        typer.Option(
+            "--tracking-uri",
+            metavar="URI",
+            help="The MLflow tracking server, e.g. http://127.0.0.1:5000 (--serve-artifacts).",
+        ),
+    ],
+    models: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            metavar="NAME",
+            help="Import only this MLflow model (repeatable). Default: every registered model.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy registered models from MLflow: versions in order, aliases, tags, descriptions, each
+    version's run (params, full metric history) and artifacts, verified by digest.
+
+    Names become valid modelreg names (``Churn Model`` -> ``churn-model``; the original is in
+    the ``mlflow.model_name`` tag). Versions already imported are skipped; aliases re-synced.
+    """
+    from modelreg import mlflow_import
+    from modelreg.cli_support import warn
+
+    uri = parsed(mlflow_import.check_tracking_uri, tracking_uri)
+    report = mlflow_import.import_mlflow(open_registry(ctx), uri, models=models or None)
+    if as_json:
+        emit_json(report)
+        return
+    for line in report["warnings"]:
+        warn(line)
+    for item in report["imported"]:
+        say(f"imported {item['model']} version {item['mlflow_version']} as {item['version']}")
+    for move in report["aliases"]:
+        protected = " (protected: moved with --force)" if move["protected"] else ""
+        say(f"{move['alias']} -> {move['to']}{protected}")
+    say(
+        f"{count(len(report['imported']), 'version')} imported,"
+        f" {len(report['skipped'])} already there, {len(report['aliases'])} alias moves"
+    )

@@ -368,6 +368,31 @@ class LocalRegistry:
             self.blobs, found.files, dest, force=force, progress=progress, marker=marker
         )
 
+    def reproduce(
+        self,
+        ref: str,
+        *,
+        to: str | os.PathLike[str] | None = None,
+        run: bool = False,
+        workdir: str | os.PathLike[str] | None = None,
+        find_links: Sequence[str | os.PathLike[str]] = (),
+        no_index: bool = False,
+    ) -> dict[str, Any]:
+        """Write the recipe that recreates a version into ``to`` (recipe.json, a pinned
+        requirements.lock, the uncommitted diff, check_data.py, reproduce.sh); or, with
+        ``run``, carry it out in a fresh virtualenv and report whether the re-trained version
+        is identical (see modelreg.reproduce). Refuses a version with no recorded run.
+        """
+        from modelreg import reproduce
+
+        if run:
+            return reproduce.run_recipe(
+                self, ref, workdir=workdir, find_links=find_links, no_index=no_index
+            )
+        if to is None:
+            raise InvalidInput("give the directory to write the recipe into (to=), or run=True")
+        return reproduce.write_recipe(self, ref, to)
+
     # -- changing what may change ----------------------------------------------------------
 
     def set_alias(

@@ -62,6 +62,17 @@ class Registry(Protocol):
         verify: bool = False,
     ) -> Path: ...
 
+    def reproduce(
+        self,
+        ref: str,
+        *,
+        to: Any = None,
+        run: bool = False,
+        workdir: Any = None,
+        find_links: Any = (),
+        no_index: bool = False,
+    ) -> dict[str, Any]: ...
+
     def verify(self, ref: str, *, public_key: Any = None) -> dict[str, Any]: ...
 
     def trust_key(self, name: str, public_key: Any) -> dict[str, Any]: ...

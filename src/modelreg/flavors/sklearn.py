@@ -32,6 +32,7 @@ class SklearnFlavor:
         import skops.io
 
         skops.io.dump(obj, directory / MODEL_FILE)
+        stabilise(directory / MODEL_FILE)
         return {"file": MODEL_FILE}
 
     def libraries(self, obj: Any) -> dict[str, str]:
@@ -70,3 +71,54 @@ def _trusted(dotted: str) -> bool:
     import numpy as np
 
     return isinstance(found, np.ufunc)
+
+
+def stabilise(path: Path) -> None:
+    """Rewrite a skops archive so the same model always gives the same bytes.
+
+    skops names objects (and the ``.npy`` members holding arrays) by their ``id()`` in the
+    saving process and stamps members with the current time, so a deterministic training
+    would never reproduce its file byte for byte. Ids are renumbered in schema order, members
+    are renamed to match, sorted, and dated 1980-01-01. Anything unexpected (an id left in
+    the text, a member nothing references) leaves the file as skops wrote it.
+    """
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        infos = {info.filename: info for info in archive.infolist()}
+        data = {name: archive.read(name) for name in infos}
+    if "schema.json" not in data:
+        return
+    schema = json.loads(data["schema.json"])
+    ids: dict[int, int] = {}
+    files: dict[str, str] = {}
+
+    def renumber(node: Any) -> Any:
+        if isinstance(node, list):
+            return [renumber(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            if key == "__id__" and isinstance(value, int) and not isinstance(value, bool):
+                out[key] = ids.setdefault(value, len(ids) + 1)
+            elif key == "file" and isinstance(value, str) and value in data:
+                suffix = Path(value).suffix
+                out[key] = files.setdefault(value, f"member-{len(files) + 1}{suffix}")
+            else:
+                out[key] = renumber(value)
+        return out
+
+    text = json.dumps(renumber(schema), indent=2)
+    if set(files) != set(data) - {"schema.json"} or any(str(old) in text for old in ids):
+        return
+    sources = {new: old for old, new in files.items()} | {"schema.json": "schema.json"}
+    contents = {new: data[old] for new, old in sources.items()} | {"schema.json": text.encode()}
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in sorted(sources):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = infos[sources[name]].compress_type
+            info.create_system = 3
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, contents[name])
