@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,28 @@ def test_the_uncommitted_diff_is_stored_byte_for_byte(reg, git_repo):
     digest = reg.lineage(v.ref)["code"]["diff_digest"]
     with reg.blobs.open(digest) as f:
         assert f.read() == expected
+
+
+@pytest.mark.parametrize("name", ["..", ".", ""])
+def test_an_mlflow_server_cannot_name_an_artifact_outside_the_folder(name):
+    """Fault injection: a hostile server's listing (a real server never sends these)."""
+    import httpx
+
+    from modelreg.mlflow_import import MlflowServer
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"files": [{"path": f"m/{name}", "is_dir": True}]})
+
+    server = MlflowServer(
+        "http://mlflow.test", client=httpx.Client(transport=httpx.MockTransport(handler))
+    )
+    with pytest.raises(InvalidInput, match="refusing it"):
+        server.list_files("m")
+
+
+def test_a_tampered_flavor_record_cannot_import_another_package(tmp_path):
+    from modelreg.flavors.xgboost import XGBoostFlavor
+
+    with pytest.raises(InvalidInput, match="outside xgboost"):
+        XGBoostFlavor().load(tmp_path, {"class": "antigravity:Anything"}, trust=False)
+    assert "antigravity" not in sys.modules

@@ -13,6 +13,9 @@ modelreg.load("iris").predict(X[:5])              # pickles are refused unless t
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from modelreg.errors import (
     Conflict,
     IntegrityError,
@@ -26,10 +29,26 @@ from modelreg.errors import (
     SearchSyntaxError,
     UnsafeModel,
 )
-from modelreg.flavors.loading import load
 from modelreg.registry import Registry, connect
 
 __version__ = "0.1.0"
+
+
+def load(
+    ref: str,
+    *,
+    registry: Any = None,
+    trust: bool = False,
+    dest: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Load the model version ``ref`` names, verified (see modelreg.flavors.loading.load).
+
+    Files that run code when loaded are refused unless ``trust=True``.
+    """
+    from modelreg.flavors.loading import load as load_version
+
+    return load_version(ref, registry=registry, trust=trust, dest=dest)
+
 
 __all__ = [
     "Conflict",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from modelreg.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from modelreg.manifest import check_path
 from modelreg.refs import check_alias, check_name
 from modelreg.values import MAX_TAG_VALUE
 
@@ -137,7 +138,11 @@ class MlflowServer:
         """Every file under an artifact path, recursively: (path relative to it, size)."""
         found: list[tuple[str, int | None]] = []
         for entry in self._request(ARTIFACTS, {"path": path}).get("files", []):
-            name = entry["path"].rsplit("/", 1)[-1]
+            name = str(entry.get("path", "")).rsplit("/", 1)[-1]
+            if name in ("", ".", "..") or "\\" in name:
+                raise InvalidInput(
+                    f"{self.uri} listed an artifact named {name!r} under {path!r}: refusing it"
+                )
             if entry.get("is_dir"):
                 inner = self.list_files(f"{path}/{name}")
                 found.extend((f"{name}/{rel}", size) for rel, size in inner)
@@ -357,6 +362,7 @@ class _Import:
             files, path = [(leaf, None)], path.rsplit("/", 1)[0]
         digests: dict[str, str] = {}
         for rel, expected in files:
+            check_path(rel)  # the server names the files: none may land outside the folder
             digest, size = self.server.download(f"{path}/{rel}", folder / rel)
             if expected is not None and size != expected:
                 raise IntegrityError(

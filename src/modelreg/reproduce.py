@@ -257,7 +257,7 @@ def _shell_text(recipe: dict[str, Any]) -> str:
         'RECIPE="$(cd "$(dirname "$0")" && pwd)"',
         f'PYTHON="${{PYTHON:-python3}}"  # the record used Python {recipe["python"]}',
         '"$PYTHON" "$RECIPE/check_data.py"',
-        f"git clone --quiet {q(recipe['repository'])} code",
+        f"git clone --quiet -- {q(recipe['repository'])} code",
         f"git -C code -c advice.detachedHead=false checkout --quiet {q(recipe['commit'])}",
     ]
     if recipe["diff"]:
@@ -308,7 +308,7 @@ def run_recipe(
         raise IntegrityError(f"{reason}; stopped before installing anything")
 
     code = folder / "code"
-    steps.check("code", ["git", "clone", "--quiet", recipe["repository"], str(code)])
+    steps.check("code", ["git", "clone", "--quiet", "--", recipe["repository"], str(code)])
     steps.check(
         "code",
         ["git", "-C", str(code), "-c", "advice.detachedHead=false", "checkout", "--quiet",

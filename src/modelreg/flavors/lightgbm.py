@@ -82,8 +82,8 @@ class LightGBMFlavor:
     def load(self, directory: Path, metadata: dict[str, Any], *, trust: bool) -> Any:
         import lightgbm
 
-        path = metadata["class"]
-        cls = import_class(path)
+        path = metadata.get("class")
+        cls = import_class(path, within=("lightgbm",), trust=trust)
         if not (isinstance(cls, type) and issubclass(cls, (lightgbm.Booster, lightgbm.LGBMModel))):
             raise InvalidInput(f"{path} is not a LightGBM model class; refusing to call it")
         model_file = str(directory / metadata.get("file", MODEL_FILE))

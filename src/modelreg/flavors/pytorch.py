@@ -61,8 +61,22 @@ def class_path(cls: type) -> str:
     return path
 
 
-def import_class(path: str) -> Any:
+def import_class(path: Any, *, within: tuple[str, ...] = (), trust: bool = True) -> Any:
+    """The object at ``module:qualname``. With ``within`` and without ``trust``, only modules
+    of those packages are imported: importing a module runs its code, and a tampered
+    flavor.json must not choose which code runs."""
+    if not isinstance(path, str) or ":" not in path:
+        raise InvalidInput(f"flavor.json names no class to load ({path!r})")
     module_name, _, qualname = path.partition(":")
+    if (
+        within
+        and not trust
+        and not any(module_name == p or module_name.startswith(p + ".") for p in within)
+    ):
+        raise InvalidInput(
+            f"flavor.json names {path}, outside {', '.join(within)}: importing it would run its"
+            " code; pass trust=True if you trust the version's author"
+        )
     found: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
         found = getattr(found, part)
@@ -125,8 +139,8 @@ class PytorchFlavor:
         import torch
         from safetensors.torch import load_model
 
-        path = metadata["class"]
-        cls = import_class(path)
+        path = metadata.get("class")
+        cls = import_class(path)  # the user's own module: importing it is the design
         # The record names what to call: never call anything but a Module class with it.
         if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
             raise InvalidInput(f"{path} is not a torch.nn.Module class; refusing to call it")

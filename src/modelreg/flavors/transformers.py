@@ -114,7 +114,7 @@ class TransformersFlavor:
                 raise InvalidInput(f"{auto!r} is not an Auto model class this flavor knows")
             cls = getattr(transformers, auto)
         else:
-            cls = import_class(metadata["class"])
+            cls = import_class(metadata.get("class"), within=("transformers",), trust=trust)
             if not (isinstance(cls, type) and issubclass(cls, transformers.PreTrainedModel)):
                 raise InvalidInput(f"{metadata['class']} is not a PreTrainedModel class")
         model = cls.from_pretrained(directory, local_files_only=True, use_safetensors=True)

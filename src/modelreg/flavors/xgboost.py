@@ -49,8 +49,8 @@ class XGBoostFlavor:
     def load(self, directory: Path, metadata: dict[str, Any], *, trust: bool) -> Any:
         import xgboost
 
-        path = metadata["class"]
-        cls = import_class(path)
+        path = metadata.get("class")
+        cls = import_class(path, within=("xgboost",), trust=trust)
         if not (isinstance(cls, type) and issubclass(cls, (xgboost.Booster, xgboost.XGBModel))):
             raise InvalidInput(f"{path} is not an XGBoost model class; refusing to call it")
         model = cls()
