@@ -531,10 +531,13 @@ def test_webhook_add_list_deliver_and_remove(
     assert "will not be shown again" in note
 
     [listed] = run.json("webhook", "list")
-    assert (listed["name"], listed["url"], listed["actions"]) == ("ci", receiver.url, ["alias."])
+    origin = receiver.url.removesuffix("/hooks/modelreg")
+    # The path may carry a token: listings show the origin only.
+    assert (listed["name"], listed["url"], listed["actions"]) == ("ci", f"{origin}/…", ["alias."])
     assert listed["pending"] == 0
     text = run.ok("webhook", "list").out
-    assert re.search(r"ci\s+http://127\.0\.0\.1:\d+/hooks/modelreg\s+alias\.\s+0\s", text)
+    assert re.search(r"ci\s+http://127\.0\.0\.1:\d+/…\s+alias\.\s+0\s", text)
+    assert "hooks/modelreg" not in text
     for shown in (text, run.ok("webhook", "list", "--json").out, run.ok("audit", "--json").out):
         assert secret not in shown
     assert "no delivery attempts" in run.ok("webhook", "deliveries").out
@@ -560,7 +563,7 @@ def test_webhook_add_list_deliver_and_remove(
 
     run.ok("alias", "set", "churn", "production", "churn/1")
     out = run.ok("webhook", "remove", "ci").out
-    assert out == f"removed webhook ci ({receiver.url}); 1 undelivered event dropped\n"
+    assert out == f"removed webhook ci ({origin}/…); 1 undelivered event dropped\n"
     assert "no webhooks" in run.ok("webhook", "list").out
     assert "no webhook is named 'ci'" in run.fails(1, "webhook", "deliveries", "ci")
     assert "no webhook is named 'ci'" in run.fails(1, "webhook", "remove", "ci")

@@ -301,6 +301,14 @@ def _not_public(address: IPAddress) -> str | None:
     return None
 
 
+def shown_url(url: str) -> str:
+    """The URL as listings and logs show it: its origin, with the path and query (where a
+    token often sits) elided; the full URL is shown once, when the webhook is added."""
+    parts = urlsplit(url)
+    rest = "/…" if parts.path not in ("", "/") or parts.query else parts.path
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{rest}"
+
+
 def _redacted(url: str) -> str:
     parts = urlsplit(url)
     return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
@@ -375,7 +383,7 @@ def add(
         "active": True,
     }
     conn.execute(_hooks.insert(), row)
-    return {**_public(conn, row), "secret": secret}
+    return {**_public(conn, row), "url": row["url"], "secret": secret}
 
 
 def remove(conn: Connection, name: str, *, actor: str) -> dict[str, Any]:
@@ -454,7 +462,7 @@ def _public(conn: Connection, row: Any) -> dict[str, Any]:
     ).scalar_one()
     return {
         "name": row["name"],
-        "url": row["url"],
+        "url": shown_url(row["url"]),
         "actions": actions,
         "active": bool(row["active"]),
         "cursor_seq": row["cursor_seq"],
@@ -641,8 +649,9 @@ def _send(http: httpx.Client, job: _Job, allow: AllowList, moment: datetime) -> 
     try:
         # Checked again now, and the request goes to the address just checked.
         url, headers, extensions = check_url(job.url, allowed_hosts=allow).pinned()
-    except InvalidInput as exc:
-        return _Outcome(False, error=f"refused before connecting: {exc}")
+    except InvalidInput as exc:  # the log is read by many: keep a token in the URL out of it
+        reason = str(exc).replace(job.url, shown_url(job.url))
+        return _Outcome(False, error=f"refused before connecting: {reason}")
     body = json.dumps(job.event, sort_keys=True, separators=(",", ":")).encode()
     timestamp = str(int(moment.timestamp()))
     headers |= {
