@@ -176,6 +176,8 @@ def list_all(conn: Connection) -> list[Dataset]:
 
 def parse_ref(text: str) -> tuple[str, str | None]:
     """``NAME`` or ``NAME@DIGEST`` (a digest prefix of 8 or more hex digits is enough)."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"dataset reference must be text, not {text!r}")
     name, _, digest = text.partition("@")
     check_name(name, kind="dataset name")
     if digest and not re.fullmatch(r"[0-9a-f]{8,64}", digest):

@@ -48,6 +48,7 @@ from modelreg.runs import Run
 from modelreg.values import (
     check_description,
     check_metrics,
+    check_page,
     check_params,
     check_tag,
     check_tags,
@@ -159,6 +160,8 @@ class LocalRegistry:
         checked_metrics = check_metrics(metrics)
         checked_tags = check_tags(tags)
         text = check_description(description)
+        if isinstance(parents, str) or isinstance(datasets, (str, os.PathLike)):
+            raise InvalidInput("parents and datasets are lists: wrap a single one in [ ]")
         parent_refs = [parse_ref(p) for p in (parents or [])]
         if parent_refs:  # fail before storing anything; resolved again when committing
             self.db.read(lambda conn: [versions.resolve(conn, r) for r in parent_refs])
@@ -257,6 +260,8 @@ class LocalRegistry:
         """
         parsed = parse_ref(ref)
         when = None if at is None else _parse_time(at)
+        if when is not None and parsed.alias is None:
+            raise InvalidInput(f"at= applies to NAME@ALIAS references, not to {ref!r}")
 
         def read(conn: Connection) -> Version:
             vid = versions.resolve(conn, parsed, at=when)
@@ -268,11 +273,13 @@ class LocalRegistry:
 
     def models(self, *, limit: int | None = None, offset: int = 0) -> list[Model]:
         """Every model with its version count, latest number and aliases, by name."""
+        check_page(limit, offset)
         return self.db.read(lambda conn: versions.list_models(conn, limit=limit, offset=offset))
 
     def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[Version]:
         """The versions of a model, newest first."""
         check_name(name)
+        check_page(limit, offset)
 
         def read(conn: Connection) -> list[Version]:
             mid = versions.model_id(conn, name)
@@ -298,8 +305,7 @@ class LocalRegistry:
         query = search.parse(filter)
         if order_by:
             query = search.Query(query.where, search.parse_order_by(order_by), query.limit)
-        if limit is not None and not (isinstance(limit, int) and 1 <= limit <= 10_000):
-            raise InvalidInput(f"limit must be between 1 and 10000, not {limit!r}")
+        check_page(limit, offset)
 
         def read(conn: Connection) -> list[Version]:
             mid = versions.model_id(conn, check_name(model)) if model is not None else None
@@ -786,6 +792,18 @@ class LocalRegistry:
         limit: int = 100,
         before_seq: int | None = None,
     ) -> list[AuditEvent]:
+        """Audit events, newest first, filtered by entity (a UUID, a model name or a
+        reference), actor or action; page back with ``before_seq``."""
+        check_page(limit, 0)
+        for label, value in (("entity_type", entity_type), ("entity", entity), ("actor", actor),
+                             ("action", action)):  # fmt: skip
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"{label} must be text, not {value!r}")
+        if before_seq is not None and (
+            isinstance(before_seq, bool) or not isinstance(before_seq, int)
+        ):
+            raise InvalidInput(f"before_seq must be a whole number, not {before_seq!r}")
+
         def read(conn: Connection) -> list[AuditEvent]:
             return list(
                 audit.events(
@@ -816,6 +834,8 @@ class LocalRegistry:
 
 
 def _override_reason(force: bool, reason: str | None) -> str | None:
+    if reason is not None and not force:
+        raise InvalidInput("a reason is only for --force: without it, the gates decide")
     if reason is not None and (not isinstance(reason, str) or len(reason) > 2000):
         raise InvalidInput("the override reason must be text of at most 2000 characters")
     if force and not (reason and reason.strip()):
@@ -832,6 +852,8 @@ def _dataset_path(value: Any) -> str:
 def _parse_time(value: str | datetime) -> str:
     if isinstance(value, datetime):
         return format_time(value)
+    if not isinstance(value, str):
+        raise InvalidInput(f"time must be an ISO 8601 string or a datetime, not {value!r}")
     try:
         return format_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
     except ValueError:

@@ -73,6 +73,8 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[
     version: the registration either sees the blob gone (and stores it again) or commits its
     reference before gc looks.
     """
+    if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)):
+        raise InvalidInput(f"grace period must be a number of seconds, not {grace_seconds!r}")
     if grace_seconds < 0:
         raise InvalidInput(f"grace period must be 0 or more seconds, not {grace_seconds}")
     # List the store before reading the references: a blob that appears later is not a

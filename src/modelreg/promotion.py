@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, evaluations, retirement, schema, versions
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput
+from modelreg.refs import check_name
 from modelreg.values import check_key
 
 DEFAULT_PROTECTED = "production"
@@ -46,10 +47,19 @@ class Policy:
         if unknown:
             raise InvalidInput(f"unknown policy options: {', '.join(sorted(unknown))}")
         policy = cls(**options)
+        for flag in ("protected", "block_retired", "higher_is_better"):
+            if not isinstance(getattr(policy, flag), bool):
+                raise InvalidInput(f"{flag} must be True or False, not {getattr(policy, flag)!r}")
+        if isinstance(policy.approvals, bool):
+            raise InvalidInput(f"approvals must be a whole number, not {policy.approvals!r}")
+        if policy.dataset is not None:
+            check_name(policy.dataset, kind="dataset name")
+        if policy.metric is None and (policy.dataset is not None or not policy.higher_is_better):
+            raise InvalidInput(
+                "dataset and higher_is_better choose how a metric is compared: give metric too"
+            )
         if policy.metric is not None:
             check_key(policy.metric, kind="metric")
-        if policy.dataset is not None and not isinstance(policy.dataset, str):
-            raise InvalidInput("policy dataset must be a dataset name")
         margin = policy.min_margin
         if not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin < 0:
             raise InvalidInput(f"min_margin must be a number >= 0, not {policy.min_margin!r}")

@@ -93,6 +93,8 @@ class Run:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Append one point per metric, in one transaction and one audit event."""
         run_id = self._live()
+        if not isinstance(metrics, Mapping):
+            raise InvalidInput(f"metrics must be a mapping of key to value, not {metrics!r}")
         if isinstance(step, bool) or not (step is None or (isinstance(step, int) and step >= 0)):
             raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
         points = []

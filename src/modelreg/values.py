@@ -129,3 +129,17 @@ def parse_assignment(text: str, *, kind: str) -> tuple[str, str]:
     if not sep or not key:
         raise InvalidInput(f"--{kind} {text!r} must have the form KEY=VALUE")
     return key, value
+
+
+MAX_PAGE = 10_000
+
+
+def check_page(limit: Any, offset: Any) -> tuple[int | None, int]:
+    """A listing's page: ``limit`` between 1 and MAX_PAGE (or None), ``offset`` 0 or more."""
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE
+    ):
+        raise InvalidInput(f"limit must be a whole number between 1 and {MAX_PAGE}, not {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be a whole number, 0 or more, not {offset!r}")
+    return limit, offset
