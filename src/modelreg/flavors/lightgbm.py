@@ -14,15 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import InvalidInput
-from modelreg.flavors.pytorch import class_path, import_class
+from modelreg.flavors.classes import class_names, class_path, import_class
 
 MODEL_FILE = "model.txt"
 _BOOSTER = "lightgbm.basic.Booster"
 _SKLEARN = "lightgbm.sklearn.LGBMModel"
-
-
-def _class_names(obj: Any) -> set[str]:
-    return {f"{c.__module__}.{c.__qualname__}" for c in type(obj).__mro__}
 
 
 def _plain(value: Any) -> Any:
@@ -59,13 +55,13 @@ class LightGBMFlavor:
     name = "lightgbm"
 
     def detect(self, obj: Any) -> bool:
-        return bool(_class_names(obj) & {_BOOSTER, _SKLEARN})
+        return bool(class_names(obj) & {_BOOSTER, _SKLEARN})
 
     def save(self, obj: Any, directory: Path, *, input_example: Any = None) -> dict[str, Any]:
         path = class_path(type(obj))
         meta: dict[str, Any] = {"class": path, "file": MODEL_FILE}
         booster = obj
-        if _SKLEARN in _class_names(obj):
+        if _SKLEARN in class_names(obj):
             meta.update(_sklearn_metadata(obj, path))
             booster = obj.booster_
         booster.save_model(str(directory / MODEL_FILE))

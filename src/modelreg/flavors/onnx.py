@@ -7,20 +7,12 @@ dimension is an int, a symbolic name, or null), which is the model's own signatu
 
 from __future__ import annotations
 
-import contextlib
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from modelreg.flavors.classes import installed
+
 MODEL_FILE = "model.onnx"
-
-
-def installed(*distributions: str) -> dict[str, str]:
-    found = {}
-    for dist in distributions:
-        with contextlib.suppress(PackageNotFoundError):
-            found[dist] = version(dist)
-    return found
 
 
 def _tensors(values: Any) -> list[dict[str, Any]]:

@@ -18,69 +18,16 @@ Anything else is refused at save time with :class:`~modelreg.errors.InvalidInput
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import inspect
 import json
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 from modelreg.errors import InvalidInput
+from modelreg.flavors.classes import class_names, class_path, import_class, installed
 
 WEIGHTS_FILE = "model.safetensors"
 INIT_ARGS_ATTRIBUTE = "modelreg_init_args"
-
-
-def _class_names(obj: Any) -> set[str]:
-    return {f"{c.__module__}.{c.__qualname__}" for c in type(obj).__mro__}
-
-
-def installed(*distributions: str) -> dict[str, str]:
-    found = {}
-    for dist in distributions:
-        with contextlib.suppress(PackageNotFoundError):
-            found[dist] = version(dist)
-    return found
-
-
-def class_path(cls: type) -> str:
-    """``module:qualname`` for a class, refusing ones that cannot be imported back."""
-    path = f"{cls.__module__}:{cls.__qualname__}"
-    if cls.__module__ == "__main__" or "<locals>" in cls.__qualname__:
-        raise InvalidInput(
-            f"cannot save {path}: the class must be importable at load time, so define it in a "
-            "module rather than in __main__ or inside a function"
-        )
-    try:
-        found = import_class(path)
-    except (ImportError, AttributeError) as exc:
-        raise InvalidInput(f"cannot save {path}: the class cannot be imported ({exc})") from exc
-    if found is not cls:
-        raise InvalidInput(f"cannot save {path}: importing that path gives another object")
-    return path
-
-
-def import_class(path: Any, *, within: tuple[str, ...] = (), trust: bool = True) -> Any:
-    """The object at ``module:qualname``. With ``within`` and without ``trust``, only modules
-    of those packages are imported: importing a module runs its code, and a tampered
-    flavor.json must not choose which code runs."""
-    if not isinstance(path, str) or ":" not in path:
-        raise InvalidInput(f"flavor.json names no class to load ({path!r})")
-    module_name, _, qualname = path.partition(":")
-    if (
-        within
-        and not trust
-        and not any(module_name == p or module_name.startswith(p + ".") for p in within)
-    ):
-        raise InvalidInput(
-            f"flavor.json names {path}, outside {', '.join(within)}: importing it would run its"
-            " code; pass trust=True if you trust the version's author"
-        )
-    found: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        found = getattr(found, part)
-    return found
 
 
 def _init_args(module: Any) -> dict[str, Any]:
@@ -111,7 +58,7 @@ class PytorchFlavor:
     name = "pytorch"
 
     def detect(self, obj: Any) -> bool:
-        names = _class_names(obj)
+        names = class_names(obj)
         # A transformers model is a Module too; its own flavor saves the config with it.
         if any(n.startswith("transformers.") for n in names):
             return False

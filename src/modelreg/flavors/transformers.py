@@ -16,7 +16,7 @@ from typing import Any
 
 from modelreg.errors import InvalidInput, UnsafeModel
 from modelreg.flavors import safety
-from modelreg.flavors.pytorch import class_path, import_class, installed
+from modelreg.flavors.classes import class_path, import_class, installed
 
 _PRETRAINED = "transformers.modeling_utils.PreTrainedModel"
 

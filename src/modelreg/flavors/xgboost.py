@@ -12,25 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from modelreg.errors import InvalidInput
-from modelreg.flavors.pytorch import class_path, import_class
+from modelreg.flavors.classes import class_names, class_path, import_class
 
 MODEL_FILE = "model.json"
 _BASES = {"xgboost.core.Booster", "xgboost.sklearn.XGBModel"}
-
-
-def _class_names(obj: Any) -> set[str]:
-    return {f"{c.__module__}.{c.__qualname__}" for c in type(obj).__mro__}
 
 
 class XGBoostFlavor:
     name = "xgboost"
 
     def detect(self, obj: Any) -> bool:
-        return bool(_class_names(obj) & _BASES)
+        return bool(class_names(obj) & _BASES)
 
     def save(self, obj: Any, directory: Path, *, input_example: Any = None) -> dict[str, Any]:
         path = class_path(type(obj))
-        if "xgboost.sklearn.XGBModel" in _class_names(obj) and not obj.__sklearn_is_fitted__():
+        if "xgboost.sklearn.XGBModel" in class_names(obj) and not obj.__sklearn_is_fitted__():
             raise InvalidInput(f"cannot save {path}: it is not fitted")
         obj.save_model(str(directory / MODEL_FILE))
         return {"class": path, "file": MODEL_FILE}
