@@ -6,8 +6,10 @@ A file's digest is the sha256 of its bytes; a directory's is the digest of its m
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,11 @@ class DatasetUse:
             "file_count": self.file_count,
             "role": self.role,
         }
+
+
+# What a caller may hand over as a dataset: a path or URI, a described use, or a mapping
+# {"path": ..., "name": ..., "role": ..., "digest": ...}.
+DatasetArg = str | os.PathLike[str] | DatasetUse | Mapping[str, Any]
 
 
 def check_role(role: str) -> str:

@@ -1,0 +1,192 @@
+"""The governance half of the embedded registry: dataset retirement, evaluations, model
+cards and traces, signatures and webhooks.
+
+A mixin of :class:`modelreg.local.LocalRegistry`, apart only so that each file stays
+readable: the rules live in the noun modules it calls (retirement, evaluations, cards,
+signing, webhooks), each change in one transaction with its audit event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection
+
+from modelreg import evaluations, retirement, signing, versions
+from modelreg.datasets import DatasetArg, DatasetUse
+from modelreg.db import Database
+from modelreg.refs import check_name, parse_ref
+from modelreg.values import check_metrics
+
+
+class Governance:
+    """Retirement, evaluations, cards and traces, signatures and webhooks."""
+
+    db: Database
+    actor: str
+
+    if TYPE_CHECKING:  # provided by LocalRegistry
+
+        def _dataset_use(self, item: DatasetArg, *, role: str = "train") -> DatasetUse: ...
+
+    # -- governance: retirement and evaluations -------------------------------------------
+
+    def dataset_impact(self, ref: str) -> dict[str, Any]:
+        """What retiring a dataset (``NAME`` or ``NAME@DIGEST``) touches: every version that
+        used it or was evaluated on it, their descendants, and the aliases on them."""
+        return self.db.read(lambda conn: retirement.impact(conn, ref))
+
+    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]:
+        """Retire a dataset and flag ``data-retired`` every version that depends on it.
+
+        The retirement is recorded for good (and audited); ``dry_run`` only reports.
+        """
+        text = retirement.check_reason(reason)
+        if dry_run:
+
+            def read(conn: Connection) -> dict[str, Any]:
+                retirement.pending(conn, ref)  # refuses, as the real run would
+                return retirement.impact(conn, ref)
+
+            return self.db.read(read)
+        return self.db.write(
+            lambda conn: retirement.retire(conn, ref, reason=text, actor=self.actor)
+        )
+
+    def evaluate(
+        self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Record a version's metrics on a dataset (hashed from the data, like training data)."""
+        parsed = parse_ref(ref)
+        checked = check_metrics(metrics)
+        use = self._dataset_use(dataset, role="test")
+
+        def change(conn: Connection) -> dict[str, Any]:
+            vid = versions.resolve(conn, parsed)
+            return evaluations.record(conn, vid, use, checked, actor=self.actor)
+
+        return self.db.write(change)
+
+    def evaluations(self, ref: str) -> list[dict[str, Any]]:
+        """Every evaluation of a version, oldest first."""
+        parsed = parse_ref(ref)
+        return self.db.read(
+            lambda conn: evaluations.of_version(conn, versions.resolve(conn, parsed))
+        )
+
+    def leaderboard(
+        self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
+    ) -> dict[str, Any]:
+        """A model's versions ranked by their latest evaluation on one dataset digest."""
+        check_name(name)
+        return self.db.read(
+            lambda conn: evaluations.leaderboard(
+                conn, name, dataset, metric, higher_is_better=higher_is_better
+            )
+        )
+
+    def metric_trend(self, name: str, *, dataset: str, metric: str) -> dict[str, Any]:
+        """Every evaluation of a model's versions on one dataset digest, over time."""
+        check_name(name)
+        return self.db.read(lambda conn: evaluations.trend(conn, name, dataset, metric))
+
+    # -- cards and traces ------------------------------------------------------------------------
+
+    def card(self, ref: str) -> dict[str, Any]:
+        """A model card for an auditor: everything recorded about one version, by section."""
+        from modelreg import cards
+
+        parsed = parse_ref(ref)
+        return self.db.read(lambda conn: cards.build(conn, versions.resolve(conn, parsed)))
+
+    def trace(self, target: str | os.PathLike[str]) -> dict[str, Any]:
+        """The full lineage of a deployed version and of each of its ancestors.
+
+        ``target`` is the version UUID a service logs from the ``modelreg.json`` that pull
+        writes, that file's path, or the directory the version was pulled into.
+        """
+        from modelreg import cards
+
+        version_id, marker = cards.trace_target(target)
+        return self.db.read(lambda conn: cards.trace(conn, version_id, marker=marker))
+
+    # -- signatures ----------------------------------------------------------------------------
+
+    def verify(self, ref: str, *, public_key: signing.PublicKeyArg | None = None) -> dict[str, Any]:
+        """Check a version's signature against its stored records, by ``public_key`` (a key
+        or its PEM file) or else by any trusted key: ``{"version", "ok", "key_id", "reason"}``.
+        """
+        key = signing.public_key(public_key) if public_key is not None else None
+        parsed = parse_ref(ref)
+
+        def read(conn: Connection) -> dict[str, Any]:
+            found = versions.load(conn, [versions.resolve(conn, parsed)])[0]
+            return signing.check(conn, found, key)
+
+        return self.db.read(read)
+
+    def trust_key(self, name: str, public_key: signing.PublicKeyArg) -> dict[str, Any]:
+        """Trust a public key (or its PEM file) under ``name`` for ``verify`` and pulls."""
+        key = signing.public_key(public_key)
+        return self.db.write(lambda conn: signing.trust(conn, name, key, actor=self.actor))
+
+    def untrust_key(self, name: str) -> dict[str, Any]:
+        return self.db.write(lambda conn: signing.untrust(conn, name, actor=self.actor))
+
+    def trusted_keys(self) -> list[dict[str, Any]]:
+        return self.db.read(signing.trusted)
+
+    # -- webhooks ------------------------------------------------------------------------------
+
+    def add_webhook(
+        self,
+        name: str,
+        url: str,
+        *,
+        actions: Sequence[str] = ("*",),
+        secret: str | None = None,
+    ) -> dict[str, Any]:
+        """Deliver future events whose action matches ``actions`` (``alias.set``, a prefix
+        such as ``alias.``, or ``*``) to ``url``, signed with ``secret`` (random if None).
+
+        The result holds the secret: the only time it is shown. The URL is checked against
+        server-side request forgery (see modelreg.webhooks).
+        """
+        from modelreg import webhooks
+
+        check_name(name, kind="webhook name")
+        checked = webhooks.check_actions(actions)
+        key = webhooks.check_secret(secret)
+        target = webhooks.check_url(url, allowed_hosts=webhooks.allowed_hosts_from_env())
+        return self.db.write(
+            lambda conn: webhooks.add(
+                conn, name, target, actions=checked, secret=key, actor=self.actor
+            )
+        )
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks, by name, with their backlog; never their secrets."""
+        from modelreg import webhooks
+
+        return self.db.read(webhooks.listing)
+
+    def remove_webhook(self, name: str) -> dict[str, Any]:
+        from modelreg import webhooks
+
+        return self.db.write(lambda conn: webhooks.remove(conn, name, actor=self.actor))
+
+    def webhook_deliveries(
+        self, name: str | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The delivery log, newest attempt first."""
+        from modelreg import webhooks
+
+        return self.db.read(lambda conn: webhooks.deliveries(conn, name, limit=limit))
+
+    def deliver_webhooks(self) -> dict[str, int]:
+        """One delivery pass: send due events, schedule retries; counts by outcome."""
+        from modelreg import webhooks
+
+        return webhooks.deliver_pending(self.db)
