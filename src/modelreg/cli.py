@@ -1,10 +1,16 @@
 """The ``modelreg`` command line: a thin Typer skin over the Registry interface.
 
+This module holds the app and its command groups, the root options and :func:`main`; the
+commands live in one module per noun, each registering on the apps defined here:
+``cli_versions`` (register, read, pull, tag, search, compare, lineage), ``cli_datasets``
+(datasets and their retirement), ``cli_store`` (audit log, fsck, gc, demo), ``cli_evaluations``,
+``cli_aliases`` (aliases, promotion policies, approvals), ``cli_trust`` (keys, signatures,
+cards, traces, reproduction) and ``cli_integrations`` (webhooks, MLflow import). Their shared
+parsers and helpers are in ``cli_support``, the human output in ``cli_render``.
+
 Start-up is kept cheap (``modelreg --help`` should take well under a third of a second), so
 nothing heavy is imported at module level: the registry, SQLAlchemy and Rich's tables are
-imported inside the commands that use them, and the human output lives in ``cli_render``.
-The governance commands (promotion gates, signatures, cards, webhooks, retirement,
-evaluations) live in ``cli_governance``, on the same app.
+imported inside the commands that use them.
 
 Every error becomes one line ``error: <message>`` on stderr, in :func:`main` alone. Exit codes:
 0 ok; 1 a registry refusal (any ModelregError, an OSError) or a failed check (fsck, audit
@@ -17,43 +23,13 @@ from __future__ import annotations
 
 import os
 import sys
-import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from modelreg.cli_support import (
-    DatasetRef,
-    Failure,
-    ForceOption,
-    JsonOption,
-    LimitOption,
-    OffsetOption,
-    OverrideReasonOption,
-    Session,
-    UsageProblem,
-    assignments,
-    at_most_one,
-    check_alias,
-    check_dataset_ref,
-    check_model_name,
-    check_ref,
-    check_time,
-    count,
-    emit_json,
-    help_if_bare,
-    metric_values,
-    open_registry,
-    override_reason,
-    parsed,
-    private_key_file,
-    public_key_file,
-    say,
-    warn,
-)
-from modelreg.errors import ModelregError, RetiredDataWarning
+from modelreg.cli_support import Failure, Session, UsageProblem, help_if_bare, say
+from modelreg.errors import ModelregError
 
 # Above this many bytes `pull` shows a progress bar even when stderr is not a terminal.
 PROGRESS_THRESHOLD = 50 * 1024 * 1024
@@ -65,14 +41,23 @@ app = typer.Typer(
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+# The groups, in the order `modelreg --help` lists them (after the plain commands).
 alias_app = typer.Typer()
 tag_app = typer.Typer()
 dataset_app = typer.Typer()
 audit_app = typer.Typer()
+policy_app = typer.Typer()
+keys_app = typer.Typer()
+webhook_app = typer.Typer()
+import_app = typer.Typer()
 app.add_typer(alias_app, name="alias")
 app.add_typer(tag_app, name="tag")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.add_typer(keys_app, name="keys")
+app.add_typer(webhook_app, name="webhook")
+app.add_typer(import_app, name="import")
 
 
 def _show_version(value: bool) -> None:
@@ -130,603 +115,28 @@ def dataset(ctx: typer.Context) -> None:
     help_if_bare(ctx)
 
 
-# -- registering ---------------------------------------------------------------------------
+@policy_app.callback(invoke_without_command=True)
+def policy(ctx: typer.Context) -> None:
+    """The promotion gates of an alias: what a version must pass to take it."""
+    help_if_bare(ctx)
 
 
-@app.command()
-def register(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name, e.g. churn.")],
-    paths: Annotated[
-        list[Path],
-        typer.Argument(
-            metavar="PATH",
-            exists=True,
-            help="Files or directories. One directory: its contents, relative to it.",
-        ),
-    ],
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", metavar="K=V", help="A training parameter (repeatable)."),
-    ] = None,
-    metric: Annotated[
-        list[str] | None,
-        typer.Option("--metric", metavar="K=V", help="A metric; V is a number (repeatable)."),
-    ] = None,
-    tag: Annotated[
-        list[str] | None, typer.Option("--tag", metavar="K=V", help="A tag (repeatable).")
-    ] = None,
-    dataset: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--dataset",
-            metavar="PATH[,role=R][,name=N]",
-            help="A dataset used, hashed from its contents; role is train (default),"
-            " validation or test (repeatable).",
-        ),
-    ] = None,
-    parent: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--parent", metavar="REF", help="A version this one derives from (repeatable)."
-        ),
-    ] = None,
-    description: Annotated[
-        str | None, typer.Option("--description", metavar="TEXT", help="What this version is.")
-    ] = None,
-    sign: Annotated[
-        Path | None,
-        typer.Option(
-            "--sign",
-            metavar="KEY",
-            help='Sign the version with this Ed25519 private key, a PEM file (see "keys create").',
-        ),
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Register a new version of a model from local files.
+@keys_app.callback(invoke_without_command=True)
+def keys(ctx: typer.Context) -> None:
+    """Signing keys: create a key pair, and trust public keys for verification."""
+    help_if_bare(ctx)
 
-    Prints the new version's reference and UUID, e.g. "churn/3 6f1c...". With --sign, the
-    signature is stored with the version: "verify" and "pull --verify" check it.
-    """
-    from modelreg.datasets import parse_cli_dataset
-    from modelreg.values import check_description, check_params, check_tags
 
-    check_model_name(name)
-    params = parsed(check_params, assignments(param, "param"))
-    metrics = metric_values(metric)
-    tags = parsed(check_tags, assignments(tag, "tag"))
-    parsed(check_description, description)
-    datasets: list[dict[str, Any]] = []
-    for spec in dataset or []:
-        path, dataset_name, role = parsed(parse_cli_dataset, spec)
-        if "://" not in path and not Path(path).exists():
-            raise UsageProblem(f"--dataset {spec!r}: path {path!r} does not exist")
-        datasets.append({"path": path, "name": dataset_name, "role": role})
-    parents = [check_ref(p) for p in parent or []]
-    key = private_key_file(sign)
-    files: Path | list[Path] = paths[0] if len(paths) == 1 else list(paths)
-    version = open_registry(ctx).register(
-        name,
-        files,
-        params=params,
-        metrics=metrics,
-        tags=tags,
-        datasets=datasets,
-        parents=parents,
-        description=description,
-        sign=key,
-    )
-    if as_json:
-        emit_json(version.to_dict())
-    else:
-        say(f"{version.ref} {version.id}")
+@webhook_app.callback(invoke_without_command=True)
+def webhook(ctx: typer.Context) -> None:
+    """Deliver registry events (the audit log) to CI/CD systems over HTTP, signed."""
+    help_if_bare(ctx)
 
 
-# -- reading -------------------------------------------------------------------------------
-
-
-@app.command()
-def models(
-    ctx: typer.Context,
-    limit: LimitOption = None,
-    offset: OffsetOption = 0,
-    as_json: JsonOption = False,
-) -> None:
-    """List the models: versions, latest number, aliases, last update."""
-    found = open_registry(ctx).models(limit=limit, offset=offset)
-    if as_json:
-        emit_json([m.to_dict() for m in found])
-        return
-    from modelreg import cli_render
-
-    cli_render.models(found)
-
-
-@app.command()
-def versions(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
-    limit: LimitOption = None,
-    offset: OffsetOption = 0,
-    as_json: JsonOption = False,
-) -> None:
-    """List the versions of a model, newest first."""
-    check_model_name(name)
-    found = open_registry(ctx).versions(name, limit=limit, offset=offset)
-    if as_json:
-        emit_json([v.to_dict() for v in found])
-        return
-    from modelreg import cli_render
-
-    cli_render.versions(found, empty=f"model {name!r} has no versions")
-
-
-@app.command()
-def show(
-    ctx: typer.Context,
-    ref: Annotated[
-        str, typer.Argument(metavar="REF", help="NAME, NAME/N, NAME@ALIAS or a version UUID.")
-    ],
-    at: Annotated[
-        str | None,
-        typer.Option(
-            "--at",
-            metavar="TIME",
-            help="Resolve an alias as it was at this ISO 8601 time, e.g. 2026-11-01T12:00:00Z.",
-        ),
-    ] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Show one version: params, metrics, tags, files, datasets and code."""
-    from modelreg.refs import parse_ref
-
-    if check_time(at) is not None and parsed(parse_ref, ref).alias is None:
-        raise UsageProblem(f"--at applies to an alias (NAME@ALIAS), and {ref!r} is not one")
-    check_ref(ref)
-    version = open_registry(ctx).get(ref, at=at)
-    if as_json:
-        emit_json(version.to_dict())
-        return
-    from modelreg import cli_render
-
-    cli_render.version(version)
-
-
-@app.command()
-def pull(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The version to fetch.")],
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output", "-o", metavar="DIR", help="Where to write the files. Default: ./MODEL-N."
-        ),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite files in DIR whose content differs.")
-    ] = False,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict", help="Refuse a version flagged data-retired (exit 1, write nothing)."
-        ),
-    ] = False,
-    verify_with: Annotated[
-        Path | None,
-        typer.Option(
-            "--verify-with",
-            metavar="PUBKEY",
-            help="Refuse the version (exit 1, write nothing) unless this Ed25519 public key,"
-            " a PEM file, signed it.",
-        ),
-    ] = None,
-    verify: Annotated[
-        bool,
-        typer.Option(
-            "--verify",
-            help="Refuse the version (exit 1, write nothing) unless a key the registry trusts"
-            ' signed it (see "keys trust").',
-        ),
-    ] = False,
-) -> None:
-    """Write a version's files into a directory, verified.
-
-    Files already present with the right content are kept; files that differ are not
-    overwritten unless --force is given. Nothing is written outside DIR. A version flagged
-    data-retired is pulled with a warning, or refused with --strict. With --verify or
-    --verify-with, its signature is checked against its stored records before anything is
-    written.
-    """
-    check_ref(ref)
-    at_most_one(verify=verify, verify_with=verify_with is not None)
-    key = public_key_file(verify_with)
-    signed = verify or key is not None
-    reg = open_registry(ctx)
-    version = reg.get(ref)
-    dest = output if output is not None else Path(f"{version.model}-{version.number}")
-    # The registry warns about retired data; the CLI prints that as one line, not as Python's
-    # warning text (and only once the pull succeeded: a failure prints only its error line).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RetiredDataWarning)
-        if version.size > PROGRESS_THRESHOLD or sys.stderr.isatty():
-            from modelreg import cli_render
-
-            with cli_render.byte_progress(version.size, f"pulling {version.ref}") as advance:
-                # By id, so that an alias moved meanwhile cannot switch the version under us.
-                root = reg.pull(
-                    version.id,
-                    dest,
-                    force=force,
-                    strict=strict,
-                    progress=advance,
-                    verify_with=key,
-                    verify=verify,
-                )
-        else:
-            root = reg.pull(
-                version.id, dest, force=force, strict=strict, verify_with=key, verify=verify
-            )
-    for caught_warning in caught:
-        if issubclass(caught_warning.category, RetiredDataWarning):
-            warn(str(caught_warning.message))
-        else:  # not ours to reword: hand it back to the warning filters in force
-            warnings.warn_explicit(
-                caught_warning.message,
-                caught_warning.category,
-                caught_warning.filename,
-                caught_warning.lineno,
-            )
-    checked = ", signature verified" if signed else ""
-    say(f"{version.ref}: {count(len(version.files), 'file')} in {root}{checked}")
-
-
-# -- aliases, tags, descriptions -----------------------------------------------------------
-
-
-@alias_app.command("set")
-def alias_set(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
-    alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias, e.g. production.")],
-    ref: Annotated[
-        str, typer.Argument(metavar="REF", help="The version it should point at, e.g. churn/3.")
-    ],
-    force: ForceOption = False,
-    reason: OverrideReasonOption = None,
-) -> None:
-    """Point NAME@ALIAS at a version of the same model.
-
-    A protected alias (production, unless its policy says otherwise) first runs its gates:
-    a failed one refuses the move (exit 1) naming the checks and their figures. A maintainer
-    may override with --force --reason; the override is audited (action alias.override).
-    """
-    check_model_name(name)
-    check_alias(alias)
-    check_ref(ref)
-    text = override_reason(force=force, reason=reason)
-    version = open_registry(ctx).set_alias(name, alias, ref, force=force, reason=text)
-    say(f"{name}@{alias} -> {version.ref}")
-
-
-@alias_app.command("delete")
-def alias_delete(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
-    alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias to delete.")],
-) -> None:
-    """Delete an alias (its history is kept)."""
-    check_model_name(name)
-    check_alias(alias)
-    open_registry(ctx).delete_alias(name, alias)
-    say(f"deleted {name}@{alias}")
-
-
-@alias_app.command("history")
-def alias_history(
-    ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
-    alias: Annotated[str, typer.Argument(metavar="ALIAS", help="The alias.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Every move of an alias, oldest first."""
-    check_model_name(name)
-    check_alias(alias)
-    events = open_registry(ctx).alias_history(name, alias)
-    if as_json:
-        emit_json(events)
-        return
-    from modelreg import cli_render
-
-    cli_render.alias_history(f"{name}@{alias}", events)
-
-
-@tag_app.command("set")
-def tag_set(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
-    key: Annotated[str, typer.Argument(metavar="KEY", help="The tag's key.")],
-    value: Annotated[str, typer.Argument(metavar="VALUE", help="The tag's value.")],
-) -> None:
-    """Set a tag on a version."""
-    check_ref(ref)
-    open_registry(ctx).set_tag(ref, key, value)
-    say(f"{ref}: {key}={value}")
-
-
-@tag_app.command("delete")
-def tag_delete(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
-    key: Annotated[str, typer.Argument(metavar="KEY", help="The tag's key.")],
-) -> None:
-    """Delete a tag from a version."""
-    check_ref(ref)
-    open_registry(ctx).delete_tag(ref, key)
-    say(f"{ref}: deleted tag {key}")
-
-
-@app.command()
-def describe(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
-    text: Annotated[
-        str, typer.Argument(metavar="TEXT", help="The new description (empty to clear it).")
-    ],
-) -> None:
-    """Set the description of a version."""
-    check_ref(ref)
-    open_registry(ctx).set_description(ref, text)
-    say(f"{ref}: description set")
-
-
-# -- search, compare, lineage --------------------------------------------------------------
-
-
-@app.command()
-def search(
-    ctx: typer.Context,
-    filter: Annotated[
-        str,
-        typer.Argument(
-            metavar="FILTER",
-            help='A filter in the search language, e.g. "metrics.accuracy > 0.9 and'
-            " tags.team = 'growth'\". Empty matches every version.",
-        ),
-    ] = "",
-    model: Annotated[
-        str | None, typer.Option("--model", metavar="NAME", help="Only versions of this model.")
-    ] = None,
-    order_by: Annotated[
-        str | None,
-        typer.Option(
-            "--order-by", metavar="EXPR", help='Sort order, e.g. "metrics.accuracy desc".'
-        ),
-    ] = None,
-    limit: LimitOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Find versions by params, metrics, tags and more."""
-    from modelreg.errors import InvalidInput
-
-    if model is not None:
-        check_model_name(model)
-    reg = open_registry(ctx)
-    try:
-        found = reg.search(filter, model=model, order_by=order_by, limit=limit)
-    except InvalidInput as exc:  # a syntax error (with its column) in what was typed
-        raise UsageProblem(f"search: {exc}") from None
-    if as_json:
-        emit_json([v.to_dict() for v in found])
-        return
-    from modelreg import cli_render
-
-    cli_render.versions(found, empty="no version matches")
-
-
-@app.command()
-def compare(
-    ctx: typer.Context,
-    a: Annotated[str, typer.Argument(metavar="REF", help="The version to compare from.")],
-    b: Annotated[str, typer.Argument(metavar="REF", help="The version to compare to.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Show what changed between two versions.
-
-    Params changed, added and removed; metrics with deltas; datasets whose digests differ;
-    code commit; package changes; files added, removed and changed.
-    """
-    check_ref(a)
-    check_ref(b)
-    diff = open_registry(ctx).compare(a, b)
-    if as_json:
-        emit_json(diff)
-        return
-    from modelreg import cli_render
-
-    cli_render.comparison(diff)
-
-
-@app.command()
-def lineage(
-    ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Show what made a version, and what was made from it.
-
-    Parents, datasets, training run, code, environment, and children, as a tree.
-    """
-    check_ref(ref)
-    found = open_registry(ctx).lineage(ref)
-    if as_json:
-        emit_json(found)
-        return
-    from modelreg import cli_render
-
-    cli_render.lineage(found)
-
-
-# -- datasets ------------------------------------------------------------------------------
-
-
-@app.command("datasets")
-def datasets_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List every recorded dataset version."""
-    found = open_registry(ctx).datasets()
-    if as_json:
-        emit_json([d.to_dict() for d in found])
-        return
-    from modelreg import cli_render
-
-    cli_render.datasets(found)
-
-
-@dataset_app.command("show")
-def dataset_show(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = False) -> None:
-    """Show the recorded versions of a dataset: digest, URI, size, files."""
-    check_dataset_ref(ref)
-    found = open_registry(ctx).dataset(ref)
-    if as_json:
-        emit_json([d.to_dict() for d in found])
-        return
-    from modelreg import cli_render
-
-    cli_render.dataset_versions(found)
-
-
-@dataset_app.command("models")
-def dataset_models(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = False) -> None:
-    """Every version that used a dataset, and every version derived from those."""
-    check_dataset_ref(ref)
-    found = open_registry(ctx).dataset_models(ref)
-    if as_json:
-        emit_json(found)
-        return
-    from modelreg import cli_render
-
-    cli_render.dataset_models(ref, found)
-
-
-# -- audit and maintenance -----------------------------------------------------------------
-
-
-@audit_app.callback(invoke_without_command=True, subcommand_metavar="[verify]")
-def audit(
-    ctx: typer.Context,
-    entity: Annotated[
-        str | None, typer.Option("--entity", metavar="REF", help="Only events of this version.")
-    ] = None,
-    actor: Annotated[
-        str | None, typer.Option("--actor", metavar="A", help="Only events by this actor.")
-    ] = None,
-    action: Annotated[
-        str | None,
-        typer.Option("--action", metavar="X", help="Only this action, e.g. alias.set."),
-    ] = None,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, metavar="N", help="Show at most N events.")
-    ] = 100,
-    as_json: JsonOption = False,
-) -> None:
-    """Read the audit log, newest first; "audit verify" checks it."""
-    if ctx.invoked_subcommand is not None:
-        return
-    if entity is not None:
-        check_ref(entity)
-    events = open_registry(ctx).audit(entity=entity, actor=actor, action=action, limit=limit)
-    if as_json:
-        emit_json([e.to_dict() for e in events])
-        return
-    from modelreg import cli_render
-
-    cli_render.audit(events)
-
-
-@audit_app.command("verify")
-def audit_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Check the audit log's hash chain.
-
-    Prints the event count and head hash; exits 1 naming the first bad event.
-    """
-    result = open_registry(ctx).verify_audit()
-    if as_json:
-        emit_json(result.to_dict())
-    elif result.ok:
-        say(f"audit log ok: {result.events} events, head {result.head}")
-    if not result.ok:
-        raise Failure(f"audit log is broken at event {result.bad_seq}: {result.reason}")
-
-
-@app.command()
-def fsck(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Check every stored blob against its digest.
-
-    Exits 1 listing the blobs that are corrupt or missing.
-    """
-    report = open_registry(ctx).fsck()
-    if as_json:
-        emit_json(report)
-    else:
-        say(
-            f"{count(report['blobs'], 'blob')}: {report['referenced']} referenced,"
-            f" {report['unreferenced']} unreferenced"
-        )
-        for digest in report["corrupt"]:
-            say(f"corrupt: {digest}")
-        for digest in report["missing"]:
-            say(f"missing: {digest}")
-    if not report["ok"]:
-        corrupt, missing = len(report["corrupt"]), len(report["missing"])
-        raise Failure(f"fsck found {corrupt} corrupt and {missing} missing blobs")
-    if not as_json:
-        say("ok")
-
-
-@app.command()
-def gc(
-    ctx: typer.Context,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
-    ] = False,
-    grace: Annotated[
-        float,
-        typer.Option(
-            "--grace",
-            min=0,
-            metavar="SECONDS",
-            help="Keep unreferenced blobs written within this many seconds.",
-        ),
-    ] = 3600,
-    as_json: JsonOption = False,
-) -> None:
-    """Delete blobs that no version references."""
-    report = open_registry(ctx).gc(dry_run=dry_run, grace_seconds=grace)
-    if as_json:
-        emit_json(report)
-        return
-    verb = "would remove" if dry_run else "removed"
-    for digest in report["removed"]:
-        say(f"{verb}: {digest}")
-    say(
-        f"{verb} {count(len(report['removed']), 'blob')}; kept {report['kept_recent']} recent"
-        f" unreferenced; {count(report['temporaries_removed'], 'temporary file')} removed"
-    )
-
-
-@app.command()
-def demo(ctx: typer.Context) -> None:
-    """Fill the registry with a few example models to explore."""
-    import importlib
-
-    try:
-        filler = importlib.import_module("modelreg.demo")
-    except ImportError:
-        raise Failure("the demo is not available in this installation") from None
-    made = list(filler.fill(open_registry(ctx)))
-    for ref in made:
-        say(str(ref))
-    say(f"made {count(len(made), 'version')}: try `modelreg models` and `modelreg lineage REF`")
+@import_app.callback(invoke_without_command=True)
+def import_(ctx: typer.Context) -> None:
+    """Copy models from another registry, keeping their ids in tags; re-runs copy what is new."""
+    help_if_bare(ctx)
 
 
 # -- entry point ---------------------------------------------------------------------------
@@ -791,14 +201,23 @@ def _silence_stdout() -> None:
         pass
 
 
-# Last, not at the top: cli_governance registers its commands on `app` as it runs, and imports
-# `app` from here, so this module must be fully defined by then. Importing it here means that
-# whoever imports modelreg.cli (the console script, the docs generator) gets every command.
-from modelreg import cli_governance  # noqa: E402, F401
-
 if __name__ == "__main__":
-    # Run as `python -m modelreg.cli`, this file is `__main__`, a copy of `modelreg.cli`:
-    # the governance commands registered on the app of `modelreg.cli`, so run that one.
+    # Run as `python -m modelreg.cli`, this file is `__main__`, a copy of `modelreg.cli`; the
+    # commands register on the app of `modelreg.cli` (imported afresh here), so run that one.
     from modelreg.cli import main as _main
 
     sys.exit(_main())
+
+# Last, not at the top: each command module imports the apps from here and registers its
+# commands on them as it runs, so this module must be fully defined by then. Importing them here
+# means whoever imports modelreg.cli (the console script, the docs generator) gets every
+# command; the order of these imports is the order of the commands in `modelreg --help`.
+# isort: off
+from modelreg import cli_versions  # noqa: E402, F401
+from modelreg import cli_datasets  # noqa: E402, F401
+from modelreg import cli_store  # noqa: E402, F401
+from modelreg import cli_evaluations  # noqa: E402, F401
+from modelreg import cli_aliases  # noqa: E402, F401
+from modelreg import cli_trust  # noqa: E402, F401
+from modelreg import cli_integrations  # noqa: E402, F401
+# isort: on

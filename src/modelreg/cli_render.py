@@ -1,6 +1,7 @@
 """Human output of the CLI: Rich tables and trees, kept narrow-terminal friendly.
 
 Imported only by the commands that print tables, so that ``modelreg --help`` stays fast.
+The governance tables (retirement, evaluations, keys, webhooks) are in ``cli_render_governance``.
 Every value from the registry is printed literally (markup is off), never as Rich markup.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -27,7 +28,6 @@ SHORT_DIGEST = 12
 MAX_METRICS = 3
 MAX_TAGS = 2
 MAX_PACKAGES = 10
-SHORT_KEY_ID = 16
 DATE_COLUMNS = ("created", "updated", "at", "recorded", "evaluated at", "added")
 
 
@@ -101,7 +101,7 @@ def count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _print(*renderables: Any) -> None:
+def print_all(*renderables: Any) -> None:
     out = console()
     for item in renderables:
         out.print(item)
@@ -112,7 +112,7 @@ def _print(*renderables: Any) -> None:
 
 def models(found: Sequence[Model]) -> None:
     if not found:
-        _print("no models yet: register one with `modelreg register NAME PATH`")
+        print_all("no models yet: register one with `modelreg register NAME PATH`")
         return
     t = table("name", "versions", "latest", "aliases", "updated")
     t.columns[0].no_wrap = True
@@ -123,12 +123,12 @@ def models(found: Sequence[Model]) -> None:
         aliases = ", ".join(f"{a}->{n}" for a, n in m.aliases.items())
         latest = "-" if m.latest is None else str(m.latest)
         t.add_row(m.name, str(m.version_count), latest, aliases, when(m.updated_at))
-    _print(t)
+    print_all(t)
 
 
 def versions(found: Sequence[Version], *, empty: str) -> None:
     if not found:
-        _print(empty)
+        print_all(empty)
         return
     # A flags column only when something is flagged: most listings have none to show.
     flagged = any(v.flags for v in found)
@@ -145,7 +145,7 @@ def versions(found: Sequence[Version], *, empty: str) -> None:
             pairs(v.tags, MAX_TAGS),
         ]
         t.add_row(*row, *([", ".join(v.flags)] if flagged else []))
-    _print(t)
+    print_all(t)
 
 
 def version(v: Version) -> None:
@@ -191,7 +191,7 @@ def version(v: Version) -> None:
     code = lineage.get("code") or {}
     if code.get("commit") or code.get("repository"):
         out.append(grid("code", _code_facts(code)))
-    _print(*out)
+    print_all(*out)
 
 
 def _code_facts(code: dict[str, Any]) -> dict[str, str]:
@@ -239,7 +239,7 @@ def alias_history(label: str, events: Sequence[dict[str, Any]]) -> None:
     t = table("at", "actor", "version", title=label)
     for e in events:
         t.add_row(when(e["at"]), e["actor"], e["version"] or "(deleted)")
-    _print(t)
+    print_all(t)
 
 
 def comparison(diff: dict[str, Any]) -> None:
@@ -298,7 +298,7 @@ def comparison(diff: dict[str, Any]) -> None:
     unchanged = all(m["delta"] == 0 for m in diff["metrics"].values())
     if unchanged and len(out) == 1 + bool(diff["metrics"]):
         out.append("no differences in params, metrics, tags, data, code or files")
-    _print(*out)
+    print_all(*out)
 
 
 def _code_and_environment(code: dict[str, Any], env: dict[str, Any]) -> list[tuple[str, str]]:
@@ -388,15 +388,15 @@ def lineage(found: dict[str, Any]) -> None:
         branch.add(child)
     if not children:
         branch.add(Text("none", style="dim"))
-    _print(tree)
+    print_all(tree)
 
 
-# -- datasets and retirement ---------------------------------------------------------------
+# -- datasets ---------------------------------------------------------------
 
 
 def datasets(found: Sequence[Dataset]) -> None:
     if not found:
-        _print("no datasets recorded yet")
+        print_all("no datasets recorded yet")
         return
     t = table("name", "sha256", "size", "files", "recorded")
     t.columns[0].overflow = "fold"
@@ -404,7 +404,7 @@ def datasets(found: Sequence[Dataset]) -> None:
     t.columns[3].justify = "right"
     for d in found:
         t.add_row(d.name, short(d.digest), size(d.size), str(d.file_count), when(d.created_at))
-    _print(t)
+    print_all(t)
 
 
 def dataset_versions(found: Sequence[Dataset]) -> None:
@@ -422,129 +422,17 @@ def dataset_versions(found: Sequence[Dataset]) -> None:
                 },
             )
         )
-    _print(*out)
+    print_all(*out)
 
 
 def dataset_models(ref: str, found: Sequence[dict[str, Any]]) -> None:
     if not found:
-        _print(f"no version uses {ref}")
+        print_all(f"no version uses {ref}")
         return
     t = table("version", "relation", "uses", "via", title=f"versions that depend on {ref}")
     for row in found:
         t.add_row(row["version"], row["relation"], ", ".join(row["uses"]), row["via"] or "")
-    _print(t)
-
-
-def retirement(
-    report: dict[str, Any],
-    *,
-    mode: Literal["retired", "dry-run", "impact"],
-    reason: str | None = None,
-) -> None:
-    """A retirement report: what was (``retired``), would be (``dry-run``) or is (``impact``)
-    flagged, the dataset versions, the affected versions and the aliases on them."""
-    ref, found, used = report["dataset"], report["datasets"], report["versions"]
-    flagged = count(len(used), "version")
-    retired = [d for d in found if d["retired"]]
-    if mode == "retired":
-        head = f"retired {ref}: flagged {flagged} data-retired; reason: {reason}"
-    elif mode == "dry-run":
-        head = f"dry run: retiring {ref} would flag {flagged} data-retired; reason: {reason}"
-    elif not retired:
-        head = f"retiring {ref} would flag {flagged} data-retired"
-    else:
-        reasons = "; ".join(dict.fromkeys(d["reason"] for d in retired))
-        some = "" if len(retired) == len(found) else f" ({len(retired)} of {len(found)} versions)"
-        head = f"{ref} is retired{some}: {flagged} flagged data-retired; reason: {reasons}"
-    out: list[Any] = [Text(head, style="bold")]
-    states = {
-        f"{d['name']}@{short(d['digest'])}": (
-            f"retired {when(d['retired_at'])}" if d["retired"] else "not retired"
-        )
-        for d in found
-    }
-    out.append(grid("dataset versions", states))
-    if used:
-        t = table("version", "relation", "uses", "via")
-        t.columns[2].overflow = "fold"
-        for row in used:
-            t.add_row(row["version"], row["relation"], ", ".join(row["uses"]), row["via"] or "")
-        out.append(section("affected versions", t))
-    else:
-        out.append("no version depends on it")
-    if report["aliases"]:
-        t = table("alias", "version")
-        for a in report["aliases"]:
-            t.add_row(a["alias"], a["version"])
-        out.append(section("aliases on affected versions", t))
-    elif used:
-        out.append("no alias points at an affected version")
-    if mode == "dry-run":
-        out.append(Text("nothing was changed (--dry-run)", style="dim"))
-    _print(*out)
-
-
-# -- evaluations ---------------------------------------------------------------------------
-
-
-def _dataset_label(d: dict[str, Any]) -> str:
-    return f"{d['name']}@{short(d['digest'])}"
-
-
-def evaluation(found: dict[str, Any]) -> None:
-    _print(
-        f"{found['version']} on {_dataset_label(found['dataset'])}:"
-        f" {pairs(found['metrics'], fmt=number)}"
-    )
-
-
-def evaluations(ref: str, found: Sequence[dict[str, Any]]) -> None:
-    if not found:
-        _print(f"no evaluations of {ref}: record one with `modelreg evaluate`")
-        return
-    t = table("at", "version", "dataset", "metrics", "by", title=f"evaluations of {ref}")
-    t.columns[3].overflow = "fold"
-    for e in found:
-        t.add_row(
-            when(e["created_at"]),
-            e["version"],
-            _dataset_label(e["dataset"]),
-            pairs(e["metrics"], fmt=number),
-            e["created_by"],
-        )
-    _print(t)
-
-
-def _compared_on(found: dict[str, Any]) -> str:
-    name = str(found["dataset"]).partition("@")[0]
-    return f"{found['model']}: {found['metric']} on {name}@{short(found['digest'])}"
-
-
-def leaderboard(board: dict[str, Any]) -> None:
-    better = "higher" if board["higher_is_better"] else "lower"
-    head = Text(f"{_compared_on(board)} ({better} is better)", style="bold")
-    t = table("rank", "version", "value", "evaluated at")
-    t.columns[0].justify = "right"
-    t.columns[2].justify = "right"
-    for row in board["ranking"]:
-        t.add_row(str(row["rank"]), row["version"], number(row["value"]), when(row["evaluated_at"]))
-    _print(head, t, Text(f"dataset sha256 {board['digest']}", style="dim"))
-
-
-def trend(series: dict[str, Any]) -> None:
-    head = Text(_compared_on(series), style="bold")
-    if not series["points"]:
-        _print(head, "no evaluation with this metric on this dataset version")
-        return
-    t = table("at", "version", "value", "change")
-    t.columns[2].justify = "right"
-    t.columns[3].justify = "right"
-    previous: float | None = None
-    for point in series["points"]:
-        change = None if previous is None else point["value"] - previous
-        t.add_row(when(point["at"]), point["version"], number(point["value"]), signed(change))
-        previous = point["value"]
-    _print(head, t)
+    print_all(t)
 
 
 # -- audit ---------------------------------------------------------------------------------
@@ -552,59 +440,11 @@ def trend(series: dict[str, Any]) -> None:
 
 def audit(events: Sequence[AuditEvent]) -> None:
     if not events:
-        _print("no audit events match")
+        print_all("no audit events match")
         return
     t = table("seq", "at", "actor", "action", "entity")
     t.columns[0].justify = "right"
     t.columns[4].overflow = "fold"
     for e in events:
         t.add_row(str(e.seq), when(e.at), e.actor, e.action, e.entity)
-    _print(t)
-
-
-# -- trusted keys and webhooks -------------------------------------------------------------
-
-
-def trusted_keys(found: Sequence[dict[str, Any]]) -> None:
-    if not found:
-        _print("no trusted keys: add one with `modelreg keys trust NAME PUBKEY`")
-        return
-    t = table("name", "key id", "added", "by")
-    t.columns[0].no_wrap = True
-    for k in found:
-        t.add_row(k["name"], k["key_id"][:SHORT_KEY_ID], when(k["added_at"]), k["added_by"])
-    _print(t)
-
-
-def webhooks(found: Sequence[dict[str, Any]]) -> None:
-    if not found:
-        _print("no webhooks: add one with `modelreg webhook add NAME URL`")
-        return
-    t = table("name", "url", "actions", "pending", "created")
-    t.columns[0].no_wrap = True
-    t.columns[1].overflow = "fold"
-    t.columns[3].justify = "right"
-    for w in found:
-        name = w["name"] if w["active"] else f"{w['name']} (inactive)"
-        t.add_row(name, w["url"], ", ".join(w["actions"]), str(w["pending"]), when(w["created_at"]))
-    _print(t)
-
-
-def webhook_deliveries(found: Sequence[dict[str, Any]]) -> None:
-    if not found:
-        _print("no delivery attempts yet: run `modelreg webhook deliver`")
-        return
-    t = table("at", "webhook", "event", "attempt", "status", "detail")
-    t.columns[3].justify = "right"
-    t.columns[5].overflow = "fold"
-    for d in found:
-        detail = [f"HTTP {d['status_code']}"] if d["status_code"] is not None else []
-        if d["error"]:
-            detail.append(d["error"])
-        if d["next_attempt_at"] and d["status"] == "retrying":
-            detail.append(f"next attempt {when(d['next_attempt_at'])}")
-        event = f"{d['event_seq']} {d['action']}"
-        t.add_row(
-            when(d["at"]), d["webhook"], event, str(d["attempt"]), d["status"], "; ".join(detail)
-        )
-    _print(t)
+    print_all(t)

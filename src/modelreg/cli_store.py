@@ -1,0 +1,141 @@
+"""The store as a whole: its audit log, its blobs (``fsck``, ``gc``) and example content.
+
+Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from modelreg.cli import app, audit_app
+from modelreg.cli_support import (
+    Failure,
+    JsonOption,
+    check_ref,
+    count,
+    emit_json,
+    open_registry,
+    say,
+)
+
+# -- audit and maintenance -----------------------------------------------------------------
+
+
+@audit_app.callback(invoke_without_command=True, subcommand_metavar="[verify]")
+def audit(
+    ctx: typer.Context,
+    entity: Annotated[
+        str | None, typer.Option("--entity", metavar="REF", help="Only events of this version.")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", metavar="A", help="Only events by this actor.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option("--action", metavar="X", help="Only this action, e.g. alias.set."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="Show at most N events.")
+    ] = 100,
+    as_json: JsonOption = False,
+) -> None:
+    """Read the audit log, newest first; "audit verify" checks it."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if entity is not None:
+        check_ref(entity)
+    events = open_registry(ctx).audit(entity=entity, actor=actor, action=action, limit=limit)
+    if as_json:
+        emit_json([e.to_dict() for e in events])
+        return
+    from modelreg import cli_render
+
+    cli_render.audit(events)
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check the audit log's hash chain.
+
+    Prints the event count and head hash; exits 1 naming the first bad event.
+    """
+    result = open_registry(ctx).verify_audit()
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        say(f"audit log ok: {result.events} events, head {result.head}")
+    if not result.ok:
+        raise Failure(f"audit log is broken at event {result.bad_seq}: {result.reason}")
+
+
+@app.command()
+def fsck(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Check every stored blob against its digest.
+
+    Exits 1 listing the blobs that are corrupt or missing.
+    """
+    report = open_registry(ctx).fsck()
+    if as_json:
+        emit_json(report)
+    else:
+        say(
+            f"{count(report['blobs'], 'blob')}: {report['referenced']} referenced,"
+            f" {report['unreferenced']} unreferenced"
+        )
+        for digest in report["corrupt"]:
+            say(f"corrupt: {digest}")
+        for digest in report["missing"]:
+            say(f"missing: {digest}")
+    if not report["ok"]:
+        corrupt, missing = len(report["corrupt"]), len(report["missing"])
+        raise Failure(f"fsck found {corrupt} corrupt and {missing} missing blobs")
+    if not as_json:
+        say("ok")
+
+
+@app.command()
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            min=0,
+            metavar="SECONDS",
+            help="Keep unreferenced blobs written within this many seconds.",
+        ),
+    ] = 3600,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete blobs that no version references."""
+    report = open_registry(ctx).gc(dry_run=dry_run, grace_seconds=grace)
+    if as_json:
+        emit_json(report)
+        return
+    verb = "would remove" if dry_run else "removed"
+    for digest in report["removed"]:
+        say(f"{verb}: {digest}")
+    say(
+        f"{verb} {count(len(report['removed']), 'blob')}; kept {report['kept_recent']} recent"
+        f" unreferenced; {count(report['temporaries_removed'], 'temporary file')} removed"
+    )
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Fill the registry with a few example models to explore."""
+    import importlib
+
+    try:
+        filler = importlib.import_module("modelreg.demo")
+    except ImportError:
+        raise Failure("the demo is not available in this installation") from None
+    made = list(filler.fill(open_registry(ctx)))
+    for ref in made:
+        say(str(ref))
+    say(f"made {count(len(made), 'version')}: try `modelreg models` and `modelreg lineage REF`")
