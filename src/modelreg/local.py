@@ -87,6 +87,7 @@ class LocalRegistry(Governance):
             ) from None
         self.blobs: BlobStore = blobs
         self.actor = actor or capture.user()
+        self._known = versions.Known()
 
     def __repr__(self) -> str:
         return f"LocalRegistry({str(self.root or self.db.url)!r})"
@@ -206,7 +207,9 @@ class LocalRegistry(Governance):
             if diff is not None and not self.blobs.exists(code["diff_digest"]):
                 self._put_diff(diff)
             signed_by = signing.key_id(signer.public_key()) if signer is not None else None
-            version = versions.insert(conn, new, actor=self.actor, signed_by=signed_by)
+            version = versions.insert(
+                conn, new, actor=self.actor, signed_by=signed_by, known=self._known
+            )
             if signer is not None:
                 # Signed in the same transaction: a signed version is never visible unsigned.
                 signing.add(conn, version, signer, actor=self.actor)

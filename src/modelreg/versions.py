@@ -384,10 +384,23 @@ _ENVIRONMENT = sa.select(schema.environments.c.digest).where(
 )
 
 
-def ensure_model(conn: Connection, name: str, *, actor: str) -> str:
+@dataclass
+class Known:
+    """Rows a registry has seen committed: models and environments are never deleted, so
+    their ids need not be looked up again. Only rows read back (hence committed) go in."""
+
+    models: dict[str, str] = field(default_factory=dict)
+    environments: set[str] = field(default_factory=set)
+
+
+def ensure_model(conn: Connection, name: str, *, actor: str, known: Known | None = None) -> str:
     """The model's id; the model is created (and audited) on its first version."""
+    if known is not None and name in known.models:
+        return known.models[name]
     found = conn.execute(_MODEL_ID, {"name": name}).scalar()
     if found is not None:
+        if known is not None:
+            known.models[name] = str(found)
         return str(found)
     stamp = now()
     new_id = str(uuid.uuid4())
@@ -414,14 +427,25 @@ def ensure_model(conn: Connection, name: str, *, actor: str) -> str:
     return new_id
 
 
-def ensure_environment(conn: Connection, env: capture.Environment) -> str:
+def ensure_environment(
+    conn: Connection, env: capture.Environment, *, known: Known | None = None
+) -> str:
+    if known is not None and env.digest in known.environments:
+        return env.digest
     if conn.execute(_ENVIRONMENT, {"digest": env.digest}).first() is None:
         conn.execute(_INSERT_ENVIRONMENT, {"digest": env.digest, "data": env.text})
+    elif known is not None:
+        known.environments.add(env.digest)
     return env.digest
 
 
 def insert(
-    conn: Connection, new: NewVersion, *, actor: str, signed_by: str | None = None
+    conn: Connection,
+    new: NewVersion,
+    *,
+    actor: str,
+    signed_by: str | None = None,
+    known: Known | None = None,
 ) -> Version:
     """Write a version with the next number of its model, and its audit event.
 
@@ -429,13 +453,13 @@ def insert(
     """
     parent_ids = list(dict.fromkeys(resolve(conn, ref) for ref in new.parents))
     parent_refs = [ref_of(conn, pid) for pid in parent_ids]
-    mid = ensure_model(conn, new.model, actor=actor)
+    mid = ensure_model(conn, new.model, actor=actor, known=known)
     number = 1 + (conn.execute(_MAX_NUMBER, {"model_id": mid}).scalar() or 0)
     vid = str(uuid.uuid4())
     stamp = now()
     digest = manifest_digest(new.files)
     size = sum(e.size for e in new.files)
-    env_digest = ensure_environment(conn, new.environment) if new.environment else None
+    env_digest = ensure_environment(conn, new.environment, known=known) if new.environment else None
     conn.execute(
         _INSERT_VERSION,
         {
