@@ -58,12 +58,23 @@ def signed(value: float | None) -> str:
     return "0" if value == 0 else f"{value:+.6g}"
 
 
-def pairs(values: dict[str, Any], limit: int | None = None, fmt: Callable[[Any], str] = str) -> str:
+def pairs(
+    values: dict[str, Any],
+    limit: int | None = None,
+    fmt: Callable[[Any], str] = str,
+    *,
+    sep: str = ", ",
+) -> str:
     items = list(values.items())
     shown = [f"{k}={fmt(v)}" for k, v in items[:limit]]
     if limit is not None and len(items) > limit:
         shown.append(f"+{len(items) - limit}")
-    return ", ".join(shown)
+    return sep.join(shown)
+
+
+def compact(value: float | None) -> str:
+    """A number for a table cell: four significant digits."""
+    return "-" if value is None else f"{value:.4g}"
 
 
 def table(*columns: str, title: str | None = None) -> Table:
@@ -134,15 +145,18 @@ def versions(found: Sequence[Version], *, empty: str) -> None:
     flagged = any(v.flags for v in found)
     t = table("ref", "created", "aliases", "metrics", "tags", *(["flags"] if flagged else []))
     t.columns[0].no_wrap = True
+    t.columns[1].max_width = 10  # the date above the time
     for column in t.columns[2:]:
         column.overflow = "fold"
+    t.columns[2].max_width = 14
+    t.columns[3].min_width = t.columns[4].min_width = 16
     for v in found:
         row = [
             v.ref,
             when(v.created_at),
             ", ".join(v.aliases),
-            pairs(v.metrics, MAX_METRICS, number),
-            pairs(v.tags, MAX_TAGS),
+            pairs(v.metrics, MAX_METRICS, compact, sep="\n"),  # one per line: no mid-word folds
+            pairs(v.tags, MAX_TAGS, sep="\n"),
         ]
         t.add_row(*row, *([", ".join(v.flags)] if flagged else []))
     print_all(t)
