@@ -14,21 +14,10 @@ import pytest
 
 from modelreg import cli
 from test_cli import CLI, sha256, write
+from test_cli import run as run  # the fixture, shared
 
 REASON = "erasure request #4242"
 LINEAGE = ["churn/1", "churn/2", "churn-small/1"]
-
-
-@pytest.fixture
-def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> CLI:
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    monkeypatch.delenv("MODELREG_URI", raising=False)
-    monkeypatch.delenv("FORCE_COLOR", raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.setenv("COLUMNS", "160")
-    return CLI(tmp_path / "reg", capsys)
 
 
 def three_generations(run: CLI) -> str:
