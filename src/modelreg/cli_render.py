@@ -19,6 +19,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from modelreg.cli_support import count
+
 if TYPE_CHECKING:
     from modelreg.audit import AuditEvent
     from modelreg.datasets import Dataset
@@ -106,10 +108,6 @@ def grid(title: str, rows: Mapping[str, str] | Sequence[tuple[str, str]]) -> Ren
 def section(title: str, body: RenderableType) -> RenderableType:
     """A bold heading with the body indented under it."""
     return Group(Text(title, style="bold"), Padding(body, (0, 0, 0, 2), expand=False))
-
-
-def count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def print_all(*renderables: Any) -> None:

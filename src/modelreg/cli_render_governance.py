@@ -11,7 +11,6 @@ from typing import Any, Literal
 from rich.text import Text
 
 from modelreg.cli_render import (
-    count,
     grid,
     number,
     pairs,
@@ -22,6 +21,7 @@ from modelreg.cli_render import (
     table,
     when,
 )
+from modelreg.cli_support import count
 
 SHORT_KEY_ID = 16
 

@@ -22,7 +22,7 @@ from modelreg.blobs import hash_file
 from modelreg.db import now
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.manifest import FileEntry, is_digest, manifest_digest
-from modelreg.refs import check_name
+from modelreg.refs import check_name, slug
 
 ROLES = ("train", "validation", "test")
 
@@ -83,8 +83,7 @@ def check_role(role: str) -> str:
 
 
 def default_name(path: Path) -> str:
-    name = re.sub(r"[^a-z0-9._-]+", "-", path.name.lower()).strip("-._") or "dataset"
-    return check_name(name[:128], kind="dataset name")
+    return check_name(slug(path.name) or "dataset", kind="dataset name")
 
 
 def describe(

@@ -17,7 +17,6 @@ MLflow is never imported: only httpx talks to the server, and only here.
 from __future__ import annotations
 
 import hashlib
-import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -26,7 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from modelreg.errors import Conflict, IntegrityError, InvalidInput, NotFound
 from modelreg.manifest import check_path
-from modelreg.refs import check_alias, check_name
+from modelreg.refs import check_alias, check_name, slug
 from modelreg.values import MAX_TAG_VALUE
 
 if TYPE_CHECKING:
@@ -37,7 +36,6 @@ ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 FORCE_REASON = "imported from MLflow"
 TIMEOUT = 60.0
 CHUNK = 1 << 20
-_INVALID = re.compile(r"[^a-z0-9._-]+")
 
 
 def canonical_name(name: str, *, kind: str = "model name") -> str:
@@ -46,7 +44,7 @@ def canonical_name(name: str, *, kind: str = "model name") -> str:
     >>> canonical_name("Churn Model")
     'churn-model'
     """
-    text = _INVALID.sub("-", name.strip().lower()).strip("-").lstrip("._-")[:128]
+    text = slug(name)
     if not text:
         raise InvalidInput(f"MLflow {kind} {name!r} has no characters modelreg can keep")
     return check_name(text, kind=kind)

@@ -43,6 +43,15 @@ def check_name(name: str, *, kind: str = "model name") -> str:
     return name
 
 
+_NOT_IN_NAME = re.compile(r"[^a-z0-9._-]+")
+
+
+def slug(text: str) -> str:
+    """The name-shaped form of any text: lowercase, every run of other characters made one
+    '-', no leading or trailing punctuation, at most 128 characters ("" if nothing is left)."""
+    return _NOT_IN_NAME.sub("-", text.lower()).strip("-._")[:128].rstrip("-._")
+
+
 def check_alias(alias: str) -> str:
     check_name(alias, kind="alias")
     if alias.isdigit():

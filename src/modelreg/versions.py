@@ -348,10 +348,6 @@ def children(conn: Connection, version_id: str) -> list[str]:
     return [f"{r.name}/{r.number}" for r in conn.execute(_CHILDREN, {"id": version_id})]
 
 
-def decode(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
 @dataclass(frozen=True)
 class NewVersion:
     """Everything checked and hashed, ready to be written in one transaction."""

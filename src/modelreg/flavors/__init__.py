@@ -19,7 +19,6 @@ import functools
 import importlib
 import json
 import platform
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -175,7 +174,3 @@ def read_metadata(directory: Path) -> dict[str, Any]:
         raise InvalidInput(f"{directory} holds no {FLAVOR_FILE}: it was not saved by a flavor")
     data: dict[str, Any] = json.loads(path.read_text())
     return data
-
-
-def iter_files(directory: Path) -> Iterator[Path]:
-    return (p for p in sorted(directory.rglob("*")) if p.is_file())
