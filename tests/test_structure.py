@@ -48,8 +48,8 @@ def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
 STORE_MODULES = [
     "aliases", "audit", "blobs", "capture", "cards", "compare", "datasets", "db", "errors",
     "evaluations", "governance", "lineage", "local", "maintenance", "manifest", "promotion", "refs",
-    "registry", "retirement", "runs", "schema", "search", "signing", "transfer", "values",
-    "versions",
+    "registry", "retirement", "runs", "schema", "search", "signing", "tokens", "transfer",
+    "values", "versions",
 ]  # fmt: skip
 
 

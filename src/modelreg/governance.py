@@ -1,9 +1,9 @@
 """The governance half of the embedded registry: dataset retirement, evaluations, model
-cards and traces, signatures and webhooks.
+cards and traces, signatures, webhooks and API tokens.
 
 A mixin of :class:`modelreg.local.LocalRegistry`, apart only so that each file stays
 readable: the rules live in the noun modules it calls (retirement, evaluations, cards,
-signing, webhooks), each change in one transaction with its audit event.
+signing, webhooks, tokens), each change in one transaction with its audit event.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from modelreg import evaluations, retirement, signing, versions
+from modelreg import evaluations, retirement, signing, tokens, versions
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.refs import check_name, parse_ref
@@ -22,7 +22,7 @@ from modelreg.values import check_metrics
 
 
 class Governance:
-    """Retirement, evaluations, cards and traces, signatures and webhooks."""
+    """Retirement, evaluations, cards and traces, signatures, webhooks and API tokens."""
 
     db: Database
     actor: str
@@ -190,3 +190,27 @@ class Governance:
         from modelreg import webhooks
 
         return webhooks.deliver_pending(self.db)
+
+    # -- API tokens ----------------------------------------------------------------------------
+
+    def create_token(self, name: str, *, role: str = "reader") -> dict[str, Any]:
+        """Create an API token for the team server with a role (reader, writer, maintainer or
+        admin). The result holds the secret under ``"token"``: the only time it is shown, as
+        only its hash is kept. Names are never reused, a revoked token's included.
+
+        >>> reg.create_token("ci", role="writer")["token"]  # doctest: +SKIP
+        'mr_...'
+        """
+        check_name(name, kind="token name")
+        tokens.check_role(role)
+        return self.db.write(lambda conn: tokens.create(conn, name, role, actor=self.actor))
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every API token by name, revoked ones included; never a secret or its hash."""
+        return self.db.read(tokens.listing)
+
+    def revoke_token(self, name: str) -> dict[str, Any]:
+        """Revoke an API token: it never authenticates again. Revoking a revoked token
+        returns it unchanged."""
+        check_name(name, kind="token name")
+        return self.db.write(lambda conn: tokens.revoke(conn, name, actor=self.actor))

@@ -339,3 +339,21 @@ webhook_deliveries = sa.Table(
     sa.Column("next_attempt_at", TS),
     sa.Index(None, "webhook_id", "id"),
 )
+
+# API tokens for the team server (see tokens.py). Only the sha256 of each secret is kept, and
+# a revoked token stays, so that its name keeps meaning one token in the audit log.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", DIGEST, nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("revoked_at", TS),
+    sa.Column("revoked_by", sa.String(256)),
+    sa.Column("last_used_at", TS),
+    sa.Index(None, "token_hash", unique=True),
+)
