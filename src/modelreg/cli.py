@@ -5,8 +5,9 @@ commands live in one module per noun, each registering on the apps defined here:
 ``cli_versions`` (register, read, pull, tag, search, compare, lineage), ``cli_datasets``
 (datasets and their retirement), ``cli_store`` (audit log, fsck, gc, demo), ``cli_evaluations``,
 ``cli_aliases`` (aliases, promotion policies, approvals), ``cli_trust`` (keys, signatures,
-cards, traces, reproduction) and ``cli_integrations`` (webhooks, MLflow import). Their shared
-parsers and helpers are in ``cli_support``, the human output in ``cli_render``.
+cards, traces, reproduction), ``cli_integrations`` (webhooks, MLflow import) and ``cli_tokens``
+(API tokens for the team server). Their shared parsers and helpers are in ``cli_support``, the
+human output in ``cli_render``.
 
 Start-up is kept cheap (``modelreg --help`` should take well under a third of a second), so
 nothing heavy is imported at module level: the registry, SQLAlchemy and Rich's tables are
@@ -50,6 +51,7 @@ policy_app = typer.Typer()
 keys_app = typer.Typer()
 webhook_app = typer.Typer()
 import_app = typer.Typer()
+token_app = typer.Typer()
 app.add_typer(alias_app, name="alias")
 app.add_typer(tag_app, name="tag")
 app.add_typer(dataset_app, name="dataset")
@@ -58,6 +60,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(keys_app, name="keys")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(import_app, name="import")
+app.add_typer(token_app, name="token")
 
 
 def _show_version(value: bool) -> None:
@@ -136,6 +139,12 @@ def webhook(ctx: typer.Context) -> None:
 @import_app.callback(invoke_without_command=True)
 def import_(ctx: typer.Context) -> None:
     """Copy models from another registry, keeping their ids in tags; re-runs copy what is new."""
+    help_if_bare(ctx)
+
+
+@token_app.callback(invoke_without_command=True)
+def token(ctx: typer.Context) -> None:
+    """API tokens for the team server: create one per client with a role, list, revoke."""
     help_if_bare(ctx)
 
 
@@ -220,4 +229,5 @@ from modelreg import cli_evaluations  # noqa: E402, F401
 from modelreg import cli_aliases  # noqa: E402, F401
 from modelreg import cli_trust  # noqa: E402, F401
 from modelreg import cli_integrations  # noqa: E402, F401
+from modelreg import cli_tokens  # noqa: E402, F401
 # isort: on

@@ -1,6 +1,6 @@
-"""Human output of the governance commands: dataset retirement, evaluations, trusted keys and
-webhooks. Same rules as :mod:`modelreg.cli_render`, whose helpers it uses: imported only by the
-commands that print these tables, and every value is printed literally.
+"""Human output of the governance commands: dataset retirement, evaluations, trusted keys,
+webhooks and API tokens. Same rules as :mod:`modelreg.cli_render`, whose helpers it uses:
+imported only by the commands that print these tables, and every value is printed literally.
 """
 
 from __future__ import annotations
@@ -185,5 +185,26 @@ def webhook_deliveries(found: Sequence[dict[str, Any]]) -> None:
         event = f"{d['event_seq']} {d['action']}"
         t.add_row(
             when(d["at"]), d["webhook"], event, str(d["attempt"]), d["status"], "; ".join(detail)
+        )
+    print_all(t)
+
+
+def api_tokens(found: Sequence[dict[str, Any]]) -> None:
+    if not found:
+        print_all("no tokens: create one with `modelreg token create --name NAME --role ROLE`")
+        return
+    t = table("name", "role", "token", "created", "by", "revoked", "last used")
+    t.columns[0].no_wrap = True
+    t.columns[5].min_width = t.columns[6].min_width = len("2026-11-01")
+    for k in found:
+        revoked = f"{when(k['revoked_at'])} by {k['revoked_by']}" if k["revoked_at"] else ""
+        t.add_row(
+            k["name"],
+            k["role"],
+            f"{k['prefix']}...",
+            when(k["created_at"]),
+            k["created_by"],
+            revoked,
+            when(k["last_used_at"]) or "never",
         )
     print_all(t)
