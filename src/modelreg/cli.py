@@ -80,7 +80,8 @@ def root(
             "--registry",
             envvar="MODELREG_URI",
             metavar="URI",
-            help="The registry to use: a directory. Default: ~/.modelreg.",
+            help="The registry to use: a directory, a database URL or a server URL."
+            " Default: ~/.modelreg.",
         ),
     ] = None,
     version: Annotated[
