@@ -23,8 +23,11 @@ from typing import Any
 import pytest
 
 import modelreg
+from live import LiveServer, live_server
 
-IMPLEMENTATIONS = ["embedded"]
+__all__ = ["live_server"]
+
+IMPLEMENTATIONS = ["embedded", "remote"]
 ACTOR = "contract-tester"
 
 
@@ -73,6 +76,35 @@ def embedded_backend(tmp_path: Path) -> Iterator[Backend]:
         )
     finally:
         reg.close()
+
+
+@pytest.fixture
+def remote_backend(tmp_path: Path, live_server: LiveServer) -> Iterator[Backend]:
+    """A RemoteRegistry talking HTTP to a server on SQLite and a blob directory."""
+    from modelreg.local import LocalRegistry
+    from modelreg.remote import RemoteRegistry
+    from modelreg.server import create_app
+
+    store = LocalRegistry(tmp_path / "server-reg")
+    url = live_server.mount(create_app(store))
+    reg = RemoteRegistry(url, actor=ACTOR)
+
+    def read_blob(digest: str) -> bytes:
+        with store.blobs.open(digest) as f:
+            return bytes(f.read())
+
+    try:
+        yield Backend(
+            name="remote",
+            registry=reg,
+            uri=url,
+            actor=ACTOR,
+            blob_digests=lambda: set(store.blobs),
+            read_blob=read_blob,
+        )
+    finally:
+        reg.close()
+        store.close()
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)

@@ -35,6 +35,22 @@ def user() -> str:
         return f"uid:{os.getuid()}"
 
 
+@dataclass(frozen=True)
+class ProcessFacts:
+    """Who ran what where: recorded on runs, from the process that trains."""
+
+    hostname: str
+    user: str
+    command: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"hostname": self.hostname, "user": self.user, "command": self.command}
+
+
+def process_facts() -> ProcessFacts:
+    return ProcessFacts(hostname(), user(), command_line())
+
+
 def _git(root: Path, *args: str) -> str | None:
     out = _git_bytes(root, *args)
     return None if out is None else out.decode("utf-8", "replace")
@@ -139,6 +155,12 @@ class Environment:
     digest: str
 
 
+def environment(data: dict[str, Any]) -> Environment:
+    """An environment from its facts, with the canonical text and digest they hash to."""
+    text = json.dumps(data, sort_keys=True)
+    return Environment(data, text, hashlib.sha256(text.encode()).hexdigest())
+
+
 @functools.lru_cache(maxsize=1)
 def capture_environment() -> Environment:
     """Python, platform and installed packages of this process (read once per process)."""
@@ -152,5 +174,4 @@ def capture_environment() -> Environment:
         "cpu_count": os.cpu_count(),
         "packages": dict(_packages()),
     }
-    text = json.dumps(data, sort_keys=True)
-    return Environment(data, text, hashlib.sha256(text.encode()).hexdigest())
+    return environment(data)

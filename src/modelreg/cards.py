@@ -17,7 +17,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,12 +213,19 @@ def _audit_events(conn: Connection, version: Version) -> list[AuditEvent]:
 # -- tracing a deployed version --------------------------------------------------------------
 
 
-def trace_target(target: str | os.PathLike[str]) -> tuple[str, dict[str, Any] | None]:
+def trace_target(
+    target: str | os.PathLike[str] | Mapping[str, Any],
+) -> tuple[str, dict[str, Any] | None]:
     """The version id to trace and the marker it came from (None for a bare UUID).
 
-    ``target`` is a version UUID, a ``modelreg.json`` file, or a directory a version was
-    pulled into.
+    ``target`` is a version UUID, a ``modelreg.json`` file, a directory a version was
+    pulled into, or the content of such a file (as a remote client sends it).
     """
+    if isinstance(target, Mapping):
+        found = target.get("id")
+        if not isinstance(found, str) or not is_uuid(found.strip().lower()):
+            raise InvalidInput(f"a {MARKER} marker holds the version UUID as 'id'")
+        return str(uuid.UUID(found.strip())), dict(target)
     if isinstance(target, str) and is_uuid(target.strip().lower()):
         return str(uuid.UUID(target.strip())), None
     if not isinstance(target, (str, os.PathLike)) or not os.fspath(target).strip():

@@ -10,8 +10,10 @@ response in one place and the client maps a response back to the same class in o
     │   └── PromotionRefused    409  promotion_refused  (a protected alias's gates failed)
     ├── InvalidInput        400  invalid_input
     │   ├── SearchSyntaxError   400  search_syntax
-    │   └── UnsafeModel         400  unsafe_model  (loading would run code; needs trust=True)
+    │   ├── UnsafeModel         400  unsafe_model  (loading would run code; needs trust=True)
+    │   └── TooLarge            413  too_large     (a request body over the server's limit)
     ├── PermissionDenied    403  permission_denied
+    │   └── NotAuthenticated    401  unauthenticated  (no token, or one that is not valid)
     └── IntegrityError      500  integrity_error   (stored content does not match its digest)
 """
 
@@ -86,11 +88,25 @@ class UnsafeModel(InvalidInput):
         self.files = files or {}
 
 
+class TooLarge(InvalidInput):
+    """A request body is larger than the server accepts."""
+
+    status = 413
+    code = "too_large"
+
+
 class PermissionDenied(ModelregError):
     """The caller is not allowed to do this."""
 
     status = 403
     code = "permission_denied"
+
+
+class NotAuthenticated(PermissionDenied):
+    """The server needs a valid token (``MODELREG_TOKEN``) and got none, or a revoked one."""
+
+    status = 401
+    code = "unauthenticated"
 
 
 class IntegrityError(ModelregError):
@@ -118,7 +134,38 @@ ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
         InvalidInput,
         SearchSyntaxError,
         UnsafeModel,
+        TooLarge,
         PermissionDenied,
+        NotAuthenticated,
         IntegrityError,
     )
 }
+
+
+def error_details(exc: ModelregError) -> dict[str, object]:
+    """The fields beyond the message that a subclass carries, as sent over HTTP."""
+    if isinstance(exc, PromotionRefused):
+        return {"checks": exc.checks}
+    if isinstance(exc, SearchSyntaxError):
+        return {"text": exc.text, "column": exc.column}
+    if isinstance(exc, UnsafeModel):
+        return {"files": exc.files}
+    return {}
+
+
+def error_from_wire(code: str, message: str, details: dict[str, object]) -> ModelregError:
+    """The exception a server's problem response stands for: the same class, same fields."""
+    cls = ERRORS_BY_CODE.get(code, ModelregError)
+    exc: ModelregError
+    if cls is PromotionRefused:
+        exc = PromotionRefused(message, checks=details.get("checks"))  # type: ignore[arg-type]
+    elif cls is SearchSyntaxError:
+        exc = SearchSyntaxError.__new__(SearchSyntaxError)
+        ModelregError.__init__(exc, message)
+        exc.text = str(details.get("text", ""))
+        exc.column = int(details.get("column", 0))  # type: ignore[call-overload]
+    elif cls is UnsafeModel:
+        exc = UnsafeModel(message, files=details.get("files"))  # type: ignore[arg-type]
+    else:
+        exc = cls(message)
+    return exc

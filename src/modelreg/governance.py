@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from modelreg import evaluations, retirement, signing, tokens, versions
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
+from modelreg.errors import InvalidInput
 from modelreg.refs import check_name, parse_ref
 from modelreg.values import check_metrics
 
@@ -101,7 +102,7 @@ class Governance:
         parsed = parse_ref(ref)
         return self.db.read(lambda conn: cards.build(conn, versions.resolve(conn, parsed)))
 
-    def trace(self, target: str | os.PathLike[str]) -> dict[str, Any]:
+    def trace(self, target: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
         """The full lineage of a deployed version and of each of its ancestors.
 
         ``target`` is the version UUID a service logs from the ``modelreg.json`` that pull
@@ -126,6 +127,30 @@ class Governance:
             return signing.check(conn, found, key)
 
         return self.db.read(read)
+
+    def signing_document(self, ref: str) -> bytes:
+        """The canonical document a signature of the version covers (what a client signs)."""
+        parsed = parse_ref(ref)
+        return self.db.read(
+            lambda conn: signing.document_of(
+                conn, versions.load(conn, [versions.resolve(conn, parsed)])[0]
+            )
+        )
+
+    def attach_signature(
+        self, ref: str, public_key: signing.PublicKeyArg, signature: str
+    ) -> dict[str, Any]:
+        """Store a signature of the version made with the private key of ``public_key``."""
+        key = signing.public_key(public_key)
+        parsed = parse_ref(ref)
+        if not isinstance(signature, str):
+            raise InvalidInput("a signature is base64 text")
+
+        def change(conn: Connection) -> dict[str, Any]:
+            found = versions.load(conn, [versions.resolve(conn, parsed)])[0]
+            return signing.attach(conn, found, key, signature, actor=self.actor)
+
+        return self.db.write(change)
 
     def trust_key(self, name: str, public_key: signing.PublicKeyArg) -> dict[str, Any]:
         """Trust a public key (or its PEM file) under ``name`` for ``verify`` and pulls."""

@@ -9,13 +9,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import uuid
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -25,14 +23,15 @@ from modelreg import (
     audit,
     capture,
     datasets,
-    flavors,
     lineage,
     promotion,
+    registering,
     retirement,
     runs,
     schema,
     search,
     signing,
+    transfer,
     versions,
 )
 from modelreg.audit import AuditEvent, VerifyResult
@@ -40,9 +39,9 @@ from modelreg.blobs import BlobStore, LocalBlobStore
 from modelreg.compare import compare
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
-from modelreg.errors import Conflict, IntegrityError, InvalidInput, NotFound, RetiredDataWarning
+from modelreg.errors import IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
-from modelreg.manifest import FileEntry, FilesArg, check_entries, collect_files
+from modelreg.manifest import FileEntry, FilesArg, check_entries
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.runs import Run
 from modelreg.values import (
@@ -51,9 +50,11 @@ from modelreg.values import (
     check_page,
     check_params,
     check_tag,
-    check_tags,
 )
 from modelreg.versions import Model, NewVersion, Version
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 class LocalRegistry(Governance):
@@ -132,84 +133,76 @@ class LocalRegistry(Governance):
         visible only once all its blobs are stored and its rows are committed. ``sign`` (an
         Ed25519 private key or its PEM file) signs it in the transaction that creates it.
         """
-        if flavors.is_model_object(files):
-            check_name(name)  # before a possibly long save
-            with tempfile.TemporaryDirectory(prefix="modelreg-save-") as folder:
-                flavors.save(files, Path(folder), flavor=flavor, input_example=input_example)
-                return self.register(
-                    name,
-                    folder,
-                    params=params,
-                    metrics=metrics,
-                    tags=tags,
-                    datasets=datasets,
-                    parents=parents,
-                    description=description,
-                    sign=sign,
-                    _run=_run,
-                )
-        if input_example is not None or flavor not in (None, "files"):
-            raise InvalidInput(
-                "input_example= and flavor= describe a model object; files are registered as"
-                " they are (save the model with its flavor, or pass the object itself)"
+        with registering.prepare(
+            name,
+            files,
+            params=params,
+            metrics=metrics,
+            tags=tags,
+            datasets=datasets,
+            parents=parents,
+            description=description,
+            sign=sign,
+            input_example=input_example,
+            flavor=flavor,
+            run=_run,
+        ) as draft:
+            if draft.parents:  # fail before storing anything; resolved again when committing
+                self.db.read(lambda conn: [versions.resolve(conn, r) for r in draft.parents])
+            # One pass per file: hashed while it is copied into the store (dedup keeps one).
+            entries = check_entries(
+                FileEntry(path, *self._put_file(source)) for path, source in draft.local.items()
             )
-        signer = signing.private_key(sign) if sign is not None else None
-        check_name(name)
-        checked_params = check_params(params)
-        checked_metrics = check_metrics(metrics)
-        checked_tags = check_tags(tags)
-        text = check_description(description)
-        if isinstance(parents, str) or isinstance(datasets, (str, os.PathLike)):
-            raise InvalidInput("parents and datasets are lists: wrap a single one in [ ]")
-        parent_refs = [parse_ref(p) for p in (parents or [])]
-        if parent_refs:  # fail before storing anything; resolved again when committing
-            self.db.read(lambda conn: [versions.resolve(conn, r) for r in parent_refs])
-        uses = [self._dataset_use(d) for d in (datasets or [])]
-        if _run is not None:
-            uses = [*_run.datasets, *uses]
-        local = collect_files(files)
-        code: dict[str, Any] = {}
-        env: capture.Environment | None = None
-        diff: bytes | None = None
-        if _run is None:
-            code, diff = capture.capture_code()
-            env = capture.capture_environment()
-        # One pass per file: hashed while it is copied into the store (dedup keeps one copy).
-        entries = check_entries(
-            FileEntry(path, *self._put_file(source)) for path, source in local.items()
-        )
-        if diff is not None:
-            code["diff_digest"], code["diff_size"] = self._put_diff(diff)
-        new = NewVersion(
-            model=name,
-            files=entries,
-            params=checked_params,
-            metrics=checked_metrics,
-            tags=checked_tags,
-            description=text,
-            parents=parent_refs,
-            datasets=uses,
-            code=code,
-            command=capture.command_line(),
-            hostname=capture.hostname(),
-            environment=env,
-            run_id=_run.id if _run is not None else None,
-        )
+            new = draft.new_version(entries)
+            if draft.diff is not None:
+                new.code["diff_digest"], new.code["diff_size"] = self._put_diff(draft.diff)
+
+            def restore(digest: str) -> None:
+                # A blob gc removed since it was stored above (a re-used old blob, or grace
+                # 0) is stored again from the caller's file.
+                for entry in entries:
+                    if entry.digest == digest:
+                        self._put_file(draft.local[entry.path], digest)
+                        return
+                if draft.diff is not None:
+                    self._put_diff(draft.diff)
+
+            return self.commit_version(new, signer=draft.signer, restore=restore)
+
+    def commit_version(
+        self,
+        new: NewVersion,
+        *,
+        signer: Ed25519PrivateKey | None = None,
+        restore: Callable[[str], None] | None = None,
+        signed_by: str | None = None,
+    ) -> Version:
+        """Create a version whose files are already in the blob store, in one transaction.
+
+        A blob the manifest (or the code's diff) names that the store does not hold is
+        stored again by ``restore``; without one, the version is refused with InvalidInput
+        naming the blob, and nothing is written. ``signed_by`` names the key of a signature
+        its creator attaches next (see ``attach_signature``) when ``signer`` is not here.
+        """
+        needed = [entry.digest for entry in new.files]
+        if new.code.get("diff_digest"):
+            needed.append(str(new.code["diff_digest"]))
 
         def create(conn: Connection) -> Version:
             # gc deletes only inside a write transaction holding this lock, so a blob seen
-            # here stays until the version that references it is committed. One it removed
-            # since we stored it (a re-used old blob, or grace 0) is stored again now.
+            # here stays until the version that references it is committed.
             self.db.lock_blobs(conn)
-            for entry in entries:
-                if not self.blobs.exists(entry.digest):
-                    self._put_file(local[entry.path], entry.digest)
-            if diff is not None and not self.blobs.exists(code["diff_digest"]):
-                self._put_diff(diff)
-            signed_by = signing.key_id(signer.public_key()) if signer is not None else None
-            version = versions.insert(
-                conn, new, actor=self.actor, signed_by=signed_by, known=self._known
-            )
+            for digest in dict.fromkeys(needed):
+                if self.blobs.exists(digest):
+                    continue
+                if restore is None:
+                    raise InvalidInput(
+                        f"blob {digest} is not in the store: upload it before creating the"
+                        " version that names it"
+                    )
+                restore(digest)
+            key = signing.key_id(signer.public_key()) if signer is not None else signed_by
+            version = versions.insert(conn, new, actor=self.actor, signed_by=key, known=self._known)
             if signer is not None:
                 # Signed in the same transaction: a signed version is never visible unsigned.
                 signing.add(conn, version, signer, actor=self.actor)
@@ -236,21 +229,7 @@ class LocalRegistry(Governance):
         return self.blobs.put(io.BytesIO(diff), digest=digest)
 
     def _dataset_use(self, item: DatasetArg, *, role: str = "train") -> DatasetUse:
-        if isinstance(item, DatasetUse):
-            return item
-        if isinstance(item, Mapping):
-            if "path" not in item:
-                raise InvalidInput(f"dataset {dict(item)!r} has no 'path'")
-            unknown = set(item) - {"path", "name", "role", "digest"}
-            if unknown:
-                raise InvalidInput(f"dataset {dict(item)!r}: unknown keys {sorted(unknown)}")
-            return datasets.describe(
-                _dataset_path(item["path"]),
-                name=item.get("name"),
-                role=item.get("role", role),
-                digest=item.get("digest"),
-            )
-        return datasets.describe(_dataset_path(item), role=role)
+        return registering.dataset_use(item, role=role)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -343,8 +322,6 @@ class LocalRegistry(Governance):
         file) or ``verify`` (any trusted key), a version whose signature is missing or does
         not match its records is refused with IntegrityError before any file is written.
         """
-        from modelreg import transfer
-
         key = signing.public_key(verify_with) if verify_with is not None else None
 
         def read(conn: Connection) -> tuple[Version, dict[str, Any] | None]:
@@ -355,24 +332,14 @@ class LocalRegistry(Governance):
         found, checked = self.db.read(read)
         if checked is not None and not checked["ok"]:
             raise IntegrityError(f"{found.ref} failed signature verification: {checked['reason']}")
-        if retirement.FLAG in found.flags:
-            message = (
-                f"{found.ref} is flagged data-retired: data it depends on was retired"
-                f" (see `modelreg card {found.ref}` or dataset impact)"
-            )
-            if strict:
-                raise Conflict(f"{message}; refusing to pull it in strict mode")
-            warnings.warn(RetiredDataWarning(message), stacklevel=2)
-        marker = {
-            "id": found.id,
-            "ref": found.ref,
-            "model": found.model,
-            "number": found.number,
-            "manifest_digest": found.manifest_digest,
-            "registry": self.uri,
-        }
+        transfer.check_flags(found, strict=strict)
         return transfer.pull(
-            self.blobs, found.files, dest, force=force, progress=progress, marker=marker
+            self.blobs,
+            found.files,
+            dest,
+            force=force,
+            progress=progress,
+            marker=transfer.marker_of(found, self.uri),
         )
 
     def reproduce(
@@ -577,35 +544,71 @@ class LocalRegistry(Governance):
         """A training run that captures code, command and environment when entered."""
         return Run(self, name=name, params=params)
 
-    def _start_run(self, run: Run) -> str:
-        code, diff = capture.capture_code()
-        if diff is not None:
-            code["diff_digest"], code["diff_size"] = self._put_diff(diff)
-        env = capture.capture_environment()
+    def open_run(
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        code: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        facts: capture.ProcessFacts,
+    ) -> str:
+        """Record a run as started, with the code, environment and process facts its caller
+        captured (``Run`` does this on entering); returns its id."""
+        checked = check_params(params)
         run_id = str(uuid.uuid4())
+        env = capture.environment(dict(environment))
         self.db.write(
             lambda conn: runs.insert(
                 conn,
                 run_id=run_id,
-                name=run.name,
-                params=run.params,
-                code=code,
+                name=name,
+                params=checked,
+                code=dict(code),
                 env=env,
+                facts=facts,
                 actor=self.actor,
             )
         )
         return run_id
 
-    def _end_run(self, run: Run, *, error: str | None) -> None:
-        self.db.write(lambda conn: runs.finish(conn, run, error=error, actor=self.actor))
+    def close_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        datasets: Sequence[DatasetUse] = (),
+    ) -> None:
+        """Record a run as finished or failed, with its last metric values and datasets."""
+        checked = check_metrics(metrics)
+        self.db.write(
+            lambda conn: runs.finish(
+                conn,
+                run_id,
+                status=status,
+                error=error,
+                metrics=checked,
+                datasets=list(datasets),
+                actor=self.actor,
+            )
+        )
 
-    def _update_run_params(self, run_id: str, params: dict[str, str], new: dict[str, str]) -> None:
-        self.db.write(lambda conn: runs.update_params(conn, run_id, params, new, actor=self.actor))
+    def record_run_params(
+        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None:
+        all_params, changed = check_params(params), check_params(new)
+        self.db.write(
+            lambda conn: runs.update_params(conn, run_id, all_params, changed, actor=self.actor)
+        )
 
-    def _log_run_metrics(self, run_id: str, points: list[tuple[str, float, int]]) -> None:
-        self.db.write(lambda conn: runs.add_metrics(conn, run_id, points, actor=self.actor))
+    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None:
+        """Append metric points (key, value, step) to a run's history."""
+        checked = runs.check_points(points)
+        self.db.write(lambda conn: runs.add_metrics(conn, run_id, checked, actor=self.actor))
 
-    def _add_run_dataset(self, run_id: str, use: DatasetUse) -> None:
+    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:
         self.db.write(lambda conn: runs.add_dataset(conn, run_id, use, actor=self.actor))
 
     # -- datasets ------------------------------------------------------------------------------
@@ -682,12 +685,6 @@ def _override_reason(force: bool, reason: str | None) -> str | None:
     if force and not (reason and reason.strip()):
         raise InvalidInput("--force needs a --reason: overrides are audited with it")
     return reason.strip() if reason else None
-
-
-def _dataset_path(value: Any) -> str:
-    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise InvalidInput(f"a dataset must be a path, a URI or a mapping, not {value!r}")
-    return os.fspath(value)
 
 
 def _parse_time(value: str | datetime) -> str:

@@ -105,6 +105,26 @@ class Registry(Protocol):
 
     def start_run(self, name: str | None = None, *, params: Any = None) -> Any: ...
 
+    # The halves of register and of a run that a remote client sends over HTTP.
+
+    def commit_version(
+        self, new: Any, *, signer: Any = None, restore: Any = None, signed_by: Any = None
+    ) -> Version: ...
+
+    def signing_document(self, ref: str) -> bytes: ...
+
+    def attach_signature(self, ref: str, public_key: Any, signature: str) -> dict[str, Any]: ...
+
+    def open_run(self, **facts: Any) -> str: ...
+
+    def close_run(self, run_id: str, **outcome: Any) -> None: ...
+
+    def record_run_params(self, run_id: str, params: Any, new: Any) -> None: ...
+
+    def record_run_metrics(self, run_id: str, points: Any) -> None: ...
+
+    def record_run_dataset(self, run_id: str, use: Any) -> None: ...
+
     def datasets(self) -> list[Any]: ...
 
     def dataset(self, ref: str) -> list[Any]: ...
@@ -162,7 +182,8 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
     """Open a registry.
 
     With no argument: ``$MODELREG_URI``, else ``~/.modelreg`` (created on first use). A
-    directory is an embedded registry (SQLite and blobs inside it).
+    directory is an embedded registry (SQLite and blobs inside it); an ``http(s)://`` URL
+    is a ``modelreg server``, reached with the token in ``$MODELREG_TOKEN``.
 
     >>> reg = connect("/tmp/my-registry")  # doctest: +SKIP
     """
@@ -170,10 +191,9 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
     if not target.strip():
         raise InvalidInput("registry location is empty")
     if target.startswith(("http://", "https://")):
-        raise InvalidInput(
-            f"{target!r} is a server URL; this version of modelreg opens embedded registries"
-            " (a directory) only"
-        )
+        from modelreg.remote import RemoteRegistry
+
+        return RemoteRegistry(target, actor=actor)
     from modelreg.local import LocalRegistry
 
     return LocalRegistry(target.removeprefix("file://"), actor=actor)

@@ -9,10 +9,10 @@ with reg.start_run(name="nightly", params={"C": 0.1}) as run:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,14 +20,50 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, capture, datasets, schema, versions
 from modelreg.datasets import DatasetUse
 from modelreg.db import now
-from modelreg.errors import InvalidInput
+from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.manifest import FilesArg
 from modelreg.values import check_metric, check_params
 
 if TYPE_CHECKING:
     from modelreg.flavors.autolog import Autolog
-    from modelreg.local import LocalRegistry
     from modelreg.versions import Version
+
+
+class RunHost(Protocol):
+    """What a run records through: a registry, embedded or remote."""
+
+    def _put_diff(self, diff: bytes) -> tuple[str, int]: ...
+
+    def open_run(
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        code: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        facts: capture.ProcessFacts,
+    ) -> str: ...
+
+    def close_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        datasets: Sequence[DatasetUse] = (),
+    ) -> None: ...
+
+    def record_run_params(
+        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None: ...
+
+    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None: ...
+
+    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None: ...
+
+    def register(self, *args: Any, **options: Any) -> Version: ...
+
 
 MAX_NAME = 256
 
@@ -36,7 +72,7 @@ class Run:
     """A training run. Use it as a context manager; it fails if the block raises."""
 
     def __init__(
-        self, registry: LocalRegistry, *, name: str | None, params: Mapping[str, Any] | None
+        self, registry: RunHost, *, name: str | None, params: Mapping[str, Any] | None
     ) -> None:
         self._registry = registry
         if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
@@ -54,7 +90,17 @@ class Run:
         return f"<Run {self.name!r} {self.id} {self.status}>"
 
     def __enter__(self) -> Run:
-        self.id = self._registry._start_run(self)
+        # Code and environment are facts of the process that trains, captured here.
+        code, diff = capture.capture_code()
+        if diff is not None:
+            code["diff_digest"], code["diff_size"] = self._registry._put_diff(diff)
+        self.id = self._registry.open_run(
+            name=self.name,
+            params=self.params,
+            code=code,
+            environment=capture.capture_environment().data,
+            facts=capture.process_facts(),
+        )
         self.status = "running"
         return self
 
@@ -70,7 +116,14 @@ class Run:
             if self._autolog is not None:
                 self._autolog.stop()
         finally:
-            self._registry._end_run(self, error=error)
+            assert self.id is not None
+            self._registry.close_run(
+                self.id,
+                status=self.status,
+                error=error,
+                metrics=self.metrics,
+                datasets=self.datasets,
+            )
 
     def _live(self) -> str:
         if self.id is None or self.status != "running":
@@ -84,7 +137,7 @@ class Run:
         run_id = self._live()
         checked = check_params(params)
         self.params.update(checked)
-        self._registry._update_run_params(run_id, self.params, checked)
+        self._registry.record_run_params(run_id, self.params, checked)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Append a point to the metric's history; steps count up from 0 when not given."""
@@ -104,7 +157,7 @@ class Run:
             points.append((key, number, at))
         if not points:
             return
-        self._registry._log_run_metrics(run_id, points)
+        self._registry.record_run_metrics(run_id, points)
         for key, number, at in points:
             self._steps[key] = max(at, self._steps.get(key, -1))
             self.metrics[key] = number
@@ -120,7 +173,7 @@ class Run:
         """Record a dataset the run reads; its digest is computed from the data itself."""
         run_id = self._live()
         use = datasets.describe(path_or_uri, name=name, role=role, digest=digest)
-        self._registry._add_run_dataset(run_id, use)
+        self._registry.record_run_dataset(run_id, use)
         self.datasets.append(use)
         return use
 
@@ -174,6 +227,7 @@ def insert(
     params: dict[str, str],
     code: dict[str, Any],
     env: capture.Environment,
+    facts: capture.ProcessFacts,
     actor: str,
 ) -> None:
     conn.execute(
@@ -182,9 +236,9 @@ def insert(
             name=name,
             status="running",
             started_at=now(),
-            hostname=capture.hostname(),
-            user=capture.user(),
-            command=capture.command_line(),
+            hostname=facts.hostname,
+            user=facts.user,
+            command=facts.command,
             code=encode(code),
             environment_digest=versions.ensure_environment(conn, env),
             params=encode(params),
@@ -201,25 +255,51 @@ def insert(
     )
 
 
-def finish(conn: Connection, run: Run, *, error: str | None, actor: str) -> None:
-    assert run.id is not None
+STATUSES = ("finished", "failed")
+
+
+def check_live(conn: Connection, run_id: str) -> str:
+    """The name of a running run; NotFound or Conflict when there is none by that id."""
+    row = conn.execute(
+        sa.select(schema.runs.c.name, schema.runs.c.status).where(schema.runs.c.id == run_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"run {run_id!r} not found")
+    if row.status != "running":
+        raise Conflict(f"run {run_id} has ended ({row.status}): start a new run")
+    return str(row.name)
+
+
+def finish(
+    conn: Connection,
+    run_id: str,
+    *,
+    status: str,
+    error: str | None,
+    metrics: dict[str, float],
+    datasets: list[DatasetUse],
+    actor: str,
+) -> None:
+    if status not in STATUSES:
+        raise InvalidInput(f"run status {status!r} is invalid: use one of {', '.join(STATUSES)}")
+    name = check_live(conn, run_id)
     conn.execute(
         schema.runs.update()
-        .where(schema.runs.c.id == run.id)
-        .values(status=run.status, ended_at=now(), error=error)
+        .where(schema.runs.c.id == run_id)
+        .values(status=status, ended_at=now(), error=error)
     )
     audit.append(
         conn,
         actor=actor,
         action="run.end",
         entity_type="run",
-        entity_id=run.id,
-        entity=run.name or run.id,
+        entity_id=run_id,
+        entity=name or run_id,
         after={
-            "status": run.status,
+            "status": status,
             "error": error,
-            "metrics": run.metrics,
-            "datasets": [d.to_dict() for d in run.datasets],
+            "metrics": metrics,
+            "datasets": [d.to_dict() for d in datasets],
         },
     )
 
@@ -227,6 +307,7 @@ def finish(conn: Connection, run: Run, *, error: str | None, actor: str) -> None
 def update_params(
     conn: Connection, run_id: str, params: dict[str, str], new: dict[str, str], *, actor: str
 ) -> None:
+    check_live(conn, run_id)
     conn.execute(
         schema.runs.update().where(schema.runs.c.id == run_id).values(params=encode(params))
     )
@@ -242,12 +323,29 @@ def update_params(
 
 
 _ADD_METRIC = schema.run_metrics.insert()
+MAX_POINTS = 100_000
+
+
+def check_points(points: Any) -> list[tuple[str, float, int]]:
+    """Metric points as (key, value, step) triples, each checked."""
+    if not isinstance(points, (list, tuple)) or len(points) > MAX_POINTS:
+        raise InvalidInput(f"metric points must be a list of at most {MAX_POINTS} entries")
+    checked = []
+    for point in points:
+        if not isinstance(point, (list, tuple)) or len(point) != 3:
+            raise InvalidInput(f"a metric point is (key, value, step), not {point!r}")
+        key, value, step = point
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise InvalidInput(f"metric {key!r}: step must be a non-negative integer")
+        checked.append((key, check_metric(key, value), step))
+    return checked
 
 
 def add_metrics(
     conn: Connection, run_id: str, points: list[tuple[str, float, int]], *, actor: str
 ) -> None:
     """Append metric points (key, value, step) to a run's history, audited like any change."""
+    check_live(conn, run_id)
     stamp = now()
     conn.execute(
         _ADD_METRIC,
@@ -268,6 +366,7 @@ def add_metrics(
 
 
 def add_dataset(conn: Connection, run_id: str, use: DatasetUse, *, actor: str) -> None:
+    check_live(conn, run_id)
     did = datasets.ensure(conn, use)
     t = schema.run_datasets
     exists = conn.execute(

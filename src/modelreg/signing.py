@@ -132,10 +132,10 @@ def load_private(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
 
 def load_public(path: str | os.PathLike[str]) -> Ed25519PublicKey:
     """An Ed25519 public key from a PEM file."""
-    return _public_from_pem(_read(path, "public key"), repr(os.fspath(path)))
+    return public_from_pem(_read(path, "public key"), repr(os.fspath(path)))
 
 
-def _public_from_pem(data: bytes, shown: str) -> Ed25519PublicKey:
+def public_from_pem(data: bytes, shown: str) -> Ed25519PublicKey:
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -180,7 +180,7 @@ def key_id(key: Ed25519PublicKey) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def _public_pem(key: Ed25519PublicKey) -> str:
+def public_pem(key: Ed25519PublicKey) -> str:
     from cryptography.hazmat.primitives import serialization
 
     return key.public_bytes(
@@ -262,6 +262,36 @@ def add(
     return row
 
 
+def document_of(conn: Connection, version: Version) -> bytes:
+    """The canonical document a signature of ``version`` covers, from its stored records."""
+    return canonical_document(version, lineage.of_version(conn, version))
+
+
+def attach(
+    conn: Connection, version: Version, key: Ed25519PublicKey, signature: str, *, actor: str
+) -> dict[str, Any]:
+    """Store a signature made elsewhere (a remote client signs with a key the server never
+    sees); refused unless it verifies against the version's records now."""
+    document = document_of(conn, version)
+    kid = key_id(key)
+    if not verify(key, document, signature):
+        raise InvalidInput(f"the signature by key {kid[:16]} does not match {version.ref}")
+    q = sa.select(_sig.c.key_id).where(_sig.c.version_id == version.id, _sig.c.key_id == kid)
+    if conn.execute(q).first() is not None:
+        raise Conflict(f"{version.ref} already holds a signature by key {kid[:16]}")
+    row = {
+        "version_id": version.id,
+        "key_id": kid,
+        "algorithm": ALGORITHM,
+        "signature": signature,
+        "document_digest": _digest(document),
+        "created_at": now(),
+        "created_by": actor,
+    }
+    conn.execute(_sig.insert(), row)
+    return {"version": version.ref, "key_id": kid}
+
+
 def check(conn: Connection, version: Version, key: Ed25519PublicKey | None) -> dict[str, Any]:
     """Verify a stored version's signature by ``key``, or by any trusted key when None.
 
@@ -282,7 +312,7 @@ def check(conn: Connection, version: Version, key: Ed25519PublicKey | None) -> d
     else:
         # The key id is recomputed from each trusted key, never read from its row.
         keys = [
-            _public_from_pem(r.public_key.encode(), f"trusted key {r.name!r}")
+            public_from_pem(r.public_key.encode(), f"trusted key {r.name!r}")
             for r in conn.execute(sa.select(_trusted).order_by(_trusted.c.name))
         ]
         if not keys:
@@ -332,7 +362,7 @@ def trust(conn: Connection, name: str, key: Ed25519PublicKey, *, actor: str) -> 
     row = {
         "key_id": kid,
         "name": name,
-        "public_key": _public_pem(key),
+        "public_key": public_pem(key),
         "added_at": now(),
         "added_by": actor,
     }

@@ -6,15 +6,52 @@ import contextlib
 import json
 import os
 import secrets
+import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from modelreg.blobs import BlobStore, copy_hashing, hash_file
-from modelreg.errors import Conflict, IntegrityError, InvalidInput
+from modelreg.blobs import copy_hashing, hash_file
+from modelreg.errors import Conflict, IntegrityError, InvalidInput, RetiredDataWarning
 from modelreg.manifest import FileEntry, check_path
 
+if TYPE_CHECKING:
+    from modelreg.versions import Version
+
 Progress = Callable[[int], None]
+RETIRED = "data-retired"
+
+
+class BlobSource(Protocol):
+    """Where a pull reads blobs from: a blob store, or a server."""
+
+    def open(self, digest: str) -> BinaryIO: ...
+
+
+def check_flags(version: Version, *, strict: bool) -> None:
+    """Warn about a version flagged data-retired, or with ``strict`` refuse to pull it."""
+    if RETIRED not in version.flags:
+        return
+    message = (
+        f"{version.ref} is flagged data-retired: data it depends on was retired"
+        f" (see `modelreg card {version.ref}` or dataset impact)"
+    )
+    if strict:
+        raise Conflict(f"{message}; refusing to pull it in strict mode")
+    warnings.warn(RetiredDataWarning(message), stacklevel=3)
+
+
+def marker_of(version: Version, registry: str) -> dict[str, Any]:
+    """The identity a pull writes beside the files (``modelreg.json``), for traces."""
+    return {
+        "id": version.id,
+        "ref": version.ref,
+        "model": version.model,
+        "number": version.number,
+        "manifest_digest": version.manifest_digest,
+        "registry": registry,
+    }
 
 
 class _Counted:
@@ -67,7 +104,7 @@ def plan(root: Path, files: Sequence[FileEntry], *, force: bool) -> list[tuple[F
 
 
 def stage_verified(
-    store: BlobStore, entry: FileEntry, target: Path, progress: Progress | None = None
+    store: BlobSource, entry: FileEntry, target: Path, progress: Progress | None = None
 ) -> Path:
     """Copy a blob into a temporary file beside ``target``; return it once its digest matches."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -96,13 +133,14 @@ def marker_name(files: Sequence[FileEntry]) -> str:
 
 
 def pull(
-    store: BlobStore,
+    store: BlobSource,
     files: Sequence[FileEntry],
     dest: str | os.PathLike[str],
     *,
     force: bool = False,
     progress: Progress | None = None,
     marker: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> Path:
     """Write ``files`` into ``dest``, then the identity ``marker`` (written last, so its
     presence means the pull completed) for a deployed service to log with predictions.
@@ -118,8 +156,22 @@ def pull(
     root = root.resolve()
     staged: list[tuple[Path, Path]] = []
     try:
-        for entry, target in plan(root, files, force=force):
-            staged.append((stage_verified(store, entry, target, progress), target))
+        todo = plan(root, files, force=force)
+        if workers > 1 and len(todo) > 1:
+            # Several files at once (a server's downloads overlap); every one is staged or
+            # removed before the error, if any, is raised.
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [
+                    (pool.submit(stage_verified, store, entry, target, progress), target)
+                    for entry, target in todo
+                ]
+            errors = [f.exception() for f, _ in futures if f.exception() is not None]
+            staged = [(f.result(), t) for f, t in futures if f.exception() is None]
+            if errors:
+                raise errors[0]  # type: ignore[misc]
+        else:
+            for entry, target in todo:
+                staged.append((stage_verified(store, entry, target, progress), target))
     except BaseException:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):

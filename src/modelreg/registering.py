@@ -1,0 +1,171 @@
+"""What registering a version does on the caller's side, shared by both implementations.
+
+``prepare`` turns a ``register`` call into a :class:`Draft`: every argument checked, the
+files collected (a model object saved by its flavor first), the datasets hashed, and the code
+and environment captured from the current directory, with nothing stored yet. The embedded
+registry then copies the files into its blob store while hashing them; the remote client
+hashes them, uploads the missing ones and sends the manifest. Either way the version is
+created in one transaction by :meth:`LocalRegistry.commit_version`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from modelreg import capture, datasets, flavors, signing
+from modelreg.datasets import DatasetArg, DatasetUse
+from modelreg.errors import InvalidInput
+from modelreg.manifest import FileEntry, FilesArg, collect_files
+from modelreg.refs import Ref, check_name, parse_ref
+from modelreg.values import check_description, check_metrics, check_params, check_tags
+from modelreg.versions import NewVersion
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from modelreg.runs import Run
+
+
+@dataclass
+class Draft:
+    """A version checked and captured on the caller's side, before any byte is stored."""
+
+    name: str
+    local: dict[str, Path]
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    description: str
+    parents: list[Ref]
+    datasets: list[DatasetUse]
+    code: dict[str, Any]
+    diff: bytes | None
+    environment: capture.Environment | None
+    run_id: str | None
+    signer: Ed25519PrivateKey | None
+
+    def new_version(self, entries: list[FileEntry]) -> NewVersion:
+        """The version to create, once ``entries`` (and the diff, if any) are stored."""
+        return NewVersion(
+            model=self.name,
+            files=entries,
+            params=self.params,
+            metrics=self.metrics,
+            tags=self.tags,
+            description=self.description,
+            parents=self.parents,
+            datasets=self.datasets,
+            code=self.code,
+            command=capture.command_line(),
+            hostname=capture.hostname(),
+            environment=self.environment,
+            run_id=self.run_id,
+        )
+
+
+@contextlib.contextmanager
+def prepare(
+    name: str,
+    files: FilesArg | Any,
+    *,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    datasets: Sequence[DatasetArg] | None = None,
+    parents: Sequence[str] | None = None,
+    description: str | None = None,
+    sign: signing.PrivateKeyArg | None = None,
+    input_example: Any = None,
+    flavor: str | None = None,
+    run: Run | None = None,
+) -> Iterator[Draft]:
+    """Check a ``register`` call and capture what it records; a model object is saved by
+    its flavor into a temporary folder that lives as long as the draft."""
+    if flavors.is_model_object(files):
+        check_name(name)  # before a possibly long save
+        with tempfile.TemporaryDirectory(prefix="modelreg-save-") as folder:
+            flavors.save(files, Path(folder), flavor=flavor, input_example=input_example)
+            with prepare(
+                name,
+                folder,
+                params=params,
+                metrics=metrics,
+                tags=tags,
+                datasets=datasets,
+                parents=parents,
+                description=description,
+                sign=sign,
+                run=run,
+            ) as draft:
+                yield draft
+        return
+    if input_example is not None or flavor not in (None, "files"):
+        raise InvalidInput(
+            "input_example= and flavor= describe a model object; files are registered as"
+            " they are (save the model with its flavor, or pass the object itself)"
+        )
+    signer = signing.private_key(sign) if sign is not None else None
+    check_name(name)
+    checked_params = check_params(params)
+    checked_metrics = check_metrics(metrics)
+    checked_tags = check_tags(tags)
+    text = check_description(description)
+    if isinstance(parents, str) or isinstance(datasets, (str, os.PathLike)):
+        raise InvalidInput("parents and datasets are lists: wrap a single one in [ ]")
+    parent_refs = [parse_ref(p) for p in (parents or [])]
+    uses = [dataset_use(d) for d in (datasets or [])]
+    if run is not None:
+        uses = [*run.datasets, *uses]
+    local = collect_files(files)
+    code: dict[str, Any] = {}
+    env: capture.Environment | None = None
+    diff: bytes | None = None
+    if run is None:
+        code, diff = capture.capture_code()
+        env = capture.capture_environment()
+    yield Draft(
+        name=name,
+        local=local,
+        params=checked_params,
+        metrics=checked_metrics,
+        tags=checked_tags,
+        description=text,
+        parents=parent_refs,
+        datasets=uses,
+        code=code,
+        diff=diff,
+        environment=env,
+        run_id=run.id if run is not None else None,
+        signer=signer,
+    )
+
+
+def dataset_use(item: DatasetArg, *, role: str = "train") -> DatasetUse:
+    """A dataset argument (a path or URI, a mapping, a described use) as a hashed use."""
+    if isinstance(item, DatasetUse):
+        return item
+    if isinstance(item, Mapping):
+        if "path" not in item:
+            raise InvalidInput(f"dataset {dict(item)!r} has no 'path'")
+        unknown = set(item) - {"path", "name", "role", "digest"}
+        if unknown:
+            raise InvalidInput(f"dataset {dict(item)!r}: unknown keys {sorted(unknown)}")
+        return datasets.describe(
+            _dataset_path(item["path"]),
+            name=item.get("name"),
+            role=item.get("role", role),
+            digest=item.get("digest"),
+        )
+    return datasets.describe(_dataset_path(item), role=role)
+
+
+def _dataset_path(value: Any) -> str:
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InvalidInput(f"a dataset must be a path, a URI or a mapping, not {value!r}")
+    return os.fspath(value)

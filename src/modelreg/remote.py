@@ -1,0 +1,703 @@
+"""RemoteRegistry: the Registry interface over HTTP, for ``modelreg.connect("http://...")``.
+
+Every method does on the wire what :class:`modelreg.local.LocalRegistry` does in process,
+and raises the same exceptions (the server's problem responses are mapped back to their
+classes in :func:`modelreg.errors.error_from_wire`). What only the caller can know is done
+here: files and datasets are hashed locally, code and environment are captured from this
+process, and signatures are made with keys that never leave it.
+
+Uploads send only the blobs the server lacks; downloads verify every file, resume an
+interrupted transfer with HTTP Range requests and fetch several files at once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import io
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import quote
+
+import httpx
+
+from modelreg import capture, registering, signing, transfer, wire
+from modelreg.audit import AuditEvent, VerifyResult
+from modelreg.blobs import hash_file
+from modelreg.datasets import Dataset, DatasetArg, DatasetUse
+from modelreg.errors import (
+    IntegrityError,
+    InvalidInput,
+    ModelregError,
+    error_from_wire,
+)
+from modelreg.manifest import FileEntry, check_entries
+from modelreg.refs import check_alias, check_name, parse_ref
+from modelreg.runs import Run
+from modelreg.values import check_page
+from modelreg.versions import Model, NewVersion, Version
+
+PAGE = 1000
+CHUNK = 1024 * 1024
+TRANSFERS = 4  # files moved at once
+RETRIES = 5  # reconnections per blob download before giving up
+
+
+class RemoteRegistry:
+    """A registry served by ``modelreg server`` at ``url``.
+
+    ``token`` (default ``$MODELREG_TOKEN``) is sent as a bearer token; ``actor`` names the
+    caller in the audit log when the server runs without auth (with auth, the token does).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        actor: str | None = None,
+        timeout: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        token = token if token is not None else os.environ.get("MODELREG_TOKEN")
+        self.actor = actor or capture.user()
+        headers = {"User-Agent": "modelreg", "X-Modelreg-Actor": self.actor}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=self.url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=10.0),
+            transport=transport,
+            limits=httpx.Limits(max_connections=TRANSFERS * 2),
+        )
+        self.blobs = RemoteBlobs(self)
+
+    def __repr__(self) -> str:
+        return f"RemoteRegistry({self.url!r})"
+
+    @property
+    def uri(self) -> str:
+        return self.url
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RemoteRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the wire ------------------------------------------------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if "json" in kwargs:
+            # NaN and infinities are sent as JSON's common extension, so that the server
+            # refuses them with the same error the embedded registry gives.
+            kwargs["content"] = json.dumps(kwargs.pop("json"))
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        try:
+            response = self._http.request(method, "/api/v1" + path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ModelregError(f"cannot reach the registry at {self.url}: {exc}") from None
+        if response.is_error:
+            raise _error(response)
+        return response
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._send(method, path, **kwargs).json()
+
+    def _pages(self, path: str, params: dict[str, Any], limit: int | None, offset: int) -> Any:
+        """Every item of a paginated listing from ``offset``, up to ``limit``."""
+        check_page(limit, offset)
+        items: list[Any] = []
+        while limit is None or len(items) < limit:
+            size = PAGE if limit is None else min(PAGE, limit - len(items))
+            page = self._call(
+                "GET", path, params={**params, "limit": size, "offset": offset + len(items)}
+            )
+            items.extend(page)
+            if len(page) < size:
+                break
+        return items
+
+    def _version(self, data: Mapping[str, Any]) -> Version:
+        return wire.version_from_json(data, self)
+
+    # -- registering ---------------------------------------------------------------------
+
+    def register(self, name: str, files: Any, **options: Any) -> Version:
+        """Register a version: files are hashed here, only the blobs the server lacks are
+        uploaded, then the version is created from the manifest (see LocalRegistry.register).
+        """
+        run = options.pop("_run", None)
+        with registering.prepare(name, files, run=run, **options) as draft:
+            for parent in draft.parents:  # refuse before uploading anything
+                self.get(str(parent))
+            entries = check_entries(
+                FileEntry(path, *hash_file(source)) for path, source in draft.local.items()
+            )
+            new = draft.new_version(entries)
+            uploads: dict[str, Any] = {e.digest: draft.local[e.path] for e in entries}
+            if draft.diff is not None:
+                digest, size = _digest_of(draft.diff)
+                new.code["diff_digest"], new.code["diff_size"] = digest, size
+                uploads[digest] = draft.diff
+            self._upload(uploads)
+            return self.commit_version(new, signer=draft.signer)
+
+    def commit_version(
+        self,
+        new: NewVersion,
+        *,
+        signer: Any = None,
+        restore: Any = None,
+        signed_by: str | None = None,
+    ) -> Version:
+        """Create a version from blobs the server holds; with ``signer``, sign it here
+        (the key never leaves this process) and attach the signature."""
+        key = signing.private_key(signer) if signer is not None else None
+        body = wire.new_version_to_json(new)
+        del body["model"]  # it is in the path
+        body["signed_by"] = signing.key_id(key.public_key()) if key is not None else signed_by
+        data = self._call("POST", f"/models/{_seg(new.model)}/versions", json=body)
+        version = self._version(data)
+        if key is not None:
+            document = self.signing_document(version.id)
+            self.attach_signature(version.id, key.public_key(), signing.sign(key, document))
+        return version
+
+    def _upload(self, sources: Mapping[str, Path | bytes]) -> None:
+        """Upload the blobs among ``sources`` (digest -> file or bytes) the server lacks."""
+        if not sources:
+            return
+        missing = self._call("POST", "/blobs/missing", json={"digests": list(sources)})
+        todo = missing["missing"]
+        if len(todo) <= 1:
+            for digest in todo:
+                self._put_blob(digest, sources[digest])
+            return
+        with concurrent.futures.ThreadPoolExecutor(max_workers=TRANSFERS) as pool:
+            for future in [pool.submit(self._put_blob, d, sources[d]) for d in todo]:
+                future.result()
+
+    def _put_blob(self, digest: str, source: Path | bytes) -> None:
+        if isinstance(source, bytes):
+            self._send("PUT", f"/blobs/{digest}", content=source)
+            return
+        with open(source, "rb") as f:
+            self._send("PUT", f"/blobs/{digest}", content=_chunks(f))
+
+    def _put_diff(self, diff: bytes) -> tuple[str, int]:
+        digest, size = _digest_of(diff)
+        self._upload({digest: diff})
+        return digest, size
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, ref: str, *, at: Any = None) -> Version:
+        parsed = parse_ref(ref)
+        if at is not None and not isinstance(at, (str, datetime)):
+            raise InvalidInput(f"time must be an ISO 8601 string or a datetime, not {at!r}")
+        params = {} if at is None else {"at": at if isinstance(at, str) else at.isoformat()}
+        return self._version(self._call("GET", f"/versions/{_path(str(parsed))}", params=params))
+
+    def models(self, *, limit: int | None = None, offset: int = 0) -> list[Model]:
+        return [wire.model_from_json(m) for m in self._pages("/models", {}, limit, offset)]
+
+    def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[Version]:
+        found = self._pages(f"/models/{_seg(name)}/versions", {}, limit, offset)
+        return [self._version(v) for v in found]
+
+    def search(
+        self,
+        filter: str = "",
+        *,
+        model: str | None = None,
+        order_by: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Version]:
+        params = {"filter": filter}
+        if model is not None:
+            params["model"] = model
+        if order_by is not None:
+            params["order_by"] = order_by
+        return [self._version(v) for v in self._pages("/search", params, limit, offset)]
+
+    def compare(self, a: str, b: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/compare", params={"a": a, "b": b})
+        return result
+
+    def lineage(self, ref: str) -> dict[str, Any]:
+        found = self.get(ref).lineage
+        assert found is not None
+        return found
+
+    def pull(
+        self,
+        ref: str,
+        dest: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        strict: bool = False,
+        progress: Any = None,
+        verify_with: Any = None,
+        verify: bool = False,
+    ) -> Path:
+        """Download a version's files into ``dest``, several at once, each verified against
+        its digest before it is moved into place (see LocalRegistry.pull)."""
+        found = self.get(ref)
+        if verify_with is not None or verify:
+            checked = self.verify(found.id, public_key=verify_with)
+            if not checked["ok"]:
+                raise IntegrityError(
+                    f"{found.ref} failed signature verification: {checked['reason']}"
+                )
+        transfer.check_flags(found, strict=strict)
+        return transfer.pull(
+            self.blobs,
+            found.files,
+            dest,
+            force=force,
+            progress=progress,
+            marker=transfer.marker_of(found, self.uri),
+            workers=TRANSFERS,
+        )
+
+    def reproduce(self, ref: str, **options: Any) -> dict[str, Any]:
+        from modelreg import reproduce
+
+        to = options.pop("to", None)
+        if options.pop("run", False):
+            return reproduce.run_recipe(self, ref, **options)  # type: ignore[arg-type]
+        if to is None:
+            raise InvalidInput("give the directory to write the recipe into (to=), or run=True")
+        return reproduce.write_recipe(self, ref, to)  # type: ignore[arg-type]
+
+    # -- changing what may change ----------------------------------------------------------
+
+    def set_alias(
+        self, name: str, alias: str, ref: str, *, force: bool = False, reason: str | None = None
+    ) -> Version:
+        body = {"ref": ref, "force": force, "reason": reason}
+        path = f"/models/{_seg(name)}/aliases/{_alias(alias)}"
+        return self._version(self._call("PUT", path, json=body))
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._call("DELETE", f"/models/{_seg(name)}/aliases/{_alias(alias)}")
+
+    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call(
+            "GET", f"/models/{_seg(name)}/aliases/{_alias(alias)}/history"
+        )
+        return found
+
+    def rollback_alias(
+        self, name: str, alias: str, *, force: bool = False, reason: str | None = None
+    ) -> Version:
+        path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/rollback"
+        return self._version(self._call("POST", path, json={"force": force, "reason": reason}))
+
+    def set_policy(self, name: str, alias: str, **options: Any) -> dict[str, Any]:
+        path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/policy"
+        result: dict[str, Any] = self._call("PUT", path, json=options)
+        return result
+
+    def policy(self, name: str, alias: str) -> dict[str, Any] | None:
+        path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/policy"
+        result: dict[str, Any] | None = self._call("GET", path)["policy"]
+        return result
+
+    def approve(self, ref: str, *, alias: str) -> list[str]:
+        found: list[str] = self._call("POST", "/approvals", json={"ref": ref, "alias": alias})[
+            "approved_by"
+        ]
+        return found
+
+    def check_promotion(self, name: str, alias: str, ref: str) -> dict[str, Any]:
+        path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/check"
+        result: dict[str, Any] = self._call("GET", path, params={"ref": ref})
+        return result
+
+    def set_tag(self, ref: str, key: str, value: Any) -> None:
+        self._call("PUT", "/tags", json={"ref": ref, "key": key, "value": _jsonable(value)})
+
+    def delete_tag(self, ref: str, key: str) -> None:
+        self._call("DELETE", "/tags", params={"ref": ref, "key": key})
+
+    def set_description(self, ref: str, description: str) -> None:
+        body = {"ref": ref, "description": _jsonable(description)}
+        self._call("PUT", "/description", json=body)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def start_run(self, name: str | None = None, *, params: Mapping[str, Any] | None = None) -> Run:
+        """A training run recorded on the server; code and environment are this process's."""
+        return Run(self, name=name, params=params)
+
+    def open_run(
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        code: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        facts: capture.ProcessFacts,
+    ) -> str:
+        body = {
+            "name": name,
+            "params": dict(params),
+            "code": dict(code),
+            "environment": dict(environment),
+            "facts": facts.to_dict(),
+        }
+        run_id: str = self._call("POST", "/runs", json=body)["id"]
+        return run_id
+
+    def close_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        datasets: Sequence[DatasetUse] = (),
+    ) -> None:
+        body = {
+            "status": status,
+            "error": error,
+            "metrics": dict(metrics or {}),
+            "datasets": [d.to_dict() for d in datasets],
+        }
+        self._call("POST", f"/runs/{_run(run_id)}/end", json=body)
+
+    def record_run_params(
+        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None:
+        body = {"params": dict(params), "new": dict(new)}
+        self._call("POST", f"/runs/{_run(run_id)}/params", json=body)
+
+    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None:
+        body = {"points": [list(p) for p in points]}
+        self._call("POST", f"/runs/{_run(run_id)}/metrics", json=body)
+
+    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:
+        self._call("POST", f"/runs/{_run(run_id)}/datasets", json={"dataset": use.to_dict()})
+
+    # -- datasets, retirement, evaluations ------------------------------------------------------
+
+    def datasets(self) -> list[Dataset]:
+        return [wire.dataset_from_json(d) for d in self._call("GET", "/datasets")]
+
+    def dataset(self, ref: str) -> list[Dataset]:
+        found = self._call("GET", "/dataset", params={"ref": _text(ref, "dataset reference")})
+        return [wire.dataset_from_json(d) for d in found]
+
+    def dataset_models(self, ref: str) -> list[dict[str, Any]]:
+        params = {"ref": _text(ref, "dataset reference")}
+        found: list[dict[str, Any]] = self._call("GET", "/dataset/models", params=params)
+        return found
+
+    def dataset_impact(self, ref: str) -> dict[str, Any]:
+        params = {"ref": _text(ref, "dataset reference")}
+        found: dict[str, Any] = self._call("GET", "/dataset/impact", params=params)
+        return found
+
+    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]:
+        body = {"ref": _text(ref, "dataset reference"), "reason": reason, "dry_run": dry_run}
+        found: dict[str, Any] = self._call("POST", "/dataset/retire", json=_jsonable(body))
+        return found
+
+    def evaluate(
+        self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Record a version's metrics on a dataset, hashed here from the data."""
+        parse_ref(ref)
+        use = registering.dataset_use(dataset, role="test")
+        body = {"ref": ref, "dataset": use.to_dict(), "metrics": _jsonable(metrics)}
+        found: dict[str, Any] = self._call("POST", "/evaluations", json=body)
+        return found
+
+    def evaluations(self, ref: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/evaluations", params={"ref": ref})
+        return found
+
+    def leaderboard(
+        self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
+    ) -> dict[str, Any]:
+        params = {
+            "dataset": _text(dataset, "dataset"),
+            "metric": _text(metric, "metric"),
+            "higher_is_better": higher_is_better,
+        }
+        found: dict[str, Any] = self._call(
+            "GET", f"/models/{_seg(name)}/leaderboard", params=params
+        )
+        return found
+
+    def metric_trend(self, name: str, *, dataset: str, metric: str) -> dict[str, Any]:
+        params = {"dataset": _text(dataset, "dataset"), "metric": _text(metric, "metric")}
+        found: dict[str, Any] = self._call("GET", f"/models/{_seg(name)}/trend", params=params)
+        return found
+
+    # -- cards, traces and signatures ----------------------------------------------------------
+
+    def card(self, ref: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call("GET", "/card", params={"ref": ref})
+        return found
+
+    def trace(self, target: Any) -> dict[str, Any]:
+        """Trace a deployed version: its UUID, or the modelreg.json (or folder) pull wrote."""
+        from modelreg import cards
+
+        version_id, marker = cards.trace_target(target)
+        found: dict[str, Any] = self._call(
+            "POST", "/trace", json={"id": version_id, "marker": marker}
+        )
+        return found
+
+    def verify(self, ref: str, *, public_key: Any = None) -> dict[str, Any]:
+        pem = None if public_key is None else signing.public_pem(signing.public_key(public_key))
+        found: dict[str, Any] = self._call("POST", "/verify", json={"ref": ref, "public_key": pem})
+        return found
+
+    def signing_document(self, ref: str) -> bytes:
+        import base64
+
+        data = self._call("GET", "/signing-document", params={"ref": ref})
+        return base64.b64decode(data["document"])
+
+    def attach_signature(self, ref: str, public_key: Any, signature: str) -> dict[str, Any]:
+        pem = signing.public_pem(signing.public_key(public_key))
+        body = {"ref": ref, "public_key": pem, "signature": signature}
+        found: dict[str, Any] = self._call("POST", "/signatures", json=body)
+        return found
+
+    def trust_key(self, name: str, public_key: Any) -> dict[str, Any]:
+        pem = signing.public_pem(signing.public_key(public_key))
+        found: dict[str, Any] = self._call(
+            "PUT", f"/keys/{_seg(name, 'key name')}", json={"public_key": pem}
+        )
+        return found
+
+    def untrust_key(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call("DELETE", f"/keys/{_seg(name, 'key name')}")
+        return found
+
+    def trusted_keys(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/keys")
+        return found
+
+    # -- audit, tokens, webhooks, maintenance --------------------------------------------------
+
+    def audit(self, **filters: Any) -> list[AuditEvent]:
+        for label in ("entity_type", "entity", "actor", "action"):
+            _text(filters.get(label), label)
+        for label in ("limit", "before_seq"):
+            value = filters.get(label)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidInput(f"{label} must be a whole number, not {value!r}")
+        params = {k: v for k, v in filters.items() if v is not None}
+        return [wire.event_from_json(e) for e in self._call("GET", "/audit", params=params)]
+
+    def verify_audit(self) -> VerifyResult:
+        return wire.verify_result_from_json(self._call("GET", "/audit/verify"))
+
+    def create_token(self, name: str, *, role: str = "reader") -> dict[str, Any]:
+        found: dict[str, Any] = self._call("POST", "/tokens", json={"name": name, "role": role})
+        return found
+
+    def tokens(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/tokens")
+        return found
+
+    def revoke_token(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call("DELETE", f"/tokens/{_seg(name, 'token name')}")
+        return found
+
+    def add_webhook(self, name: str, url: str, **options: Any) -> dict[str, Any]:
+        body = {"name": name, "url": url, **options}
+        if "actions" in body:
+            body["actions"] = list(body["actions"])
+        found: dict[str, Any] = self._call("POST", "/webhooks", json=body)
+        return found
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self._call("GET", "/webhooks")
+        return found
+
+    def remove_webhook(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self._call("DELETE", f"/webhooks/{_seg(name, 'webhook name')}")
+        return found
+
+    def webhook_deliveries(self, name: str | None = None, *, limit: int = 100) -> list[Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if name is not None:
+            params["name"] = name
+        found: list[Any] = self._call("GET", "/webhook-deliveries", params=params)
+        return found
+
+    def deliver_webhooks(self) -> dict[str, int]:
+        found: dict[str, int] = self._call("POST", "/webhook-deliveries")
+        return found
+
+    def fsck(self) -> dict[str, Any]:
+        found: dict[str, Any] = self._call("GET", "/fsck")
+        return found
+
+    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> dict[str, Any]:
+        body = {"dry_run": dry_run, "grace_seconds": grace_seconds}
+        found: dict[str, Any] = self._call("POST", "/gc", json=body)
+        return found
+
+
+class RemoteBlobs:
+    """The server's blobs as a source for pulls: streamed, resumed after a broken
+    connection with a Range request from the byte it stopped at."""
+
+    def __init__(self, registry: RemoteRegistry) -> None:
+        self._registry = registry
+
+    def open(self, digest: str) -> BinaryIO:
+        return _Download(self._registry, digest)  # type: ignore[return-value]
+
+    def exists(self, digest: str) -> bool:
+        missing = self._registry._call("POST", "/blobs/missing", json={"digests": [digest]})
+        return digest not in missing["missing"]
+
+
+class _Download(io.RawIOBase):
+    """A blob's bytes from the server; reconnects with ``Range: bytes=N-`` when cut off."""
+
+    def __init__(self, registry: RemoteRegistry, digest: str) -> None:
+        self._registry = registry
+        self._digest = digest
+        self._position = 0
+        self._retries = 0
+        self._response: httpx.Response | None = None
+        self._chunks: Iterator[bytes] | None = None
+        self._buffer = b""
+        self._finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _connect(self) -> None:
+        headers = {"Range": f"bytes={self._position}-"} if self._position else {}
+        request = self._registry._http.build_request(
+            "GET", f"/api/v1/blobs/{self._digest}", headers=headers
+        )
+        response = self._registry._http.send(request, stream=True)
+        if response.is_error:
+            response.read()
+            raise _error(response)
+        if self._position and response.status_code != 206:
+            response.close()
+            raise IntegrityError(f"the server ignored the range request for {self._digest}")
+        self._response = response
+        self._chunks = response.iter_bytes(CHUNK)
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._finished and (size < 0 or len(self._buffer) < size):
+            try:
+                if self._chunks is None:
+                    self._connect()
+                assert self._chunks is not None
+                chunk = next(self._chunks, None)
+            except httpx.TransportError as exc:
+                self._drop()
+                self._retries += 1
+                if self._retries > RETRIES:
+                    raise ModelregError(
+                        f"downloading blob {self._digest} failed {RETRIES} times: {exc}"
+                    ) from None
+                time.sleep(min(2.0, 0.1 * 2**self._retries))
+                continue
+            if chunk is None:
+                self._finished = True
+                break
+            self._buffer += chunk
+            self._position += len(chunk)
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def _drop(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._response = None
+        self._chunks = None
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def _error(response: httpx.Response) -> ModelregError:
+    """The exception a server's error response stands for."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("code"), str):
+        details = {k: v for k, v in body.items() if k not in _PROBLEM_FIELDS}
+        return error_from_wire(body["code"], str(body.get("detail", "")), details)
+    return ModelregError(f"the server answered {response.status_code} {response.reason_phrase}")
+
+
+_PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
+
+
+def _digest_of(data: bytes) -> tuple[str, int]:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _chunks(f: BinaryIO) -> Iterator[bytes]:
+    while chunk := f.read(CHUNK):
+        yield chunk
+
+
+def _seg(text: str, kind: str = "model name") -> str:
+    """A name as one path segment, checked here as the server would, so that a malformed
+    one is refused with the same error rather than missing the route."""
+    check_name(text, kind=kind)
+    return quote(text, safe="")
+
+
+def _alias(text: str) -> str:
+    return quote(check_alias(text), safe="")
+
+
+def _run(run_id: str) -> str:
+    return wire.check_uuid(run_id, "run id")
+
+
+def _text(value: Any, label: str) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{label} must be text, not {value!r}")
+    return value
+
+
+def _path(ref: str) -> str:
+    return quote(ref, safe="/@")
+
+
+def _jsonable(value: Any) -> Any:
+    """Values the server checks as the embedded registry would; anything JSON cannot carry
+    is sent as its text so that the server's error names it."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value

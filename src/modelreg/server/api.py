@@ -1,0 +1,356 @@
+"""The JSON API's core routes: models, versions, blobs, search, comparison and runs.
+
+Each route is a few lines: read the request, call the registry, return its JSON. The rules,
+the checks and the audit events are the registry's.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Annotated, Any
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelreg import signing, wire
+from modelreg.errors import IntegrityError, InvalidInput
+from modelreg.local import LocalRegistry
+from modelreg.manifest import is_digest
+from modelreg.server.app import allow
+from modelreg.values import MAX_PAGE
+
+PAGE = 100  # the page size when a listing does not ask for one
+CHUNK = 1024 * 1024
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/problem+json": {}}}
+    for code, text in (
+        (400, "Invalid input"),
+        (401, "No valid token"),
+        (403, "Not allowed"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Request body too large"),
+    )
+}
+
+router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
+
+Reader = Annotated[LocalRegistry, Depends(allow("reader"))]
+Writer = Annotated[LocalRegistry, Depends(allow("writer"))]
+Maintainer = Annotated[LocalRegistry, Depends(allow("maintainer"))]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+Offset = Annotated[int, Query(ge=0, le=2**53)]
+Text = Annotated[str, Query(max_length=4096)]
+JSON = dict[str, Any]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- models and versions ---------------------------------------------------------------------
+
+
+@router.get("/models", tags=["models"])
+def list_models(reg: Reader, limit: Limit = PAGE, offset: Offset = 0) -> list[JSON]:
+    """Models by name, with version count, latest number and aliases; paginated."""
+    return [m.to_dict() for m in reg.models(limit=limit, offset=offset)]
+
+
+@router.get("/models/{name}/versions", tags=["models"])
+def list_versions(reg: Reader, name: str, limit: Limit = PAGE, offset: Offset = 0) -> list[JSON]:
+    """A model's versions, newest first; paginated."""
+    return [wire.version_to_json(v) for v in reg.versions(name, limit=limit, offset=offset)]
+
+
+class NewVersionBody(Body):
+    files: list[dict[str, Any]]
+    params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    tags: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+    parents: list[str] = Field(default_factory=list)
+    datasets: list[dict[str, Any]] = Field(default_factory=list)
+    code: dict[str, Any] = Field(default_factory=dict)
+    command: str = ""
+    hostname: str = ""
+    environment: dict[str, Any] | None = None
+    run_id: str | None = None
+    signed_by: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+
+
+@router.post("/models/{name}/versions", status_code=201, tags=["models"])
+def create_version(reg: Writer, name: str, body: NewVersionBody) -> JSON:
+    """Create a version from a manifest of blobs already uploaded (see /blobs/missing)."""
+    new = wire.new_version_from_json(name, body.model_dump())
+    return wire.version_to_json(reg.commit_version(new, signed_by=body.signed_by))
+
+
+@router.get("/versions/{ref:path}", tags=["versions"])
+def get_version(reg: Reader, ref: str, at: Text | None = None) -> JSON:
+    """A version by reference (``NAME``, ``NAME/N``, ``NAME@ALIAS`` or UUID), with lineage."""
+    return wire.version_to_json(reg.get(ref, at=at))
+
+
+@router.get("/search", tags=["versions"])
+def search(
+    reg: Reader,
+    filter: Text = "",
+    model: Text | None = None,
+    order_by: Text | None = None,
+    limit: Limit = PAGE,
+    offset: Offset = 0,
+) -> list[JSON]:
+    """Versions matching a filter in the search language; paginated."""
+    found = reg.search(filter, model=model, order_by=order_by, limit=limit, offset=offset)
+    return [wire.version_to_json(v) for v in found]
+
+
+@router.get("/compare", tags=["versions"])
+def compare(reg: Reader, a: Text, b: Text) -> JSON:
+    """What changed from version ``a`` to version ``b``."""
+    return reg.compare(a, b)
+
+
+class TagBody(Body):
+    ref: str
+    key: str
+    value: Any
+
+
+@router.put("/tags", tags=["versions"])
+def set_tag(reg: Writer, body: TagBody) -> JSON:
+    reg.set_tag(body.ref, body.key, body.value)
+    return {"ok": True}
+
+
+@router.delete("/tags", tags=["versions"])
+def delete_tag(reg: Writer, ref: Text, key: Text) -> JSON:
+    reg.delete_tag(ref, key)
+    return {"ok": True}
+
+
+class DescriptionBody(Body):
+    ref: str
+    description: Any
+
+
+@router.put("/description", tags=["versions"])
+def set_description(reg: Writer, body: DescriptionBody) -> JSON:
+    reg.set_description(body.ref, body.description)
+    return {"ok": True}
+
+
+# -- signatures made by the client ---------------------------------------------------------
+
+
+@router.get("/signing-document", tags=["signatures"])
+def signing_document(reg: Reader, ref: Text) -> JSON:
+    """The canonical document a version's signature covers, for a client to sign."""
+    return {"document": base64.b64encode(reg.signing_document(ref)).decode("ascii")}
+
+
+class SignatureBody(Body):
+    ref: str
+    public_key: str = Field(max_length=4096)
+    signature: str = Field(max_length=4096)
+
+
+@router.post("/signatures", status_code=201, tags=["signatures"])
+def add_signature(reg: Writer, body: SignatureBody) -> JSON:
+    """Attach a signature made by the version's creator; refused unless it verifies."""
+    key = signing.public_from_pem(body.public_key.encode(), "the public key")
+    return reg.attach_signature(body.ref, key, body.signature)
+
+
+# -- blobs --------------------------------------------------------------------------------------
+
+_DIGEST_LIST_MAX = 100_000
+
+
+class DigestsBody(Body):
+    digests: list[str] = Field(max_length=_DIGEST_LIST_MAX)
+
+
+@router.post("/blobs/missing", tags=["blobs"])
+def missing_blobs(reg: Writer, body: DigestsBody) -> JSON:
+    """Which of these digests the store does not hold: the only ones to upload."""
+    for digest in body.digests:
+        _check_digest(digest)
+    return {"missing": [d for d in dict.fromkeys(body.digests) if not reg.blobs.exists(d)]}
+
+
+@router.put("/blobs/{digest}", status_code=201, tags=["blobs"])
+async def upload_blob(digest: str, request: Request, reg: Writer) -> JSON:
+    """Stream a blob in; it is hashed while written and refused (nothing kept) unless its
+    content matches ``digest``. A blob already held is not read again."""
+    _check_digest(digest)
+    if await anyio.to_thread.run_sync(reg.blobs.exists, digest):
+        return {"digest": digest, "stored": False}
+    reader = _BodyReader(request)
+    try:
+        _, size = await anyio.to_thread.run_sync(
+            lambda: reg.blobs.put(reader, digest=digest)  # type: ignore[arg-type]
+        )
+    except IntegrityError as exc:
+        raise InvalidInput(f"the uploaded bytes do not match digest {digest}: {exc}") from None
+    return {"digest": digest, "stored": True, "size": size}
+
+
+@router.get("/blobs/{digest}", tags=["blobs"], response_class=Response)
+def download_blob(reg: Reader, digest: str, request: Request) -> Response:
+    """A blob's bytes; ``Range: bytes=N-`` resumes an interrupted download."""
+    _check_digest(digest)
+    size = reg.blobs.size(digest)
+    start = _range_start(request.headers.get("range"), size)
+    stream = reg.blobs.open(digest)
+    if start:
+        stream.seek(start)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(size - start),
+        "Content-Disposition": f'attachment; filename="{digest}"',
+        "X-Content-Type-Options": "nosniff",
+        "ETag": f'"{digest}"',
+    }
+    status = 200
+    if start:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+
+    def chunks() -> Any:
+        with stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+    return StreamingResponse(
+        chunks(), status_code=status, headers=headers, media_type="application/octet-stream"
+    )
+
+
+_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
+
+
+def _range_start(header: str | None, size: int) -> int:
+    if not header:
+        return 0
+    found = _RANGE.fullmatch(header.strip())
+    if found is None:
+        raise InvalidInput(f"only one open range, 'bytes=N-', is served, not {header[:80]!r}")
+    start = int(found.group(1))
+    if found.group(2) and int(found.group(2)) != size - 1:
+        raise InvalidInput("only ranges that run to the end of the blob are served")
+    if start >= size and size > 0:
+        raise InvalidInput(f"range start {start} is past the end of the blob ({size} bytes)")
+    return start
+
+
+def _check_digest(digest: str) -> None:
+    if not is_digest(digest):
+        raise InvalidInput(f"{digest[:80]!r} is not a sha256 hex digest (64 lowercase hex digits)")
+
+
+class _BodyReader:
+    """A blocking ``read`` over the request's streamed body, for the blob store's thread."""
+
+    def __init__(self, request: Request) -> None:
+        self._chunks = request.stream().__aiter__()
+        self._buffer = b""
+        self._done = False
+
+    async def _next(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._done and (size < 0 or len(self._buffer) < size):
+            try:
+                self._buffer += anyio.from_thread.run(self._next)
+            except StopAsyncIteration:
+                self._done = True
+        if size < 0:
+            out, self._buffer = self._buffer, b""
+        else:
+            out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+
+# -- runs ---------------------------------------------------------------------------------------
+
+
+class RunBody(Body):
+    name: str = Field(default="", max_length=256)
+    params: dict[str, Any] = Field(default_factory=dict)
+    code: dict[str, Any] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.post("/runs", status_code=201, tags=["runs"])
+def open_run(reg: Writer, body: RunBody) -> JSON:
+    """Record a run as started, with the code and environment its process captured."""
+    run_id = reg.open_run(
+        name=body.name,
+        params=body.params,
+        code=wire.code_from_json(body.code),
+        environment=wire.environment_from_json(body.environment).data,
+        facts=wire.facts_from_json(body.facts),
+    )
+    return {"id": run_id}
+
+
+class RunEndBody(Body):
+    status: str
+    error: str | None = Field(default=None, max_length=20_000)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    datasets: list[dict[str, Any]] = Field(default_factory=list, max_length=1000)
+
+
+@router.post("/runs/{run_id}/end", tags=["runs"])
+def close_run(reg: Writer, run_id: str, body: RunEndBody) -> JSON:
+    reg.close_run(
+        wire.check_uuid(run_id, "run id"),
+        status=body.status,
+        error=body.error,
+        metrics=body.metrics,
+        datasets=[wire.dataset_use_from_json(d) for d in body.datasets],
+    )
+    return {"ok": True}
+
+
+class RunParamsBody(Body):
+    params: dict[str, Any]
+    new: dict[str, Any]
+
+
+@router.post("/runs/{run_id}/params", tags=["runs"])
+def run_params(reg: Writer, run_id: str, body: RunParamsBody) -> JSON:
+    reg.record_run_params(wire.check_uuid(run_id, "run id"), body.params, body.new)
+    return {"ok": True}
+
+
+class RunMetricsBody(Body):
+    points: list[list[Any]] = Field(max_length=100_000)
+
+
+@router.post("/runs/{run_id}/metrics", tags=["runs"])
+def run_metrics(reg: Writer, run_id: str, body: RunMetricsBody) -> JSON:
+    """Append metric points ``[key, value, step]`` to a run's history."""
+    points: list[Any] = [tuple(p) for p in body.points]
+    reg.record_run_metrics(wire.check_uuid(run_id, "run id"), points)
+    return {"ok": True}
+
+
+class RunDatasetBody(Body):
+    dataset: dict[str, Any]
+
+
+@router.post("/runs/{run_id}/datasets", tags=["runs"])
+def run_dataset(reg: Writer, run_id: str, body: RunDatasetBody) -> JSON:
+    use = wire.dataset_use_from_json(body.dataset)
+    reg.record_run_dataset(wire.check_uuid(run_id, "run id"), use)
+    return {"ok": True}

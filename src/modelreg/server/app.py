@@ -1,0 +1,258 @@
+"""The FastAPI application: errors as problem+json, auth, limits, and the routes' wiring.
+
+Every route states who may call it with ``Depends(allow(ROLE))``: the dependency checks the
+caller's token (when auth is on) against the role and hands the route a registry whose audit
+actor is the caller. ``tests/test_server_routes.py`` fails if a route lacks one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelreg import tokens
+from modelreg.errors import (
+    InvalidInput,
+    ModelregError,
+    NotAuthenticated,
+    PermissionDenied,
+    TooLarge,
+    error_details,
+)
+from modelreg.local import LocalRegistry
+from modelreg.server.metrics import Metrics
+
+MAX_BODY = 16 * 1024 * 1024  # JSON request bodies; blob uploads stream and are not capped
+PUBLIC = "public"
+ANONYMOUS = "anonymous"
+ACTOR_HEADER = "x-modelreg-actor"
+PROBLEM = "application/problem+json"
+_UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    auth: bool = False
+    max_body: int = MAX_BODY
+
+
+@dataclass(frozen=True)
+class Caller:
+    actor: str
+    role: str
+
+
+def problem(exc: ModelregError) -> JSONResponse:
+    """The one mapping from a registry error to an HTTP response (RFC 9457)."""
+    body: dict[str, Any] = {
+        "type": f"https://modelreg.dev/problems/{exc.code}",
+        "title": type(exc).__name__,
+        "status": exc.status,
+        "detail": exc.message,
+        "code": exc.code,
+        **error_details(exc),
+    }
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+    return JSONResponse(body, status_code=exc.status, media_type=PROBLEM, headers=headers)
+
+
+def allow(role: str) -> Callable[[Request], LocalRegistry]:
+    """The permission rule of a route: ``Depends(allow("writer"))`` and so on."""
+    if role != PUBLIC:
+        tokens.check_role(role)
+
+    def caller_registry(request: Request) -> LocalRegistry:
+        state: AppState = request.app.state.modelreg
+        caller = state.authenticate(request)
+        if role != PUBLIC and not tokens.allows(caller.role, role):
+            raise PermissionDenied(
+                f"{caller.actor} has the {caller.role} role; this needs {role} or above"
+            )
+        view = copy.copy(state.registry)
+        view.actor = caller.actor
+        return view
+
+    caller_registry.role = role  # type: ignore[attr-defined]  # read by the route test
+    return caller_registry
+
+
+class AppState:
+    def __init__(self, registry: LocalRegistry, settings: Settings) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.metrics = Metrics()
+
+    def authenticate(self, request: Request) -> Caller:
+        if not self.settings.auth:
+            actor = request.headers.get(ACTOR_HEADER, "").strip()[:200] or ANONYMOUS
+            return Caller(actor, "admin")
+        header = request.headers.get("authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise NotAuthenticated(
+                "this server needs a token: set MODELREG_TOKEN (sent as Authorization: Bearer)"
+            )
+        found = self.registry.db.read(lambda conn: tokens.authenticate(conn, secret.strip()))
+        if found is None:
+            raise NotAuthenticated("the token is not valid: it is unknown or was revoked")
+        return Caller(found.name, found.role)
+
+
+class Guard:
+    """ASGI middleware: body size limit, cross-origin refusal, metrics."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope["method"]
+        refusal = _cross_origin(method, headers, scope)
+        streaming = scope["path"].startswith("/api/v1/blobs/") and method == "PUT"
+        limit = self.state.settings.max_body
+        if refusal is None and not streaming:
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                refusal = TooLarge(f"the request body is {length} bytes; the limit is {limit}")
+        record = self.state.metrics.start(method, scope)
+        if refusal is not None:
+            await problem(refusal)(scope, receive, _counting(send, record))
+            record.finish()
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            body = message.get("body", b"")
+            received += len(body)
+            record.bytes_in += len(body)
+            if not streaming and received > limit:
+                raise TooLarge(f"the request body is over the limit of {limit} bytes")
+            return message
+
+        try:
+            await self.app(scope, limited, _counting(send, record))
+        finally:
+            record.finish()
+
+
+def _counting(send: Send, record: Any) -> Send:
+    async def counted(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            record.status = message["status"]
+        elif message["type"] == "http.response.body":
+            record.bytes_out += len(message.get("body", b""))
+        await send(message)
+
+    return counted
+
+
+def _cross_origin(method: str, headers: dict[str, str], scope: Scope) -> ModelregError | None:
+    """Refuse a state-changing request a browser sends from another site."""
+    if method not in _UNSAFE_METHODS:
+        return None
+    if headers.get("sec-fetch-site", "") == "cross-site":
+        return PermissionDenied("cross-origin requests may not change the registry")
+    origin = headers.get("origin")
+    if origin is None:
+        return None
+    host = headers.get("host", "")
+    scheme = scope.get("scheme", "http")
+    if origin.rstrip("/") != f"{scheme}://{host}":
+        return PermissionDenied(
+            f"cross-origin requests may not change the registry (origin {origin[:100]!r})"
+        )
+    return None
+
+
+def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
+    """The server's ASGI application over one registry."""
+    from modelreg import __version__
+    from modelreg.server import api, api_governance
+
+    app = FastAPI(
+        title="modelreg",
+        version=__version__,
+        description="A model registry: immutable versions with lineage, search and audit.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    state = AppState(registry, Settings(auth=auth))
+    app.state.modelreg = state
+
+    @app.exception_handler(ModelregError)
+    async def registry_error(request: Request, exc: ModelregError) -> JSONResponse:
+        return problem(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(InvalidInput(_validation_message(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        error = ModelregError(str(exc.detail))
+        error.status = exc.status_code
+        error.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return problem(error)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        # Never the exception's text: it may hold a database URL or a credential.
+        return problem(ModelregError("internal server error (see the server's log)"))
+
+    app.include_router(api.router)
+    app.include_router(api_governance.router)
+
+    @app.get("/healthz", tags=["server"], dependencies=[Depends(allow(PUBLIC))])
+    def healthz() -> dict[str, str]:
+        """Ready when the database answers."""
+        state.registry.db.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["server"], dependencies=[Depends(allow(PUBLIC))])
+    def metrics() -> Any:
+        """Prometheus metrics: requests by route and status, latencies, bytes in and out."""
+        from fastapi.responses import PlainTextResponse
+
+        return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    app.add_middleware(Guard, state=state)
+    return app
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def app_from_environment() -> FastAPI:
+    """The app ``modelreg server --workers N`` starts in each worker, configured by the
+    parent through environment variables."""
+    from modelreg import backends
+
+    db = os.environ["MODELREG_SERVER_DB"]
+    blobs = os.environ["MODELREG_SERVER_BLOBS"]
+    registry = LocalRegistry(
+        os.environ.get("MODELREG_SERVER_ROOT") or None,
+        db_url=backends.database_url(db) if db else None,
+        blobs=backends.blob_store(blobs) if blobs else None,
+    )
+    return create_app(registry, auth=os.environ.get("MODELREG_SERVER_AUTH") == "1")
