@@ -231,4 +231,5 @@ from modelreg import cli_aliases  # noqa: E402, F401
 from modelreg import cli_trust  # noqa: E402, F401
 from modelreg import cli_integrations  # noqa: E402, F401
 from modelreg import cli_tokens  # noqa: E402, F401
+from modelreg import cli_server  # noqa: E402, F401
 # isort: on

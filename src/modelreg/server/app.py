@@ -246,13 +246,12 @@ def _validation_message(exc: RequestValidationError) -> str:
 def app_from_environment() -> FastAPI:
     """The app ``modelreg server --workers N`` starts in each worker, configured by the
     parent through environment variables."""
-    from modelreg import backends
+    db = os.environ.get("MODELREG_SERVER_DB", "")
+    blobs = os.environ.get("MODELREG_SERVER_BLOBS", "")
+    if db:
+        from modelreg import backends
 
-    db = os.environ["MODELREG_SERVER_DB"]
-    blobs = os.environ["MODELREG_SERVER_BLOBS"]
-    registry = LocalRegistry(
-        os.environ.get("MODELREG_SERVER_ROOT") or None,
-        db_url=backends.database_url(db) if db else None,
-        blobs=backends.blob_store(blobs) if blobs else None,
-    )
+        registry = LocalRegistry(db_url=backends.database_url(db), blobs=backends.blob_store(blobs))
+    else:
+        registry = LocalRegistry(os.environ["MODELREG_SERVER_ROOT"])
     return create_app(registry, auth=os.environ.get("MODELREG_SERVER_AUTH") == "1")
