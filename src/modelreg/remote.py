@@ -602,7 +602,7 @@ class _Download(io.RawIOBase):
             response.close()
             raise IntegrityError(f"the server ignored the range request for {self._digest}")
         self._response = response
-        self._chunks = response.iter_bytes(CHUNK)
+        self._chunks = response.iter_bytes()  # as received: a cut loses no counted byte
 
     def read(self, size: int = -1, /) -> bytes:
         while not self._finished and (size < 0 or len(self._buffer) < size):

@@ -16,6 +16,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
 
 from modelreg import signing, wire
 from modelreg.errors import IntegrityError, InvalidInput
@@ -224,12 +225,15 @@ def download_blob(reg: Reader, digest: str, request: Request) -> Response:
         headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
 
     def chunks() -> Any:
-        with stream:
-            while chunk := stream.read(CHUNK):
-                yield chunk
+        while chunk := stream.read(CHUNK):
+            yield chunk
 
     return StreamingResponse(
-        chunks(), status_code=status, headers=headers, media_type="application/octet-stream"
+        chunks(),
+        status_code=status,
+        headers=headers,
+        media_type="application/octet-stream",
+        background=BackgroundTask(stream.close),  # also when the client goes away mid-way
     )
 
 
