@@ -206,6 +206,8 @@ def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, ModelregError):  # raised by Guard while the body was read
+            return problem(exc.__cause__)
         error = ModelregError(str(exc.detail))
         error.status = exc.status_code
         error.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
@@ -214,7 +216,9 @@ def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         # Never the exception's text: it may hold a database URL or a credential.
-        return problem(ModelregError("internal server error (see the server's log)"))
+        response = problem(ModelregError("internal server error (see the server's log)"))
+        response.headers["Connection"] = "close"  # uvicorn drops it after logging the error
+        return response
 
     app.include_router(api.router)
     app.include_router(api_governance.router)
