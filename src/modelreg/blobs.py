@@ -168,7 +168,7 @@ class LocalBlobStore:
         try:
             return open(self.path(digest), "rb")
         except FileNotFoundError:
-            raise NotFound(f"blob {digest} is missing from {self.root}") from None
+            raise NotFound(f"blob {digest} is missing from the blob store") from None
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
@@ -177,13 +177,13 @@ class LocalBlobStore:
         try:
             return self.path(digest).stat().st_size
         except FileNotFoundError:
-            raise NotFound(f"blob {digest} is missing from {self.root}") from None
+            raise NotFound(f"blob {digest} is missing from the blob store") from None
 
     def modified(self, digest: str) -> float:
         try:
             return self.path(digest).stat().st_mtime
         except FileNotFoundError:
-            raise NotFound(f"blob {digest} is missing from {self.root}") from None
+            raise NotFound(f"blob {digest} is missing from the blob store") from None
 
     def delete(self, digest: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -95,7 +95,10 @@ class LocalRegistry(Governance):
 
     @property
     def uri(self) -> str:
-        return str(self.root) if self.root is not None else self.db.url
+        """The directory, or the database URL without its password."""
+        if self.root is not None:
+            return str(self.root)
+        return sa.engine.make_url(self.db.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
         self.db.dispose()
