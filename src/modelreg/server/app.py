@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,6 +105,7 @@ class AppState:
         found = self.registry.db.read(lambda conn: tokens.authenticate(conn, secret.strip()))
         if found is None:
             raise NotAuthenticated("the token is not valid: it is unknown or was revoked")
+        tokens.record_use(self.registry.db, found)  # writes at most once a minute per token
         return Caller(found.name, found.role)
 
 
@@ -121,7 +122,7 @@ class Guard:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
-        refusal = _cross_origin(method, headers, scope)
+        refusal = _cross_origin(method, headers)
         streaming = scope["path"].startswith("/api/v1/blobs/") and method == "PUT"
         limit = self.state.settings.max_body
         if refusal is None and not streaming:
@@ -147,6 +148,9 @@ class Guard:
 
         try:
             await self.app(scope, limited, _counting(send, record))
+        except Exception:
+            record.status = 500  # answered by the server-error handler, outside this one
+            raise
         finally:
             record.finish()
 
@@ -162,7 +166,7 @@ def _counting(send: Send, record: Any) -> Send:
     return counted
 
 
-def _cross_origin(method: str, headers: dict[str, str], scope: Scope) -> ModelregError | None:
+def _cross_origin(method: str, headers: dict[str, str]) -> ModelregError | None:
     """Refuse a state-changing request a browser sends from another site."""
     if method not in _UNSAFE_METHODS:
         return None
@@ -171,9 +175,8 @@ def _cross_origin(method: str, headers: dict[str, str], scope: Scope) -> Modelre
     origin = headers.get("origin")
     if origin is None:
         return None
-    host = headers.get("host", "")
-    scheme = scope.get("scheme", "http")
-    if origin.rstrip("/") != f"{scheme}://{host}":
+    # Host and port only: behind a proxy that ends TLS the scheme seen here is http.
+    if origin.rstrip("/").partition("://")[2] != headers.get("host", ""):
         return PermissionDenied(
             f"cross-origin requests may not change the registry (origin {origin[:100]!r})"
         )
@@ -229,7 +232,12 @@ def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
         state.registry.db.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["server"], dependencies=[Depends(allow(PUBLIC))])
+    @app.get(
+        "/metrics",
+        tags=["server"],
+        dependencies=[Depends(allow(PUBLIC))],
+        response_class=PlainTextResponse,
+    )
     def metrics() -> Any:
         """Prometheus metrics: requests by route and status, latencies, bytes in and out."""
         from fastapi.responses import PlainTextResponse
