@@ -214,7 +214,9 @@ def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
         error = ModelregError(str(exc.detail))
         error.status = exc.status_code
         error.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return problem(error)
+        response = problem(error)
+        response.headers.update(exc.headers or {})  # a 405's Allow
+        return response
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
