@@ -141,6 +141,19 @@ def test_over_http_every_non_public_route_refuses_a_caller_without_a_token(
     assert wrong == {}
 
 
+def test_a_method_a_route_does_not_have_is_a_405_naming_the_allowed_ones(
+    make_server: Callable[..., Server],
+) -> None:
+    http = make_server(auth=True).http
+    response = http.request("TRACE", "/api/v1/models")
+    delete = http.delete("/healthz")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "GET"  # required with a 405 (RFC 9110)
+    assert delete.headers["allow"] == "GET"
+
+
 # -- a populated server ------------------------------------------------------------------------
 
 
