@@ -51,7 +51,7 @@ JSON = dict[str, Any]
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # no "false" -> 0, "1" -> True
 
 
 # -- models and versions ---------------------------------------------------------------------
