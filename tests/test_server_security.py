@@ -9,6 +9,7 @@ beside the store must stay as it was and no file may appear next to it.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -394,6 +395,32 @@ def test_a_ten_megabyte_tag_value_is_refused(exposed: tuple[Server, Surroundings
     for response in (on_a_version, at_creation):
         assert response.status_code in (400, 413), response.text[:200]
         assert response.headers["content-type"] == PROBLEM
+    assert state(server) == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/v1/gc", {"grace_seconds": False}),  # coerced, it would be 0 seconds
+        ("POST", "/api/v1/gc", {"grace_seconds": "0"}),
+        ("POST", "/api/v1/gc", {"dry_run": "no"}),
+        ("PUT", "/api/v1/models/demo/aliases/production", {"ref": "demo/1", "force": 1}),
+        ("PUT", "/api/v1/models/demo/aliases/production", {"ref": 1}),
+        ("POST", "/api/v1/tokens", {"name": "ops", "role": True}),
+    ],
+)
+def test_a_json_value_of_the_wrong_type_is_refused_not_coerced(
+    exposed: tuple[Server, Surroundings], method: str, path: str, body: Any
+) -> None:
+    """The embedded registry refuses these; over HTTP they must not turn into another value
+    (``false`` into a gc without grace period, which deletes blobs being uploaded)."""
+    server, _ = exposed
+    fresh, _ = server.registry.blobs.put(io.BytesIO(OTHER))  # uploaded, not yet in a version
+    before = state(server)
+    response = server.http.request(method, path, json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "invalid_input"
+    assert server.registry.blobs.exists(fresh)
     assert state(server) == before
 
 
