@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from modelreg import capture, registering, signing, transfer, wire
+from modelreg import capture, registering, retirement, signing, transfer, wire
 from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import hash_file
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
@@ -38,7 +38,7 @@ from modelreg.errors import (
 from modelreg.manifest import FileEntry, check_entries
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.runs import Run
-from modelreg.values import check_page
+from modelreg.values import check_description, check_metrics, check_page, check_tag
 from modelreg.versions import Model, NewVersion, Version
 
 PAGE = 1000
@@ -327,13 +327,15 @@ class RemoteRegistry:
         return result
 
     def set_tag(self, ref: str, key: str, value: Any) -> None:
-        self._call("PUT", "/tags", json={"ref": ref, "key": key, "value": _jsonable(value)})
+        # Checked here as the embedded registry checks it: a value is sent as its text.
+        key, text = check_tag(key, value)
+        self._call("PUT", "/tags", json={"ref": ref, "key": key, "value": text})
 
     def delete_tag(self, ref: str, key: str) -> None:
         self._call("DELETE", "/tags", params={"ref": ref, "key": key})
 
     def set_description(self, ref: str, description: str) -> None:
-        body = {"ref": ref, "description": _jsonable(description)}
+        body = {"ref": ref, "description": check_description(description)}
         self._call("PUT", "/description", json=body)
 
     # -- runs ------------------------------------------------------------------------------
@@ -411,8 +413,12 @@ class RemoteRegistry:
         return found
 
     def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]:
-        body = {"ref": _text(ref, "dataset reference"), "reason": reason, "dry_run": dry_run}
-        found: dict[str, Any] = self._call("POST", "/dataset/retire", json=_jsonable(body))
+        body = {
+            "ref": _text(ref, "dataset reference"),
+            "reason": retirement.check_reason(reason),
+            "dry_run": dry_run,
+        }
+        found: dict[str, Any] = self._call("POST", "/dataset/retire", json=body)
         return found
 
     def evaluate(
@@ -421,7 +427,7 @@ class RemoteRegistry:
         """Record a version's metrics on a dataset, hashed here from the data."""
         parse_ref(ref)
         use = registering.dataset_use(dataset, role="test")
-        body = {"ref": ref, "dataset": use.to_dict(), "metrics": _jsonable(metrics)}
+        body = {"ref": ref, "dataset": use.to_dict(), "metrics": check_metrics(metrics)}
         found: dict[str, Any] = self._call("POST", "/evaluations", json=body)
         return found
 
@@ -691,13 +697,3 @@ def _text(value: Any, label: str) -> Any:
 
 def _path(ref: str) -> str:
     return quote(ref, safe="/@")
-
-
-def _jsonable(value: Any) -> Any:
-    """Values the server checks as the embedded registry would; anything JSON cannot carry
-    is sent as its text so that the server's error names it."""
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-    return value
