@@ -26,6 +26,7 @@ import modelreg
 from live import LiveServer, live_server
 
 __all__ = ["live_server"]
+pytest_plugins = ["services"]  # postgres and seaweedfs: real servers for the session
 
 IMPLEMENTATIONS = ["embedded", "remote"]
 ACTOR = "contract-tester"
