@@ -3,6 +3,9 @@
 SQLite runs in WAL mode with a busy timeout; a write transaction starts with
 ``BEGIN IMMEDIATE`` so that two writers never deadlock upgrading a read lock, and transient
 "database is locked" or serialisation failures are retried a bounded number of times.
+PostgreSQL (through psycopg 3) retries serialisation failures, deadlocks and the unique
+violations of two writers taking the same next number; its migrations run under an advisory
+lock, so that replicas starting together upgrade the schema once.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from modelreg.errors import Conflict
+from modelreg.errors import Conflict, InvalidInput
 
 T = TypeVar("T")
 
@@ -28,6 +31,7 @@ T = TypeVar("T")
 HEAD_REVISION = "0005"
 MAX_ATTEMPTS = 30
 BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
+MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"
 
 
 def now() -> str:
@@ -41,7 +45,29 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def normalise_url(url: str) -> str:
+    """A database URL as SQLAlchemy should open it: ``postgresql://`` and ``postgres://``
+    become ``postgresql+psycopg://`` (psycopg 3 is the driver modelreg ships with).
+
+    >>> normalise_url("postgres://reg@db.example/registry")
+    'postgresql+psycopg://reg@db.example/registry'
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password masked, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
 def create_engine(url: str) -> Engine:
+    url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_on_connect)
@@ -78,8 +104,11 @@ class Database:
     """One engine and the transaction helpers every store function runs inside."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = create_engine(url)
+        self.url = normalise_url(url)
+        try:
+            self.engine = create_engine(self.url)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+            raise InvalidInput(f"{safe_url(self.url)!r} is not a database URL: {exc}") from None
         self._writer = self.engine.execution_options(modelreg_write=True)
 
     @property
@@ -128,10 +157,21 @@ class Database:
             return None if row is None else str(row[0])
 
     def migrate(self, *, lock_path: Path | None = None) -> None:
-        """Bring the schema to the newest revision, once, even with many processes starting."""
-        if self.current_revision() == HEAD_REVISION:
-            return
-        with _file_lock(lock_path):
+        """Bring the schema to the newest revision, once, even with many processes starting.
+
+        The check and the upgrade run under a lock: PostgreSQL's session-level advisory lock,
+        or for SQLite the file at ``lock_path`` (by default beside the database file).
+        """
+        try:
+            if self.current_revision() == HEAD_REVISION:
+                return
+        except sa.exc.OperationalError as exc:
+            if self.dialect != "postgresql":
+                raise
+            raise InvalidInput(
+                f"cannot reach the database at {safe_url(self.url)}: {exc.orig}"
+            ) from None
+        with self._migration_lock(lock_path):
             current = self.current_revision()
             if current == HEAD_REVISION:
                 return
@@ -146,6 +186,24 @@ class Database:
                     f" knows (it ends at {HEAD_REVISION}): upgrade modelreg to use it"
                 )
             command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self, lock_path: Path | None) -> Iterator[None]:
+        if self.dialect != "postgresql":
+            database = self.engine.url.database
+            if lock_path is None and database and database != ":memory:":
+                lock_path = Path(f"{database}.migrate.lock")  # opened by URL: beside the file
+            with _file_lock(lock_path):
+                yield
+            return
+        # Session-level, on a connection of its own that stays open (in autocommit, so that
+        # it holds no snapshot) while Alembic migrates on another.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATE_LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATE_LOCK_KEY})
 
 
 def alembic_config(engine: Engine) -> Any:

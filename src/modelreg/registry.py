@@ -183,7 +183,10 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
 
     With no argument: ``$MODELREG_URI``, else ``~/.modelreg`` (created on first use). A
     directory is an embedded registry (SQLite and blobs inside it); an ``http(s)://`` URL
-    is a ``modelreg server``, reached with the token in ``$MODELREG_TOKEN``.
+    is a ``modelreg server``, reached with the token in ``$MODELREG_TOKEN``. A database URL
+    (``postgresql://...``, ``sqlite:///...``) opens that database directly, with the blob
+    store in ``$MODELREG_BLOBS`` (a directory or ``s3://bucket/prefix``); without it, only
+    what needs no blobs works (tokens, search, audit).
 
     >>> reg = connect("/tmp/my-registry")  # doctest: +SKIP
     """
@@ -194,6 +197,12 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
         from modelreg.remote import RemoteRegistry
 
         return RemoteRegistry(target, actor=actor)
+    from modelreg import backends
     from modelreg.local import LocalRegistry
 
+    if backends.is_database_url(target):
+        url = backends.database_url(target)
+        blobs = os.environ.get("MODELREG_BLOBS")
+        store = backends.blob_store(blobs) if blobs else backends.MissingBlobStore(url)
+        return LocalRegistry(db_url=url, blobs=store, actor=actor)
     return LocalRegistry(target.removeprefix("file://"), actor=actor)

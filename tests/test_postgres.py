@@ -1,0 +1,263 @@
+"""The registry on PostgreSQL (a real server): the same store as on SQLite, gapless numbers
+under concurrent writers in many processes, and one migration when replicas start together."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+import modelreg
+from modelreg import db
+from modelreg.backends import MissingBlobStore, database_url
+from modelreg.blobs import LocalBlobStore
+from modelreg.errors import InvalidInput
+from modelreg.local import LocalRegistry
+
+WORKERS = 8
+VERSIONS_EACH = 10
+
+
+@pytest.fixture
+def url(postgres) -> str:
+    return postgres.new_database()
+
+
+@pytest.fixture
+def reg(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with LocalRegistry(db_url=url, blobs=LocalBlobStore(tmp_path / "blobs"), actor="t") as r:
+        yield r
+
+
+def plain(url: str) -> str:
+    """The URL as a person writes it: ``postgresql://``, no driver."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def test_a_registry_on_postgres_registers_finds_and_searches(reg, tmp_path):
+    Path("m.bin").write_bytes(b"weights")
+    first = reg.register("churn", "m.bin", metrics={"auc": 0.81}, params={"depth": 3})
+    Path("m.bin").write_bytes(b"better weights")
+    second = reg.register("churn", "m.bin", metrics={"auc": 0.87}, tags={"team": "ml"})
+    reg.set_alias("churn", "production", "churn/2")
+
+    assert reg.db.dialect == "postgresql"
+    assert (first.number, second.number) == (1, 2)
+    assert reg.get("churn@production").id == second.id
+    assert [v.number for v in reg.search("metrics.auc > 0.85")] == [2]
+    assert [v.number for v in reg.search("params.depth = '3'", model="churn")] == [1]
+    assert [m.name for m in reg.models()] == ["churn"]
+    assert reg.verify_audit().ok
+    out = reg.pull("churn/1", tmp_path / "out")
+    assert (out / "m.bin").read_bytes() == b"weights"
+
+
+def test_connect_opens_a_postgres_url_with_the_blobs_in_modelreg_blobs(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELREG_BLOBS", str(tmp_path / "blobs"))
+    Path("m.bin").write_bytes(b"x")
+    for spelling in (plain(url), plain(url).replace("postgresql://", "postgres://"), url):
+        with modelreg.connect(spelling) as reg:
+            assert reg.db.url == url
+            reg.register("churn", "m.bin")
+    with modelreg.connect(url) as reg:
+        assert [v.number for v in reg.versions("churn")] == [3, 2, 1]
+        assert list(LocalBlobStore(tmp_path / "blobs")) == [reg.get("churn/1").files[0].digest]
+
+
+def test_without_modelreg_blobs_the_database_works_and_blobs_are_refused_clearly(
+    url, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MODELREG_BLOBS", raising=False)
+    Path("m.bin").write_bytes(b"x")
+    with modelreg.connect(plain(url)) as reg:
+        assert isinstance(reg.blobs, MissingBlobStore)
+        assert reg.models() == []
+        assert reg.verify_audit().ok
+        with pytest.raises(InvalidInput, match="without a blob store: set MODELREG_BLOBS"):
+            reg.register("churn", "m.bin")
+        assert reg.models() == []
+
+
+def test_an_unreachable_database_is_refused_naming_it_without_its_password(postgres):
+    port = postgres.port + 1 if postgres.port < 65535 else postgres.port - 1
+    with pytest.raises(InvalidInput, match="cannot reach the database") as caught:
+        LocalRegistry(
+            db_url=f"postgresql://me:s3cret@127.0.0.1:{port}/none", blobs=LocalBlobStore("b")
+        )
+    assert "s3cret" not in str(caught.value)
+
+
+def test_database_urls_are_normalised_and_paths_become_sqlite(tmp_path):
+    assert database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+    assert database_url("postgresql://u:p@h:5/d") == "postgresql+psycopg://u:p@h:5/d"
+    assert database_url("postgresql+psycopg://h/d") == "postgresql+psycopg://h/d"
+    assert database_url("sqlite:////srv/r.db") == "sqlite:////srv/r.db"
+    assert database_url(tmp_path / "r.db") == f"sqlite:///{tmp_path / 'r.db'}"
+    for bad in ["", "mysql://h/d", str(tmp_path)]:
+        with pytest.raises(InvalidInput):
+            database_url(bad)
+    with pytest.raises(InvalidInput, match="not a database URL"):
+        db.Database("nosuchdialect://h/d")
+
+
+def test_a_write_retries_a_unique_violation_from_a_concurrent_writer(reg):
+    """Two writers taking the same next number: the loser's unique violation (23505, as
+    psycopg 3 reports it) is retried with fresh reads, not raised."""
+    Path("m.bin").write_bytes(b"v1")
+    version = reg.register("churn", "m.bin")
+    attempts = []
+
+    def write(conn):
+        attempts.append(1)
+        if len(attempts) == 1:  # a row that is already there, as a concurrent commit leaves it
+            conn.exec_driver_sql(
+                "INSERT INTO versions SELECT * FROM versions WHERE id = %(id)s", {"id": version.id}
+            )
+        return "done"
+
+    assert reg.db.write(write) == "done"
+    assert len(attempts) == 2
+
+
+def test_other_errors_are_not_retried(reg):
+    attempts = []
+
+    def write(conn):
+        attempts.append(1)
+        conn.exec_driver_sql("INSERT INTO models (id) VALUES ('x')")  # NOT NULL violation
+
+    with pytest.raises(sa.exc.IntegrityError):
+        reg.db.write(write)
+    assert len(attempts) == 1
+
+
+# Each worker connects by URL, says it is ready, waits for the common start signal, then
+# registers its versions as fast as it can and prints the numbers it was given.
+WORKER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+
+    import modelreg
+
+    url, flags, index, count = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+    reg = modelreg.connect(url, actor=f"worker-{index}")
+    (flags / f"ready-{index}").touch()
+    deadline = time.monotonic() + 60
+    while not (flags / "go").exists():
+        if time.monotonic() > deadline:
+            sys.exit("never got the start signal")
+        time.sleep(0.001)
+    numbers = []
+    files = Path(f"worker-{index}")
+    files.mkdir()
+    for j in range(count):
+        (files / "model.bin").write_text(f"worker {index} version {j}")
+        numbers.append(reg.register("shared", files / "model.bin").number)
+    print(json.dumps(numbers))
+    """
+)
+
+
+def run_together(tmp_path: Path, url: str, workers: int, each: int, *, ready=None) -> list:
+    """Start ``workers`` processes; once all are ready (or ``ready()`` says so), let them go."""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    env = {**os.environ, "MODELREG_BLOBS": str(tmp_path / "blobs")}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, str(flags), str(i), str(each)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(workers)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while not (ready() if ready else len(list(flags.glob("ready-*"))) == workers):
+            assert all(p.poll() is None for p in procs), "a worker died before starting"
+            assert time.monotonic() < deadline, "workers did not get ready"
+            time.sleep(0.01)
+        (flags / "go").touch()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()
+            results.append(json.loads(out))
+        return results
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.slow
+def test_eight_processes_registering_into_one_model_get_numbers_1_to_80(url, tmp_path):
+    LocalRegistry(db_url=url, blobs=LocalBlobStore(tmp_path / "blobs")).close()  # migrated
+
+    results = run_together(tmp_path, plain(url), WORKERS, VERSIONS_EACH)
+
+    total = WORKERS * VERSIONS_EACH
+    assert sorted(n for worker in results for n in worker) == list(range(1, total + 1))
+    for worker in results:
+        assert worker == sorted(worker), "a worker's own versions are numbered in its order"
+    with LocalRegistry(db_url=url, blobs=LocalBlobStore(tmp_path / "blobs")) as reg:
+        assert [v.number for v in reg.versions("shared")] == list(range(total, 0, -1))
+        verified = reg.verify_audit()
+        assert verified.ok, verified.reason
+        assert len(reg.audit(action="version.create", limit=total + 10)) == total
+        assert len(reg.audit(action="model.create")) == 1
+        assert reg.fsck()["ok"]
+
+
+@pytest.mark.slow
+def test_processes_opening_a_fresh_database_at_once_migrate_it_once(url, tmp_path):
+    """Every process finds no schema and asks for the migration lock; they queue on it (the
+    test holds it until all of them wait), and the first to get it migrates for all."""
+    params = sa.engine.make_url(url)
+    holder = psycopg.connect(
+        host=params.host, port=params.port, user=params.username, dbname=params.database,
+        autocommit=True,
+    )  # fmt: skip
+    holder.execute("SELECT pg_advisory_lock(%s)", (db.MIGRATE_LOCK_KEY,))
+
+    def waiting() -> int:
+        found = holder.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+        return int(found[0]) if found else 0
+
+    def all_waiting_then_release() -> bool:
+        if waiting() < 4:
+            return False
+        holder.execute("SELECT pg_advisory_unlock(%s)", (db.MIGRATE_LOCK_KEY,))
+        return True
+
+    try:
+        results = run_together(tmp_path, url, 4, 2, ready=all_waiting_then_release)
+    finally:
+        holder.close()
+
+    assert sorted(n for worker in results for n in worker) == list(range(1, 9))
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+        heads = conn.execute(sa.text("SELECT count(*) FROM audit_head")).scalar()
+    engine.dispose()
+    assert versions == [(db.HEAD_REVISION,)]
+    assert heads == 1
