@@ -1,9 +1,9 @@
 """Content-addressed blob storage behind one small protocol.
 
 A blob is named by the sha256 of its bytes. Backends: a local directory
-(``blobs/sha256/ab/<digest>``) and memory (for unit tests); the S3 backend implements the
-same protocol. Every write streams while hashing and publishes only complete, verified
-content; a digest already present is never written again.
+(``blobs/sha256/ab/<digest>``), memory (for unit tests) and an S3 bucket (``modelreg.s3``).
+Every write streams while hashing and publishes only complete, verified content; a digest
+already present is never written again. Reads can start at an offset (HTTP Range requests).
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class BlobStore(Protocol):
         content that hashes to anything else is refused with IntegrityError, storing nothing.
         """
 
-    def open(self, digest: str) -> BinaryIO:
-        """Open a blob for reading; raise NotFound if it is absent."""
+    def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
+        """Open a blob for reading from byte ``offset`` (0 to its size); raise NotFound if
+        it is absent."""
 
     def exists(self, digest: str) -> bool: ...
 
@@ -104,6 +105,15 @@ def verify(store: BlobStore, digest: str) -> bool:
         return hash_stream(f)[0] == digest
 
 
+def check_offset(digest: str, offset: int, size: int) -> int:
+    """``offset`` when reading blob ``digest`` of ``size`` bytes can start there."""
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInput(f"offset must be a whole number of bytes >= 0, not {offset!r}")
+    if offset > size:
+        raise InvalidInput(f"offset {offset} is past the end of blob {digest} ({size} bytes)")
+    return offset
+
+
 def _check_digest(digest: str) -> str:
     if not is_digest(digest):
         raise InvalidInput(f"{digest!r} is not a sha256 hex digest")
@@ -164,11 +174,18 @@ class LocalBlobStore:
                 tmp.unlink()
         return actual, size
 
-    def open(self, digest: str) -> BinaryIO:
+    def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
         try:
-            return open(self.path(digest), "rb")
+            f = open(self.path(digest), "rb")  # noqa: SIM115 (the caller closes it)
         except FileNotFoundError:
             raise NotFound(f"blob {digest} is missing from the blob store") from None
+        if offset:
+            try:
+                f.seek(check_offset(digest, offset, os.fstat(f.fileno()).st_size))
+            except BaseException:
+                f.close()
+                raise
+        return f
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
@@ -246,11 +263,14 @@ class MemoryBlobStore:
         self._blobs[actual] = (data, time.time())
         return actual, len(data)
 
-    def open(self, digest: str) -> BinaryIO:
+    def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
         try:
-            return io.BytesIO(self._blobs[_check_digest(digest)][0])
+            data = self._blobs[_check_digest(digest)][0]
         except KeyError:
             raise NotFound(f"blob {digest} is missing") from None
+        stream = io.BytesIO(data)
+        stream.seek(check_offset(digest, offset, len(data)))
+        return stream
 
     def exists(self, digest: str) -> bool:
         return _check_digest(digest) in self._blobs

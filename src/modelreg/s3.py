@@ -1,0 +1,398 @@
+"""Blobs in an S3 bucket: AWS, or any S3-compatible store (SeaweedFS, MinIO, Ceph).
+
+Keys follow the local layout: ``<prefix>/sha256/<first two hex digits>/<digest>``.
+
+A put streams the content in parts, hashing as it reads, and the object appears only once it
+is complete and verified. Content that fits in one part is checked, then stored with one
+PutObject. Larger content goes up as a multipart upload to the final key, completed only
+when its sha256 equals the expected digest, and aborted on a mismatch, an error or an
+interrupt: a half-written or wrong object is never visible under a digest. Memory holds at
+most two parts (8 MiB each until the 1,000th part; the size doubles every 1,000 parts so that
+the 10,000 parts S3 allows reach its 5 TiB object limit).
+
+A stream given without its digest is hashed first when it can be re-read (one more local
+read, and nothing is uploaded when the bucket holds it already); a stream that cannot be
+re-read is spooled to a temporary file while hashed. So every upload knows its digest
+before it starts, and needs no staging object and no server-side copy.
+
+S3 cannot touch an object without copying it, so a re-put of a stored blob writes an empty
+marker ``<prefix>/touched/<ab>/<digest>``; a blob's ``modified`` time is the later of the
+two. An interrupted process can leave a multipart upload behind (invisible, but billed): give
+the bucket a lifecycle rule ``AbortIncompleteMultipartUpload`` (after a day, say).
+
+    >>> store = S3BlobStore("models", "team-a", endpoint_url="http://127.0.0.1:8333")
+    ... # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+from modelreg.blobs import CHUNK, Readable, check_offset, copy_hashing, hash_stream
+from modelreg.errors import IntegrityError, InvalidInput, NotFound
+from modelreg.manifest import is_digest
+
+PART_SIZE = 8 << 20
+MIN_PART_SIZE = 5 << 20  # S3's smallest part (all but the last)
+MAX_PART_SIZE = 5 << 30
+MAX_PARTS = 10_000
+PARTS_PER_SIZE = 1_000  # the part size doubles after every 1,000 parts
+_MISSING = ("404", "NoSuchKey", "NotFound")
+
+
+class S3Error(OSError):
+    """S3 refused or failed a request (no such bucket, no access, unreachable): the message
+    says what, where and why. Not a ModelregError: it is the server's fault, not the
+    caller's, and a server logs it instead of showing the bucket to clients."""
+
+
+class S3BlobStore:
+    """Blobs under ``prefix`` in ``bucket``.
+
+    ``endpoint_url`` points at an S3-compatible server (addressed path-style); ``region``
+    defaults to the AWS configuration, else us-east-1; credentials come from the usual AWS
+    variables and files. ``client`` is a ready boto3 S3 client to use instead.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        client: Any = None,
+        part_size: int = PART_SIZE,
+    ) -> None:
+        if not bucket or "/" in bucket:
+            raise InvalidInput(f"{bucket!r} is not an S3 bucket name")
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+            raise InvalidInput(
+                f"part size must be {MIN_PART_SIZE} to {MAX_PART_SIZE} bytes, not {part_size}"
+            )
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.part_size = part_size
+        self.client = client if client is not None else _client(endpoint_url, region)
+        root = f"{self.prefix}/" if self.prefix else ""
+        self._blobs = f"{root}sha256/"
+        self._touched = f"{root}touched/"
+
+    def __repr__(self) -> str:
+        return f"S3BlobStore({self.uri!r})"
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def key(self, digest: str) -> str:
+        """The object key of a blob."""
+        _check_digest(digest)
+        return f"{self._blobs}{digest[:2]}/{digest}"
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
+        if digest is not None:
+            size = self._refresh(digest)
+            if size is not None:
+                return digest, size
+            return self._upload(stream, digest)
+        start = _position(stream)
+        if start is not None:
+            digest, _ = hash_stream(stream)
+            stream.seek(start)
+            return self.put(stream, digest=digest)
+        with tempfile.SpooledTemporaryFile(max_size=self.part_size) as spool:
+            digest, _ = copy_hashing(stream, spool)  # type: ignore[arg-type]
+            spool.seek(0)
+            return self.put(spool, digest=digest)  # type: ignore[arg-type]
+
+    def _refresh(self, digest: str) -> int | None:
+        """The size of a stored blob, after marking it re-used; None when it is absent."""
+        head = self._head(self.key(digest))
+        if head is None:
+            return None
+        with self._errors("mark as re-used", digest):
+            self.client.put_object(Bucket=self.bucket, Key=self._touched_key(digest), Body=b"")
+        return int(head["ContentLength"])
+
+    def _upload(self, stream: Readable, digest: str) -> tuple[str, int]:
+        parts = self._parts(stream)
+        first = next(parts, b"")
+        second = next(parts, b"") if len(first) == self.part_size else b""
+        h = hashlib.sha256(first)
+        if not second:
+            _compare(digest, h.hexdigest())
+            with self._errors("store", digest):
+                self.client.put_object(Bucket=self.bucket, Key=self.key(digest), Body=first)
+            return digest, len(first)
+        key = self.key(digest)
+        with self._errors("start uploading", digest):
+            upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        upload_id = upload["UploadId"]
+        etags: list[str] = []
+        size = len(first)
+        try:
+            # One part uploads in a thread while the next is read and hashed.
+            with ThreadPoolExecutor(1, thread_name_prefix="modelreg-s3") as pool:
+                pending = pool.submit(self._upload_part, key, upload_id, 1, first)
+                del first
+                for chunk in _chain(second, parts):
+                    h.update(chunk)
+                    size += len(chunk)
+                    etags.append(pending.result())
+                    if len(etags) >= MAX_PARTS:
+                        raise InvalidInput(f"content is larger than S3 allows ({size}+ bytes)")
+                    pending = pool.submit(self._upload_part, key, upload_id, len(etags) + 1, chunk)
+                    del chunk
+                etags.append(pending.result())
+            _compare(digest, h.hexdigest())
+            with self._errors("finish uploading", digest):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]
+                    },
+                )
+        except BaseException:
+            # Reached only after the pool has waited for the part in flight.
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        return digest, size
+
+    def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        with self._errors(f"upload part {number} of", key.rsplit("/", 1)[-1]):
+            done = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        return str(done["ETag"])
+
+    def _parts(self, stream: Readable) -> Iterator[bytes]:
+        number = 1
+        while chunk := _read_full(stream, self._part_size(number)):
+            yield chunk
+            number += 1
+
+    def _part_size(self, number: int) -> int:
+        return min(MAX_PART_SIZE, self.part_size << ((number - 1) // PARTS_PER_SIZE))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
+        """A streaming reader of the blob from byte ``offset``; it can also seek."""
+        reader = _ObjectReader(self, digest, offset)
+        return io.BufferedReader(reader, buffer_size=CHUNK)
+
+    def exists(self, digest: str) -> bool:
+        return self._head(self.key(digest)) is not None
+
+    def size(self, digest: str) -> int:
+        return int(self._stat(digest)["ContentLength"])
+
+    def modified(self, digest: str) -> float:
+        stored = float(self._stat(digest)["LastModified"].timestamp())
+        touched = self._head(self._touched_key(digest))
+        return max(stored, float(touched["LastModified"].timestamp()) if touched else stored)
+
+    def delete(self, digest: str) -> None:
+        with self._errors("delete", digest):
+            self.client.delete_object(Bucket=self.bucket, Key=self._touched_key(digest))
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(digest))
+
+    def __iter__(self) -> Iterator[str]:
+        with self._errors("list", self._blobs):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._blobs
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    shard, _, name = item["Key"].removeprefix(self._blobs).partition("/")
+                    if is_digest(name) and shard == name[:2]:
+                        yield name
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _touched_key(self, digest: str) -> str:
+        _check_digest(digest)
+        return f"{self._touched}{digest[:2]}/{digest}"
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        with self._errors("look up", key.rsplit("/", 1)[-1]):
+            try:
+                found: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _code(exc) in _MISSING:
+                    return None
+                raise
+            return found
+
+    def _stat(self, digest: str) -> dict[str, Any]:
+        found = self._head(self.key(digest))
+        if found is None:
+            raise NotFound(f"blob {digest} is missing from the blob store")
+        return found
+
+    def _get(self, digest: str, start: int) -> Any:
+        """GetObject from byte ``start``; None when ``start`` is the end of the blob."""
+        from botocore.exceptions import ClientError
+
+        options = {"Range": f"bytes={start}-"} if start else {}
+        with self._errors("read", digest):
+            try:
+                return self.client.get_object(Bucket=self.bucket, Key=self.key(digest), **options)
+            except ClientError as exc:
+                if _code(exc) in _MISSING:
+                    raise NotFound(f"blob {digest} is missing from the blob store") from None
+                if _code(exc) != "InvalidRange":
+                    raise
+        check_offset(digest, start, self.size(digest))
+        return None  # ``start`` is the end of the blob: nothing to read
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, what: str) -> Iterator[None]:
+        """Turn boto's errors into an S3Error that says what failed, and where."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise S3Error(
+                f"S3 could not {action} {what} in {self.uri}: {_code(exc)}"
+                f" {error.get('Message', '')}".rstrip()
+            ) from exc
+        except BotoCoreError as exc:
+            raise S3Error(f"S3 could not {action} {what} in {self.uri}: {exc}") from exc
+
+
+class _ObjectReader(io.RawIOBase):
+    """An object's GetObject body as a raw, seekable stream (a seek re-opens at a Range)."""
+
+    def __init__(self, store: S3BlobStore, digest: str, offset: int) -> None:
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInput(f"offset must be a whole number of bytes >= 0, not {offset!r}")
+        self._store = store
+        self._digest = digest
+        self._pos = offset
+        self._size: int | None = None
+        self._body: Any = None
+        self._open()  # at once: a missing blob is NotFound here, not at the first read
+
+    def _open(self) -> None:
+        response = self._store._get(self._digest, self._pos)
+        if response is None:
+            self._size = self._pos
+            self._body = None
+            return
+        self._body = response["Body"]
+        total = response.get("ContentRange", "").rpartition("/")[2]
+        self._size = int(total) if total.isdigit() else self._pos + response["ContentLength"]
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._size or 0}[whence]
+        target = base + offset
+        if target < 0:
+            raise InvalidInput(f"cannot seek to {target}, before the start of blob {self._digest}")
+        if target != self._pos:
+            self._drop()
+            self._pos = target
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        if self._body is None:
+            if self._size is not None and self._pos >= self._size:
+                return 0
+            self._open()
+            if self._body is None:
+                return 0
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _drop(self) -> None:
+        if self._body is not None:
+            self._body.close()
+            self._body = None
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def _client(endpoint_url: str | None, region: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    config = Config(
+        region_name=region or session.region_name or "us-east-1",
+        retries={"max_attempts": 5, "mode": "standard"},
+        # a self-hosted endpoint has no per-bucket DNS names
+        s3={"addressing_style": "path"} if endpoint_url else {},
+    )
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _check_digest(digest: str) -> None:
+    if not is_digest(digest):
+        raise InvalidInput(f"{digest!r} is not a sha256 hex digest")
+
+
+def _compare(expected: str, actual: str) -> None:
+    if actual != expected:
+        raise IntegrityError(
+            f"content does not match its digest: expected {expected}, got {actual}"
+        )
+
+
+def _position(stream: Any) -> int | None:
+    """Where a stream that can be re-read starts; None for one that cannot."""
+    try:
+        return int(stream.tell()) if stream.seekable() else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _read_full(stream: Readable, size: int) -> bytes:
+    """Read ``size`` bytes, or fewer only at the end of the stream."""
+    chunk = stream.read(size)
+    if len(chunk) == size or not chunk:
+        return chunk
+    pieces = [chunk]
+    missing = size - len(chunk)
+    while missing and (more := stream.read(missing)):
+        pieces.append(more)
+        missing -= len(more)
+    return b"".join(pieces)
+
+
+def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
