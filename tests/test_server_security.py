@@ -41,12 +41,12 @@ OTHER = b"bytes the server does not hold"
 OTHER_DIGEST = "5" * 64
 
 
-def raw(url: str, method: str, target: str, body: bytes = b"", **headers: str) -> Any:
+def raw(url: str, method: str, target: str, body: bytes = b"") -> Any:
     """Send ``target`` as the request line's path byte for byte: httpx (like browsers)
     removes ``..`` segments before sending, which would hide what an attacker sends."""
     conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
     try:
-        conn.request(method, target, body=body, headers=headers)
+        conn.request(method, target, body=body)
         response = conn.getresponse()
         return response.status, response.getheader("content-type"), response.read()
     finally:
@@ -100,7 +100,7 @@ def state(server: Server) -> dict[str, Any]:
 
 @pytest.fixture
 def secured(make_server: MakeServer) -> Server:
-    """A server with auth on; tokens ``reader``, ``writer``, ``maintainer``, ``admin``."""
+    """A server with auth on and no token yet: ``secured.token(name, role)`` makes one."""
     return make_server(auth=True)
 
 
@@ -259,14 +259,18 @@ def hostile_segments(canary: Path) -> list[str]:
 
 
 def assert_refused_without_trace(
-    server: Server, around: Surroundings, before: dict[str, Any], answer: tuple[Any, ...]
+    server: Server,
+    around: Surroundings,
+    before: dict[str, Any],
+    answer: tuple[Any, ...],
+    request: str,
 ) -> None:
     status, content_type, body = answer
-    assert 400 <= status < 500, (status, body)
-    assert is_problem(status, content_type, body), body
-    assert CANARY.strip() not in body
-    assert around.untouched()
-    assert state(server) == before
+    assert 400 <= status < 500, (request, status, body)
+    assert is_problem(status, content_type, body), (request, body)
+    assert CANARY.strip() not in body, request
+    assert around.untouched(), request
+    assert state(server) == before, request
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT"])
@@ -278,7 +282,7 @@ def test_a_blob_digest_that_is_a_path_is_refused(
     for segment in hostile_segments(around.canary):
         target = "/api/v1/blobs/" + segment
         answer = raw(server.url, method, target, body=CANARY if method == "PUT" else b"")
-        assert_refused_without_trace(server, around, before, answer)
+        assert_refused_without_trace(server, around, before, answer, f"{method} {target}")
 
 
 @pytest.mark.parametrize("method", ["GET", "PUT"])
@@ -292,15 +296,17 @@ def test_a_blob_digest_that_is_a_path_is_refused_through_httpx(
         request = httpx.Request(method, server.url + "/api/v1/blobs/" + segment, content=CANARY)
         response = server.http.send(request)
         answer = (response.status_code, response.headers.get("content-type"), response.content)
-        assert_refused_without_trace(server, around, before, answer)
+        sent = f"{method} {request.url.raw_path.decode()}"
+        assert_refused_without_trace(server, around, before, answer, sent)
 
 
 def test_a_version_ref_that_is_a_path_is_refused(exposed: tuple[Server, Surroundings]) -> None:
     server, around = exposed
     before = state(server)
     for segment in [*hostile_segments(around.canary), "demo/" + UP + "canary.txt"]:
-        answer = raw(server.url, "GET", "/api/v1/versions/" + segment)
-        assert_refused_without_trace(server, around, before, answer)
+        target = "/api/v1/versions/" + segment
+        answer = raw(server.url, "GET", target)
+        assert_refused_without_trace(server, around, before, answer, f"GET {target}")
 
 
 @pytest.mark.parametrize(
@@ -326,15 +332,15 @@ def test_a_manifest_file_path_that_escapes_the_version_is_refused(
     entry = {"path": path, "digest": DIGEST, "size": len(CONTENT)}
     response = server.http.post("/api/v1/models/demo/versions", json={"files": [entry]})
     answer = (response.status_code, response.headers["content-type"], response.content)
-    assert_refused_without_trace(server, around, before, answer)
+    assert_refused_without_trace(server, around, before, answer, f"file path {path!r}")
     assert response.json()["code"] == "invalid_input"
 
 
 def test_percent_escapes_in_a_manifest_path_are_a_name_not_a_path(
     exposed: tuple[Server, Surroundings], tmp_path: Path
 ) -> None:
-    """JSON is not URL-decoded: ``%2e%2e%2f`` in a file path is three literal characters
-    each, so the file lands inside the pulled folder under that name."""
+    """JSON is not URL-decoded: ``%2e%2e%2f`` in a file path is nine characters of a name, not
+    ``../``, so the file lands inside the pulled folder under that name."""
     server, around = exposed
     names = ["%2e%2e%2fcanary.txt", "%252e%252e%252fcanary.txt", "~/canary.txt"]
     files = [{"path": name, "digest": DIGEST, "size": len(CONTENT)} for name in names]
@@ -696,9 +702,7 @@ def test_an_unexpected_failure_is_a_500_problem_without_its_message(
         assert_reveals_nothing(discreet, response)
 
 
-def test_a_client_carries_on_after_a_500(
-    discreet: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_client_carries_on_after_a_500(discreet: Server, monkeypatch: pytest.MonkeyPatch) -> None:
     """The connection of a failed request is closed by the server; the client must know it,
     or its next request on that connection is reset."""
     models = discreet.registry.models
