@@ -749,11 +749,12 @@ def test_the_client_raises_what_the_registry_raises(
     server = make_server(auth=False)
     local, remote = server.registry, server.remote()
     local.set_policy("demo", "production", approvals=1)
+    local.create_token("taken", role="reader")
 
     calls: list[tuple[type[ModelregError], Callable[[Any], Any]]] = [
         (NotFound, lambda reg: reg.get("demo/7")),
         (NotFound, lambda reg: reg.revoke_token("nobody")),
-        (Conflict, lambda reg: reg.create_token("twice") and reg.create_token("twice")),
+        (Conflict, lambda reg: reg.create_token("taken")),
         (InvalidInput, lambda reg: reg.set_tag("demo/1", "k", "x" * 10_000)),
         (SearchSyntaxError, lambda reg: reg.search("metrics.accuracy >")),
         (PromotionRefused, lambda reg: reg.set_alias("demo", "production", "demo/1")),
