@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -109,6 +110,30 @@ def test_database_urls_are_normalised_and_paths_become_sqlite(tmp_path):
             database_url(bad)
     with pytest.raises(InvalidInput, match="not a database URL"):
         db.Database("nosuchdialect://h/d")
+
+
+def test_a_read_sees_one_snapshot_while_another_client_writes(reg):
+    """verify_audit reads the head, then the events: under READ COMMITTED an event committed
+    in between looked like an inserted one, a false tamper alarm."""
+    Path("m.bin").write_bytes(b"x")
+    reg.register("churn", "m.bin")
+    stop = threading.Event()
+
+    def tag_forever() -> None:
+        i = 0
+        while not stop.is_set():
+            reg.set_tag("churn/1", "step", str(i))
+            i += 1
+
+    writer = threading.Thread(target=tag_forever)
+    writer.start()
+    try:
+        results = [reg.verify_audit() for _ in range(150)]
+    finally:
+        stop.set()
+        writer.join()
+    assert [r.reason for r in results if not r.ok] == []
+    assert results[-1].events > results[0].events, "the writer did not run meanwhile"
 
 
 def test_a_write_retries_a_unique_violation_from_a_concurrent_writer(reg):

@@ -110,13 +110,22 @@ class Database:
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
             raise InvalidInput(f"{safe_url(self.url)!r} is not a database URL: {exc}") from None
         self._writer = self.engine.execution_options(modelreg_write=True)
+        # A read sees one snapshot, as SQLite's read transactions do: under READ COMMITTED
+        # each statement would see the commits made since the one before (the audit check
+        # would find an event past the head it read). Writes stay READ COMMITTED, serialised
+        # by row and advisory locks.
+        self._reader = (
+            self.engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.dialect == "postgresql"
+            else self.engine
+        )
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn, conn.begin():
+        with self._reader.connect() as conn, conn.begin():
             return fn(conn)
 
     def write(self, fn: Callable[[Connection], T]) -> T:
