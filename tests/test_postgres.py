@@ -136,6 +136,35 @@ def test_a_read_sees_one_snapshot_while_another_client_writes(reg):
     assert results[-1].events > results[0].events, "the writer did not run meanwhile"
 
 
+def test_writers_take_turns_so_each_alias_move_records_the_target_before_it(url, reg):
+    """Rules read, then write: an alias move audits the target it replaces. Under READ
+    COMMITTED, concurrent moves each recorded a target that another had already replaced."""
+    for i in range(4):
+        Path("m.bin").write_text(f"weights {i}")
+        reg.register("churn", "m.bin")
+    others = [LocalRegistry(db_url=url, blobs=reg.blobs, actor=f"mover-{i}") for i in range(4)]
+
+    def move(other: LocalRegistry, start: int) -> None:
+        for j in range(25):
+            other.set_alias("churn", "production", f"churn/{(start + j) % 4 + 1}")
+
+    threads = [threading.Thread(target=move, args=(o, i)) for i, o in enumerate(others)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for other in others:
+        other.close()
+
+    moves = list(reversed(reg.audit(action="alias.set", limit=1000)))
+    assert len(moves) > 50
+    previous = None
+    for event in moves:
+        assert (event.before or {}).get("version") == previous, event
+        previous = event.after["version"]
+    assert reg.get("churn@production").ref == previous
+
+
 def test_a_write_retries_a_unique_violation_from_a_concurrent_writer(reg):
     """Two writers taking the same next number: the loser's unique violation (23505, as
     psycopg 3 reports it) is retried with fresh reads, not raised."""

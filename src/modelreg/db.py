@@ -3,9 +3,10 @@
 SQLite runs in WAL mode with a busy timeout; a write transaction starts with
 ``BEGIN IMMEDIATE`` so that two writers never deadlock upgrading a read lock, and transient
 "database is locked" or serialisation failures are retried a bounded number of times.
-PostgreSQL (through psycopg 3) retries serialisation failures, deadlocks and the unique
-violations of two writers taking the same next number; its migrations run under an advisory
-lock, so that replicas starting together upgrade the schema once.
+On PostgreSQL (through psycopg 3) write transactions also run one at a time, under a
+transaction-scoped advisory lock, and reads see one snapshot; serialisation failures,
+deadlocks and unique violations are retried all the same. Migrations run under a session
+advisory lock, so that replicas starting together upgrade the schema once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ HEAD_REVISION = "0005"
 MAX_ATTEMPTS = 30
 BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"
+WRITE_LOCK_KEY = 0x6D6F64656C777269  # "modelwri"
+_PG_WRITE_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=WRITE_LOCK_KEY)
 
 
 def now() -> str:
@@ -133,6 +136,11 @@ class Database:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._writer.connect() as conn, conn.begin():
+                    if self.dialect == "postgresql":
+                        # One writer at a time, as SQLite's BEGIN IMMEDIATE gives: the rules
+                        # read, then write (a gate's figures, an alias's previous target, a
+                        # retired dataset's impact) and count on nothing changing in between.
+                        conn.execute(_PG_WRITE_LOCK)
                     return fn(conn)
             except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
                 if not _is_transient(exc):
