@@ -28,7 +28,7 @@ from live import LiveServer, live_server
 __all__ = ["live_server"]
 pytest_plugins = ["services"]  # postgres and seaweedfs: real servers for the session
 
-IMPLEMENTATIONS = ["embedded", "remote"]
+IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
 ACTOR = "contract-tester"
 
 
@@ -97,6 +97,76 @@ def remote_backend(tmp_path: Path, live_server: LiveServer) -> Iterator[Backend]
     try:
         yield Backend(
             name="remote",
+            registry=reg,
+            uri=url,
+            actor=ACTOR,
+            blob_digests=lambda: set(store.blobs),
+            read_blob=read_blob,
+        )
+    finally:
+        reg.close()
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database(postgres: Any) -> str:
+    """One migrated database for the contract suite, emptied before each test (cheaper than
+    a database per test)."""
+    from modelreg.blobs import MemoryBlobStore
+    from modelreg.local import LocalRegistry
+
+    url = str(postgres.new_database())
+    LocalRegistry(db_url=url, blobs=MemoryBlobStore()).close()
+    return url
+
+
+def _empty_database(postgres: Any, url: str) -> None:
+    """Remove every row, leaving the schema and the audit chain's empty head."""
+    import psycopg
+
+    from modelreg import schema
+
+    tables = ", ".join(f'"{t.name}"' for t in schema.metadata.sorted_tables)
+    with psycopg.connect(
+        host="127.0.0.1", port=postgres.port, user="postgres", dbname=url.rsplit("/", 1)[1]
+    ) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, %s)", ["0" * 64])
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(seaweedfs: Any) -> tuple[str, Any]:
+    """A bucket for the contract suite and one boto3 client for it (slow to make)."""
+    return str(seaweedfs.new_bucket()), seaweedfs.client()
+
+
+@pytest.fixture
+def remote_pg_s3_backend(
+    postgres: Any, pg_database: str, s3_bucket: tuple[str, Any], live_server: LiveServer
+) -> Iterator[Backend]:
+    """A RemoteRegistry talking HTTP to a server on PostgreSQL and S3 (SeaweedFS); each test
+    starts from an empty database and its own prefix in the bucket."""
+    import uuid
+
+    from modelreg.local import LocalRegistry
+    from modelreg.remote import RemoteRegistry
+    from modelreg.s3 import S3BlobStore
+    from modelreg.server import create_app
+
+    _empty_database(postgres, pg_database)
+    bucket, client = s3_bucket
+    blobs = S3BlobStore(bucket, prefix=uuid.uuid4().hex, client=client)
+    store = LocalRegistry(db_url=pg_database, blobs=blobs)
+    url = live_server.mount(create_app(store))
+    reg = RemoteRegistry(url, actor=ACTOR)
+
+    def read_blob(digest: str) -> bytes:
+        with store.blobs.open(digest) as f:
+            return bytes(f.read())
+
+    try:
+        yield Backend(
+            name="remote_pg_s3",
             registry=reg,
             uri=url,
             actor=ACTOR,

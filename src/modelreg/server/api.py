@@ -209,9 +209,7 @@ def download_blob(reg: Reader, digest: str, request: Request) -> Response:
     _check_digest(digest)
     size = reg.blobs.size(digest)
     start = _range_start(request.headers.get("range"), size)
-    stream = reg.blobs.open(digest)
-    if start:
-        stream.seek(start)
+    stream = reg.blobs.open(digest, offset=start)
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(size - start),
