@@ -90,6 +90,36 @@ def test_without_modelreg_blobs_the_database_works_and_blobs_are_refused_clearly
         assert reg.models() == []
 
 
+def test_every_migration_runs_on_postgres_and_ends_at_the_tables_of_schema_py(postgres):
+    """From an empty database, and from the first revision with data in it."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from modelreg import schema
+
+    fresh = db.Database(postgres.new_database())
+    fresh.migrate()
+    with fresh.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
+    fresh.dispose()
+
+    old = db.Database(postgres.new_database())
+    command.upgrade(db.alembic_config(old.engine), "0001")
+    with old.engine.begin() as conn:
+        conn.execute(
+            schema.models.insert().values(
+                id="m1", name="old", description="", created_at="2026-01-01T00:00:00.000000Z",
+                created_by="someone", updated_at="2026-01-01T00:00:00.000000Z",
+            )
+        )  # fmt: skip
+    old.migrate()
+    assert old.current_revision() == db.HEAD_REVISION
+    with old.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM models")).scalars().all() == ["old"]
+    old.dispose()
+
+
 def test_an_unreachable_database_is_refused_naming_it_without_its_password(postgres):
     port = postgres.port + 1 if postgres.port < 65535 else postgres.port - 1
     with pytest.raises(InvalidInput, match="cannot reach the database") as caught:
