@@ -142,6 +142,17 @@ def test_database_urls_are_normalised_and_paths_become_sqlite(tmp_path):
         db.Database("nosuchdialect://h/d")
 
 
+def test_connect_opens_a_sqlite_url_too(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELREG_BLOBS", str(tmp_path / "blobs"))
+    Path("m.bin").write_bytes(b"x")
+    with modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}") as reg:
+        assert reg.register("churn", "m.bin").number == 1
+    assert (tmp_path / "r.db.migrate.lock").exists()  # migrations lock beside the file
+    with modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}") as reg:
+        assert reg.pull("churn/1", tmp_path / "out").joinpath("m.bin").read_bytes() == b"x"
+
+
 def test_a_read_sees_one_snapshot_while_another_client_writes(reg):
     """verify_audit reads the head, then the events: under READ COMMITTED an event committed
     in between looked like an inserted one, a false tamper alarm."""
