@@ -210,6 +210,19 @@ def test_a_part_refused_by_s3_aborts_the_upload_with_an_error_naming_the_blob(st
     assert pending_uploads(store) == []
 
 
+def test_unfinished_uploads_older_than_the_grace_period_are_aborted(store):
+    key = store.key(sha256(b"never finished"))
+    upload = store.client.create_multipart_upload(Bucket=store.bucket, Key=key)
+    store.client.upload_part(
+        Bucket=store.bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=b"x"
+    )
+    assert store.remove_stale_temporaries(older_than=3600) == 0
+    assert pending_uploads(store) == [key]
+    time.sleep(1.1)  # S3 times have whole seconds
+    assert store.remove_stale_temporaries(older_than=0) == 1
+    assert pending_uploads(store) == []
+
+
 def test_open_at_an_offset_reads_the_rest_and_the_reader_can_seek(store):
     data = os.urandom(2 * PART + 3)
     digest, _ = store.put(io.BytesIO(data))
@@ -334,9 +347,14 @@ def test_a_registry_on_postgres_and_s3_registers_pulls_collects_and_checks(
         assert (out / "weights.bin").read_bytes() == big
 
         orphan, _ = store.put(io.BytesIO(b"nobody needs me"))
+        unfinished = store.key(sha256(b"interrupted"))
+        store.client.create_multipart_upload(Bucket=store.bucket, Key=unfinished)
         assert reg.gc(grace_seconds=3600)["removed"] == []  # too young
-        assert reg.gc(grace_seconds=0)["removed"] == [orphan]
+        time.sleep(1.1)
+        collected = reg.gc(grace_seconds=0)
+        assert (collected["removed"], collected["temporaries_removed"]) == ([orphan], 1)
         assert not store.exists(orphan)
+        assert pending_uploads(store) == []
 
         check = reg.fsck()
         assert check["ok"], check

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import schema
-from modelreg.blobs import LocalBlobStore, verify
+from modelreg.blobs import verify
 from modelreg.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -104,8 +104,10 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[
         if registry.db.write(delete):
             removed.append(digest)
     temporaries = 0
-    if not dry_run and isinstance(registry.blobs, LocalBlobStore):
-        temporaries = registry.blobs.remove_stale_temporaries(grace_seconds)
+    # what interrupted writes left: temporary files, or unfinished S3 multipart uploads
+    remove_stale = getattr(registry.blobs, "remove_stale_temporaries", None)
+    if not dry_run and remove_stale is not None:
+        temporaries = int(remove_stale(grace_seconds))
     return {
         "dry_run": dry_run,
         "removed": removed,

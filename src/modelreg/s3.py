@@ -18,8 +18,9 @@ before it starts, and needs no staging object and no server-side copy.
 
 S3 cannot touch an object without copying it, so a re-put of a stored blob writes an empty
 marker ``<prefix>/touched/<ab>/<digest>``; a blob's ``modified`` time is the later of the
-two. An interrupted process can leave a multipart upload behind (invisible, but billed): give
-the bucket a lifecycle rule ``AbortIncompleteMultipartUpload`` (after a day, say).
+two. An interrupted process can leave a multipart upload behind (invisible, but billed): gc
+aborts those older than its grace period (``remove_stale_temporaries``), and a bucket
+lifecycle rule ``AbortIncompleteMultipartUpload`` does it without gc.
 
     >>> store = S3BlobStore("models", "team-a")  # doctest: +SKIP
     >>> digest, size = store.put(open("model.safetensors", "rb"))  # doctest: +SKIP
@@ -34,6 +35,7 @@ import hashlib
 import io
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -223,6 +225,24 @@ class S3BlobStore:
                     shard, _, name = item["Key"].removeprefix(self._blobs).partition("/")
                     if is_digest(name) and shard == name[:2]:
                         yield name
+
+    def remove_stale_temporaries(self, older_than: float) -> int:
+        """Abort the multipart uploads under the prefix that interrupted processes left,
+        started more than ``older_than`` seconds ago; return how many."""
+        cutoff = time.time() - older_than
+        removed = 0
+        with self._errors("list the unfinished uploads in", self._blobs):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=self._blobs
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    if upload["Initiated"].timestamp() < cutoff:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                        removed += 1
+        return removed
 
     # -- helpers ----------------------------------------------------------------------------
 
