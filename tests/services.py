@@ -123,7 +123,14 @@ def start_postgres() -> Postgres:
     bin_dir = postgres_bin()
     root = Path(tempfile.mkdtemp(prefix="modelreg-pg-"))
     if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root)
+            raise RuntimeError(
+                "PostgreSQL refuses to run as root and there is no postgres user"
+                " (Debian's postgresql package creates it)"
+            ) from None
         os.chown(root, user.pw_uid, user.pw_gid)
     try:
         _as_postgres(bin_dir / "initdb", "-D", root / "data", "-A", "trust", "-U", "postgres",
