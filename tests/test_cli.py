@@ -335,6 +335,17 @@ def test_pull_shows_a_progress_bar_for_large_versions(
     assert sha256(Path("out/model.bin")) == sha256(Path("model.bin"))
 
 
+def test_register_shows_a_progress_bar_for_large_files(
+    run: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write("model.bin", os.urandom(300_000))
+    monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 1000)
+    result = run.ok("register", "big", "model.bin")
+    assert "registering big" in result.err
+    assert "300.0/300.0 kB" in result.err
+    assert result.out.startswith("big/1 ")
+
+
 def test_pull_into_a_path_that_is_a_file_is_a_one_line_error(run: CLI) -> None:
     write("model.bin")
     write("taken", "not a directory")

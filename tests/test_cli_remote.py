@@ -58,3 +58,13 @@ def test_the_cli_works_unchanged_against_a_server(
     scenario: Callable[[CLI], None], remote_run: CLI
 ) -> None:
     scenario(remote_run)
+
+
+def test_register_and_pull_show_progress_bars_against_a_server(
+    remote_run: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    test_cli.test_register_shows_a_progress_bar_for_large_files(remote_run, monkeypatch)
+    monkeypatch.setattr(test_cli.cli, "PROGRESS_THRESHOLD", 1000)
+    result = remote_run.ok("pull", "big", "-o", "out")
+    assert "pulling big/1" in result.err
+    assert Path("out/model.bin").read_bytes() == Path("model.bin").read_bytes()

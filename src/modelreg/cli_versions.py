@@ -36,9 +36,20 @@ from modelreg.cli_support import (
     say,
     warn,
 )
-from modelreg.errors import RetiredDataWarning
+from modelreg.errors import ModelregError, RetiredDataWarning
 
 # -- registering ---------------------------------------------------------------------------
+
+
+def _total_size(files: Path | list[Path]) -> int:
+    """The bytes a register call stores at most, for its progress bar (0 when unreadable:
+    register then says what is wrong)."""
+    from modelreg.manifest import collect_files
+
+    try:
+        return sum(p.stat().st_size for p in collect_files(files).values())
+    except (ModelregError, OSError):
+        return 0
 
 
 @app.command()
@@ -114,17 +125,27 @@ def register(
     parents = [check_ref(p) for p in parent or []]
     key = private_key_file(sign)
     files: Path | list[Path] = paths[0] if len(paths) == 1 else list(paths)
-    version = open_registry(ctx).register(
-        name,
-        files,
-        params=params,
-        metrics=metrics,
-        tags=tags,
-        datasets=datasets,
-        parents=parents,
-        description=description,
-        sign=key,
-    )
+    options: dict[str, Any] = {
+        "params": params,
+        "metrics": metrics,
+        "tags": tags,
+        "datasets": datasets,
+        "parents": parents,
+        "description": description,
+        "sign": key,
+    }
+    reg = open_registry(ctx)
+    total = _total_size(files)
+    # PROGRESS_THRESHOLD lives in modelreg.cli and may be changed there: read it at run time.
+    from modelreg import cli
+
+    if total > cli.PROGRESS_THRESHOLD or (total and sys.stderr.isatty()):
+        from modelreg import cli_render
+
+        with cli_render.byte_progress(total, f"registering {name}") as advance:
+            version = reg.register(name, files, progress=advance, **options)
+    else:
+        version = reg.register(name, files, **options)
     if as_json:
         emit_json(version.to_dict())
     else:

@@ -125,6 +125,7 @@ class LocalRegistry(Governance):
         sign: signing.PrivateKeyArg | None = None,
         input_example: Any = None,
         flavor: str | None = None,
+        progress: Callable[[int], None] | None = None,
         _run: Run | None = None,
     ) -> Version:
         """Register a new immutable version of model ``name`` from local files, or from a
@@ -135,6 +136,7 @@ class LocalRegistry(Governance):
         Everything is checked and hashed before anything is stored; the version becomes
         visible only once all its blobs are stored and its rows are committed. ``sign`` (an
         Ed25519 private key or its PEM file) signs it in the transaction that creates it.
+        ``progress`` is called with the number of bytes of each chunk stored.
         """
         with registering.prepare(
             name,
@@ -154,7 +156,8 @@ class LocalRegistry(Governance):
                 self.db.read(lambda conn: [versions.resolve(conn, r) for r in draft.parents])
             # One pass per file: hashed while it is copied into the store (dedup keeps one).
             entries = check_entries(
-                FileEntry(path, *self._put_file(source)) for path, source in draft.local.items()
+                FileEntry(path, *self._put_file(source, progress=progress))
+                for path, source in draft.local.items()
             )
             new = draft.new_version(entries)
             if draft.diff is not None:
@@ -217,11 +220,18 @@ class LocalRegistry(Governance):
         version._registry = self
         return version
 
-    def _put_file(self, path: Path, digest: str | None = None) -> tuple[str, int]:
+    def _put_file(
+        self,
+        path: Path,
+        digest: str | None = None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[str, int]:
         """Store a local file; with ``digest``, an existing blob is only touched."""
         with open(path, "rb") as f:
+            stream = f if progress is None else transfer.Counted(f, progress)
             try:
-                return self.blobs.put(f, digest=digest)
+                return self.blobs.put(stream, digest=digest)  # type: ignore[arg-type]
             except IntegrityError:
                 raise IntegrityError(
                     f"file {str(path)!r} changed while it was registered"

@@ -137,6 +137,7 @@ class RemoteRegistry:
         uploaded, then the version is created from the manifest (see LocalRegistry.register).
         """
         run = options.pop("_run", None)
+        progress = options.pop("progress", None)
         with registering.prepare(name, files, run=run, **options) as draft:
             for parent in draft.parents:  # refuse before uploading anything
                 self.get(str(parent))
@@ -149,7 +150,7 @@ class RemoteRegistry:
                 digest, size = _digest_of(draft.diff)
                 new.code["diff_digest"], new.code["diff_size"] = digest, size
                 uploads[digest] = draft.diff
-            self._upload(uploads)
+            self._upload(uploads, progress)
             return self.commit_version(new, signer=draft.signer)
 
     def commit_version(
@@ -173,26 +174,27 @@ class RemoteRegistry:
             self.attach_signature(version.id, key.public_key(), signing.sign(key, document))
         return version
 
-    def _upload(self, sources: Mapping[str, Path | bytes]) -> None:
-        """Upload the blobs among ``sources`` (digest -> file or bytes) the server lacks."""
+    def _upload(self, sources: Mapping[str, Path | bytes], progress: Any = None) -> None:
+        """Upload the blobs among ``sources`` (digest -> file or bytes) the server lacks;
+        ``progress`` is called with the size of each chunk sent."""
         if not sources:
             return
         missing = self._call("POST", "/blobs/missing", json={"digests": list(sources)})
         todo = missing["missing"]
         if len(todo) <= 1:
             for digest in todo:
-                self._put_blob(digest, sources[digest])
+                self._put_blob(digest, sources[digest], progress)
             return
         with concurrent.futures.ThreadPoolExecutor(max_workers=TRANSFERS) as pool:
-            for future in [pool.submit(self._put_blob, d, sources[d]) for d in todo]:
+            for future in [pool.submit(self._put_blob, d, sources[d], progress) for d in todo]:
                 future.result()
 
-    def _put_blob(self, digest: str, source: Path | bytes) -> None:
+    def _put_blob(self, digest: str, source: Path | bytes, progress: Any = None) -> None:
         if isinstance(source, bytes):
             self._send("PUT", f"/blobs/{digest}", content=source)
             return
         with open(source, "rb") as f:
-            self._send("PUT", f"/blobs/{digest}", content=_chunks(f))
+            self._send("PUT", f"/blobs/{digest}", content=_chunks(f, progress))
 
     def _put_diff(self, diff: bytes) -> tuple[str, int]:
         digest, size = _digest_of(diff)
@@ -669,8 +671,10 @@ def _digest_of(data: bytes) -> tuple[str, int]:
     return hashlib.sha256(data).hexdigest(), len(data)
 
 
-def _chunks(f: BinaryIO) -> Iterator[bytes]:
+def _chunks(f: BinaryIO, progress: Any = None) -> Iterator[bytes]:
     while chunk := f.read(CHUNK):
+        if progress is not None:
+            progress(len(chunk))
         yield chunk
 
 

@@ -54,7 +54,7 @@ def marker_of(version: Version, registry: str) -> dict[str, Any]:
     }
 
 
-class _Counted:
+class Counted:
     """A reader that reports how many bytes went through it."""
 
     def __init__(self, stream: BinaryIO, progress: Progress) -> None:
@@ -111,7 +111,7 @@ def stage_verified(
     tmp = target.parent / f".{target.name}.modelreg-{secrets.token_hex(4)}"
     try:
         with store.open(entry.digest) as src, open(tmp, "xb") as out:
-            digest, _ = copy_hashing(_Counted(src, progress) if progress else src, out)
+            digest, _ = copy_hashing(Counted(src, progress) if progress else src, out)
         if digest != entry.digest:
             raise IntegrityError(
                 f"stored content of {entry.path!r} does not match its digest {entry.digest}:"
