@@ -30,7 +30,8 @@ def token_create(
             "--role",
             metavar="ROLE",
             help="reader (read, pull), writer (also register, tags, runs, datasets),"
-            " maintainer (also aliases, deletion, dataset retirement) or admin (also tokens).",
+            " maintainer (also aliases, approvals, dataset retirement) or admin (also tokens,"
+            " keys, webhooks, fsck, gc).",
         ),
     ] = "reader",
     as_json: JsonOption = False,

@@ -7,8 +7,8 @@ created, and cannot be recovered. Roles are ordered, each allowing what the ones
 
     reader       read and pull
     writer       register versions, set tags, record runs, datasets and evaluations
-    maintainer   move and delete aliases, delete versions, retire datasets
-    admin        create, list and revoke tokens
+    maintainer   move and delete aliases, promotion policies and approvals, retire datasets
+    admin        tokens, trusted keys, webhooks, fsck and gc
 
     created = tokens.create(conn, "ci", "writer", actor="alice")
     created["token"]                      # "mr_...": the only time it is shown
