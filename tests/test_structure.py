@@ -46,10 +46,10 @@ def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
 
 
 STORE_MODULES = [
-    "aliases", "audit", "blobs", "capture", "cards", "compare", "datasets", "db", "errors",
-    "evaluations", "governance", "lineage", "local", "maintenance", "manifest", "promotion", "refs",
-    "registry", "retirement", "runs", "schema", "search", "signing", "tokens", "transfer",
-    "values", "versions",
+    "aliases", "audit", "backends", "blobs", "capture", "cards", "compare", "datasets", "db",
+    "errors", "evaluations", "governance", "lineage", "local", "maintenance", "manifest",
+    "promotion", "refs", "registering", "registry", "retirement", "runs", "s3", "schema",
+    "search", "signing", "tokens", "transfer", "values", "versions", "wire",
 ]  # fmt: skip
 
 
@@ -70,6 +70,18 @@ def test_dependencies_point_one_way() -> None:
     for module in STORE_MODULES:
         bad = {name for name in _imports(module) if name.startswith(forbidden)}
         assert not bad, f"modelreg.{module} imports {sorted(bad)}"
+
+
+def test_the_server_and_the_client_sit_on_the_rules_not_on_each_other() -> None:
+    """The server never imports the CLI or the client; the client never imports the server
+    or the embedded registry (it speaks HTTP only)."""
+    for path in sorted((SRC / "server").glob("*.py")):
+        bad = {n for n in _imports(f"server/{path.stem}") if n.startswith(("modelreg.cli",
+               "modelreg.remote", "typer", "rich"))}  # fmt: skip
+        assert not bad, f"modelreg.server.{path.stem} imports {sorted(bad)}"
+    bad = {n for n in _imports("remote") if n.startswith(("modelreg.server", "modelreg.local",
+           "modelreg.db", "fastapi"))}  # fmt: skip
+    assert not bad, f"modelreg.remote imports {sorted(bad)}"
 
 
 def test_importing_the_package_stays_light() -> None:
