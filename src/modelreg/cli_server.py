@@ -88,7 +88,7 @@ def server(
     os.environ.update(env)
     import uvicorn
 
-    from modelreg.server.app import app_from_environment
+    from modelreg.server.app import NoDelayH11Protocol, app_from_environment
 
     application = app_from_environment()  # opens (and migrates) the store once, here
     registry = application.state.modelreg.registry
@@ -104,7 +104,9 @@ def server(
     sys.stderr.flush()
     try:
         if workers == 1:
-            uvicorn.run(application, host=host, port=port, log_level="warning")
+            uvicorn.run(
+                application, host=host, port=port, log_level="warning", http=NoDelayH11Protocol
+            )
         else:
             registry.close()
             uvicorn.run(
@@ -114,6 +116,7 @@ def server(
                 port=port,
                 workers=workers,
                 log_level="warning",
+                http=NoDelayH11Protocol,
             )
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind
         raise Failure(f"the server stopped: could not serve {where}") from exc

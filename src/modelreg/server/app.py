@@ -7,8 +7,11 @@ actor is the caller. ``tests/test_server_routes.py`` fails if a route lacks one.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from modelreg import tokens
 from modelreg.errors import (
@@ -256,6 +260,27 @@ def _validation_message(exc: RequestValidationError) -> str:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
         parts.append(f"{where or 'body'}: {error.get('msg', 'invalid')}")
     return "invalid request: " + "; ".join(parts)
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every connection.
+
+    With ``--workers`` uvicorn binds the socket itself, with protocol 0, and asyncio then
+    never sets TCP_NODELAY on accepted connections: Nagle's algorithm and the client's delayed
+    ACK hold each response back about 40 ms.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        set_nodelay(transport)
+        super().connection_made(transport)
+
+
+def set_nodelay(transport: asyncio.BaseTransport) -> None:
+    """Send small writes at once on a TCP connection (no Nagle delay)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def app_from_environment() -> FastAPI:
