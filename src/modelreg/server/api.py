@@ -7,6 +7,7 @@ the checks and the audit events are the registry's.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Annotated, Any
 
@@ -50,6 +51,15 @@ Text = Annotated[str, Query(max_length=4096)]
 JSON = dict[str, Any]
 
 
+def _json(content: Any) -> Response:
+    """The JSON of what the registry returned, as it is: the hot read routes skip FastAPI's
+    re-validation of their (already checked) result."""
+    return Response(
+        json.dumps(content, separators=(",", ":"), ensure_ascii=False).encode(),
+        media_type="application/json",
+    )
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # no "false" -> 0, "1" -> True
 
@@ -63,10 +73,11 @@ def list_models(reg: Reader, limit: Limit = PAGE, offset: Offset = 0) -> list[JS
     return [m.to_dict() for m in reg.models(limit=limit, offset=offset)]
 
 
-@router.get("/models/{name}/versions", tags=["models"])
-def list_versions(reg: Reader, name: str, limit: Limit = PAGE, offset: Offset = 0) -> list[JSON]:
+@router.get("/models/{name}/versions", tags=["models"], response_model=list[JSON])
+def list_versions(reg: Reader, name: str, limit: Limit = PAGE, offset: Offset = 0) -> Response:
     """A model's versions, newest first; paginated."""
-    return [wire.version_to_json(v) for v in reg.versions(name, limit=limit, offset=offset)]
+    found = reg.versions(name, limit=limit, offset=offset)
+    return _json([wire.version_to_json(v) for v in found])
 
 
 class NewVersionBody(Body):
@@ -92,13 +103,13 @@ def create_version(reg: Writer, name: str, body: NewVersionBody) -> JSON:
     return wire.version_to_json(reg.commit_version(new, signed_by=body.signed_by))
 
 
-@router.get("/versions/{ref:path}", tags=["versions"])
-def get_version(reg: Reader, ref: str, at: Text | None = None) -> JSON:
+@router.get("/versions/{ref:path}", tags=["versions"], response_model=JSON)
+def get_version(reg: Reader, ref: str, at: Text | None = None) -> Response:
     """A version by reference (``NAME``, ``NAME/N``, ``NAME@ALIAS`` or UUID), with lineage."""
-    return wire.version_to_json(reg.get(ref, at=at))
+    return _json(wire.version_to_json(reg.get(ref, at=at)))
 
 
-@router.get("/search", tags=["versions"])
+@router.get("/search", tags=["versions"], response_model=list[JSON])
 def search(
     reg: Reader,
     filter: Text = "",
@@ -106,10 +117,10 @@ def search(
     order_by: Text | None = None,
     limit: Limit = PAGE,
     offset: Offset = 0,
-) -> list[JSON]:
+) -> Response:
     """Versions matching a filter in the search language; paginated."""
     found = reg.search(filter, model=model, order_by=order_by, limit=limit, offset=offset)
-    return [wire.version_to_json(v) for v in found]
+    return _json([wire.version_to_json(v) for v in found])
 
 
 @router.get("/compare", tags=["versions"])

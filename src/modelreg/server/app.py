@@ -12,10 +12,11 @@ import contextlib
 import copy
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -69,15 +70,20 @@ def problem(exc: ModelregError) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, media_type=PROBLEM, headers=headers)
 
 
-def allow(role: str) -> Callable[[Request], LocalRegistry]:
+def allow(role: str) -> Callable[[Request], Awaitable[LocalRegistry]]:
     """The permission rule of a route: ``Depends(allow("writer"))`` and so on."""
     if role != PUBLIC:
         tokens.check_role(role)
 
-    def caller_registry(request: Request) -> LocalRegistry:
+    async def caller_registry(request: Request) -> LocalRegistry:
         state: AppState = request.app.state.modelreg
         # A load balancer's health check and a metrics scrape carry no token.
-        caller = Caller(ANONYMOUS, PUBLIC) if role == PUBLIC else state.authenticate(request)
+        if role == PUBLIC:
+            caller = Caller(ANONYMOUS, PUBLIC)
+        elif state.settings.auth:  # a database read: off the event loop
+            caller = await anyio.to_thread.run_sync(state.authenticate, request)
+        else:
+            caller = state.authenticate(request)
         if role != PUBLIC and not tokens.allows(caller.role, role):
             raise PermissionDenied(
                 f"{caller.actor} has the {caller.role} role; this needs {role} or above"
