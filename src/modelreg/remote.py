@@ -591,7 +591,7 @@ class _Download(io.RawIOBase):
         self._retries = 0
         self._response: httpx.Response | None = None
         self._chunks: Iterator[bytes] | None = None
-        self._buffer = b""
+        self._buffer = bytearray()
         self._finished = False
 
     def readable(self) -> bool:
@@ -633,10 +633,12 @@ class _Download(io.RawIOBase):
                 break
             self._buffer += chunk
             self._position += len(chunk)
-        if size < 0:
-            out, self._buffer = self._buffer, b""
+        if size < 0 or size >= len(self._buffer):
+            out = bytes(self._buffer)
+            self._buffer.clear()
         else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
+            out = bytes(self._buffer[:size])
+            del self._buffer[:size]  # O(1) at a bytearray's front
         return out
 
     def _drop(self) -> None:

@@ -269,26 +269,33 @@ def _check_digest(digest: str) -> None:
 
 
 class _BodyReader:
-    """A blocking ``read`` over the request's streamed body, for the blob store's thread."""
+    """A blocking ``read`` over the request's streamed body, for the blob store's thread.
+
+    Each hop to the event loop gathers as many body chunks as the read asks for, so a large
+    upload costs one hop per read, not one per network chunk.
+    """
 
     def __init__(self, request: Request) -> None:
         self._chunks = request.stream().__aiter__()
-        self._buffer = b""
+        self._buffer = bytearray()
         self._done = False
 
-    async def _next(self) -> bytes:
-        return await self._chunks.__anext__()
-
-    def read(self, size: int = -1, /) -> bytes:
+    async def _fill(self, size: int) -> None:
         while not self._done and (size < 0 or len(self._buffer) < size):
             try:
-                self._buffer += anyio.from_thread.run(self._next)
+                self._buffer += await self._chunks.__anext__()
             except StopAsyncIteration:
                 self._done = True
-        if size < 0:
-            out, self._buffer = self._buffer, b""
+
+    def read(self, size: int = -1, /) -> bytes:
+        if not self._done and (size < 0 or len(self._buffer) < size):
+            anyio.from_thread.run(self._fill, size)
+        if size < 0 or size >= len(self._buffer):
+            out = bytes(self._buffer)
+            self._buffer.clear()
         else:
-            out, self._buffer = self._buffer[:size], self._buffer[size:]
+            out = bytes(self._buffer[:size])
+            del self._buffer[:size]  # O(1) at a bytearray's front
         return out
 
 
