@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 
+from modelreg.runs import points_digest
+
 
 def actions(registry, **filters):
     return [e.action for e in reversed(registry.audit(limit=1000, **filters))]
@@ -105,7 +107,13 @@ def test_run_events_record_what_the_run_did(registry, write):
     assert start.entity_id == run.id
     assert start.after["params"] == {"C": "0.1"}
     assert params.after == {"epochs": "3"}
-    assert metric.after == [{"key": "loss", "value": 0.5, "step": 0}]
+    # A batch of points is summarised, with the digest of the points themselves.
+    assert metric.after == {
+        "points": 1,
+        "keys": ["loss"],
+        "steps": [0, 0],
+        "digest": points_digest([("loss", 0.5, 0)]),
+    }
     assert dataset.after["name"] == "train.csv"
     assert end.after["status"] == "finished"
     assert end.after["metrics"] == {"loss": 0.5}
