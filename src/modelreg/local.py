@@ -295,14 +295,12 @@ class LocalRegistry(Governance):
         offset: int = 0,
     ) -> list[Version]:
         """Versions matching a filter in the search language (see docs/concepts.md)."""
-        query = search.parse(filter)
-        if order_by:
-            query = search.Query(query.where, search.parse_order_by(order_by), query.limit)
+        query = search.parse_search(filter, order_by)
         check_page(limit, offset)
 
         def read(conn: Connection) -> list[Version]:
             mid = versions.model_id(conn, check_name(model)) if model is not None else None
-            q = search.select_versions(query, model_id=mid, limit=limit, offset=offset)
+            q = search.cached_select(query, mid, limit, offset)
             return versions.load(conn, list(conn.execute(q).scalars()), self)
 
         return self.db.read(read)

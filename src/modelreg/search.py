@@ -21,6 +21,7 @@ Ordering by a key puts versions without it last in either direction; ties break 
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import operator
 import re
@@ -602,6 +603,32 @@ _TIEBREAK.append((_v.c.id, False))  # two models' versions can share both
 
 def _direction(expr: Expr, desc: bool) -> sa.UnaryExpression[Any]:
     return expr.desc() if desc else expr.asc()
+
+
+def parse_search(filter: str, order_by: str | None = None) -> Query:
+    """A filter and an optional order-by expression as one query (remembered: dashboards and
+    deploy jobs repeat the same few searches)."""
+    if not isinstance(filter, str) or not isinstance(order_by, (str, type(None))):
+        query = parse(filter)  # raises, naming what is wrong
+        return query if not order_by else Query(query.where, parse_order_by(order_by), query.limit)
+    return _parse_search(filter, order_by)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_search(filter: str, order_by: str | None) -> Query:
+    query = parse(filter)
+    if order_by:
+        query = Query(query.where, parse_order_by(order_by), query.limit)
+    return query
+
+
+@functools.lru_cache(maxsize=512)
+def cached_select(
+    query: Query, model_id: str | None, limit: int | None, offset: int
+) -> sa.Select[Any]:
+    """``select_versions`` remembered by its arguments: building the statement costs more
+    than running it on an indexed store, and statements are immutable."""
+    return select_versions(query, model_id=model_id, limit=limit, offset=offset)
 
 
 def select_versions(
