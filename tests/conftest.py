@@ -83,10 +83,16 @@ def embedded_backend(tmp_path: Path) -> Iterator[Backend]:
 def remote_backend(tmp_path: Path, live_server: LiveServer) -> Iterator[Backend]:
     """A RemoteRegistry talking HTTP to a server on SQLite and a blob directory."""
     from modelreg.local import LocalRegistry
+
+    yield from _served("remote", LocalRegistry(tmp_path / "server-reg"), live_server)
+
+
+def _served(name: str, store: Any, live_server: LiveServer) -> Iterator[Backend]:
+    """A RemoteRegistry over HTTP to ``store``, served by the test server; the blob probes
+    look at the server's store directly."""
     from modelreg.remote import RemoteRegistry
     from modelreg.server import create_app
 
-    store = LocalRegistry(tmp_path / "server-reg")
     url = live_server.mount(create_app(store))
     reg = RemoteRegistry(url, actor=ACTOR)
 
@@ -96,7 +102,7 @@ def remote_backend(tmp_path: Path, live_server: LiveServer) -> Iterator[Backend]
 
     try:
         yield Backend(
-            name="remote",
+            name=name,
             registry=reg,
             uri=url,
             actor=ACTOR,
@@ -149,33 +155,13 @@ def remote_pg_s3_backend(
     import uuid
 
     from modelreg.local import LocalRegistry
-    from modelreg.remote import RemoteRegistry
     from modelreg.s3 import S3BlobStore
-    from modelreg.server import create_app
 
     _empty_database(postgres, pg_database)
     bucket, client = s3_bucket
     blobs = S3BlobStore(bucket, prefix=uuid.uuid4().hex, client=client)
     store = LocalRegistry(db_url=pg_database, blobs=blobs)
-    url = live_server.mount(create_app(store))
-    reg = RemoteRegistry(url, actor=ACTOR)
-
-    def read_blob(digest: str) -> bytes:
-        with store.blobs.open(digest) as f:
-            return bytes(f.read())
-
-    try:
-        yield Backend(
-            name="remote_pg_s3",
-            registry=reg,
-            uri=url,
-            actor=ACTOR,
-            blob_digests=lambda: set(store.blobs),
-            read_blob=read_blob,
-        )
-    finally:
-        reg.close()
-        store.close()
+    yield from _served("remote_pg_s3", store, live_server)
 
 
 @pytest.fixture(params=IMPLEMENTATIONS)

@@ -71,6 +71,18 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+def take(buffer: bytearray, size: int) -> bytes:
+    """Remove and return the first ``size`` bytes of ``buffer`` (all of it if ``size`` < 0):
+    the read of a stream that buffers what arrives in pieces."""
+    if size < 0 or size >= len(buffer):
+        out = bytes(buffer)
+        buffer.clear()
+    else:
+        out = bytes(buffer[:size])
+        del buffer[:size]  # O(1) at a bytearray's front
+    return out
+
+
 def copy_hashing(stream: Readable, out: BinaryIO) -> tuple[str, int]:
     """Copy ``stream`` to ``out`` and return (sha256, size) of what was copied.
 

@@ -27,7 +27,7 @@ import httpx
 
 from modelreg import capture, registering, retirement, signing, transfer, wire
 from modelreg.audit import AuditEvent, VerifyResult
-from modelreg.blobs import hash_file
+from modelreg.blobs import hash_file, take
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.errors import (
     IntegrityError,
@@ -633,13 +633,7 @@ class _Download(io.RawIOBase):
                 break
             self._buffer += chunk
             self._position += len(chunk)
-        if size < 0 or size >= len(self._buffer):
-            out = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            out = bytes(self._buffer[:size])
-            del self._buffer[:size]  # O(1) at a bytearray's front
-        return out
+        return take(self._buffer, size)
 
     def _drop(self) -> None:
         if self._response is not None:

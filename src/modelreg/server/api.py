@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from modelreg import signing, wire
+from modelreg.blobs import take
 from modelreg.errors import IntegrityError, InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
@@ -290,13 +291,7 @@ class _BodyReader:
     def read(self, size: int = -1, /) -> bytes:
         if not self._done and (size < 0 or len(self._buffer) < size):
             anyio.from_thread.run(self._fill, size)
-        if size < 0 or size >= len(self._buffer):
-            out = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            out = bytes(self._buffer[:size])
-            del self._buffer[:size]  # O(1) at a bytearray's front
-        return out
+        return take(self._buffer, size)
 
 
 # -- runs ---------------------------------------------------------------------------------------
