@@ -63,8 +63,8 @@ def test_a_blob_gc_removes_between_store_and_commit_is_stored_again(reg, tmp_pat
     store_file = reg._put_file
     collected = []
 
-    def store_then_collect(path, digest=None):
-        stored = store_file(path, digest)
+    def store_then_collect(path, digest=None, **options):
+        stored = store_file(path, digest, **options)
         if not collected:
             with modelreg.connect(reg.root) as other:
                 collected.extend(other.gc(grace_seconds=0)["removed"])
