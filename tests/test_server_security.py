@@ -786,3 +786,20 @@ def test_the_client_raises_permission_errors_by_class(make_server: MakeServer) -
     with pytest.raises(PermissionDenied) as denied:
         reader.set_tag("demo/1", "stage", "x")
     assert type(denied.value) is PermissionDenied
+
+
+def test_a_manifest_whose_size_differs_from_the_blob_is_refused(
+    make_server: Callable[..., Any],
+) -> None:
+    """The server checks the size a manifest states against the stored blob."""
+    import hashlib
+
+    server = make_server()
+    data = b"twelve bytes"
+    digest = hashlib.sha256(data).hexdigest()
+    assert server.http.put(f"/api/v1/blobs/{digest}", content=data).status_code == 201
+    files = [{"path": "m.bin", "digest": digest, "size": 5}]
+    answer = server.http.post("/api/v1/models/liar/versions", json={"files": files})
+    assert answer.status_code == 400
+    assert "holds 12 bytes, not the 5" in answer.json()["detail"]
+    assert "liar" not in [m.name for m in server.registry.models()]

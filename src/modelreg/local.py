@@ -190,23 +190,29 @@ class LocalRegistry(Governance):
         naming the blob, and nothing is written. ``signed_by`` names the key of a signature
         its creator attaches next (see ``attach_signature``) when ``signer`` is not here.
         """
-        needed = [entry.digest for entry in new.files]
+        needed: dict[str, int | None] = {entry.digest: entry.size for entry in new.files}
         if new.code.get("diff_digest"):
-            needed.append(str(new.code["diff_digest"]))
+            needed.setdefault(str(new.code["diff_digest"]), new.code.get("diff_size"))
 
         def create(conn: Connection) -> Version:
             # gc deletes only inside a write transaction holding this lock, so a blob seen
             # here stays until the version that references it is committed.
             self.db.lock_blobs(conn)
-            for digest in dict.fromkeys(needed):
-                if self.blobs.exists(digest):
+            for digest, size in needed.items():
+                try:
+                    stored = self.blobs.size(digest)
+                except NotFound:
+                    if restore is None:
+                        raise InvalidInput(
+                            f"blob {digest} is not in the store: upload it before creating"
+                            " the version that names it"
+                        ) from None
+                    restore(digest)
                     continue
-                if restore is None:
+                if size is not None and stored != size:  # a client's manifest states sizes
                     raise InvalidInput(
-                        f"blob {digest} is not in the store: upload it before creating the"
-                        " version that names it"
+                        f"blob {digest} holds {stored} bytes, not the {size} the manifest says"
                     )
-                restore(digest)
             key = signing.key_id(signer.public_key()) if signer is not None else signed_by
             version = versions.insert(conn, new, actor=self.actor, signed_by=key, known=self._known)
             if signer is not None:
