@@ -84,6 +84,7 @@ def server(
         "MODELREG_SERVER_DB": db or "",
         "MODELREG_SERVER_BLOBS": blobs or "",
         "MODELREG_SERVER_AUTH": "1" if auth else "",
+        "MODELREG_SERVER_ANY_HOST": "1" if insecure_no_auth else "",
     }
     os.environ.update(env)
     import uvicorn
@@ -97,7 +98,8 @@ def server(
         if count == 0:
             warn(
                 "auth is on and no token exists yet: create one with"
-                f" `modelreg --registry {registry.uri} token create --name admin --role admin`"
+                f" `modelreg --registry {registry.root or 'DB_URL'} token create --name admin"
+                " --role admin`"
             )
     where = f"http://{host}:{port}"
     sys.stderr.write(f"serving {registry.uri} at {where} (auth {'on' if auth else 'off'})\n")

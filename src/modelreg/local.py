@@ -213,6 +213,8 @@ class LocalRegistry(Governance):
                     raise InvalidInput(
                         f"blob {digest} holds {stored} bytes, not the {size} the manifest says"
                     )
+            if new.run_id is not None:
+                runs.check_exists(conn, new.run_id)
             key = signing.key_id(signer.public_key()) if signer is not None else signed_by
             version = versions.insert(conn, new, actor=self.actor, signed_by=key, known=self._known)
             if signer is not None:
@@ -711,5 +713,5 @@ def _parse_time(value: str | datetime) -> str:
         raise InvalidInput(f"time must be an ISO 8601 string or a datetime, not {value!r}")
     try:
         return format_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise InvalidInput(f"time {value!r} is not ISO 8601 (e.g. 2026-11-01T12:00:00Z)") from None

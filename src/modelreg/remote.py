@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import httpx
 
-from modelreg import capture, registering, retirement, signing, transfer, wire
+from modelreg import capture, registering, retirement, search, signing, transfer, wire
 from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import hash_file, take
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
@@ -226,6 +226,8 @@ class RemoteRegistry:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Version]:
+        if limit is None and isinstance(filter, str) and isinstance(order_by, (str, type(None))):
+            limit = search.parse_search(filter, order_by).limit  # a "limit N" in the filter
         params = {"filter": filter}
         if model is not None:
             params["model"] = model
@@ -505,7 +507,24 @@ class RemoteRegistry:
 
     # -- audit, tokens, webhooks, maintenance --------------------------------------------------
 
-    def audit(self, **filters: Any) -> list[AuditEvent]:
+    def audit(
+        self,
+        *,
+        entity_type: str | None = None,
+        entity: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+        before_seq: int | None = None,
+    ) -> list[AuditEvent]:
+        filters = {
+            "entity_type": entity_type,
+            "entity": entity,
+            "actor": actor,
+            "action": action,
+            "limit": limit,
+            "before_seq": before_seq,
+        }
         for label in ("entity_type", "entity", "actor", "action"):
             _text(filters.get(label), label)
         for label in ("limit", "before_seq"):
@@ -631,6 +650,7 @@ class _Download(io.RawIOBase):
             if chunk is None:
                 self._finished = True
                 break
+            self._retries = 0  # a cut after progress starts the count again
             self._buffer += chunk
             self._position += len(chunk)
         return take(self._buffer, size)

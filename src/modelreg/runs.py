@@ -259,6 +259,12 @@ def insert(
 STATUSES = ("finished", "failed")
 
 
+def check_exists(conn: Connection, run_id: str) -> None:
+    found = conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run_id)).first()
+    if found is None:
+        raise NotFound(f"run {run_id!r} not found")
+
+
 def check_live(conn: Connection, run_id: str) -> str:
     """The name of a running run; NotFound or Conflict when there is none by that id."""
     row = conn.execute(

@@ -210,3 +210,11 @@ def test_like_is_case_insensitive_and_a_backslash_escapes(registry, write):
     assert set(refs(registry.search("tags.t like 'HELLO%'"))) == {"a/1", "a/2"}
     assert refs(registry.search("tags.t like 'hello\\%'")) == ["a/2"]
     assert refs(registry.search("tags.t like 'hello\\_world'")) == ["a/1"]
+
+
+def test_a_limit_written_in_the_filter_applies(registry, write):
+    write("m.bin", "m")
+    for accuracy in (0.7, 0.9, 0.8):
+        registry.register("churn", "m.bin", metrics={"accuracy": accuracy})
+    found = registry.search("order by metrics.accuracy desc limit 1")
+    assert [v.ref for v in found] == ["churn/2"]

@@ -176,7 +176,8 @@ class SignatureBody(Body):
 
 @router.post("/signatures", status_code=201, tags=["signatures"])
 def add_signature(reg: Writer, body: SignatureBody) -> JSON:
-    """Attach a signature made by the version's creator; refused unless it verifies."""
+    """Attach a signature made on the client (the private key never reaches the server);
+    refused unless it verifies against the version's records."""
     key = signing.public_from_pem(body.public_key.encode(), "the public key")
     return reg.attach_signature(body.ref, key, body.signature)
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from modelreg import signing, wire
+from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.server.api import JSON, PROBLEMS, Body, Maintainer, Reader, Text, Writer
 from modelreg.server.app import allow
@@ -60,6 +61,9 @@ def rollback_alias(reg: Maintainer, name: str, alias: str, body: RollbackBody) -
 @router.put("/models/{name}/aliases/{alias}/policy", tags=["aliases"])
 def set_policy(reg: Maintainer, name: str, alias: str, body: dict[str, Any]) -> JSON:
     """Set the promotion gates of an alias (see ``modelreg policy set``)."""
+    clash = sorted({"name", "alias"} & set(body))
+    if clash:
+        raise InvalidInput(f"unknown policy options: {', '.join(clash)}")
     return reg.set_policy(name, alias, **body)
 
 
@@ -170,7 +174,10 @@ class TraceBody(Body):
 def trace(reg: Reader, body: TraceBody) -> JSON:
     """The lineage of a deployed version (by UUID, or the modelreg.json marker it came with)
     and of each of its ancestors."""
-    return reg.trace(body.marker if body.marker is not None else body.id)
+    # A UUID or the marker's content only: a client's string is never a path on the server.
+    if body.marker is not None:
+        return reg.trace(body.marker)
+    return reg.trace(wire.check_uuid(body.id, "version id"))
 
 
 class VerifyBody(Body):

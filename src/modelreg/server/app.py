@@ -48,6 +48,7 @@ _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 class Settings:
     auth: bool = False
     max_body: int = MAX_BODY
+    any_host: bool = False  # without auth, answer only requests addressed to loopback names
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,9 @@ class Guard:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         refusal = _cross_origin(method, headers)
+        settings = self.state.settings
+        if refusal is None and not settings.auth and not settings.any_host:
+            refusal = _foreign_host(headers.get("host", ""))
         streaming = scope["path"].startswith("/api/v1/blobs/") and method == "PUT"
         limit = self.state.settings.max_body
         if refusal is None and not streaming:
@@ -176,6 +180,22 @@ def _counting(send: Send, record: Any) -> Send:
     return counted
 
 
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def _foreign_host(host: str) -> ModelregError | None:
+    """Without auth every caller is admin: a request addressed to another name (a web page
+    that rebinds its DNS name to 127.0.0.1) is refused."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    if name in _LOOPBACK_NAMES or name.startswith("127."):
+        return None
+    return PermissionDenied(
+        f"this server runs without auth and answers only requests to a loopback address, not"
+        f" to {host[:100]!r} (start it with --auth, or --insecure-no-auth)"
+    )
+
+
 def _cross_origin(method: str, headers: dict[str, str]) -> ModelregError | None:
     """Refuse a state-changing request a browser sends from another site."""
     if method not in _UNSAFE_METHODS:
@@ -193,7 +213,7 @@ def _cross_origin(method: str, headers: dict[str, str]) -> ModelregError | None:
     return None
 
 
-def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
+def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = False) -> FastAPI:
     """The server's ASGI application over one registry."""
     from modelreg import __version__
     from modelreg.server import api, api_governance
@@ -206,7 +226,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    state = AppState(registry, Settings(auth=auth))
+    state = AppState(registry, Settings(auth=auth, any_host=any_host))
     app.state.modelreg = state
 
     @app.exception_handler(ModelregError)
@@ -223,7 +243,8 @@ def create_app(registry: LocalRegistry, *, auth: bool = False) -> FastAPI:
             return problem(exc.__cause__)
         error = ModelregError(str(exc.detail))
         error.status = exc.status_code
-        error.code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        error.code = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed",
+                      413: "too_large"}.get(exc.status_code, "error")  # fmt: skip
         response = problem(error)
         response.headers.update(exc.headers or {})  # a 405's Allow
         return response
@@ -300,4 +321,8 @@ def app_from_environment() -> FastAPI:
         registry = LocalRegistry(db_url=backends.database_url(db), blobs=backends.blob_store(blobs))
     else:
         registry = LocalRegistry(os.environ["MODELREG_SERVER_ROOT"])
-    return create_app(registry, auth=os.environ.get("MODELREG_SERVER_AUTH") == "1")
+    return create_app(
+        registry,
+        auth=os.environ.get("MODELREG_SERVER_AUTH") == "1",
+        any_host=os.environ.get("MODELREG_SERVER_ANY_HOST") == "1",
+    )
