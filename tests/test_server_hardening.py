@@ -1,0 +1,78 @@
+"""Server hardening found in review: each input here once reached the server unchecked.
+
+A manifest's sizes, a trace target that could name a path, a Host header of another name on
+a server without auth, and inputs that raised inside the server instead of being refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from server_kit import CONTENT, DIGEST, make_server, registry_template
+
+__all__ = ["make_server", "registry_template"]
+
+
+def test_a_manifest_whose_size_differs_from_the_blob_is_refused(
+    make_server: Callable[..., Any],
+) -> None:
+    """The server checks the size a manifest states against the stored blob."""
+    import hashlib
+
+    server = make_server()
+    data = b"twelve bytes"
+    digest = hashlib.sha256(data).hexdigest()
+    assert server.http.put(f"/api/v1/blobs/{digest}", content=data).status_code == 201
+    files = [{"path": "m.bin", "digest": digest, "size": 5}]
+    answer = server.http.post("/api/v1/models/liar/versions", json={"files": files})
+    assert answer.status_code == 400
+    assert "holds 12 bytes, not the 5" in answer.json()["detail"]
+    assert "liar" not in [m.name for m in server.registry.models()]
+
+
+def test_without_auth_a_request_to_a_foreign_host_name_is_refused(
+    make_server: Callable[..., Any],
+) -> None:
+    """A page that rebinds its DNS name to 127.0.0.1 reaches a server without auth with its
+    own Host header: refused, so that it cannot act as admin."""
+    server = make_server()
+    headers = {"Host": "evil.example:8080", "Origin": "http://evil.example:8080"}
+    answer = server.http.post(
+        "/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=headers
+    )
+    assert answer.status_code == 403
+    assert "loopback" in answer.json()["detail"]
+    assert server.registry.tokens() == []
+    assert server.http.get("/api/v1/models", headers={"Host": "evil.example"}).status_code == 403
+    assert server.http.get("/api/v1/models", headers={"Host": "localhost:1"}).status_code == 200
+
+
+def test_trace_never_reads_a_path_the_client_names(make_server: Callable[..., Any]) -> None:
+    server = make_server()
+    for target in ("/etc/passwd", str(server.root), "../registry.db"):
+        answer = server.http.post("/api/v1/trace", json={"id": target})
+        assert answer.status_code == 400
+        detail = answer.json()["detail"]
+        assert "is not a UUID" in detail or "at most 64 characters" in detail, detail
+
+
+EARLIEST = "0001-01-01T00:00:00+05:00"  # before year 1 in UTC
+DEMO_FILE = {"path": "m.bin", "digest": DIGEST, "size": len(CONTENT)}  # demo/1's, stored
+
+
+def test_inputs_that_once_raised_inside_the_server_are_4xx(
+    make_server: Callable[..., Any],
+) -> None:
+    server = make_server()
+    answers = [
+        server.http.put("/api/v1/models/demo/aliases/production/policy", json={"name": 1}),
+        server.http.get(
+            "/api/v1/versions/demo@production", params={"at": "0001-01-01T00:00:00+05:00"}
+        ),
+        server.http.post(
+            "/api/v1/models/demo/versions",
+            json={"files": [DEMO_FILE], "run_id": "00000000-0000-0000-0000-000000000000"},
+        ),
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 404], [a.text for a in answers]
