@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,7 +28,22 @@ __all__ = ["make_server", "registry_template"]  # fixtures
 # FastAPI's own pages: the schema and its viewer, served to anyone, outside our routers.
 FRAMEWORK_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
 # The only routes of ours anyone may call, token or not: a load balancer and Prometheus call them.
-PUBLIC_ROUTES = {("GET", "/healthz"), ("GET", "/metrics")}
+PUBLIC_ROUTES = {
+    ("GET", "/healthz"),
+    ("GET", "/metrics"),
+    # the web UI's sign-in page and its packaged scripts and styles
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/logout"),
+    ("GET", "/static/{name:path}"),
+}
+# What a caller without a token gets from each public route (with ``x`` for each parameter).
+PUBLIC_ANSWERS = {
+    ("GET", "/login"): 200,
+    ("POST", "/login"): 401,  # the sign-in page again: no token was given
+    ("POST", "/logout"): 303,
+    ("GET", "/static/{name:path}"): 404,  # there is no static file "x"
+}
 # POSTs that change nothing: they carry a body only because their input is large or structured.
 READ_ONLY_POSTS = {("POST", "/api/v1/trace"), ("POST", "/api/v1/verify")}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -109,7 +125,7 @@ def test_the_key_routes_need_the_documented_roles(app: FastAPI) -> None:
     assert rules[("GET", "/api/v1/blobs/{digest}")] == {"reader"}
 
 
-def test_only_health_and_metrics_are_public(app: FastAPI) -> None:
+def test_only_health_metrics_sign_in_and_static_files_are_public(app: FastAPI) -> None:
     public = {key for key, roles in route_rules(app).items() if "public" in roles}
     assert public == PUBLIC_ROUTES
 
@@ -126,18 +142,25 @@ def test_every_route_that_changes_something_needs_a_writer_or_above(app: FastAPI
 def test_over_http_every_non_public_route_refuses_a_caller_without_a_token(
     make_server: Callable[..., Server],
 ) -> None:
-    """The rules are enforced, not only declared: with auth on, each route answers 401."""
+    """The rules are enforced, not only declared: with auth on, each API route answers 401 and
+    each web page sends the browser to sign in."""
     server = make_server(auth=True)
     answers = {}
     for method, path in route_rules(server.app):
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         response = server.http.request(method, concrete, json={} if method in UNSAFE else None)
-        answers[(method, path)] = response.status_code
-    wrong = {
-        key: status
-        for key, status in answers.items()
-        if status != (200 if key in PUBLIC_ROUTES else 401)
-    }
+        answers[(method, path)] = (response.status_code, response.headers.get("location"))
+
+    def expected(method: str, path: str) -> tuple[int, str | None]:
+        if (method, path) in PUBLIC_ROUTES:
+            location = "/login" if (method, path) == ("POST", "/logout") else None
+            return PUBLIC_ANSWERS.get((method, path), 200), location
+        if path.startswith("/api/") or method != "GET":
+            return 401, None
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        return 303, "/login?" + urllib.parse.urlencode({"next": concrete})
+
+    wrong = {key: got for key, got in answers.items() if got != expected(*key)}
     assert wrong == {}
 
 

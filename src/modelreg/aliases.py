@@ -159,3 +159,24 @@ def history(conn: Connection, name: str, alias: str) -> list[dict[str, Any]]:
     if not rows:
         raise NotFound(f"alias {name}@{alias} has no history")
     return rows
+
+
+def model_history(conn: Connection, name: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest moves of every alias of a model, newest first."""
+    mid = versions.model_id(conn, name)
+    q = (
+        sa.select(_e.c.alias, _e.c.at, _e.c.actor, _v.c.number)
+        .outerjoin(_v, _v.c.id == _e.c.version_id)
+        .where(_e.c.model_id == mid)
+        .order_by(_e.c.at.desc(), _e.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "alias": r.alias,
+            "at": r.at,
+            "actor": r.actor,
+            "version": None if r.number is None else f"{name}/{r.number}",
+        }
+        for r in conn.execute(q)
+    ]

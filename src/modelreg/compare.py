@@ -62,3 +62,47 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         },
         "parents": {"a": la.get("parents", []), "b": lb.get("parents", [])},
     }
+
+
+def side_by_side(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Two or more ``Version.to_dict()`` results with ``lineage``, as rows of one table: each
+    row holds one value per version and says whether they differ. Metric rows carry each
+    version's delta from the first."""
+
+    def rows(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        keys = sorted(set().union(*values))
+        out = []
+        for key in keys:
+            cells = [v.get(key) for v in values]
+            out.append({"key": key, "values": cells, "changed": len(set(map(repr, cells))) > 1})
+        return out
+
+    lineages = [v.get("lineage") or {} for v in versions]
+    metrics = rows([v["metrics"] for v in versions])
+    for row in metrics:
+        first = row["values"][0]
+        row["deltas"] = [
+            None if first is None or value is None else value - first for value in row["values"]
+        ]
+    datasets = [
+        {f"{d['role']}: {d['name']}": d["digest"] for d in lin.get("datasets", [])}
+        for lin in lineages
+    ]
+    environments = [lin.get("environment") or {} for lin in lineages]
+    packages = rows([env.get("packages") or {} for env in environments])
+    code = [lin.get("code") or {} for lin in lineages]
+    return {
+        "versions": [v["ref"] for v in versions],
+        "params": rows([v["params"] for v in versions]),
+        "metrics": metrics,
+        "tags": rows([v["tags"] for v in versions]),
+        "datasets": rows(datasets),
+        "code": rows(
+            [{k: c.get(k) for k in ("repository", "commit", "branch", "dirty")} for c in code]
+        ),
+        "environment": rows(
+            [{k: env.get(k) for k in ("python", "platform")} for env in environments]
+        ),
+        "packages": [row for row in packages if row["changed"]],
+        "files": rows([{f["path"]: f["digest"] for f in v["files"]} for v in versions]),
+    }

@@ -556,8 +556,11 @@ def insert(
     return version
 
 
-def list_models(conn: Connection, *, limit: int | None, offset: int) -> list[Model]:
-    """Models by name, each with its version count, latest number and aliases."""
+def list_models(
+    conn: Connection, *, limit: int | None, offset: int, name: str | None = None
+) -> list[Model]:
+    """Models by name, each with its version count, latest number and aliases; ``name``
+    keeps just that one."""
     a = schema.aliases
     counts = (
         sa.select(
@@ -577,6 +580,8 @@ def list_models(conn: Connection, *, limit: int | None, offset: int) -> list[Mod
     )
     if limit is not None:
         q = q.limit(limit)
+    if name is not None:
+        q = q.where(_m.c.name == name)
     out = {
         r.id: Model(
             r.id,
@@ -598,3 +603,29 @@ def list_models(conn: Connection, *, limit: int | None, offset: int) -> list[Mod
     for r in conn.execute(aq):
         out[r.model_id].aliases[r.alias] = r.number
     return list(out.values())
+
+
+def get_model(conn: Connection, name: str) -> Model:
+    found = list_models(conn, limit=1, offset=0, name=name)
+    if not found:
+        raise NotFound(f"model {name!r} not found")
+    return found[0]
+
+
+def count_models(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(_m)).scalar_one())
+
+
+def metric_series(conn: Connection, model_id: str) -> dict[str, list[tuple[int, str, float]]]:
+    """Each metric of a model's versions as (number, created_at, value), by number."""
+    vm = schema.version_metrics
+    q = (
+        sa.select(vm.c.key, _v.c.number, _v.c.created_at, vm.c.value)
+        .join(_v, _v.c.id == vm.c.version_id)
+        .where(_v.c.model_id == model_id)
+        .order_by(vm.c.key, _v.c.number)
+    )
+    series: dict[str, list[tuple[int, str, float]]] = {}
+    for key, number, created, value in conn.execute(q):
+        series.setdefault(key, []).append((number, created, value))
+    return series

@@ -221,7 +221,12 @@ def download_blob(reg: Reader, digest: str, request: Request) -> Response:
     """A blob's bytes; ``Range: bytes=N-`` resumes an interrupted download."""
     _check_digest(digest)
     size = reg.blobs.size(digest)
-    start = _range_start(request.headers.get("range"), size)
+    return blob_response(reg, digest, start=_range_start(request.headers.get("range"), size))
+
+
+def blob_response(reg: LocalRegistry, digest: str, *, start: int) -> StreamingResponse:
+    """A blob's bytes from ``start`` on, as an attachment that is never sniffed."""
+    size = reg.blobs.size(digest)
     stream = reg.blobs.open(digest, offset=start)
     headers = {
         "Accept-Ranges": "bytes",

@@ -19,7 +19,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -40,6 +40,7 @@ MAX_BODY = 16 * 1024 * 1024  # JSON request bodies; blob uploads stream and are 
 PUBLIC = "public"
 ANONYMOUS = "anonymous"
 ACTOR_HEADER = "x-modelreg-actor"
+SESSION_COOKIE = "modelreg_session"
 PROBLEM = "application/problem+json"
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -85,6 +86,7 @@ def allow(role: str) -> Callable[[Request], Awaitable[LocalRegistry]]:
             caller = await anyio.to_thread.run_sync(state.authenticate, request)
         else:
             caller = state.authenticate(request)
+        request.state.caller = caller  # the web UI shows only the controls the role allows
         if role != PUBLIC and not tokens.allows(caller.role, role):
             raise PermissionDenied(
                 f"{caller.actor} has the {caller.role} role; this needs {role} or above"
@@ -109,6 +111,10 @@ class AppState:
             return Caller(actor, "admin")
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
+        if not header and request.cookies.get(SESSION_COOKIE):
+            # The web UI's session: the token the user signed in with, in an HttpOnly,
+            # SameSite=Strict cookie (another site's request never carries it).
+            scheme, secret = "bearer", request.cookies[SESSION_COOKIE]
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthenticated(
                 "this server needs a token: set MODELREG_TOKEN (sent as Authorization: Bearer)"
@@ -217,6 +223,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
     """The server's ASGI application over one registry."""
     from modelreg import __version__
     from modelreg.server import api, api_governance
+    from modelreg.ui import routes as ui
 
     app = FastAPI(
         title="modelreg",
@@ -229,23 +236,29 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
     state = AppState(registry, Settings(auth=auth, any_host=any_host))
     app.state.modelreg = state
 
-    @app.exception_handler(ModelregError)
-    async def registry_error(request: Request, exc: ModelregError) -> JSONResponse:
+    def answer(request: Request, exc: ModelregError) -> Response:
+        """problem+json for the API; a page for the web UI's requests."""
+        if ui.is_page(request):
+            return ui.error_page(request, exc)
         return problem(exc)
 
+    @app.exception_handler(ModelregError)
+    async def registry_error(request: Request, exc: ModelregError) -> Response:
+        return answer(request, exc)
+
     @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return problem(InvalidInput(_validation_message(exc)))
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        return answer(request, InvalidInput(_validation_message(exc)))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, ModelregError):  # raised by Guard while the body was read
-            return problem(exc.__cause__)
+            return answer(request, exc.__cause__)
         error = ModelregError(str(exc.detail))
         error.status = exc.status_code
         error.code = {400: "invalid_input", 404: "not_found", 405: "method_not_allowed",
                       413: "too_large"}.get(exc.status_code, "error")  # fmt: skip
-        response = problem(error)
+        response = answer(request, error)
         response.headers.update(exc.headers or {})  # a 405's Allow
         return response
 
@@ -258,6 +271,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
 
     app.include_router(api.router)
     app.include_router(api_governance.router)
+    ui.install(app)
 
     @app.get("/healthz", tags=["server"], dependencies=[Depends(allow(PUBLIC))])
     def healthz() -> dict[str, str]:

@@ -1,0 +1,282 @@
+"""What each page of the web UI shows, as plain JSON-ready dicts.
+
+The HTML page renders one of these, and its JSON twin (the same path under
+``/api/v1/pages``) returns it as it is. Every listing is a page of at most ``PAGE`` rows, so
+a model with 10,000 versions renders as fast as one with ten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from modelreg import aliases, evaluations, versions
+from modelreg.compare import side_by_side
+from modelreg.errors import InvalidInput, NotFound
+from modelreg.local import LocalRegistry
+from modelreg.refs import check_name, parse_ref
+from modelreg.values import check_page
+from modelreg.versions import Version
+
+PAGE = 50
+GRAPH_NEIGHBOURS = 25  # parents or children drawn in a lineage graph; the rest are listed
+SHOWN_FILES = 500
+SHOWN_DIFF = 200_000  # characters of an uncommitted diff shown on a version's page
+MAX_COMPARED = 8
+SORTS = ("number", "created_at")
+
+
+def summary(v: Version) -> dict[str, Any]:
+    """A version as one row of a table."""
+    return {
+        "ref": v.ref,
+        "id": v.id,
+        "model": v.model,
+        "number": v.number,
+        "created_at": v.created_at,
+        "created_by": v.created_by,
+        "description": v.description,
+        "aliases": v.aliases,
+        "params": v.params,
+        "metrics": v.metrics,
+        "tags": v.tags,
+        "flags": v.flags,
+        "size": v.size,
+    }
+
+
+def _paging(offset: int, shown: int, total: int | None, more: bool | None = None) -> dict[str, Any]:
+    if more is None:
+        more = total is not None and offset + shown < total
+    return {
+        "offset": offset,
+        "size": PAGE,
+        "total": total,
+        "previous": max(0, offset - PAGE) if offset > 0 else None,
+        "next": offset + PAGE if more else None,
+    }
+
+
+def models(reg: LocalRegistry, *, q: str = "", offset: int = 0) -> dict[str, Any]:
+    """Every model, a page at a time; with ``q`` (the search language) the versions that
+    match it instead."""
+    check_page(PAGE, offset)
+    if q:
+        found = reg.search(q, order_by="created_at desc", limit=PAGE + 1, offset=offset)
+        return {
+            "query": q,
+            "results": [summary(v) for v in found[:PAGE]],
+            "page": _paging(offset, min(len(found), PAGE), None, more=len(found) > PAGE),
+        }
+
+    def read(conn: Connection) -> dict[str, Any]:
+        total = versions.count_models(conn)
+        found = versions.list_models(conn, limit=PAGE, offset=offset)
+        return {
+            "query": "",
+            "models": [m.to_dict() for m in found],
+            "page": _paging(offset, len(found), total),
+        }
+
+    return reg.db.read(read)
+
+
+def model(
+    reg: LocalRegistry, name: str, *, sort: str = "number", order: str = "desc", offset: int = 0
+) -> dict[str, Any]:
+    """A model's versions in a sortable table, its metrics across versions, its aliases' moves.
+
+    ``sort`` is ``number``, ``created_at``, ``metrics.KEY`` or ``params.KEY``.
+    """
+    check_name(name)
+    check_page(PAGE, offset)
+    if order not in ("asc", "desc"):
+        raise InvalidInput(f"order must be 'asc' or 'desc', not {order[:40]!r}")
+    if sort not in SORTS and not sort.startswith(("metrics.", "params.")):
+        raise InvalidInput(
+            f"a model's versions sort by number, created_at, metrics.KEY or params.KEY,"
+            f" not {sort[:80]!r}"
+        )
+    rows = reg.search("", model=name, order_by=f"{sort} {order}", limit=PAGE, offset=offset)
+
+    def read(conn: Connection) -> dict[str, Any]:
+        found = versions.get_model(conn, name)
+        series = versions.metric_series(conn, found.id)
+        return {
+            "model": found.to_dict(),
+            "sort": sort,
+            "order": order,
+            "versions": [summary(v) for v in rows],
+            "metric_keys": sorted(series),
+            "param_keys": sorted({k for v in rows for k in v.params}),
+            "series": {
+                key: {
+                    "number": [p[0] for p in points],
+                    "created_at": [p[1] for p in points],
+                    "value": [p[2] for p in points],
+                }
+                for key, points in series.items()
+            },
+            "alias_history": aliases.model_history(conn, name, limit=PAGE),
+            "page": _paging(offset, len(rows), found.version_count),
+        }
+
+    return reg.db.read(read)
+
+
+def version(reg: LocalRegistry, ref: str) -> dict[str, Any]:
+    """Everything about one version: what it holds, what made it, and its lineage graph."""
+    v = reg.get(ref)
+    lin = v.lineage or {}
+    evals = reg.db.read(lambda conn: evaluations.of_version(conn, v.id))
+    code = dict(lin.get("code") or {})
+    diff = None
+    if code.get("diff_digest"):
+        with reg.blobs.open(str(code["diff_digest"])) as f:
+            raw = f.read(SHOWN_DIFF + 1)
+        diff = raw[:SHOWN_DIFF].decode("utf-8", "replace")
+        code["diff_truncated"] = len(raw) > SHOWN_DIFF
+    files = [f.to_dict() for f in v.files]
+    run = lin.get("run")
+    return {
+        "version": {**summary(v), "manifest_digest": v.manifest_digest},
+        "files": files[:SHOWN_FILES],
+        "file_count": len(files),
+        "code": code,
+        "diff": diff,
+        "environment": lin.get("environment") or {},
+        "hostname": lin.get("hostname"),
+        "datasets": lin.get("datasets") or [],
+        "run": run,
+        "evaluations": evals,
+        "parents": lin.get("parents") or [],
+        "children": lin.get("children") or [],
+        "signatures": lin.get("signatures") or [],
+        "graph": _graph(v, lin, evals),
+    }
+
+
+def _graph(v: Version, lin: dict[str, Any], evals: list[dict[str, Any]]) -> dict[str, Any]:
+    """Nodes and edges: datasets -> run -> this version -> children, parents above."""
+    nodes: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
+    me = f"version:{v.ref}"
+    nodes.append({"id": me, "kind": "this", "label": v.ref, "href": version_href(v.ref)})
+    run = lin.get("run")
+    into = me
+    if run is not None:
+        into = f"run:{run['id']}"
+        nodes.append({"id": into, "kind": "run", "label": f"run {run['name']}", "href": None})
+        edges.append({"source": into, "target": me})
+    used = [(d, into) for d in lin.get("datasets") or []]
+    used += [({**e["dataset"], "role": "evaluation"}, me) for e in evals]
+    for d, target in used:
+        node = f"dataset:{d['name']}@{d['digest']}"
+        if node not in {n["id"] for n in nodes}:
+            label = f"{d['name']}\n{d['digest'][:12]}"
+            href = f"/datasets/{d['name']}#{d['digest']}"
+            nodes.append({"id": node, "kind": "dataset", "label": label, "href": href})
+        edges.append({"source": node, "target": target, "label": d["role"]})
+    for ref in (lin.get("parents") or [])[:GRAPH_NEIGHBOURS]:
+        nodes.append({"id": f"version:{ref}", "kind": "parent", "label": ref,
+                      "href": version_href(ref)})  # fmt: skip
+        edges.append({"source": f"version:{ref}", "target": me, "label": "parent"})
+    for ref in (lin.get("children") or [])[:GRAPH_NEIGHBOURS]:
+        nodes.append({"id": f"version:{ref}", "kind": "child", "label": ref,
+                      "href": version_href(ref)})  # fmt: skip
+        edges.append({"source": me, "target": f"version:{ref}", "label": "child"})
+    return {"nodes": nodes, "edges": edges}
+
+
+def version_href(ref: str) -> str:
+    name, _, number = ref.rpartition("/")
+    return f"/models/{name}/versions/{number}"
+
+
+def compare(reg: LocalRegistry, refs: list[str]) -> dict[str, Any]:
+    """Two or more versions side by side, with their run's metric histories per key."""
+    if not 2 <= len(refs) <= MAX_COMPARED:
+        raise InvalidInput(f"compare takes 2 to {MAX_COMPARED} versions, not {len(refs)}")
+    found = [reg.get(ref) for ref in refs]
+    table = side_by_side([v.to_dict() for v in found])
+    histories: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for v in found:
+        run = (v.lineage or {}).get("run") or {}
+        for key, points in (run.get("metric_history") or {}).items():
+            histories.setdefault(key, {})[v.ref] = [
+                {"step": p["step"], "value": p["value"]} for p in points
+            ]
+    return {**table, "histories": dict(sorted(histories.items()))}
+
+
+def datasets(reg: LocalRegistry, *, offset: int = 0) -> dict[str, Any]:
+    """Every recorded dataset version, newest name first, with how many versions used it."""
+    check_page(PAGE, offset)
+    found = sorted(reg.datasets(), key=lambda d: (d.name, d.created_at))
+    shown = found[offset : offset + PAGE]
+    return {
+        "datasets": [d.to_dict() for d in shown],
+        "page": _paging(offset, len(shown), len(found)),
+    }
+
+
+def dataset(reg: LocalRegistry, name: str, *, offset: int = 0) -> dict[str, Any]:
+    """A dataset's recorded versions and every model version that used it, directly or as a
+    descendant of one that did."""
+    check_name(name, kind="dataset name")
+    check_page(PAGE, offset)
+    found = reg.dataset(name)
+    if not found:
+        raise NotFound(f"dataset {name!r} not found")
+    dependents = reg.dataset_models(name)
+    shown = dependents[offset : offset + PAGE]
+    return {
+        "name": name,
+        "versions": [d.to_dict() for d in found],
+        "dependents": shown,
+        "direct": sum(1 for d in dependents if d["relation"] == "direct"),
+        "descendants": sum(1 for d in dependents if d["relation"] == "descendant"),
+        "page": _paging(offset, len(shown), len(dependents)),
+    }
+
+
+def audit(
+    reg: LocalRegistry,
+    *,
+    entity: str = "",
+    actor: str = "",
+    before: int | None = None,
+    verify: bool = True,
+) -> dict[str, Any]:
+    """The audit log, newest first, filtered by entity and actor, and whether its chain of
+    hashes verifies."""
+    events = reg.audit(
+        entity=entity or None, actor=actor or None, limit=PAGE + 1, before_seq=before
+    )
+    shown = events[:PAGE]
+    return {
+        "entity": entity,
+        "actor": actor,
+        "events": [e.to_dict() for e in shown],
+        "before": before,
+        "next_before": shown[-1].seq if len(events) > PAGE else None,
+        "verify": reg.verify_audit().to_dict() if verify else None,
+    }
+
+
+def resolve_path(ref_path: str) -> tuple[str, str]:
+    """What a ``/models/...`` path names: ``("model", name)``, ``("version", ref)``.
+
+    ``churn`` is the model; ``churn/versions/3`` and ``churn@production`` are versions.
+    """
+    name, sep, rest = ref_path.partition("/versions/")
+    if sep:
+        if not rest.isdigit():
+            raise InvalidInput(f"a version number is a whole number, not {rest[:40]!r}")
+        parsed = parse_ref(f"{name}/{rest}")
+        return "version", f"{parsed.model}/{parsed.number}"
+    if "@" in ref_path:
+        parsed = parse_ref(ref_path)
+        return "version", f"{parsed.model}@{parsed.alias}"
+    return "model", check_name(ref_path)

@@ -1,0 +1,466 @@
+"""The web UI's routes: server-rendered pages, each with a JSON twin under ``/api/v1/pages``,
+sign-in with a token, the forms that change a version, file downloads and the packaged
+static files.
+
+Pages are Jinja2 templates with autoescaping on, so every string from the registry shows as
+text. Every HTML response carries a Content-Security-Policy that allows only this server's
+scripts and styles: chart and graph data travel in ``<script type="application/json">``
+blocks, never in inline code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import re
+import urllib.parse
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio.to_thread
+import jinja2
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from modelreg import __version__, tokens
+from modelreg.errors import InvalidInput, ModelregError, NotAuthenticated, NotFound
+from modelreg.local import LocalRegistry
+from modelreg.server.api import PROBLEMS, blob_response
+from modelreg.server.app import PUBLIC, SESSION_COOKIE, AppState, allow
+from modelreg.ui import pages
+
+HERE = Path(__file__).parent
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+    " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+TWIN = "/api/v1/pages"
+
+router = APIRouter(include_in_schema=False)
+twins = APIRouter(prefix=TWIN, tags=["pages"], responses=PROBLEMS)
+
+Reader = Annotated[LocalRegistry, Depends(allow("reader"))]
+Writer = Annotated[LocalRegistry, Depends(allow("writer"))]
+Maintainer = Annotated[LocalRegistry, Depends(allow("maintainer"))]
+Offset = Annotated[int, Query(ge=0, le=2**31)]
+Text = Annotated[str, Query(max_length=4096)]
+
+
+# -- static files -------------------------------------------------------------------------------
+
+
+def _static_files() -> dict[str, tuple[bytes, str, str]]:
+    """Every packaged static file by its path: (content, media type, short digest)."""
+    root = HERE / "static"
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            data = path.read_bytes()
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if kind.startswith("text/") or kind.endswith("javascript"):
+                kind += "; charset=utf-8"
+            found[path.relative_to(root).as_posix()] = (
+                data,
+                kind,
+                hashlib.sha256(data).hexdigest()[:16],
+            )
+    return found
+
+
+STATIC = _static_files()
+
+
+def static_url(name: str) -> str:
+    """A static file's URL, which changes when its content does (so it can be cached)."""
+    return f"/static/{name}?v={STATIC[name][2]}"
+
+
+@router.get("/static/{name:path}", dependencies=[Depends(allow(PUBLIC))])
+def static(name: str) -> Response:
+    found = STATIC.get(name)  # only the packaged files: a path is never opened from here
+    if found is None:
+        raise NotFound(f"no static file {name[:100]!r}")
+    data, kind, digest = found
+    headers = {
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "ETag": f'"{digest}"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    return Response(data, media_type=kind, headers=headers)
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def _when(value: Any) -> str:
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if value is None:
+        return ""
+    return value
+
+
+def _delta(value: float) -> str:
+    return f"{value:+.4g}"
+
+
+def _bytes(size: Any) -> str:
+    if not isinstance(size, int):
+        return ""
+    amount = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{size} B"
+
+
+ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.filters.update(
+    when=_when,
+    num=_num,
+    delta=_delta,
+    bytes=_bytes,
+    short=lambda digest: str(digest or "")[:12],
+    version_href=pages.version_href,
+    pretty=lambda value: json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False),
+)
+ENV.globals.update(static=static_url, version=__version__)
+
+
+def render(
+    request: Request,
+    template: str,
+    page: dict[str, Any],
+    *,
+    nav: str = "",
+    twin: str | None = None,
+    status: int = 200,
+    **extra: Any,
+) -> HTMLResponse:
+    caller = getattr(request.state, "caller", None)
+    state: AppState = request.app.state.modelreg
+
+    def can(role: str) -> bool:
+        return caller is not None and tokens.allows(caller.role, role)
+
+    html = ENV.get_template(template).render(
+        page=page,
+        caller=caller if caller is not None and caller.role != PUBLIC else None,
+        auth=state.settings.auth,
+        can=can,
+        nav=nav,
+        twin=twin,
+        link_offset=_link(request, "offset"),
+        **extra,
+    )
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _link(request: Request, key: str) -> Callable[[Any], str]:
+    """This page's URL with one query parameter replaced."""
+
+    def link(value: Any) -> str:
+        query = dict(request.query_params)
+        query[key] = str(value)
+        return f"{request.url.path}?{urllib.parse.urlencode(query)}"
+
+    return link
+
+
+def _twin_of(request: Request) -> str:
+    query = f"?{request.url.query}" if request.url.query else ""
+    return f"{TWIN}{'/models' if request.url.path == '/' else request.url.path}{query}"
+
+
+def is_page(request: Request) -> bool:
+    """Whether a request is for the web UI (answered in HTML), not for the API."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/openapi.json", "/docs", "/healthz", "/metrics"))
+
+
+def error_page(request: Request, exc: ModelregError) -> Response:
+    """A registry error as the web UI shows it; a missing sign-in goes to the sign-in page."""
+    if isinstance(exc, NotAuthenticated) and request.method in ("GET", "HEAD"):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urllib.parse.urlencode({'next': target})}", 303)
+    title = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
+             409: "Conflict", 413: "Too large"}.get(exc.status, "Error")  # fmt: skip
+    return render(request, "error.html", {}, status=exc.status, title=title, message=exc.message)
+
+
+# -- pages and their JSON twins -----------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def models_page(request: Request, reg: Reader, q: Text = "", offset: Offset = 0) -> Response:
+    page = pages.models(reg, q=q.strip(), offset=offset)
+    return render(request, "models.html", page, nav="models", twin=_twin_of(request))
+
+
+@twins.get("/models")
+def models_twin(reg: Reader, q: Text = "", offset: Offset = 0) -> dict[str, Any]:
+    """The models page: every model, or with ``q`` the versions matching a search."""
+    return pages.models(reg, q=q.strip(), offset=offset)
+
+
+_FILE = re.compile(r"([^/]+)/versions/(\d{1,9})/files/(.+)")
+
+
+@router.get("/models/{path:path}", response_class=HTMLResponse)
+def model_or_version_page(
+    request: Request,
+    reg: Reader,
+    path: str,
+    sort: Text = "number",
+    order: Text = "desc",
+    offset: Offset = 0,
+) -> Response:
+    file = _FILE.fullmatch(path)
+    if file is not None:
+        return _download(reg, f"{file[1]}/{file[2]}", file[3])
+    kind, ref = pages.resolve_path(path)
+    if kind == "model":
+        page = pages.model(reg, ref, sort=sort, order=order, offset=offset)
+        return render(
+            request,
+            "model.html",
+            page,
+            nav="models",
+            twin=_twin_of(request),
+            sort_link=lambda key, direction: _sort_link(request, key, direction),
+        )
+    page = pages.version(reg, ref)
+    return render(request, "version.html", page, nav="models", twin=_twin_of(request))
+
+
+@twins.get("/models/{path:path}")
+def model_or_version_twin(
+    reg: Reader, path: str, sort: Text = "number", order: Text = "desc", offset: Offset = 0
+) -> dict[str, Any]:
+    """A model's page (``/models/NAME``) or a version's (``/models/NAME/versions/N``,
+    ``/models/NAME@ALIAS``)."""
+    kind, ref = pages.resolve_path(path)
+    if kind == "model":
+        return pages.model(reg, ref, sort=sort, order=order, offset=offset)
+    return pages.version(reg, ref)
+
+
+def _sort_link(request: Request, key: str, direction: str) -> str:
+    query = dict(request.query_params)
+    query.update(sort=key, order=direction, offset="0")
+    return f"{request.url.path}?{urllib.parse.urlencode(query)}"
+
+
+def _download(reg: LocalRegistry, ref: str, path: str) -> Response:
+    """One file of a version, always as an attachment: never rendered as HTML or SVG."""
+    found = {f.path: f for f in reg.get(ref).files}.get(path)
+    if found is None:
+        raise NotFound(f"{ref} has no file {path[:200]!r}")
+    name = path.rsplit("/", 1)[-1]
+    ascii_name = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "file"
+    disposition = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
+    )
+    response = blob_response(reg, found.digest, start=0)
+    response.headers["Content-Disposition"] = disposition
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request, reg: Reader, v: Annotated[list[str], Query(max_length=20)]
+) -> Response:
+    page = pages.compare(reg, [ref for ref in v if ref.strip()])
+    return render(request, "compare.html", page, nav="models", twin=_twin_of(request))
+
+
+@twins.get("/compare")
+def compare_twin(reg: Reader, v: Annotated[list[str], Query(max_length=20)]) -> dict[str, Any]:
+    """Two or more versions side by side (``?v=REF&v=REF...``)."""
+    return pages.compare(reg, [ref for ref in v if ref.strip()])
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets_page(request: Request, reg: Reader, offset: Offset = 0) -> Response:
+    page = pages.datasets(reg, offset=offset)
+    return render(request, "datasets.html", page, nav="datasets", twin=_twin_of(request))
+
+
+@twins.get("/datasets")
+def datasets_twin(reg: Reader, offset: Offset = 0) -> dict[str, Any]:
+    """Every recorded dataset version."""
+    return pages.datasets(reg, offset=offset)
+
+
+@router.get("/datasets/{name}", response_class=HTMLResponse)
+def dataset_page(request: Request, reg: Reader, name: str, offset: Offset = 0) -> Response:
+    page = pages.dataset(reg, name, offset=offset)
+    return render(request, "dataset.html", page, nav="datasets", twin=_twin_of(request))
+
+
+@twins.get("/datasets/{name}")
+def dataset_twin(reg: Reader, name: str, offset: Offset = 0) -> dict[str, Any]:
+    """A dataset's recorded versions and every model version that depends on it."""
+    return pages.dataset(reg, name, offset=offset)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    reg: Reader,
+    entity: Text = "",
+    actor: Text = "",
+    before: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+) -> Response:
+    page = pages.audit(reg, entity=entity.strip(), actor=actor.strip(), before=before)
+    return render(
+        request,
+        "audit.html",
+        page,
+        nav="audit",
+        twin=_twin_of(request),
+        older_link=_link(request, "before"),
+    )
+
+
+@twins.get("/audit")
+def audit_twin(
+    reg: Reader,
+    entity: Text = "",
+    actor: Text = "",
+    before: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+) -> dict[str, Any]:
+    """The audit log, newest first, filtered by entity and actor, with the chain's check."""
+    return pages.audit(reg, entity=entity.strip(), actor=actor.strip(), before=before)
+
+
+# -- forms that change a version ----------------------------------------------------------------
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", "replace")
+    return {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+
+
+def _back_to(ref: str) -> RedirectResponse:
+    return RedirectResponse(pages.version_href(ref), status_code=303)
+
+
+@router.post("/models/{name}/versions/{number}/tags")
+async def tag_form(request: Request, reg: Writer, name: str, number: int) -> Response:
+    form = await _form(request)
+    ref = f"{name}/{number}"
+    key = form.get("key", "").strip()
+    if not key:
+        raise InvalidInput("a tag needs a key")
+    await anyio.to_thread.run_sync(reg.set_tag, ref, key, form.get("value", ""))
+    return _back_to(ref)
+
+
+@router.post("/models/{name}/versions/{number}/description")
+async def description_form(request: Request, reg: Writer, name: str, number: int) -> Response:
+    form = await _form(request)
+    ref = f"{name}/{number}"
+    await anyio.to_thread.run_sync(reg.set_description, ref, form.get("description", ""))
+    return _back_to(ref)
+
+
+@router.post("/models/{name}/versions/{number}/alias")
+async def alias_form(request: Request, reg: Maintainer, name: str, number: int) -> Response:
+    form = await _form(request)
+    ref = f"{name}/{number}"
+    alias = form.get("alias", "").strip()
+    await anyio.to_thread.run_sync(lambda: reg.set_alias(name, alias, ref))
+    return _back_to(ref)
+
+
+# -- signing in ---------------------------------------------------------------------------------
+
+
+def _local(target: str) -> str:
+    """Where to go after signing in: a path on this server, never another site."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")) and "\n" not in target:
+        return target
+    return "/"
+
+
+@router.get("/login", response_class=HTMLResponse, dependencies=[Depends(allow(PUBLIC))])
+def login_page(request: Request, next: Text = "/") -> Response:
+    return render(request, "login.html", {}, next=_local(next), error=None)
+
+
+@router.post("/login", dependencies=[Depends(allow(PUBLIC))])
+async def login(request: Request) -> Response:
+    """Check a token and keep it in an HttpOnly, SameSite=Strict session cookie."""
+    form = await _form(request)
+    target = _local(form.get("next", "/"))
+    state: AppState = request.app.state.modelreg
+    secret = form.get("token", "").strip()
+    if not state.settings.auth:
+        return RedirectResponse(target, status_code=303)
+    found = None
+    if secret:
+        found = await anyio.to_thread.run_sync(
+            lambda: state.registry.db.read(lambda conn: tokens.authenticate(conn, secret))
+        )
+    if found is None:
+        return render(
+            request,
+            "login.html",
+            {},
+            status=401,
+            next=target,
+            error="That token is not valid: it is unknown or was revoked.",
+        )
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[Depends(allow(PUBLIC))])
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+def install(app: Any) -> None:
+    """Add the web UI to the server's application."""
+    app.include_router(twins)
+    app.include_router(router)
+
+
+__all__ = ["error_page", "install", "is_page", "render"]
