@@ -7,8 +7,12 @@ import hashlib
 import os
 import re
 import sqlite3
+import sys
 import time
 
+import pytest
+
+from modelreg import demo
 from test_cli import CLI, blob_path, sha256, write
 from test_cli import run as run  # the fixture, shared
 
@@ -145,5 +149,42 @@ def test_gc_removes_only_unreferenced_blobs(run: CLI) -> None:
 
 def test_demo_fills_the_registry(run: CLI) -> None:
     out = run.ok("demo").out
-    assert "churn/1" in out
-    assert "churn" in {m["name"] for m in run.json("models")}
+    assert out.startswith(f"{demo.PRODUCTION_MOVE[0]}\n")
+    assert {m["name"] for m in run.json("models")} == set(demo.MODELS)
+    for name, aliases in demo.ALIASES.items():
+        for alias, ref in aliases.items():
+            assert run.json("show", f"{name}@{alias}")["ref"] == ref
+    moves = run.json("alias", "history", demo.MAIN_MODEL, "production")
+    assert [m["version"] for m in moves] == list(demo.PRODUCTION_MOVE)
+
+    parent, child, grandchild = demo.CHAIN
+    lineage = run.json("lineage", child)
+    assert lineage["parents"] == [parent]
+    assert lineage["children"] == [grandchild]
+    history = lineage["run"]["metric_history"]
+    assert [point["step"] for point in history["val_accuracy"]] == list(range(10))
+    assert {d["role"]: d["name"] for d in lineage["datasets"]} == {
+        "train": "breast-cancer-train",
+        "validation": "breast-cancer-validation",
+    }
+    shown = run.json("show", child)
+    assert {f["path"] for f in shown["files"]} == {"flavor.json", "model.skops"}
+    assert shown["tags"]["framework"] == "scikit-learn"
+
+    for name, dataset in demo.TEST_DATASETS.items():
+        for version in run.json("versions", name):
+            (evaluation,) = run.json("evaluations", version["ref"])
+            assert evaluation["dataset"]["name"] == dataset
+    board = run.json(
+        "leaderboard", "diabetes-regressor", "--dataset", "diabetes-test", "--metric", "rmse",
+        "--lower-is-better",
+    )  # fmt: skip
+    assert board["ranking"][0]["version"] == demo.ALIASES["diabetes-regressor"]["production"]
+
+
+def test_demo_without_scikit_learn_says_what_to_install(
+    run: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn raises ImportError
+    assert run.fails(1, "demo").strip() == f"error: {demo.MISSING}"
+    assert run.json("models") == []
