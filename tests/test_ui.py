@@ -1,0 +1,337 @@
+"""The web UI over HTTP: what each page holds, escaping, headers, sign-in and roles.
+
+The same pages in a real browser (charts drawn, the lineage graph laid out, screenshots)
+are in ``test_ui_browser.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+import urllib.parse
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from modelreg.server.app import SESSION_COOKIE
+from modelreg.ui.routes import CSP
+from server_kit import CONTENT, DIGEST, Server, make_server, registry_template
+
+__all__ = ["make_server", "registry_template"]  # fixtures
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def served(make_server: Callable[..., Server], tmp_path: Path) -> Server:
+    """demo/1 (from the template); demo/2, child of demo/1, trained in a run on data.csv,
+    with the XSS payload as its description and a tag; production on demo/2."""
+    server = make_server()
+    reg = server.registry
+    data = tmp_path / "data.csv"
+    data.write_text("x,y\n1,2\n")
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"weights v2")
+    with reg.start_run(name="train", params={"lr": 0.1}) as run:
+        run.use_dataset(data, name="train-data")
+        for step, loss in enumerate([0.9, 0.5, 0.3]):
+            run.log_metric("loss", loss, step=step)
+        run.register(
+            "demo",
+            model,
+            parents=["demo/1"],
+            metrics={"accuracy": 0.95},
+            tags={"note": "<b>bold</b>"},
+            description=XSS,
+        )
+    reg.set_alias("demo", "production", "demo/2")
+    return server
+
+
+def page(server: Server, path: str, **options: object) -> httpx.Response:
+    response = server.http.get(path, **options)  # type: ignore[arg-type]
+    assert response.status_code == 200, response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    return response
+
+
+# -- what the pages hold ----------------------------------------------------------------------
+
+
+def test_models_page_lists_models_with_latest_version_and_aliases(served: Server) -> None:
+    text = page(served, "/").text
+    assert '<a href="/models/demo">demo</a>' in text
+    assert '<a href="/models/demo/versions/2">demo/2</a>' in text
+    assert "@production → 2" in text
+
+
+def test_search_box_uses_the_search_language(served: Server) -> None:
+    text = page(served, "/", params={"q": "metrics.accuracy > 0.92"}).text
+    assert "/models/demo/versions/2" in text
+    assert "/models/demo/versions/1" not in text
+    bad = served.http.get("/", params={"q": "metrics.accuracy >"})
+    assert bad.status_code == 400
+    assert "search" in bad.text.lower() or "expected" in bad.text.lower()
+
+
+def test_model_page_sorts_versions_and_charts_each_metric(served: Server) -> None:
+    text = page(served, "/models/demo", params={"sort": "metrics.accuracy", "order": "asc"}).text
+    rows = re.findall(r'<tr data-ref="(demo/\d+)">', text)
+    assert rows == ["demo/1", "demo/2"]  # 0.9 before 0.95
+    assert 'aria-sort="ascending"' in text
+    series = served.http.get("/api/v1/pages/models/demo").json()["series"]["accuracy"]
+    assert series == {
+        "number": [1, 2],
+        "created_at": series["created_at"],
+        "value": [0.9, 0.95],
+    }
+    assert 'data-chart="series-1"' in text
+    bad = served.http.get("/models/demo", params={"sort": "size; drop table versions"})
+    assert bad.status_code == 400
+
+
+def test_version_page_shows_what_made_it(served: Server) -> None:
+    text = page(served, "/models/demo/versions/2").text
+    twin = served.http.get("/api/v1/pages/models/demo/versions/2").json()
+    assert twin["version"]["ref"] == "demo/2"
+    assert twin["run"]["metric_history"]["loss"][2]["value"] == 0.3
+    assert [d["name"] for d in twin["datasets"]] == ["train-data"]
+    assert twin["parents"] == ["demo/1"]
+    digest = twin["datasets"][0]["digest"]
+    assert digest in text
+    assert twin["files"][0]["digest"] in text
+    assert "@production" in text
+    kinds = {(n["kind"], n["label"]) for n in twin["graph"]["nodes"]}
+    assert ("this", "demo/2") in kinds
+    assert ("parent", "demo/1") in kinds
+    assert ("run", "run train") in kinds
+    # The alias URL shows the version it names.
+    assert "demo/2" in page(served, "/models/demo@production").text
+
+
+def test_every_user_string_is_escaped(served: Server) -> None:
+    text = page(served, "/models/demo/versions/2").text
+    assert XSS not in text
+    assert html.escape(XSS) in text
+    assert "<b>bold</b>" not in text
+    audit = page(served, "/audit").text
+    assert XSS not in audit
+
+
+def test_graph_data_cannot_close_its_script_block(served: Server) -> None:
+    name = "</script><script>alert(1)</script>"
+    with served.registry.start_run(name=name) as run:
+        v = run.register("demo", _file(served, b"v3"))
+    text = page(served, f"/models/demo/versions/{v.number}").text
+    assert "<script>alert(1)" not in text
+    twin = served.http.get(f"/api/v1/pages/models/demo/versions/{v.number}").json()
+    assert any(n["label"] == f"run {name}" for n in twin["graph"]["nodes"])
+
+
+def test_compare_marks_what_changed(served: Server) -> None:
+    text = page(served, "/compare", params={"v": ["demo/1", "demo/2"]}).text
+    twin = served.http.get("/api/v1/pages/compare", params={"v": ["demo/1", "demo/2"]}).json()
+    accuracy = next(row for row in twin["metrics"] if row["key"] == "accuracy")
+    assert accuracy["changed"]
+    assert accuracy["deltas"][1] == pytest.approx(0.05)
+    assert '<tr class="changed" data-key="accuracy">' in text
+    assert "+0.05" in text
+    files = next(row for row in twin["files"] if row["key"] == "model.bin")
+    assert files["changed"]
+    one = served.http.get("/compare", params={"v": ["demo/1"]})
+    assert one.status_code == 400
+    assert "2 to" in one.text
+
+
+def test_datasets_pages_list_data_and_the_versions_that_used_it(served: Server) -> None:
+    assert "train-data" in page(served, "/datasets").text
+    text = page(served, "/datasets/train-data").text
+    assert "/models/demo/versions/2" in text
+    twin = served.http.get("/api/v1/pages/datasets/train-data").json()
+    assert [(d["version"], d["relation"]) for d in twin["dependents"]] == [("demo/2", "direct")]
+    assert served.http.get("/datasets/nothing-here").status_code == 404
+
+
+def test_audit_page_filters_and_verifies_the_chain(served: Server) -> None:
+    text = page(served, "/audit", params={"entity": "demo/2"}).text
+    assert "The chain of" in text
+    assert "verifies" in text
+    twin = served.http.get("/api/v1/pages/audit", params={"entity": "demo/2"}).json()
+    assert twin["verify"]["ok"] is True
+    assert twin["events"]
+    assert {e["entity"] for e in twin["events"]} <= {"demo/2"}
+    by_setup = served.http.get("/api/v1/pages/audit", params={"actor": "setup"}).json()
+    assert by_setup["events"]
+    assert {e["actor"] for e in by_setup["events"]} == {"setup"}
+
+
+def test_pages_paginate(served: Server) -> None:
+    for _ in range(60):
+        served.registry.register("many", _file(served, b"same bytes"))
+    first = served.http.get("/api/v1/pages/models/many").json()
+    assert len(first["versions"]) == 50
+    assert first["page"]["next"] == 50
+    rest = served.http.get("/api/v1/pages/models/many", params={"offset": 50}).json()
+    assert [v["number"] for v in rest["versions"]] == list(range(10, 0, -1))
+    assert rest["page"]["next"] is None
+    assert 'rel="next"' in page(served, "/models/many").text
+
+
+def test_bad_references_are_pages_naming_the_problem(served: Server) -> None:
+    for path, status in [
+        ("/models/demo/versions/9", 404),
+        ("/models/demo/versions/x", 400),
+        ("/models/Not%20A%20Name", 400),
+        ("/models/demo@nope", 404),
+        ("/nowhere", 404),
+    ]:
+        response = served.http.get(path)
+        assert response.status_code == status, path
+        assert response.headers["content-type"].startswith("text/html")
+        assert 'role="alert"' in response.text
+
+
+# -- headers and downloads ----------------------------------------------------------------------
+
+
+def test_every_page_carries_a_content_security_policy(served: Server) -> None:
+    for path in ["/", "/models/demo", "/models/demo/versions/2", "/datasets", "/audit", "/login"]:
+        headers = served.http.get(path).headers
+        assert headers["content-security-policy"] == CSP
+        assert "'unsafe-inline'" not in CSP
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+
+
+def test_files_download_as_attachments_never_rendered(served: Server) -> None:
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
+    v = served.registry.register("demo", {"picture.svg": _file(served, svg, "p.svg")})
+    response = served.http.get(f"/models/demo/versions/{v.number}/files/picture.svg")
+    assert response.status_code == 200
+    assert response.content == svg
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert response.headers["content-disposition"].startswith('attachment; filename="picture.svg"')
+    assert response.headers["x-content-type-options"] == "nosniff"
+    first = served.http.get("/models/demo/versions/1/files/model.bin")
+    assert first.content == CONTENT
+    assert first.headers["etag"] == f'"{DIGEST}"'
+    missing = served.http.get("/models/demo/versions/1/files/../../etc/passwd")
+    assert missing.status_code in (400, 404)
+
+
+def test_static_files_are_the_packaged_ones_only(served: Server) -> None:
+    text = page(served, "/models/demo").text
+    script = re.search(r'src="(/static/app\.js\?v=[0-9a-f]+)"', text)
+    assert script is not None
+    response = served.http.get(script.group(1))
+    assert response.status_code == 200
+    assert "immutable" in response.headers["cache-control"]
+    escapes = ["/static/../pages.py", "/static/%2e%2e/pages.py", "/static/vendor/../../routes.py"]
+    for path in escapes:
+        assert served.http.get(path).status_code == 404, path
+
+
+# -- sign-in and roles --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def sign_in(server: Server, secret: str) -> Iterator[httpx.Client]:
+    """A client that signed in through the form, as a browser does, and keeps the cookie."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.post("/login", data={"token": secret, "next": "/models/demo"})
+        assert response.status_code == 303
+        assert response.headers["location"] == "/models/demo"
+        cookie = response.headers["set-cookie"]
+        assert cookie.startswith(f"{SESSION_COOKIE}=")
+        assert "HttpOnly" in cookie
+        assert "samesite=strict" in cookie.lower()
+        yield client
+
+
+def test_with_auth_a_page_asks_for_a_token_once(make_server: Callable[..., Server]) -> None:
+    server = make_server(auth=True)
+    response = server.http.get("/models/demo?sort=number")
+    assert response.status_code == 303
+    target = "/login?" + urllib.parse.urlencode({"next": "/models/demo?sort=number"})
+    assert response.headers["location"] == target
+    wrong = server.http.post("/login", data={"token": "mr_wrong", "next": "/"})
+    assert wrong.status_code == 401
+    assert "not valid" in wrong.text
+    with sign_in(server, server.token("alice", "reader")) as browser:
+        assert browser.get("/models/demo").status_code == 200
+        assert browser.get("/audit").status_code == 200
+        assert browser.get("/api/v1/pages/models").status_code == 200
+        browser.post("/logout")
+        assert browser.get("/models/demo").status_code == 303
+
+
+def test_a_revoked_token_ends_the_session(make_server: Callable[..., Server]) -> None:
+    server = make_server(auth=True)
+    with sign_in(server, server.token("bob", "reader")) as browser:
+        server.registry.revoke_token("bob")
+        assert browser.get("/models/demo").status_code == 303
+
+
+def test_sign_in_never_sends_the_browser_to_another_site(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(auth=True)
+    secret = server.token("carol", "reader")
+    for target in ["https://evil.example/", "//evil.example/", "/\\evil.example"]:
+        response = server.http.post("/login", data={"token": secret, "next": target})
+        assert response.headers["location"] == "/", target
+
+
+def test_a_reader_sees_no_write_controls_and_cannot_post_them(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(auth=True)
+    with sign_in(server, server.token("reader", "reader")) as browser:
+        text = browser.get("/models/demo/versions/1").text
+        assert "write-controls" not in text
+        assert '<form method="post" action="/models/demo/versions/1/tags"' not in text
+        refused = browser.post("/models/demo/versions/1/tags", data={"key": "k", "value": "v"})
+        assert refused.status_code == 403
+    assert server.registry.get("demo/1").tags == {"team": "core"}
+
+
+def test_a_writer_tags_but_only_a_maintainer_moves_aliases(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(auth=True)
+    with sign_in(server, server.token("writer", "writer")) as browser:
+        text = browser.get("/models/demo/versions/1").text
+        assert 'id="write-controls"' in text
+        assert "/alias" not in text
+        done = browser.post("/models/demo/versions/1/tags", data={"key": "stage", "value": "qa"})
+        assert done.status_code == 303
+        moved = browser.post("/models/demo/versions/1/alias", data={"alias": "prod"})
+        assert moved.status_code == 403
+    assert server.registry.get("demo/1").tags["stage"] == "qa"
+    event = server.registry.audit(entity="demo/1", action="tag.set")[0]
+    assert event.actor == "writer"
+    with sign_in(server, server.token("maint", "maintainer")) as browser:
+        assert "/alias" in browser.get("/models/demo/versions/1").text
+        moved = browser.post("/models/demo/versions/1/alias", data={"alias": "prod"})
+        assert moved.status_code == 303
+    assert server.registry.get("demo@prod").ref == "demo/1"
+
+
+def test_a_form_posted_from_another_site_is_refused(make_server: Callable[..., Server]) -> None:
+    server = make_server()
+    response = server.http.post(
+        "/models/demo/versions/1/description",
+        data={"description": "changed"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 403
+    assert server.registry.get("demo/1").description == ""
+
+
+def _file(server: Server, content: bytes, name: str = "m.bin") -> Path:
+    path = server.root.parent / name
+    path.write_bytes(content)
+    return path
