@@ -250,7 +250,8 @@ def audit(
     verify: bool = True,
 ) -> dict[str, Any]:
     """The audit log, newest first, filtered by entity and actor, and whether its chain of
-    hashes verifies."""
+    hashes verifies (the HTML page leaves that to a request of its own after it loads: the
+    check re-hashes every event)."""
     events = reg.audit(
         entity=entity or None, actor=actor or None, limit=PAGE + 1, before_seq=before
     )
