@@ -26,7 +26,7 @@ import modelreg
 from live import LiveServer, live_server
 
 __all__ = ["live_server"]
-pytest_plugins = ["services"]  # postgres and seaweedfs: real servers for the session
+pytest_plugins = ["services", "browser"]  # PostgreSQL, SeaweedFS, Chromium for the session
 
 IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
 ACTOR = "contract-tester"
