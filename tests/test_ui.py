@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from modelreg.server.app import SESSION_COOKIE
+from modelreg.ui import pages
 from modelreg.ui.routes import CSP
 from server_kit import CONTENT, DIGEST, Server, make_server, registry_template
 
@@ -334,3 +335,21 @@ def _file(server: Server, content: bytes, name: str = "m.bin") -> Path:
     path = server.root.parent / name
     path.write_bytes(content)
     return path
+
+
+def test_a_long_history_is_charted_in_buckets_that_keep_extremes(
+    served: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "CHART_POINTS", 4)
+    values = [0.5, 0.6, 0.7, 0.8, 0.1, 0.8, 0.9, 0.9, 0.95, 0.97]  # version 5 regressed
+    for value in values:
+        served.registry.register("long", _file(served, b"same"), metrics={"auc": value})
+    series = served.http.get("/api/v1/pages/models/long").json()["series"]["auc"]
+    assert series["bucket"] == 3
+    assert series["number"] == [1, 4, 7, 10]
+    assert series["min"] == [0.5, 0.1, 0.9, 0.97]
+    assert series["max"] == [0.7, 0.8, 0.95, 0.97]
+    assert series["value"] == pytest.approx(
+        [0.6, (0.8 + 0.1 + 0.8) / 3, (0.9 + 0.9 + 0.95) / 3, 0.97]
+    )
+    assert "auc (mean of 3 versions)" in page(served, "/models/long").text

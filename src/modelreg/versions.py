@@ -616,16 +616,60 @@ def count_models(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(_m)).scalar_one())
 
 
-def metric_series(conn: Connection, model_id: str) -> dict[str, list[tuple[int, str, float]]]:
-    """Each metric of a model's versions as (number, created_at, value), by number."""
+def metric_series(
+    conn: Connection, model_id: str, *, max_points: int = 1000
+) -> dict[str, dict[str, Any]]:
+    """Each metric across a model's versions, by number: ``number``, ``created_at`` and
+    ``value`` lists.
+
+    A model with more than ``max_points`` versions is summed up in buckets of ``bucket``
+    consecutive numbers: each point is a bucket's mean, at its first number and time, with
+    the bucket's ``min`` and ``max`` beside it, so a regression in one version still shows.
+    """
     vm = schema.version_metrics
+    latest = conn.execute(
+        sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == model_id)
+    ).scalar()
+    width = -(-(latest or 0) // max_points)  # ceiling division
+    joined = vm.join(_v, _v.c.id == vm.c.version_id)
+    if width <= 1:
+        q = (
+            sa.select(vm.c.key, _v.c.number, _v.c.created_at, vm.c.value)
+            .select_from(joined)
+            .where(_v.c.model_id == model_id)
+            .order_by(vm.c.key, _v.c.number)
+        )
+        series: dict[str, dict[str, Any]] = {}
+        for key, number, created, value in conn.execute(q):
+            found = series.setdefault(key, {"number": [], "created_at": [], "value": []})
+            found["number"].append(number)
+            found["created_at"].append(created)
+            found["value"].append(value)
+        return series
+    bucket = (_v.c.number - 1) // width
     q = (
-        sa.select(vm.c.key, _v.c.number, _v.c.created_at, vm.c.value)
-        .join(_v, _v.c.id == vm.c.version_id)
+        sa.select(
+            vm.c.key,
+            sa.func.min(_v.c.number),
+            sa.func.min(_v.c.created_at),
+            sa.func.avg(vm.c.value),
+            sa.func.min(vm.c.value),
+            sa.func.max(vm.c.value),
+        )
+        .select_from(joined)
         .where(_v.c.model_id == model_id)
-        .order_by(vm.c.key, _v.c.number)
+        .group_by(vm.c.key, bucket)
+        .order_by(vm.c.key, sa.func.min(_v.c.number))
     )
-    series: dict[str, list[tuple[int, str, float]]] = {}
-    for key, number, created, value in conn.execute(q):
-        series.setdefault(key, []).append((number, created, value))
+    series = {}
+    for key, number, created, mean, low, high in conn.execute(q):
+        found = series.setdefault(
+            key,
+            {"bucket": width, "number": [], "created_at": [], "value": [], "min": [], "max": []},
+        )
+        found["number"].append(number)
+        found["created_at"].append(created)
+        found["value"].append(float(mean))
+        found["min"].append(low)
+        found["max"].append(high)
     return series

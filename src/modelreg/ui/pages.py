@@ -25,6 +25,7 @@ SHOWN_FILES = 500
 SHOWN_DIFF = 200_000  # characters of an uncommitted diff shown on a version's page
 MAX_COMPARED = 8
 SORTS = ("number", "created_at")
+CHART_POINTS = 1000  # per metric chart; more versions are summed up in buckets
 
 
 def summary(v: Version) -> dict[str, Any]:
@@ -102,7 +103,7 @@ def model(
 
     def read(conn: Connection) -> dict[str, Any]:
         found = versions.get_model(conn, name)
-        series = versions.metric_series(conn, found.id)
+        series = versions.metric_series(conn, found.id, max_points=CHART_POINTS)
         return {
             "model": found.to_dict(),
             "sort": sort,
@@ -110,14 +111,7 @@ def model(
             "versions": [summary(v) for v in rows],
             "metric_keys": sorted(series),
             "param_keys": sorted({k for v in rows for k in v.params}),
-            "series": {
-                key: {
-                    "number": [p[0] for p in points],
-                    "created_at": [p[1] for p in points],
-                    "value": [p[2] for p in points],
-                }
-                for key, points in series.items()
-            },
+            "series": series,
             "alias_history": aliases.model_history(conn, name, limit=PAGE),
             "page": _paging(offset, len(rows), found.version_count),
         }

@@ -1,0 +1,394 @@
+"""The web UI in a real browser (Debian's Chromium) over the demo registry.
+
+Each test opens pages as a user does and checks what they show: the demo's real numbers,
+digests and aliases, charts that drew their points, the lineage graph's nodes and edges, the
+changes compare marks, escaped user strings, and what a reader may do. Every page must load
+without a console error (a Content-Security-Policy violation is one). A screenshot of each
+page goes to ``test-output/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from browser import PageErrors, screenshot
+from live import LiveServer
+from modelreg import demo
+from modelreg.local import LocalRegistry
+from modelreg.server import create_app
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+MAIN = demo.MAIN_MODEL
+PARENT, MIDDLE, CHILD = demo.CHAIN
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo registry, filled once for this module (it trains real models)."""
+    root = tmp_path_factory.mktemp("demo") / "reg"
+    with LocalRegistry(root, actor="demo") as reg:
+        demo.fill(reg)
+    return root
+
+
+@dataclass
+class Site:
+    registry: LocalRegistry
+    url: str
+    page: Page
+    errors: PageErrors
+
+    def open(self, path: str) -> Page:
+        response = self.page.goto(self.url + path)
+        assert response is not None
+        assert response.status == 200, f"{path}: {response.status}"
+        return self.page
+
+    def charts(self) -> list[dict[str, Any]]:
+        """Every chart the page drew: its figure's id, series labels, point count, and how
+        many pixels of its plot are painted."""
+        found: list[dict[str, Any]] = self.page.evaluate(
+            """() => Object.entries(window.modelreg.charts).map(([id, chart]) => {
+                const canvas = chart.root.querySelector("canvas");
+                const pixels = canvas.getContext("2d")
+                    .getImageData(0, 0, canvas.width, canvas.height).data;
+                let painted = 0;
+                for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+                return {
+                    id: id,
+                    title: chart.root.parentElement.dataset.title,
+                    labels: chart.series.slice(1).map(s => s.label),
+                    points: chart.data[0].length,
+                    values: chart.data.slice(1).map(ys => ys.filter(y => y !== null).length),
+                    time: chart.scales.x.time,
+                    painted: painted,
+                };
+            })"""
+        )
+        return found
+
+
+def _serve(root: Path, live_server: LiveServer, *, auth: bool = False) -> tuple[LocalRegistry, str]:
+    registry = LocalRegistry(root, actor="tester")
+    return registry, live_server.mount(create_app(registry, auth=auth))
+
+
+@pytest.fixture
+def site(
+    demo_root: Path,
+    tmp_path: Path,
+    live_server: LiveServer,
+    page: Page,
+    page_errors: PageErrors,
+) -> Iterator[Site]:
+    """The demo registry (a copy of its own) served without auth, and a browser page."""
+    root = tmp_path / "reg"
+    shutil.copytree(demo_root, root)
+    registry, url = _serve(root, live_server)
+    yield Site(registry, url, page, page_errors)
+    registry.close()
+    assert page_errors == [], page_errors  # no console error, exception or CSP violation
+
+
+def test_models_page_lists_the_demo_models_and_searches(site: Site) -> None:
+    page = site.open("/")
+    rows = page.locator("#models tbody tr")
+    assert rows.count() == len(demo.MODELS)
+    main = page.locator("#models tbody tr", has_text=MAIN)
+    assert "@production → 2" in main.inner_text()
+    assert "@staging → 5" in main.inner_text()
+    assert main.locator("td").nth(1).inner_text() == "5"  # versions
+    screenshot(page, "models")
+    # The search box takes the registry's search language.
+    page.get_by_label("Search versions").fill("tags.team = 'food-quality'")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"\?q="))
+    found = page.locator("#results tbody tr td:first-child a").all_inner_texts()
+    assert sorted(found) == ["wine-classifier/1", "wine-classifier/2"]
+    screenshot(page, "search")
+
+
+def test_model_page_charts_every_metric_across_versions(site: Site) -> None:
+    page = site.open(f"/models/{MAIN}")
+    versions = site.registry.versions(MAIN)
+    charts = {c["title"]: c for c in site.charts()}
+    keys = sorted({k for v in versions for k in v.metrics})
+    assert sorted(charts) == keys
+    for key, chart in charts.items():
+        having = sum(1 for v in versions if key in v.metrics)
+        assert chart["points"] == having, key
+        assert chart["labels"] == [key]
+        assert chart["painted"] > 500, f"the {key} chart drew nothing"
+    # x = time registered instead of version number
+    page.get_by_label("X axis").select_option("time")
+    assert all(c["time"] for c in site.charts())
+    screenshot(page, "model")
+
+
+def test_model_page_table_sorts_and_shows_alias_history(site: Site) -> None:
+    page = site.open(f"/models/{MAIN}")
+    numbers = page.locator("#versions tbody tr td:first-child").all_inner_texts()
+    assert numbers == ["5", "4", "3", "2", "1"]
+    page.locator("#versions thead a", has_text="val_accuracy").click()
+    page.wait_for_url(re.compile(r"sort=metrics.val_accuracy"))
+    shown = [r.split("/")[1] for r in page.locator("#versions tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.ref)")]  # fmt: skip
+    by_value = sorted(
+        site.registry.versions(MAIN), key=lambda v: v.metrics["val_accuracy"], reverse=True
+    )
+    assert [v.metrics["val_accuracy"] for v in by_value] == [
+        site.registry.get(f"{MAIN}/{n}").metrics["val_accuracy"] for n in shown
+    ]
+    history = page.locator("#alias-history tbody tr").all_inner_texts()
+    production = [row for row in history if "@production" in row]
+    assert [row.split("\t")[2] for row in production] == list(reversed(demo.PRODUCTION_MOVE))
+
+
+def test_version_page_shows_what_made_it(site: Site) -> None:
+    v = site.registry.get(MIDDLE)
+    lineage = v.lineage or {}
+    page = site.open(f"/models/{MAIN}/versions/{v.number}")
+    assert page.get_by_role("heading", level=1).inner_text().startswith(MIDDLE)
+    files = page.locator("#files").inner_text()
+    for f in v.files:
+        assert f.path in files
+        assert f.digest in files
+    datasets = page.locator("#datasets").inner_text()
+    for d in lineage["datasets"]:
+        assert d["digest"] in datasets
+        assert d["role"] in datasets
+    params = page.locator("#params").inner_text()
+    assert f"warm_start_from\t{PARENT}" in params
+    assert lineage["environment"]["python"] in page.locator("#environment").inner_text()
+    assert lineage["run"]["name"] in page.locator("#run").inner_text()
+    evaluations = page.locator("#evaluations").inner_text()
+    assert demo.TEST_DATASETS[MAIN] in evaluations
+    # One chart per key of the run's metric history, with every step.
+    history = lineage["run"]["metric_history"]
+    charts = {c["title"]: c for c in site.charts()}
+    assert sorted(charts) == sorted(history)
+    for key, points in history.items():
+        assert charts[key]["points"] == len(points)
+        assert charts[key]["painted"] > 500
+    # A download link for each file, served as an attachment.
+    with page.expect_download() as download:
+        page.locator("#files a", has_text="Download").first.click()
+    assert download.value.suggested_filename == v.files[0].path
+    screenshot(page, "version")
+
+
+def test_lineage_graph_has_the_expected_nodes_and_edges(site: Site) -> None:
+    v = site.registry.get(MIDDLE)
+    lineage = v.lineage or {}
+    page = site.open(f"/models/{MAIN}/versions/{v.number}")
+    page.wait_for_function("() => window.modelreg.graph !== null")
+    graph = page.evaluate(
+        """() => ({
+            nodes: window.modelreg.graph.nodes().map(n => [n.id(), n.data("kind")]),
+            edges: window.modelreg.graph.edges().map(e => [e.source().id(), e.target().id()]),
+            placed: window.modelreg.graph.nodes().map(n => n.renderedPosition()),
+        })"""
+    )
+    run = f"run:{lineage['run']['id']}"
+    me, parent, child = f"version:{MIDDLE}", f"version:{PARENT}", f"version:{CHILD}"
+    train = {
+        f"dataset:{d['name']}@{d['digest']}" for d in lineage["datasets"]
+    }  # train and validation
+    tested = {
+        f"dataset:{e['dataset']['name']}@{e['dataset']['digest']}"
+        for e in site.registry.evaluations(MIDDLE)
+    }
+    assert dict(graph["nodes"]) == {
+        me: "this",
+        run: "run",
+        parent: "parent",
+        child: "child",
+        **dict.fromkeys(train | tested, "dataset"),
+    }
+    assert sorted(map(tuple, graph["edges"])) == sorted(
+        [(d, run) for d in train]
+        + [(d, me) for d in tested]
+        + [(run, me), (parent, me), (me, child)]
+    )
+    # Laid out top to bottom: datasets above the run, the run above the version, and so on.
+    y = {node: p["y"] for (node, _), p in zip(graph["nodes"], graph["placed"], strict=True)}
+    assert max(y[d] for d in train) < y[run] < y[me] < y[child]
+    assert y[parent] < y[me]
+    screenshot(page, "lineage")
+    # Each version node links to its page.
+    page.evaluate(f"() => window.modelreg.graph.$id('{child}').emit('tap')")
+    page.wait_for_url(re.compile(rf"/models/{MAIN}/versions/{CHILD.split('/')[1]}$"))
+
+
+def test_an_alias_url_shows_the_version_it_names(site: Site) -> None:
+    page = site.open(f"/models/{MAIN}@production")
+    heading = page.get_by_role("heading", level=1).inner_text()
+    assert heading.startswith(demo.ALIASES[MAIN]["production"])
+
+
+def test_compare_marks_changed_params_and_overlays_histories(site: Site) -> None:
+    first, second = demo.PRODUCTION_MOVE
+    page = site.open(f"/compare?v={first}&v={second}")
+    changed = page.locator("#compare-params tr.changed").evaluate_all(
+        "rows => rows.map(r => r.dataset.key)"
+    )
+    a, b = site.registry.get(first), site.registry.get(second)
+    assert changed == sorted(k for k in a.params if a.params[k] != b.params.get(k))
+    assert "C" in changed
+    assert "changed" in page.locator('#compare-params tr[data-key="C"] th').inner_text()
+    delta = b.metrics["val_accuracy"] - a.metrics["val_accuracy"]
+    row = page.locator('#compare-metrics tr[data-key="val_accuracy"]').inner_text()
+    assert f"{delta:+.4g}" in row
+    screenshot(page, "compare")
+    # The fine-tune chain: one chart per history key, one series per version.
+    page = site.open(f"/compare?v={PARENT}&v={MIDDLE}&v={CHILD}")
+    charts = {c["title"]: c for c in site.charts()}
+    assert charts["train_loss"]["labels"] == [PARENT, MIDDLE, CHILD]
+    for ref, count in zip(demo.CHAIN, charts["train_loss"]["values"], strict=True):
+        history = (site.registry.get(ref).lineage or {})["run"]["metric_history"]["train_loss"]
+        assert count == len(history)
+    assert charts["train_loss"]["painted"] > 500
+    screenshot(page, "compare-chain")
+
+
+def test_datasets_pages_show_users_and_descendants(site: Site) -> None:
+    page = site.open("/datasets")
+    listed = page.locator("#datasets").inner_text()
+    for d in site.registry.datasets():
+        assert d.digest in listed
+    screenshot(page, "datasets")
+    first_half = (site.registry.get(PARENT).lineage or {})["datasets"]
+    name = next(d["name"] for d in first_half if d["role"] == "train")
+    page.locator("#datasets a", has_text=re.compile(f"^{name}$")).first.click()
+    page.wait_for_url(re.compile(f"/datasets/{name}$"))
+    rows = page.locator("#dependents tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.cells[0].innerText, r.dataset.relation])"
+    )
+    assert [PARENT, "direct"] in rows
+    assert [CHILD, "descendant"] in rows  # through MIDDLE, a fine-tune of PARENT
+    screenshot(page, "dataset")
+
+
+def test_audit_page_verifies_and_filters(site: Site) -> None:
+    page = site.open("/audit")
+    page.wait_for_selector("#verify[data-done]")
+    verdict = page.locator("#verify").inner_text()
+    count = site.registry.verify_audit().events
+    assert f"The chain of {count} events verifies" in verdict
+    page.get_by_label("Entity").fill(MIDDLE)
+    page.get_by_role("button", name="Filter").click()
+    page.wait_for_url(re.compile("entity="))
+    entities = page.locator("#events tbody tr td:nth-child(5) a").all_inner_texts()
+    assert entities
+    assert set(entities) == {MIDDLE}
+    screenshot(page, "audit")
+    # An edited event is reported.
+    site.registry.db.write(
+        lambda conn: conn.exec_driver_sql("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
+    )
+    page = site.open("/audit")
+    page.wait_for_selector("#verify[data-done]")
+    assert "does NOT verify at event 3" in page.locator("#verify").inner_text()
+    screenshot(page, "audit-tampered")
+
+
+def test_a_description_with_markup_shows_as_text(site: Site) -> None:
+    payload = "<img src=x onerror=alert(1)>"
+    site.registry.set_description(MIDDLE, payload)
+    dialogs: list[str] = []
+    site.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page = site.open(f"/models/{MAIN}/versions/{MIDDLE.split('/')[1]}")
+    assert page.locator("#description").inner_text() == payload
+    assert page.locator("#description img").count() == 0
+    assert dialogs == []
+    screenshot(page, "escaped")
+
+
+def test_pages_fit_a_phone_and_work_from_the_keyboard(site: Site) -> None:
+    site.page.set_viewport_size({"width": 390, "height": 844})
+    for path in ["/", f"/models/{MAIN}", f"/models/{MIDDLE.replace('/', '/versions/')}"]:
+        page = site.open(path)
+        overflow = page.evaluate(
+            "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        assert overflow <= 0, f"{path} is {overflow}px wider than a phone"
+    screenshot(site.page, "version-phone")
+    page = site.open("/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")  # past the navigation, into the page's content
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement.id")
+    assert focused == "q"  # the search field, the first control of the page
+
+
+# -- with auth on ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def secured(
+    demo_root: Path, tmp_path: Path, live_server: LiveServer, page: Page, page_errors: PageErrors
+) -> Iterator[Site]:
+    root = tmp_path / "reg"
+    shutil.copytree(demo_root, root)
+    registry, url = _serve(root, live_server, auth=True)
+    yield Site(registry, url, page, page_errors)
+    registry.close()
+    assert [e for e in page_errors if "401" not in e] == [], page_errors
+
+
+def sign_in(site: Site, secret: str, path: str) -> Page:
+    page = site.page
+    page.goto(site.url + path)
+    page.wait_for_url(re.compile("/login"))
+    page.get_by_label("Token").fill(secret)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(path) + "$"))
+    return page
+
+
+def test_a_reader_signs_in_once_and_sees_no_write_controls(secured: Site) -> None:
+    secret = secured.registry.create_token("auditor", role="reader")["token"]
+    page = sign_in(secured, secret, f"/models/{MAIN}/versions/4")
+    assert "auditor · reader" in page.locator("header").inner_text()
+    assert page.locator("#write-controls").count() == 0
+    assert page.locator("form[method=post]").count() == 1  # sign out, nothing else
+    cookie = next(c for c in page.context.cookies() if c["name"] == "modelreg_session")
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert page.evaluate("() => document.cookie") == ""  # scripts cannot read the session
+    # The session carries on to every other page.
+    assert secured.open(f"/models/{MAIN}").locator("#versions").count() == 1
+    screenshot(page, "reader")
+
+
+def test_a_writer_tags_a_version_from_the_page(secured: Site) -> None:
+    secret = secured.registry.create_token("ci", role="writer")["token"]
+    page = sign_in(secured, secret, f"/models/{MAIN}/versions/4")
+    page.locator("#write-controls summary").click()
+    page.get_by_label("Tag", exact=True).fill("reviewed")
+    page.get_by_label("Value", exact=True).fill("yes")
+    page.get_by_role("button", name="Set tag").click()
+    page.wait_for_load_state()
+    assert "reviewed\tyes" in page.locator("#tags").inner_text()
+    assert secured.registry.get(f"{MAIN}/4").tags["reviewed"] == "yes"
+    assert secured.registry.audit(entity=f"{MAIN}/4", action="tag.set")[0].actor == "ci"
+    screenshot(page, "writer")
+
+
+def test_the_sign_in_page_refuses_a_wrong_token(secured: Site) -> None:
+    page = secured.page
+    page.goto(secured.url + "/")
+    page.get_by_label("Token").fill("mr_not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    assert "not valid" in page.get_by_role("alert").inner_text()
+    screenshot(page, "login")
