@@ -647,7 +647,7 @@ def metric_series(
             found["value"].append(value)
         return series
     bucket = (_v.c.number - 1) // width
-    q = (
+    grouped = (
         sa.select(
             vm.c.key,
             sa.func.min(_v.c.number),
@@ -662,7 +662,8 @@ def metric_series(
         .order_by(vm.c.key, sa.func.min(_v.c.number))
     )
     series = {}
-    for key, number, created, mean, low, high in conn.execute(q):
+    for row in conn.execute(grouped):
+        key, number, created, mean, low, high = tuple(row)
         found = series.setdefault(
             key,
             {"bucket": width, "number": [], "created_at": [], "value": [], "min": [], "max": []},
