@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelreg
-from modelreg import db
+from modelreg import db, versions
 from modelreg.backends import MissingBlobStore, database_url
 from modelreg.blobs import LocalBlobStore
 from modelreg.errors import InvalidInput
@@ -356,3 +356,28 @@ def test_processes_opening_a_fresh_database_at_once_migrate_it_once(url, tmp_pat
     engine.dispose()
     assert versions == [(db.HEAD_REVISION,)]
     assert heads == 1
+
+
+def test_every_web_page_reads_from_postgres(reg, tmp_path):
+    """The UI's own queries (charts in buckets, alias history, datasets, audit) on the
+    other dialect."""
+    from modelreg.ui import pages
+
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n")
+    model = tmp_path / "m.bin"
+    for i in range(7):
+        model.write_bytes(b"w%d" % i)
+        reg.register("pg", model, metrics={"auc": 0.5 + i / 100}, datasets=[data])
+    reg.set_alias("pg", "production", "pg/7")
+    page = pages.model(reg, "pg")
+    assert page["series"]["auc"]["value"] == [0.5 + i / 100 for i in range(7)]
+    assert page["alias_history"][0]["version"] == "pg/7"
+    grouped = reg.db.read(lambda conn: versions.metric_series(conn, page["model"]["id"],
+                                                              max_points=3))  # fmt: skip
+    assert grouped["auc"]["number"] == [1, 4, 7]
+    assert grouped["auc"]["min"] == [0.5, 0.53, 0.56]
+    assert pages.version(reg, "pg@production")["version"]["ref"] == "pg/7"
+    assert pages.compare(reg, ["pg/1", "pg/7"])["metrics"][0]["changed"]
+    assert pages.dataset(reg, reg.datasets()[0].name)["direct"] == 7
+    assert pages.audit(reg, entity="pg/7")["verify"]["ok"]
