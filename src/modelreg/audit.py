@@ -73,20 +73,18 @@ def canonical(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+# The fields an event's hash covers, in order; the last column read is the stored hash.
+_HASHED = ("seq", "at", "actor", "action", "entity_type", "entity_id", "entity", "before",
+           "after", "prev_hash")  # fmt: skip
+
+
 def event_hash(row: dict[str, Any]) -> str:
-    fields = [
-        row["seq"],
-        row["at"],
-        row["actor"],
-        row["action"],
-        row["entity_type"],
-        row["entity_id"],
-        row["entity"],
-        row["before"],
-        row["after"],
-        row["prev_hash"],
-    ]
-    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
+    return _hash_fields([row[name] for name in _HASHED])
+
+
+def _hash_fields(fields: list[Any]) -> str:
+    return hashlib.sha256(_ENCODE(fields).encode()).hexdigest()
 
 
 def append(
@@ -139,24 +137,27 @@ def verify(conn: Connection) -> VerifyResult:
     prev = GENESIS
     expected_seq = 1
     count = 0
-    result = conn.execute(sa.select(schema.audit_events).order_by(schema.audit_events.c.seq))
-    for row in result.mappings():
+    t = schema.audit_events
+    columns = [t.c[name] for name in _HASHED]
+    for row in conn.execute(sa.select(*columns, t.c.hash).order_by(t.c.seq)):
+        fields = list(row)
+        stored = fields.pop()
         count += 1
-        seq = row["seq"]
+        seq = fields[0]
         if seq != expected_seq:
             what = "deleted" if seq > expected_seq else "inserted"
             return VerifyResult(
                 False, count, head.hash, expected_seq, f"event {expected_seq} was {what}"
             )
-        if row["prev_hash"] != prev:
+        if fields[-1] != prev:
             return VerifyResult(
                 False, count, head.hash, seq, f"event {seq} does not follow the event before it"
             )
-        if event_hash(dict(row)) != row["hash"]:
+        if _hash_fields(fields) != stored:
             return VerifyResult(
                 False, count, head.hash, seq, f"event {seq} was edited: its hash does not match"
             )
-        prev = row["hash"]
+        prev = stored
         expected_seq += 1
     last = expected_seq - 1
     if head.seq < last:
