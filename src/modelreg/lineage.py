@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from modelreg.versions import Version
 
 
+CHUNK = 5000  # ids per IN list
+_EVALUATION = sa.literal("evaluation").label("role")
+
+
 def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
     """Every version derived from ``roots`` through parent links: {version id: parent id}."""
     p = schema.version_parents
@@ -21,13 +25,16 @@ def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
     frontier = set(roots)
     seen = set(roots)
     while frontier:
-        q = sa.select(p.c.version_id, p.c.parent_id).where(p.c.parent_id.in_(list(frontier)))
-        frontier = set()
-        for row in conn.execute(q):
-            if row.version_id not in seen:
-                seen.add(row.version_id)
-                found[row.version_id] = row.parent_id
-                frontier.add(row.version_id)
+        ids, frontier = sorted(frontier), set()
+        for start in range(0, len(ids), CHUNK):  # SQLite takes at most 32,766 parameters
+            q = sa.select(p.c.version_id, p.c.parent_id).where(
+                p.c.parent_id.in_(ids[start : start + CHUNK])
+            )
+            for row in conn.execute(q):
+                if row.version_id not in seen:
+                    seen.add(row.version_id)
+                    found[row.version_id] = row.parent_id
+                    frontier.add(row.version_id)
     return found
 
 
@@ -40,21 +47,28 @@ def dependents(conn: Connection, dataset_ids: list[str]) -> list[dict[str, Any]]
     """Versions trained, validated, tested or evaluated on these dataset versions (direct,
     with how they used them) and, transitively through parent links, their descendants."""
     vd, ev, d = schema.version_datasets, schema.evaluations, schema.datasets
+    v, m = schema.versions, schema.models
     direct: dict[str, set[str]] = {}
+    refs: dict[str, str] = {}
     used = (
-        sa.select(vd.c.version_id, vd.c.role, d.c.digest)
+        sa.select(vd.c.version_id, vd.c.role, d.c.digest, m.c.name, v.c.number)
         .join(d, d.c.id == vd.c.dataset_id)
+        .join(v, v.c.id == vd.c.version_id)
+        .join(m, m.c.id == v.c.model_id)
         .where(vd.c.dataset_id.in_(dataset_ids))
     )
     evaluated = (
-        sa.select(ev.c.version_id, sa.literal("evaluation").label("role"), d.c.digest)
+        sa.select(ev.c.version_id, _EVALUATION, d.c.digest, m.c.name, v.c.number)
         .join(d, d.c.id == ev.c.dataset_id)
+        .join(v, v.c.id == ev.c.version_id)
+        .join(m, m.c.id == v.c.model_id)
         .where(ev.c.dataset_id.in_(dataset_ids))
     )
     for row in conn.execute(sa.union_all(used, evaluated)):
         direct.setdefault(row.version_id, set()).add(f"{row.role}:{row.digest[:12]}")
+        refs[row.version_id] = f"{row.name}/{row.number}"
     derived = descendants(conn, set(direct))
-    refs = refs_of(conn, [*direct, *derived])
+    refs.update(refs_of(conn, [i for i in {*derived, *derived.values()} if i not in refs]))
     out = [
         {"version": refs[i], "id": i, "relation": "direct", "uses": sorted(uses), "via": None}
         for i, uses in direct.items()
