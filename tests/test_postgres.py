@@ -381,3 +381,23 @@ def test_every_web_page_reads_from_postgres(reg, tmp_path):
     assert pages.compare(reg, ["pg/1", "pg/7"])["metrics"][0]["changed"]
     assert pages.dataset(reg, reg.datasets()[0].name)["direct"] == 7
     assert pages.audit(reg, entity="pg/7")["verify"]["ok"]
+
+
+def test_input_postgres_cannot_store_or_count_is_refused_before_it(reg, tmp_path):
+    """NUL characters (PostgreSQL text cannot hold them) and numbers past a 32-bit integer
+    are InvalidInput, not a database error."""
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"m")
+    reg.register("nul", model, params={"p": 1})
+    bad = [
+        lambda: reg.set_tag("nul/1", "k", "a\x00b"),
+        lambda: reg.register("nul", model, params={"p": "a\x00b"}),
+        lambda: reg.audit(entity="a\x00"),
+        lambda: reg.audit(actor="a\x00"),
+        lambda: reg.audit(before_seq=2**31),
+        lambda: reg.search("", model="nul", order_by="params.p asc", offset=2147483600),
+    ]
+    for call in bad:
+        with pytest.raises(InvalidInput):
+            call()
+    assert reg.search("", model="nul", order_by="params.p asc", offset=1_000_000_000) == []

@@ -353,3 +353,75 @@ def test_a_long_history_is_charted_in_buckets_that_keep_extremes(
         [0.6, (0.8 + 0.1 + 0.8) / 3, (0.9 + 0.9 + 0.95) / 3, 0.97]
     )
     assert "auc (mean of 3 versions)" in page(served, "/models/long").text
+
+
+# -- odd input and the session's reach ----------------------------------------------------------
+
+
+def test_odd_input_is_a_4xx_page_naming_it(served: Server) -> None:
+    for path, params, words in [
+        ("/audit", {"entity": "a\x00b"}, "NUL"),
+        ("/audit", {"before": str(2**31)}, "before"),
+        ("/models/demo", {"offset": str(2**31)}, "offset"),
+        ("/models/demo", {"sort": "params."}, "param key"),
+        ("/compare", {"v": ["demo/1", "demo@production", "demo/1"]}, "same version"),
+    ]:
+        response = served.http.get(path, params=params)
+        assert response.status_code in (400, 422), (path, params, response.status_code)
+        assert words in response.text, (path, params)
+    form = served.http.post(
+        "/models/demo/versions/1/tags",
+        content=b"key=k&value=%FF%FE",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert form.status_code == 400
+    assert "UTF-8" in form.text
+    nul = served.http.post("/models/demo/versions/1/tags", data={"key": "k", "value": "a\x00"})
+    assert nul.status_code == 400
+    assert served.registry.get("demo/1").tags == {"team": "core"}
+
+
+def test_a_key_with_spaces_sorts_the_table(served: Server) -> None:
+    for value in (0.3, 0.1, 0.2):
+        served.registry.register("keys", _file(served, b"k"), metrics={"val loss": value})
+    response = page(served, "/models/keys", params={"sort": "metrics.val loss", "order": "asc"})
+    assert re.findall(r'<tr data-ref="keys/(\d+)">', response.text) == ["2", "3", "1"]
+
+
+def test_compare_lists_only_the_files_that_differ(served: Server) -> None:
+    same = _file(served, b"s", "same.bin")
+    a = served.registry.register("files", {"same.bin": same, "x": _file(served, b"1", "x1")})
+    b = served.registry.register("files", {"same.bin": same, "x": _file(served, b"2", "x2")})
+    twin = served.http.get("/api/v1/pages/compare", params={"v": [a.ref, b.ref]}).json()
+    assert [row["key"] for row in twin["files"]] == ["x"]
+    assert twin["files_changed"] == 1
+
+
+def test_the_session_cookie_does_not_reach_the_api_write_routes(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(auth=True)
+    with sign_in(server, server.token("root", "admin")) as browser:
+        assert browser.get("/api/v1/pages/models").status_code == 200
+        assert browser.get("/api/v1/audit/verify").status_code == 200
+        made = browser.post("/api/v1/tokens", json={"name": "sneaky", "role": "admin"})
+        assert made.status_code == 401
+        assert browser.get("/api/v1/tokens").status_code == 401
+    assert [t["name"] for t in server.registry.tokens()] == ["root"]
+
+
+def test_refusals_before_the_routes_are_pages_too(served: Server) -> None:
+    refused = served.http.post(
+        "/models/demo/versions/1/tags", data={"key": "k"}, headers={"Origin": "http://evil.example"}
+    )
+    assert refused.status_code == 403
+    assert refused.headers["content-type"].startswith("text/html")
+    assert refused.headers["content-security-policy"] == CSP
+
+
+def test_caching_headers(served: Server) -> None:
+    assert served.http.get("/").headers["cache-control"] == "private, no-cache"
+    assert served.http.get("/static/app.js").headers["cache-control"] == "no-cache"
+    bare = served.http.get("/models", follow_redirects=True)
+    assert bare.status_code == 200
+    assert str(bare.url).endswith("/")

@@ -57,7 +57,7 @@ def test_a_metric_error_names_the_key():
     st.dictionaries(
         keys,
         st.one_of(
-            st.text(max_size=50),
+            st.text(st.characters(blacklist_characters="\x00"), max_size=50),
             st.integers(),
             st.floats(allow_nan=False, allow_infinity=False),
             st.booleans(),
@@ -71,7 +71,9 @@ def test_params_are_stored_as_text_and_strings_unchanged(params):
         assert checked[key] == (value if isinstance(value, str) else json.dumps(value))
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), object(), {1, 2}, b"bytes"])
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), object(), {1, 2}, b"bytes", "nul \x00 inside"]
+)
 def test_params_that_are_not_plain_data_are_refused(value):
     with pytest.raises(InvalidInput):
         check_params({"p": value})

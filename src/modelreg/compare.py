@@ -104,5 +104,10 @@ def side_by_side(versions: list[dict[str, Any]]) -> dict[str, Any]:
             [{k: env.get(k) for k in ("python", "platform")} for env in environments]
         ),
         "packages": [row for row in packages if row["changed"]],
-        "files": rows([{f["path"]: f["digest"] for f in v["files"]} for v in versions]),
+        # Only the files that differ: two versions of a 100,000-file model share most.
+        "files": [
+            row
+            for row in rows([{f["path"]: f["digest"] for f in v["files"]} for v in versions])
+            if row["changed"]
+        ],
     }

@@ -662,10 +662,16 @@ class LocalRegistry(Governance):
                              ("action", action)):  # fmt: skip
             if value is not None and not isinstance(value, str):
                 raise InvalidInput(f"{label} must be text, not {value!r}")
+            if value is not None and "\x00" in value:
+                raise InvalidInput(f"{label} contains a NUL character")
         if before_seq is not None and (
-            isinstance(before_seq, bool) or not isinstance(before_seq, int)
+            isinstance(before_seq, bool)
+            or not isinstance(before_seq, int)
+            or not 0 <= before_seq <= 2**31 - 1
         ):
-            raise InvalidInput(f"before_seq must be a whole number, not {before_seq!r}")
+            raise InvalidInput(
+                f"before_seq must be a whole number from 0 to {2**31 - 1}, not {before_seq!r}"
+            )
 
         def read(conn: Connection) -> list[AuditEvent]:
             return list(

@@ -71,6 +71,8 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, str]:
             raise InvalidInput(
                 f"param {key!r} is {len(text)} characters long; the limit is {MAX_PARAM_VALUE}"
             )
+        if "\x00" in text:
+            raise InvalidInput(f"param {key!r} contains a NUL character")
         out[check_key(key, kind="param")] = text
     return out
 
@@ -102,6 +104,8 @@ def check_tag(key: Any, value: Any) -> tuple[str, str]:
         raise InvalidInput(
             f"tag {key!r} is {len(value)} characters long; the limit is {MAX_TAG_VALUE}"
         )
+    if "\x00" in value:
+        raise InvalidInput(f"tag {key!r} contains a NUL character")
     return key, value
 
 
@@ -132,6 +136,7 @@ def parse_assignment(text: str, *, kind: str) -> tuple[str, str]:
 
 
 MAX_PAGE = 10_000
+MAX_OFFSET = 1_000_000_000  # with the page, within a 32-bit integer on every backend
 
 
 def check_page(limit: Any, offset: Any) -> tuple[int | None, int]:
@@ -140,6 +145,8 @@ def check_page(limit: Any, offset: Any) -> tuple[int | None, int]:
         isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE
     ):
         raise InvalidInput(f"limit must be a whole number between 1 and {MAX_PAGE}, not {limit!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidInput(f"offset must be a whole number, 0 or more, not {offset!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(
+            f"offset must be a whole number from 0 to {MAX_OFFSET:,}, not {offset!r}"
+        )
     return limit, offset

@@ -25,7 +25,7 @@ from modelreg.errors import IntegrityError, InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
 from modelreg.server.app import allow
-from modelreg.values import MAX_PAGE
+from modelreg.values import MAX_OFFSET, MAX_PAGE
 
 PAGE = 100  # the page size when a listing does not ask for one
 CHUNK = 1024 * 1024
@@ -47,7 +47,7 @@ Reader = Annotated[LocalRegistry, Depends(allow("reader"))]
 Writer = Annotated[LocalRegistry, Depends(allow("writer"))]
 Maintainer = Annotated[LocalRegistry, Depends(allow("maintainer"))]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
-Offset = Annotated[int, Query(ge=0, le=2**53)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Text = Annotated[str, Query(max_length=4096)]
 JSON = dict[str, Any]
 

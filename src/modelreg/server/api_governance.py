@@ -224,7 +224,7 @@ def audit(
     actor: Text | None = None,
     action: Text | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    before_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    before_seq: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
 ) -> list[JSON]:
     """Audit events, newest first; page back with ``before_seq``."""
     events = reg.audit(

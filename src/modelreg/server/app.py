@@ -111,7 +111,7 @@ class AppState:
             return Caller(actor, "admin")
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
-        if not header and request.cookies.get(SESSION_COOKIE):
+        if not header and request.cookies.get(SESSION_COOKIE) and _session_reaches(request):
             # The web UI's session: the token the user signed in with, in an HttpOnly,
             # SameSite=Strict cookie (another site's request never carries it).
             scheme, secret = "bearer", request.cookies[SESSION_COOKIE]
@@ -124,6 +124,18 @@ class AppState:
             raise NotAuthenticated("the token is not valid: it is unknown or was revoked")
         tokens.record_use(self.registry.db, found)  # writes at most once a minute per token
         return Caller(found.name, found.role)
+
+
+# What the web UI's session cookie may call besides the pages and their forms: reads the pages
+# make after they load. Every other API route takes only an Authorization header.
+_SESSION_API_READS = ("/api/v1/pages/", "/api/v1/audit/verify")
+
+
+def _session_reaches(request: Request) -> bool:
+    path = request.url.path
+    if not path.startswith("/api/"):
+        return True
+    return request.method in ("GET", "HEAD") and path.startswith(_SESSION_API_READS)
 
 
 class Guard:
@@ -151,7 +163,7 @@ class Guard:
                 refusal = TooLarge(f"the request body is {length} bytes; the limit is {limit}")
         record = self.state.metrics.start(method, scope)
         if refusal is not None:
-            await problem(refusal)(scope, receive, _counting(send, record))
+            await _refusal(scope, refusal)(scope, receive, _counting(send, record))
             record.finish()
             return
         received = 0
@@ -173,6 +185,14 @@ class Guard:
             raise
         finally:
             record.finish()
+
+
+def _refusal(scope: Scope, refusal: ModelregError) -> Response:
+    """problem+json for the API, an error page for the web UI."""
+    from modelreg.ui import routes as ui
+
+    request = Request(scope)
+    return ui.error_page(request, refusal) if ui.is_page(request) else problem(refusal)
 
 
 def _counting(send: Send, record: Any) -> Send:
@@ -263,9 +283,9 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
         return response
 
     @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
+    async def internal(request: Request, exc: Exception) -> Response:
         # Never the exception's text: it may hold a database URL or a credential.
-        response = problem(ModelregError("internal server error (see the server's log)"))
+        response = answer(request, ModelregError("internal server error (see the server's log)"))
         response.headers["Connection"] = "close"  # uvicorn drops it after logging the error
         return response
 

@@ -16,7 +16,7 @@ from modelreg.compare import side_by_side
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.local import LocalRegistry
 from modelreg.refs import check_name, parse_ref
-from modelreg.values import check_page
+from modelreg.values import check_key, check_page
 from modelreg.versions import Version
 
 PAGE = 50
@@ -94,12 +94,17 @@ def model(
     check_page(PAGE, offset)
     if order not in ("asc", "desc"):
         raise InvalidInput(f"order must be 'asc' or 'desc', not {order[:40]!r}")
-    if sort not in SORTS and not sort.startswith(("metrics.", "params.")):
+    column = sort
+    if sort.startswith(("metrics.", "params.")):
+        kind, _, key = sort.partition(".")
+        check_key(key, kind=kind[:-1])  # no backquote in a key: it cannot end the quoting
+        column = f"{kind}.`{key}`"
+    elif sort not in SORTS:
         raise InvalidInput(
             f"a model's versions sort by number, created_at, metrics.KEY or params.KEY,"
             f" not {sort[:80]!r}"
         )
-    rows = reg.search("", model=name, order_by=f"{sort} {order}", limit=PAGE, offset=offset)
+    rows = reg.search("", model=name, order_by=f"{column} {order}", limit=PAGE, offset=offset)
 
     def read(conn: Connection) -> dict[str, Any]:
         found = versions.get_model(conn, name)
@@ -127,10 +132,14 @@ def version(reg: LocalRegistry, ref: str) -> dict[str, Any]:
     code = dict(lin.get("code") or {})
     diff = None
     if code.get("diff_digest"):
-        with reg.blobs.open(str(code["diff_digest"])) as f:
-            raw = f.read(SHOWN_DIFF + 1)
-        diff = raw[:SHOWN_DIFF].decode("utf-8", "replace")
-        code["diff_truncated"] = len(raw) > SHOWN_DIFF
+        try:
+            with reg.blobs.open(str(code["diff_digest"])) as f:
+                raw = f.read(SHOWN_DIFF + 1)
+        except NotFound:  # the store lost it: the page says so (and fsck reports it)
+            code["diff_missing"] = True
+        else:
+            diff = raw[:SHOWN_DIFF].decode("utf-8", "replace")
+            code["diff_truncated"] = len(raw) > SHOWN_DIFF
     files = [f.to_dict() for f in v.files]
     run = lin.get("run")
     return {
@@ -161,7 +170,7 @@ def _graph(v: Version, lin: dict[str, Any], evals: list[dict[str, Any]]) -> dict
     into = me
     if run is not None:
         into = f"run:{run['id']}"
-        nodes.append({"id": into, "kind": "run", "label": f"run {run['name']}", "href": None})
+        nodes.append({"id": into, "kind": "run", "label": f"run {run['name']}", "href": "#run"})
         edges.append({"source": into, "target": me})
     used = [(d, into) for d in lin.get("datasets") or []]
     used += [({**e["dataset"], "role": "evaluation"}, me) for e in evals]
@@ -193,7 +202,15 @@ def compare(reg: LocalRegistry, refs: list[str]) -> dict[str, Any]:
     if not 2 <= len(refs) <= MAX_COMPARED:
         raise InvalidInput(f"compare takes 2 to {MAX_COMPARED} versions, not {len(refs)}")
     found = [reg.get(ref) for ref in refs]
+    seen: dict[str, str] = {}
+    for ref, v in zip(refs, found, strict=True):
+        if v.id in seen:
+            raise InvalidInput(f"{ref} and {seen[v.id]} are the same version: compare others")
+        seen[v.id] = ref
     table = side_by_side([v.to_dict() for v in found])
+    changed_files = table["files"]
+    table["files"] = changed_files[:SHOWN_FILES]
+    table["files_changed"] = len(changed_files)
     histories: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for v in found:
         run = (v.lineage or {}).get("run") or {}

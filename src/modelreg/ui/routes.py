@@ -31,6 +31,7 @@ from modelreg.local import LocalRegistry
 from modelreg.server.api import PROBLEMS, blob_response
 from modelreg.server.app import PUBLIC, SESSION_COOKIE, AppState, allow
 from modelreg.ui import pages
+from modelreg.values import MAX_OFFSET
 
 HERE = Path(__file__).parent
 CSP = (
@@ -42,6 +43,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
+    "Cache-Control": "private, no-cache",  # a page shows what its caller may see, as it is now
 }
 TWIN = "/api/v1/pages"
 
@@ -51,7 +53,7 @@ twins = APIRouter(prefix=TWIN, tags=["pages"], responses=PROBLEMS)
 Reader = Annotated[LocalRegistry, Depends(allow("reader"))]
 Writer = Annotated[LocalRegistry, Depends(allow("writer"))]
 Maintainer = Annotated[LocalRegistry, Depends(allow("maintainer"))]
-Offset = Annotated[int, Query(ge=0, le=2**31)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Text = Annotated[str, Query(max_length=4096)]
 
 
@@ -85,16 +87,13 @@ def static_url(name: str) -> str:
 
 
 @router.get("/static/{name:path}", dependencies=[Depends(allow(PUBLIC))])
-def static(name: str) -> Response:
+def static(name: str, v: Text = "") -> Response:
     found = STATIC.get(name)  # only the packaged files: a path is never opened from here
     if found is None:
         raise NotFound(f"no static file {name[:100]!r}")
     data, kind, digest = found
-    headers = {
-        "Cache-Control": "public, max-age=31536000, immutable",
-        "ETag": f'"{digest}"',
-        "X-Content-Type-Options": "nosniff",
-    }
+    cache = "public, max-age=31536000, immutable" if v == digest else "no-cache"
+    headers = {"Cache-Control": cache, "ETag": f'"{digest}"', "X-Content-Type-Options": "nosniff"}
     return Response(data, media_type=kind, headers=headers)
 
 
@@ -210,7 +209,18 @@ def error_page(request: Request, exc: ModelregError) -> Response:
         return RedirectResponse(f"/login?{urllib.parse.urlencode({'next': target})}", 303)
     title = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
              409: "Conflict", 413: "Too large"}.get(exc.status, "Error")  # fmt: skip
-    return render(request, "error.html", {}, status=exc.status, title=title, message=exc.message)
+    message = exc.message
+    if isinstance(exc, NotAuthenticated):
+        message = "Your session has ended or the token was revoked: sign in again."
+    return render(
+        request,
+        "error.html",
+        {},
+        status=exc.status,
+        title=title,
+        message=message,
+        status_code=exc.status,
+    )
 
 
 # -- pages and their JSON twins -----------------------------------------------------------------
@@ -240,6 +250,8 @@ def model_or_version_page(
     order: Text = "desc",
     offset: Offset = 0,
 ) -> Response:
+    if not path.strip("/"):
+        return RedirectResponse("/", status_code=307)
     file = _FILE.fullmatch(path)
     if file is not None:
         return _download(reg, f"{file[1]}/{file[2]}", file[3])
@@ -336,7 +348,7 @@ def audit_page(
     reg: Reader,
     entity: Text = "",
     actor: Text = "",
-    before: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     page = pages.audit(reg, entity=entity.strip(), actor=actor.strip(), before=before, verify=False)
     return render(
@@ -354,7 +366,7 @@ def audit_twin(
     reg: Reader,
     entity: Text = "",
     actor: Text = "",
-    before: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> dict[str, Any]:
     """The audit log, newest first, filtered by entity and actor, with the chain's check."""
     return pages.audit(reg, entity=entity.strip(), actor=actor.strip(), before=before)
@@ -364,8 +376,12 @@ def audit_twin(
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", "replace")
-    return {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
+    try:
+        body = (await request.body()).decode("utf-8")
+        fields = urllib.parse.parse_qs(body, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput("the form is not UTF-8 text") from None
+    return {k: v[-1] for k, v in fields.items()}
 
 
 def _back_to(ref: str) -> RedirectResponse:

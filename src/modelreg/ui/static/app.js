@@ -69,8 +69,20 @@
     };
     var chart = new uPlot(opts, made.columns, figure);
     registry.charts[id] = chart;
+    figure.setAttribute("role", "img");
+    figure.setAttribute("aria-label", describe(figure.getAttribute("data-title"), made, xLabel));
     figure.setAttribute("data-points", String(made.columns[0].length));
     figure.setAttribute("data-series", String(made.labels.length));
+  }
+
+  /* A text alternative for a chart: its series, their number of points and last values. */
+  function describe(title, made, xLabel) {
+    var parts = made.labels.map(function (label, i) {
+      var ys = made.columns[i + 1].filter(function (y) { return y !== null; });
+      var last = ys.length ? ys[ys.length - 1] : null;
+      return label + ": " + ys.length + " points" + (last === null ? "" : ", last " + last);
+    });
+    return title + " by " + xLabel + ". " + parts.join("; ");
   }
 
   function drawCharts() {
