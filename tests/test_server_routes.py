@@ -25,8 +25,8 @@ from server_kit import CONTENT, DIGEST, PROBLEM, Server, make_server, registry_t
 
 __all__ = ["make_server", "registry_template"]  # fixtures
 
-# FastAPI's own pages: the schema and its viewer, served to anyone, outside our routers.
-FRAMEWORK_PAGES = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+# FastAPI's own page: the schema, served to anyone, outside our routers.
+FRAMEWORK_PAGES = {"/openapi.json"}
 # The only routes of ours anyone may call, token or not: a load balancer and Prometheus call them.
 PUBLIC_ROUTES = {
     ("GET", "/healthz"),
@@ -36,6 +36,7 @@ PUBLIC_ROUTES = {
     ("POST", "/login"),
     ("POST", "/logout"),
     ("GET", "/static/{name:path}"),
+    ("GET", "/docs"),  # the API's documentation, which reads /openapi.json
 }
 # What a caller without a token gets from each public route (with ``x`` for each parameter).
 PUBLIC_ANSWERS = {

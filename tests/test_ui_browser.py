@@ -392,3 +392,13 @@ def test_the_sign_in_page_refuses_a_wrong_token(secured: Site) -> None:
     page.get_by_role("button", name="Sign in").click()
     assert "not valid" in page.get_by_role("alert").inner_text()
     screenshot(page, "login")
+
+
+def test_the_api_documentation_loads_without_a_cdn(site: Site) -> None:
+    requested: list[str] = []
+    site.page.on("request", lambda request: requested.append(request.url))
+    page = site.open("/docs")
+    page.wait_for_selector(".opblock-tag")  # Swagger UI rendered the schema's sections
+    assert page.locator(".opblock-tag", has_text="pages").count() == 1
+    assert all(url.startswith((site.url, "data:")) for url in requested), requested
+    screenshot(page, "api-docs")

@@ -250,7 +250,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
         version=__version__,
         description="A model registry: immutable versions with lineage, search and audit.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served below, with Swagger UI from the package instead of a CDN
         redoc_url=None,
     )
     state = AppState(registry, Settings(auth=auth, any_host=any_host))
@@ -310,6 +310,19 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
         from fastapi.responses import PlainTextResponse
 
         return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(allow(PUBLIC))])
+    def docs() -> Response:
+        """The API's interactive documentation (Swagger UI, shipped in the package)."""
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="modelreg API",
+            swagger_js_url=ui.static_url("vendor/swagger-ui-bundle.js"),
+            swagger_css_url=ui.static_url("vendor/swagger-ui.css"),
+            swagger_favicon_url="data:,",
+        )
 
     app.add_middleware(Guard, state=state)
     return app
