@@ -380,6 +380,7 @@ def test_every_web_page_reads_from_postgres(reg, tmp_path):
     assert pages.version(reg, "pg@production")["version"]["ref"] == "pg/7"
     assert pages.compare(reg, ["pg/1", "pg/7"])["metrics"][0]["changed"]
     assert pages.dataset(reg, reg.datasets()[0].name)["direct"] == 7
+    assert pages.datasets(reg)["datasets"][0]["used_by"] == 7
     assert pages.audit(reg, entity="pg/7")["verify"]["ok"]
 
 

@@ -149,6 +149,8 @@ def test_compare_marks_what_changed(served: Server) -> None:
 
 def test_datasets_pages_list_data_and_the_versions_that_used_it(served: Server) -> None:
     assert "train-data" in page(served, "/datasets").text
+    listed = served.http.get("/api/v1/pages/datasets").json()["datasets"]
+    assert [(d["name"], d["used_by"]) for d in listed] == [("train-data", 1)]
     text = page(served, "/datasets/train-data").text
     assert "/models/demo/versions/2" in text
     twin = served.http.get("/api/v1/pages/datasets/train-data").json()

@@ -202,3 +202,14 @@ def find(conn: Connection, text: str) -> list[Dataset]:
     if not found:
         raise NotFound(f"dataset {text!r} not found")
     return found
+
+
+def users(conn: Connection, dataset_ids: list[str]) -> dict[str, int]:
+    """How many versions used each dataset: trained, validated, tested or evaluated on it."""
+    vd, ev = schema.version_datasets, schema.evaluations
+    used = sa.union(
+        sa.select(vd.c.dataset_id, vd.c.version_id).where(vd.c.dataset_id.in_(dataset_ids)),
+        sa.select(ev.c.dataset_id, ev.c.version_id).where(ev.c.dataset_id.in_(dataset_ids)),
+    ).subquery()
+    q = sa.select(used.c.dataset_id, sa.func.count()).group_by(used.c.dataset_id)
+    return {dataset_id: count for dataset_id, count in conn.execute(q)}

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from modelreg import aliases, evaluations, versions
+from modelreg import datasets as datasets_
 from modelreg.compare import side_by_side
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.local import LocalRegistry
@@ -222,12 +223,13 @@ def compare(reg: LocalRegistry, refs: list[str]) -> dict[str, Any]:
 
 
 def datasets(reg: LocalRegistry, *, offset: int = 0) -> dict[str, Any]:
-    """Every recorded dataset version, newest name first, with how many versions used it."""
+    """Every recorded dataset version, by name, with how many model versions used it."""
     check_page(PAGE, offset)
     found = sorted(reg.datasets(), key=lambda d: (d.name, d.created_at))
     shown = found[offset : offset + PAGE]
+    used = reg.db.read(lambda conn: datasets_.users(conn, [d.id for d in shown]))
     return {
-        "datasets": [d.to_dict() for d in shown],
+        "datasets": [{**d.to_dict(), "used_by": used.get(d.id, 0)} for d in shown],
         "page": _paging(offset, len(shown), len(found)),
     }
 
