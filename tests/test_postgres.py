@@ -402,3 +402,7 @@ def test_input_postgres_cannot_store_or_count_is_refused_before_it(reg, tmp_path
         with pytest.raises(InvalidInput):
             call()
     assert reg.search("", model="nul", order_by="params.p asc", offset=1_000_000_000) == []
+    with reg.start_run(name="steps") as run:
+        with pytest.raises(InvalidInput):
+            run.log_metric("loss", 0.5, step=2**31)
+        run.log_metric("loss", 0.5, step=2**31 - 1)

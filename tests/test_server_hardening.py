@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from modelreg import runs
 from server_kit import CONTENT, DIGEST, make_server, registry_template
 
 __all__ = ["make_server", "registry_template"]
@@ -76,3 +77,30 @@ def test_inputs_that_once_raised_inside_the_server_are_4xx(
         ),
     ]
     assert [a.status_code for a in answers] == [400, 400, 404], [a.text for a in answers]
+
+
+def test_a_metric_batch_is_checked_point_by_point(make_server: Callable[..., Any]) -> None:
+    server = make_server()
+    run = server.http.post("/api/v1/runs", json={"name": "r"}).json()["id"]
+    url = f"/api/v1/runs/{run}/metrics"
+    bad = [
+        (b"not json", "not JSON"),
+        (b'{"points": [], "more": 1}', '{"points"'),
+        (b'[["loss", 1.0, 0]]', '{"points"'),
+        (b'{"points": [["loss", 1.0]]}', "(key, value, step)"),
+        (b'{"points": [[["loss"], 1.0, 0]]}', "key must be a string"),
+        (b'{"points": [["loss", NaN, 0]]}', "finite"),
+        (b'{"points": [["loss", "x", 0]]}', "must be a number"),
+        (b'{"points": [["loss", 1.0, true]]}', "non-negative integer"),
+        (b'{"points": [["loss", 1.0, 2147483648]]}', "from 0 to 2147483647"),
+        (b'{"points": [["bad key!", 1.0, 0]]}', "is invalid"),
+    ]
+    for body, words in bad:
+        answer = server.http.post(url, content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, (body, answer.text)
+        assert words in answer.json()["detail"], (body, answer.text)
+    good = {"points": [["loss", 0.5, 0], ["loss", 1, 1], ["acc", 0.9, 2147483647]]}
+    assert server.http.post(url, json=good).status_code == 200
+    history = server.registry.db.read(lambda conn: runs.record(conn, run))["metric_history"]
+    assert [(p["step"], p["value"]) for p in history["loss"]] == [(0, 0.5), (1, 1.0)]
+    assert history["acc"][0]["step"] == 2147483647

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -23,7 +24,7 @@ from modelreg.datasets import DatasetUse
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.manifest import FilesArg
-from modelreg.values import check_metric, check_params
+from modelreg.values import check_key, check_metric, check_params
 
 if TYPE_CHECKING:
     from modelreg.flavors.autolog import Autolog
@@ -329,22 +330,33 @@ def update_params(
     )
 
 
-_ADD_METRIC = schema.run_metrics.insert()
 MAX_POINTS = 100_000
+MAX_STEP = 2**31 - 1  # a 32-bit integer column on every backend
 
 
 def check_points(points: Any) -> list[tuple[str, float, int]]:
-    """Metric points as (key, value, step) triples, each checked."""
+    """Metric points as (key, value, step) triples, each checked.
+
+    A batch repeats a few keys many times: each distinct key is checked once, and a finite
+    float passes without conversion.
+    """
     if not isinstance(points, (list, tuple)) or len(points) > MAX_POINTS:
         raise InvalidInput(f"metric points must be a list of at most {MAX_POINTS} entries")
+    keys: set[str] = set()
     checked = []
     for point in points:
         if not isinstance(point, (list, tuple)) or len(point) != 3:
             raise InvalidInput(f"a metric point is (key, value, step), not {point!r}")
         key, value, step = point
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        if type(key) is not str or key not in keys:
+            keys.add(check_key(key, kind="metric"))
+        if type(step) is not int and (isinstance(step, bool) or not isinstance(step, int)):
             raise InvalidInput(f"metric {key!r}: step must be a non-negative integer")
-        checked.append((key, check_metric(key, value), step))
+        if not 0 <= step <= MAX_STEP:
+            raise InvalidInput(f"metric {key!r}: step must be from 0 to {MAX_STEP}, not {step}")
+        if type(value) is not float or not math.isfinite(value):
+            value = check_metric(key, value)
+        checked.append((key, value, int(step)))
     return checked
 
 
@@ -354,12 +366,13 @@ def add_metrics(
     """Append metric points (key, value, step) to a run's history, audited like any change."""
     check_live(conn, run_id)
     stamp = now()
-    conn.execute(
-        _ADD_METRIC,
-        [
-            {"run_id": run_id, "key": k, "value": v, "step": s, "timestamp": stamp}
-            for k, v, s in points
-        ],
+    # Straight to the driver's executemany: compiling parameters row by row would cost more
+    # than the insert itself for a large batch.
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO run_metrics (run_id, key, value, step, timestamp)"  # noqa: S608
+        f" VALUES ({', '.join([mark] * 5)})",
+        [(run_id, k, v, s, stamp) for k, v, s in points],
     )
     # The event summarises the batch and carries the digest of its points (as stored, in
     # order): a history of 100,000 points is not copied into the log, yet any edit of a row
