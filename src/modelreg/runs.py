@@ -153,9 +153,13 @@ class Run:
         if isinstance(step, bool) or not (step is None or (isinstance(step, int) and step >= 0)):
             raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
         points = []
+        seen = self._steps  # keys already checked by an earlier point of this run
         for key, value in metrics.items():
-            number = check_metric(key, value)
-            at = self._steps.get(key, -1) + 1 if step is None else step
+            if type(value) is float and type(key) is str and key in seen and math.isfinite(value):
+                number = value
+            else:
+                number = check_metric(key, value)
+            at = seen.get(key, -1) + 1 if step is None else step
             points.append((key, number, at))
         if not points:
             return

@@ -67,7 +67,7 @@ run_metrics = sa.Table(
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("timestamp", TS, nullable=False),
-    sa.Index(None, "run_id", "key", "step"),
+    sa.Index(None, "run_id"),  # read a run at a time; appended in order (migration 0006)
 )
 
 versions = sa.Table(
