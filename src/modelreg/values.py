@@ -6,6 +6,7 @@ refusal names the key and the limit.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -22,10 +23,16 @@ MAX_ENTRIES = 1000
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}")
 
 
+@functools.lru_cache(maxsize=16384)
+def _is_key(key: str) -> bool:
+    """Whether text is a valid key; remembered, as a run logs the same keys at every step."""
+    return KEY_PATTERN.fullmatch(key) is not None and key == key.strip()
+
+
 def check_key(key: Any, *, kind: str) -> str:
     if not isinstance(key, str):
         raise InvalidInput(f"{kind} key must be a string, not {type(key).__name__}")
-    if not KEY_PATTERN.fullmatch(key) or key != key.strip():
+    if not _is_key(key):
         raise InvalidInput(
             f"{kind} key {key!r} is invalid: use 1-{MAX_KEY} characters from letters, digits,"
             " '_', '.', '-', '/' and inner spaces"
