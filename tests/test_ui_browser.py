@@ -402,3 +402,57 @@ def test_the_api_documentation_loads_without_a_cdn(site: Site) -> None:
     assert page.locator(".opblock-tag", has_text="pages").count() == 1
     assert all(url.startswith((site.url, "data:")) for url in requested), requested
     screenshot(page, "api-docs")
+
+
+# -- on a team server's backends ------------------------------------------------------------------
+
+
+def test_the_ui_over_postgresql_and_s3(
+    postgres: Any,
+    seaweedfs: Any,
+    tmp_path: Path,
+    live_server: LiveServer,
+    page: Page,
+    page_errors: PageErrors,
+) -> None:
+    """The same pages from a registry on PostgreSQL and SeaweedFS: charts, the lineage graph,
+    and a file downloaded from the bucket through the page's link."""
+    from modelreg.s3 import S3BlobStore
+
+    blobs = S3BlobStore(str(seaweedfs.new_bucket()), client=seaweedfs.client())
+    registry = LocalRegistry(db_url=str(postgres.new_database()), blobs=blobs, actor="tester")
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n1,0\n2,1\n")
+    weights = tmp_path / "weights.bin"
+    for number, lr in enumerate([0.1, 0.05], start=1):
+        weights.write_bytes(b"weights %d " % number * 1000)
+        with registry.start_run(name=f"train {number}", params={"lr": lr}) as run:
+            run.use_dataset(data, name="train")
+            for step in range(5):
+                run.log_metric("loss", 1 / (step + 1 + number), step=step)
+            run.register(
+                "pg-model",
+                weights,
+                metrics={"accuracy": 0.8 + number / 20},
+                parents=["pg-model/1"] if number == 2 else None,
+            )
+    registry.set_alias("pg-model", "production", "pg-model/2")
+    site = Site(registry, live_server.mount(create_app(registry)), page, page_errors)
+    try:
+        site.open("/models/pg-model")
+        # accuracy, and loss: a run's last value of each metric is the version's
+        assert {c["title"]: c["points"] for c in site.charts()} == {"accuracy": 2, "loss": 2}
+        page = site.open("/models/pg-model@production")
+        page.wait_for_function("() => window.modelreg.graph !== null")
+        nodes = page.evaluate("() => window.modelreg.graph.nodes().map(n => n.data('kind'))")
+        assert sorted(nodes) == ["dataset", "parent", "run", "this"]
+        assert {c["title"]: c["points"] for c in site.charts()} == {"loss": 5}
+        with page.expect_download() as download:
+            page.locator("#files a", has_text="Download").first.click()
+        saved = tmp_path / "downloaded.bin"
+        download.value.save_as(saved)
+        assert saved.read_bytes() == b"weights 2 " * 1000
+        screenshot(page, "version-postgresql-s3")
+        assert page_errors == []
+    finally:
+        registry.close()
