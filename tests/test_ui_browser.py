@@ -70,6 +70,10 @@ class Site:
                     points: chart.data[0].length,
                     values: chart.data.slice(1).map(ys => ys.filter(y => y !== null).length),
                     time: chart.scales.x.time,
+                    // every x is a number and the x scale spans them: the points have a place
+                    placed: chart.data[0].every(Number.isFinite)
+                        && Number.isFinite(chart.scales.x.min)
+                        && Number.isFinite(chart.scales.x.max),
                     painted: painted,
                 };
             })"""
@@ -127,12 +131,14 @@ def test_model_page_charts_every_metric_across_versions(site: Site) -> None:
         having = sum(1 for v in versions if key in v.metrics)
         assert chart["points"] == having, key
         assert chart["labels"] == [key]
+        assert chart["placed"], key
         assert chart["painted"] > 500, f"the {key} chart drew nothing"
     # x = time registered instead of version number
     page.get_by_label("X axis").select_option("time")
     redrawn = site.charts()
     assert all(c["time"] for c in redrawn)
-    assert all(c["painted"] > 500 for c in redrawn)  # the times parsed: points still drawn
+    assert all(c["placed"] for c in redrawn)  # every time parsed into a point on the axis
+    assert all(c["painted"] > 500 for c in redrawn)
     screenshot(page, "model")
 
 
