@@ -10,11 +10,12 @@ creates it); it is never a dependency of modelreg. All three servers are started
 then each phase runs against each server in turn, the order rotating from phase to phase,
 so that the figures compared come from the same minutes of a shared, noisy machine.
 
-Each phase of the workload runs in a fresh client process: modelreg's with this interpreter
-and ``modelreg.connect(URL)`` (RemoteRegistry), MLflow's with ``.venv-mlflow``'s interpreter
-and ``mlflow.MlflowClient``. Client start-up and imports are not timed, and no phase starts
-before the server's process tree has been idle for a second (MLflow starts its job
-runner's consumers after it answers /health). The phases:
+Each phase of the workload runs in a fresh client process (``server_workload.py``, which
+holds the workload and both clients): modelreg's with this interpreter and
+``modelreg.connect(URL)`` (RemoteRegistry), MLflow's with ``.venv-mlflow``'s interpreter and
+``mlflow.MlflowClient``. ``server_report.py`` makes the table. Client start-up and imports
+are not timed, and no phase starts before the server's process tree has been idle for a
+second (MLflow starts its job runner's consumers after it answers /health). The phases:
 
 1. register: versions with 10 params, 5 metrics, 3 tags and one distinct 1 KB file each
    (MLflow: create_run, log_batch, log_artifact, create_model_version with the tags;
@@ -73,16 +74,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import BIN, ROOT, emit, figure, header, summary_ms
+from _common import BIN, ROOT, emit, figure, header
+from server_report import build_rows, number, ratio_text, show_table
+from server_workload import ALIAS_CLIENTS
 
 BENCH = "server vs MLflow"
 MLFLOW_VENV = ROOT / ".venv-mlflow"
 MLFLOW_PYTHON = MLFLOW_VENV / "bin" / "python"
-ALIAS_CLIENTS = 8
+WORKLOAD = Path(__file__).with_name("server_workload.py")  # each phase's client process
 MIB = 1 << 20
 QUIET_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -91,300 +94,6 @@ QUIET_ENV = {
     "PYTHONWARNINGS": "ignore",
 }
 PHASES = ("register", "alias", "search", "metrics", "bigfile", "reregister")
-
-
-# -- the workload's data, the same for both clients ----------------------------------------
-
-
-def accuracy(i: int) -> float:
-    """Version i's accuracy: distinct values in a scrambled order."""
-    return 0.5 + ((i * 7919) % 997) / 2000 + i * 1e-7
-
-
-def version_data(i: int) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
-    params = {f"param_{j}": (i * 10 + j) / 7 for j in range(10)}
-    metrics = {"accuracy": accuracy(i), **{f"metric_{j}": (i + j) / 13 for j in range(4)}}
-    tags = {"team": "growth", "stage": f"s{i % 3}", "owner": f"user{i % 5}"}
-    return params, metrics, tags
-
-
-def make_small_files(folder: Path, count: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"model-{i}.bin"
-        path.write_bytes(os.urandom(1024))
-        paths.append(path)
-    return paths
-
-
-def point_batches(shape: str, total: int) -> Iterator[tuple[int, dict[str, float]]]:
-    """(step, {key: value}) for ``total`` points: 'wide' is 1000 keys per step, 'long' 50."""
-    keys = 1000 if shape == "wide" else 50
-    for step in range(total // keys):
-        yield step, {f"k{j:03d}": (step * keys + j) / 1e4 for j in range(keys)}
-
-
-def tree_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def alias_run(make_client: Callable[[], Any], call: Callable[[Any], Any], per: int) -> dict:
-    """``per`` calls in each of ALIAS_CLIENTS threads, each with its own client, started
-    together after 20 untimed calls each."""
-    clients = [make_client() for _ in range(ALIAS_CLIENTS)]
-    latencies: list[list[float]] = [[] for _ in clients]
-    started: list[float] = []
-    barrier = threading.Barrier(ALIAS_CLIENTS, action=lambda: started.append(time.perf_counter()))
-    errors: list[BaseException] = []
-
-    def worker(n: int) -> None:
-        try:
-            client = clients[n]
-            for _ in range(20):
-                call(client)
-            barrier.wait()
-            out = latencies[n]
-            clock = time.perf_counter
-            for _ in range(per):
-                t = clock()
-                call(client)
-                out.append((clock() - t) * 1000)
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(ALIAS_CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    ended = time.perf_counter()
-    if errors:
-        raise errors[0]
-    samples = [x for each in latencies for x in each]
-    result = summary_ms(samples)
-    result["per_s"] = len(samples) / (ended - started[0])
-    return result
-
-
-def search_run(call: Callable[[], float], calls: int, best: float) -> dict:
-    for _ in range(10):
-        found = call()
-    if abs(found - best) > 1e-9:
-        raise RuntimeError(f"search found accuracy {found}, the best is {best}")
-    samples = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - t) * 1000)
-    return summary_ms(samples)
-
-
-# -- modelreg's client (this interpreter) ---------------------------------------------------
-
-
-def modelreg_phase(phase: str, url: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    import modelreg
-
-    reg = modelreg.connect(url)
-    work = Path(cfg["work"])
-    total = cfg["warmup"] + cfg["versions"]
-    if phase == "register":
-        files = make_small_files(work / "small-modelreg", total)
-        for i in range(total):
-            if i == cfg["warmup"]:
-                start = time.perf_counter()
-            params, metrics, tags = version_data(i)
-            reg.register("bench", files[i], params=params, metrics=metrics, tags=tags)
-        seconds = time.perf_counter() - start
-        reg.set_alias("bench", "production", f"bench/{total // 2}")
-        return {"seconds": seconds, "per_s": cfg["versions"] / seconds}
-    if phase == "alias":
-        expected = f"bench/{total // 2}"
-        if reg.get("bench@production").ref != expected:
-            raise RuntimeError("bench@production does not resolve to " + expected)
-        return alias_run(
-            lambda: modelreg.connect(url), lambda c: c.get("bench@production"), cfg["alias_per"]
-        )
-    if phase == "search":
-
-        def best() -> float:
-            found = reg.search(model="bench", order_by="metrics.accuracy desc", limit=1)
-            return float(found[0].metrics["accuracy"])
-
-        return search_run(best, cfg["search_calls"], max(accuracy(i) for i in range(total)))
-    if phase == "metrics":
-        out = {}
-        for shape in ("wide", "long"):
-            with reg.start_run(f"points-{shape}") as run:
-                start = time.perf_counter()
-                for step, values in point_batches(shape, cfg["points"]):
-                    run.log_metrics(values, step=step)
-                seconds = time.perf_counter() - start
-            out[shape] = {"seconds": seconds, "per_s": cfg["points"] / seconds}
-        return out
-    if phase == "bigfile":
-        big, dest = Path(cfg["big"]), work / "pulled-modelreg"
-        os.sync()
-        start = time.perf_counter()
-        reg.register("big", big, params={"size": big.stat().st_size})
-        up = time.perf_counter() - start
-        os.sync()
-        start = time.perf_counter()
-        reg.pull("big", dest)
-        down = time.perf_counter() - start
-        if (dest / big.name).stat().st_size != big.stat().st_size:
-            raise RuntimeError("the pulled file has the wrong size")
-        shutil.rmtree(dest)
-        return {"upload_s": up, "download_s": down}
-    if phase == "reregister":
-        big, blobs = Path(cfg["big"]), Path(cfg["blobs"])
-        before = server_counters(url)
-        stored = tree_bytes(blobs)
-        start = time.perf_counter()
-        version = reg.register("big", big, params={"size": big.stat().st_size})
-        seconds = time.perf_counter() - start
-        after = server_counters(url)
-        return {
-            "seconds": seconds,
-            "version": version.ref,
-            "received_bytes": after["received"] - before["received"],
-            "blob_puts": after["blob_puts"] - before["blob_puts"],
-            "stored_bytes": tree_bytes(blobs) - stored,
-        }
-    raise ValueError(phase)
-
-
-_BLOB_PUT = 'method="PUT",route="/api/v1/blobs/{digest}"'
-
-
-def server_counters(url: str) -> dict[str, int]:
-    """Bytes received and blob uploads so far, from the server's /metrics."""
-    with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    received = puts = 0
-    for line in text.splitlines():
-        if line.startswith("modelreg_http_received_bytes_total "):
-            received = int(float(line.split()[-1]))
-        elif line.startswith("modelreg_http_requests_total{") and _BLOB_PUT in line:
-            puts += int(float(line.split()[-1]))
-    return {"received": received, "blob_puts": puts}
-
-
-# -- MLflow's client (.venv-mlflow's interpreter) -------------------------------------------
-
-
-def mlflow_phase(phase: str, url: str, cfg: dict[str, Any]) -> dict[str, Any]:
-    import logging
-
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    client = MlflowClient(tracking_uri=url)
-    work = Path(cfg["work"])
-    total = cfg["warmup"] + cfg["versions"]
-
-    def experiment(name: str) -> str:
-        found = client.get_experiment_by_name(name)
-        return found.experiment_id if found else client.create_experiment(name)
-
-    if phase == "register":
-        files = make_small_files(work / "small-mlflow", total)
-        exp = experiment("bench")
-        client.create_registered_model("bench")
-        for i in range(total):
-            if i == cfg["warmup"]:
-                start = time.perf_counter()
-            params, metrics, tags = version_data(i)
-            run = client.create_run(exp)
-            run_id = run.info.run_id
-            now = int(time.time() * 1000)
-            client.log_batch(
-                run_id,
-                metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
-                params=[Param(k, str(v)) for k, v in params.items()],
-            )
-            client.log_artifact(run_id, str(files[i]), "model")
-            client.create_model_version(
-                "bench",
-                f"{run.info.artifact_uri}/model",
-                run_id=run_id,
-                tags=tags,
-                await_creation_for=0,
-            )
-        seconds = time.perf_counter() - start
-        client.set_registered_model_alias("bench", "production", str(total // 2))
-        return {"seconds": seconds, "per_s": cfg["versions"] / seconds}
-    if phase == "alias":
-        if client.get_model_version_by_alias("bench", "production").version != str(total // 2):
-            raise RuntimeError("bench@production resolves to the wrong version")
-        return alias_run(
-            lambda: MlflowClient(tracking_uri=url),
-            lambda c: c.get_model_version_by_alias("bench", "production"),
-            cfg["alias_per"],
-        )
-    if phase == "search":
-        exp = experiment("bench")
-
-        def best() -> float:
-            runs = client.search_runs([exp], order_by=["metrics.accuracy DESC"], max_results=1)
-            return float(runs[0].data.metrics["accuracy"])
-
-        return search_run(best, cfg["search_calls"], max(accuracy(i) for i in range(total)))
-    if phase == "metrics":
-        exp = experiment("points")
-        out = {}
-        for shape in ("wide", "long"):
-            run_id = client.create_run(exp).info.run_id
-            now = int(time.time() * 1000)
-            batch: list[Any] = []
-            start = time.perf_counter()
-            for step, values in point_batches(shape, cfg["points"]):
-                batch.extend(Metric(k, v, now, step) for k, v in values.items())
-                if len(batch) >= 1000:
-                    client.log_batch(run_id, metrics=batch)
-                    batch = []
-            if batch:
-                client.log_batch(run_id, metrics=batch)
-            seconds = time.perf_counter() - start
-            client.set_terminated(run_id)
-            out[shape] = {"seconds": seconds, "per_s": cfg["points"] / seconds}
-        return out
-    if phase == "bigfile":
-        big, dest = Path(cfg["big"]), work / "pulled-mlflow"
-        run_id = client.create_run(experiment("big")).info.run_id
-        os.sync()
-        start = time.perf_counter()
-        client.log_artifact(run_id, str(big))
-        up = time.perf_counter() - start
-        os.sync()
-        dest.mkdir()
-        start = time.perf_counter()
-        client.download_artifacts(run_id, big.name, str(dest))
-        down = time.perf_counter() - start
-        if (dest / big.name).stat().st_size != big.stat().st_size:
-            raise RuntimeError("the downloaded file has the wrong size")
-        shutil.rmtree(dest)
-        return {"upload_s": up, "download_s": down}
-    if phase == "reregister":
-        big, artifacts = Path(cfg["big"]), Path(cfg["blobs"])
-        run_id = client.create_run(experiment("big")).info.run_id
-        stored = tree_bytes(artifacts)
-        start = time.perf_counter()
-        client.log_artifact(run_id, str(big))
-        seconds = time.perf_counter() - start
-        grown = tree_bytes(artifacts) - stored
-        return {"seconds": seconds, "stored_bytes": grown, "received_bytes": grown}
-    raise ValueError(phase)
-
-
-def client_main(kind: str, phase: str, url: str, cfg: dict[str, Any]) -> None:
-    run = modelreg_phase if kind == "modelreg" else mlflow_phase
-    result = run(phase, url, cfg)
-    sys.stdout.flush()
-    print("PHASE " + json.dumps(result), flush=True)
 
 
 # -- servers ------------------------------------------------------------------------------
@@ -527,7 +236,7 @@ class MemorySampler:
 def run_client(kind: str, phase: str, url: str, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
     """One phase in a fresh client process; its result and the client's peak RSS."""
     python = str(MLFLOW_PYTHON) if kind == "mlflow" else sys.executable
-    cmd = [python, __file__, "--client", kind, phase, url, json.dumps(cfg)]
+    cmd = [python, str(WORKLOAD), kind, phase, url, json.dumps(cfg)]
     env = {**os.environ, **QUIET_ENV, "MLFLOW_TRACKING_URI": url}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=err, env=env)
@@ -693,193 +402,6 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-# -- the table ----------------------------------------------------------------------------
-
-
-def ratio_text(r: float) -> str:
-    if r != r or r == float("inf"):
-        return "-"
-    return f"{r:,.1f}x" if r < 100 else f"{r:,.0f}x"
-
-
-def number(value: float, unit: str) -> str:
-    if unit == "B":
-        return f"{value:,.0f} B"
-    if unit == "%":
-        return f"{value:.0f}%"
-    if unit in {"ms", "s"}:
-        return f"{value:,.2f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
-    return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
-
-
-# Each figure: (name, value of a server's results, unit, higher is better, target, check).
-# ``check(modelreg value, ratio)`` says whether the target is met; None marks information.
-Check = Callable[[float, float], bool] | None
-Spec = tuple[str, Callable[[dict[str, Any]], float], str, bool, str, Check]
-
-
-def specs(size: int, versions: int, cp_mib_s: float) -> list[Spec]:
-    def up(r: dict[str, Any]) -> float:
-        return size / r["bigfile"]["upload_s"]
-
-    def down(r: dict[str, Any]) -> float:
-        return size / r["bigfile"]["download_s"]
-
-    def during_transfers(r: dict[str, Any]) -> float:
-        return max(r["memory"].get("bigfile", 0), r["memory"].get("reregister", 0))
-
-    n = ALIAS_CLIENTS
-    big = f"{size} MiB file"
-    again = f"re-register the identical {big}"
-    return [
-        (
-            "register a version (10 params, 5 metrics, 3 tags, 1 KB file)",
-            lambda r: r["register"]["per_s"],
-            "versions/s",
-            True,
-            ">= 20x MLflow",
-            lambda v, x: x >= 20,
-        ),
-        (
-            f"resolve an alias, {n} clients: throughput",
-            lambda r: r["alias"]["per_s"],
-            "req/s",
-            True,
-            ">= 10x MLflow",
-            lambda v, x: x >= 10,
-        ),
-        (
-            f"resolve an alias, {n} clients: p99",
-            lambda r: r["alias"]["p99"],
-            "ms",
-            False,
-            "<= 20 ms",
-            lambda v, x: v <= 20,
-        ),
-        (f"resolve an alias, {n} clients: p50", lambda r: r["alias"]["p50"], "ms", False, "", None),
-        (
-            f"best version by a metric among {versions:,}: p50",
-            lambda r: r["search"]["p50"],
-            "ms",
-            False,
-            "<= 5 ms",
-            lambda v, x: v <= 5,
-        ),
-        (f"upload a {big}", up, "MiB/s", True, ">= 2x MLflow", lambda v, x: x >= 2),
-        (
-            f"upload a {big}: share of cp ({cp_mib_s:,.0f} MiB/s)",
-            lambda r: 100 * up(r) / cp_mib_s,
-            "%",
-            True,
-            ">= 50% of cp",
-            lambda v, x: v >= 50,
-        ),
-        (f"download a {big}", down, "MiB/s", True, ">= 2x MLflow", lambda v, x: x >= 2),
-        (
-            f"download a {big}: share of cp",
-            lambda r: 100 * down(r) / cp_mib_s,
-            "%",
-            True,
-            ">= 50% of cp",
-            lambda v, x: v >= 50,
-        ),
-        (
-            "log 50,000 metric points, 1000 per request",
-            lambda r: r["metrics"]["wide"]["per_s"],
-            "points/s",
-            True,
-            ">= 20x MLflow",
-            lambda v, x: x >= 20,
-        ),
-        (
-            "log 50,000 metric points, 50 keys x 1000 steps",
-            lambda r: r["metrics"]["long"]["per_s"],
-            "points/s",
-            True,
-            "",
-            None,
-        ),
-        (
-            f"{again}: bytes sent",
-            lambda r: r["reregister"]["received_bytes"],
-            "B",
-            False,
-            "no file bytes",
-            lambda v, x: v < 64 * 1024,
-        ),
-        (
-            f"{again}: bytes stored",
-            lambda r: r["reregister"]["stored_bytes"],
-            "B",
-            False,
-            "0 bytes",
-            lambda v, x: v == 0,
-        ),
-        (f"{again}: time", lambda r: r["reregister"]["seconds"], "s", False, "", None),
-        ("server peak RSS, whole run", lambda r: r["peak_rss_mb"], "MiB", False, "", None),
-        (f"server peak RSS, {big} transfers", during_transfers, "MiB", False, "", None),
-        ("server start-up to health 200", lambda r: r["startup_s"], "s", False, "", None),
-    ]
-
-
-def build_rows(
-    mr: dict[str, Any], ml: dict[str, dict[str, Any]], size: int, cp_mib_s: float
-) -> list[dict[str, Any]]:
-    """The table: modelreg against the better of the MLflow settings, figure by figure."""
-    rows = []
-    for name, get, unit, higher, target, check in specs(size, mr["versions_total"], cp_mib_s):
-        value = get(mr)
-        each = {label: get(res) for label, res in ml.items()}
-        which = (max if higher else min)(each, key=lambda k: each[k])
-        other = each[which]
-        ratio = _divide(value, other) if higher else _divide(other, value)
-        rows.append(
-            {
-                "figure": name,
-                "modelreg": value,
-                "mlflow": other,
-                "mlflow_which": which,
-                "mlflow_all": each,
-                "unit": unit,
-                "ratio": ratio,
-                "target": target or "(info)",
-                "passed": None if check is None else bool(check(value, ratio)),
-            }
-        )
-    return rows
-
-
-def _divide(a: float, b: float) -> float:
-    if b == 0:
-        return float("inf") if a > 0 else float("nan")
-    return a / b
-
-
-def show_table(rows: list[dict[str, Any]]) -> None:
-    head = ("figure", "modelreg", "MLflow (best)", "ratio", "target", "result")
-    body = []
-    for r in rows:
-        result = "(info)" if r["passed"] is None else ("met" if r["passed"] else "NOT MET")
-        mlflow = number(r["mlflow"], r["unit"]) + (" (w1)" if "1" in r["mlflow_which"] else "")
-        body.append(
-            (
-                r["figure"],
-                number(r["modelreg"], r["unit"]),
-                mlflow,
-                ratio_text(r["ratio"]),
-                r["target"],
-                result,
-            )
-        )
-    widths = [max(len(str(line[i])) for line in (head, *body)) for i in range(len(head))]
-    for line in (head, tuple("-" * w for w in widths), *body):
-        print("  " + "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)))
-    print(
-        "  ratio: how many times better modelreg is (higher throughput, or lower latency, "
-        "size, memory or time); (w1) marks MLflow's --workers 1 as the better of the two."
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: smaller sizes")
@@ -899,12 +421,7 @@ def main() -> None:
         metavar="DIR",
         help="record the modelreg server with py-spy in each phase (slows it down)",
     )
-    parser.add_argument("--client", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.client:
-        kind, phase, url, cfg = args.client
-        client_main(kind, phase, url, json.loads(cfg))
-        return
 
     quick = args.quick
     cfg: dict[str, Any] = {
