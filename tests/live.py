@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from modelreg.server.app import UVICORN_OPTIONS
+
 
 class Switch:
     """An ASGI application that hands each request to the application set last."""
@@ -40,9 +42,8 @@ class LiveServer:
 
 def start(app: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
     """uvicorn serving ``app`` on a free loopback port, in a thread; returns its URL."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
-    )
+    options = {**UVICORN_OPTIONS, "lifespan": "off", "access_log": False}
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -104,3 +104,18 @@ def test_a_metric_batch_is_checked_point_by_point(make_server: Callable[..., Any
     history = server.registry.db.read(lambda conn: runs.record(conn, run))["metric_history"]
     assert [(p["step"], p["value"]) for p in history["loss"]] == [(0, 0.5), (1, 1.0)]
     assert history["acc"][0]["step"] == 2147483647
+
+
+def test_the_longest_query_the_schema_allows_is_answered_not_dropped(
+    make_server: Callable[..., Any],
+) -> None:
+    """4,096 four-byte characters make a 48 KiB request line, past h11's default 16 KiB:
+    uvicorn closed the connection without an answer."""
+    server = make_server()
+    wide = "\U00010000" * 4096
+    answer = server.http.get("/api/v1/search", params={"filter": wide})
+    assert answer.status_code == 400
+    assert answer.json()["code"] in ("invalid_input", "search_syntax")
+    one_more = server.http.get("/api/v1/search", params={"filter": wide + "x"})
+    assert one_more.status_code == 400
+    assert "at most 4096 characters" in one_more.json()["detail"]

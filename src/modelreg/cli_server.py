@@ -89,7 +89,7 @@ def server(
     os.environ.update(env)
     import uvicorn
 
-    from modelreg.server.app import NoDelayH11Protocol, app_from_environment
+    from modelreg.server.app import UVICORN_OPTIONS, app_from_environment
 
     application = app_from_environment()  # opens (and migrates) the store once, here
     registry = application.state.modelreg.registry
@@ -106,9 +106,7 @@ def server(
     sys.stderr.flush()
     try:
         if workers == 1:
-            uvicorn.run(
-                application, host=host, port=port, log_level="warning", http=NoDelayH11Protocol
-            )
+            uvicorn.run(application, host=host, port=port, **UVICORN_OPTIONS)
         else:
             registry.close()
             uvicorn.run(
@@ -117,8 +115,7 @@ def server(
                 host=host,
                 port=port,
                 workers=workers,
-                log_level="warning",
-                http=NoDelayH11Protocol,
+                **UVICORN_OPTIONS,
             )
     except SystemExit as exc:  # uvicorn exits 1 when it cannot bind
         raise Failure(f"the server stopped: could not serve {where}") from exc

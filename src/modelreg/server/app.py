@@ -349,6 +349,19 @@ class NoDelayH11Protocol(H11Protocol):
         super().connection_made(transport)
 
 
+#: The longest request line and headers accepted. A query value may hold 4,096 characters,
+#: each up to 12 bytes once UTF-8 and percent-encoded, and a search sends three: past h11's
+#: default of 16 KiB the connection was dropped instead of answered.
+MAX_REQUEST_HEAD = 256 * 1024
+
+#: How ``modelreg server`` runs uvicorn, whatever the number of workers.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "http": NoDelayH11Protocol,
+    "h11_max_incomplete_event_size": MAX_REQUEST_HEAD,
+    "log_level": "warning",
+}
+
+
 def set_nodelay(transport: asyncio.BaseTransport) -> None:
     """Send small writes at once on a TCP connection (no Nagle delay)."""
     sock = transport.get_extra_info("socket")
