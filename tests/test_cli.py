@@ -389,6 +389,30 @@ def test_alias_set_history_delete_and_show_at(run: CLI) -> None:
     run.fails(2, "show", "churn@production", "--at", "yesterday")
 
 
+def test_delete_a_version_with_a_reason_then_it_is_gone(run: CLI) -> None:
+    write("model.bin")
+    run.ok("register", "churn", "model.bin")
+    run.ok("register", "churn", "model.bin")
+    run.ok("alias", "set", "churn", "production", "churn/2")
+    assert "--reason" in run.fails(2, "delete", "churn/1")
+    assert run.fails(1, "delete", "churn/2", "--reason", "erasure") == (
+        "error: churn/2 is what churn@production points at: move or delete that alias first\n"
+    )
+    refused = run.fails(1, "delete", "churn", "--reason", "x")
+    assert "name the version to delete as NAME/N" in refused
+    out = run.ok("delete", "churn/1", "--reason", "erasure request 1234").out
+    assert out.startswith("deleted churn/1 (")
+    assert "1 file, freed by the next `modelreg gc`" in out
+    err = run.fails(1, "show", "churn/1")
+    assert err.startswith("error: version churn/1 was deleted at ")
+    assert err.endswith(": erasure request 1234\n")
+    assert [v["number"] for v in run.json("versions", "churn")] == [2]
+    run.ok("alias", "delete", "churn", "production")
+    done = run.json("delete", "churn/2", "--reason", "superseded")
+    assert (done["ref"], done["reason"], done["files"]) == ("churn/2", "superseded", 1)
+    assert "has no versions" in run.fails(1, "show", "churn")
+
+
 def test_alias_must_point_at_a_version_of_the_same_model(run: CLI) -> None:
     write("model.bin")
     run.ok("register", "churn", "model.bin")

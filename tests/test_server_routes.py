@@ -119,6 +119,8 @@ def test_the_key_routes_need_the_documented_roles(app: FastAPI) -> None:
     assert rules[("PUT", "/api/v1/models/{name}/aliases/{alias}")] == {"maintainer"}
     assert rules[("DELETE", "/api/v1/models/{name}/aliases/{alias}")] == {"maintainer"}
     assert rules[("POST", "/api/v1/dataset/retire")] == {"maintainer"}
+    assert rules[("DELETE", "/api/v1/versions/{ref:path}")] == {"maintainer"}
+    assert rules[("POST", "/models/{name}/versions/{number}/delete")] == {"maintainer"}
     assert rules[("POST", "/api/v1/tokens")] == {"admin"}
     assert rules[("GET", "/api/v1/tokens")] == {"admin"}
     assert rules[("DELETE", "/api/v1/tokens/{name}")] == {"admin"}

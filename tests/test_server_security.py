@@ -182,6 +182,24 @@ def test_a_writer_can_register_but_not_move_an_alias(
     assert secured.registry.get("demo/2").aliases == []
 
 
+def test_only_a_maintainer_deletes_a_version(
+    secured: Server, workdir: Path, write: Callable[..., Path]
+) -> None:
+    write("new.bin", "version two")
+    secured.registry.register("demo", "new.bin")
+    writer = secured.remote(token=secured.token("ci", "writer"))
+    with pytest.raises(PermissionDenied, match="this needs maintainer"):
+        writer.delete_version("demo/2", reason="erasure")
+    assert secured.registry.get("demo/2").ref == "demo/2"
+    maintainer = secured.remote(token=secured.token("release", "maintainer"))
+    assert maintainer.delete_version("demo/2", reason="erasure")["deleted_by"] == "release"
+    reader = {"Authorization": f"Bearer {secured.token('r', 'reader')}"}
+    response = secured.http.get("/api/v1/versions/demo/2", headers=reader)
+    assert response.status_code == 410
+    assert response.json()["code"] == "gone"
+    assert response.headers["content-type"] == "application/problem+json"
+
+
 def test_a_maintainer_can_move_aliases_but_not_create_tokens(secured: Server) -> None:
     maintainer = secured.remote(token=secured.token("release", "maintainer"))
     assert maintainer.set_alias("demo", "production", "demo/1").aliases == ["production"]

@@ -47,9 +47,9 @@ def test_migrating_twice_is_a_no_op(tmp_path: Path) -> None:
 
 STORE_MODULES = [
     "aliases", "audit", "backends", "blobs", "capture", "cards", "compare", "datasets", "db",
-    "errors", "evaluations", "governance", "lineage", "local", "maintenance", "manifest",
-    "promotion", "refs", "registering", "registry", "retirement", "runs", "s3", "schema",
-    "search", "signing", "tokens", "transfer", "values", "versions", "wire",
+    "deletion", "errors", "evaluations", "governance", "lineage", "local", "maintenance",
+    "manifest", "promotion", "refs", "registering", "registry", "retirement", "runs", "s3",
+    "schema", "search", "signing", "tokens", "transfer", "values", "versions", "wire",
 ]  # fmt: skip
 
 
@@ -113,6 +113,27 @@ def test_a_registry_made_by_an_older_release_is_upgraded_in_place(tmp_path: Path
     with modelreg.connect(tmp_path / "reg") as reg:
         assert [m.name for m in reg.models()] == ["old"]
         assert reg.db.current_revision() == db.HEAD_REVISION
+
+
+def test_the_newest_migration_downgrades_and_upgrades_again_with_the_data(tmp_path: Path) -> None:
+    """0007 adds the deletion columns in place, and drops them without copying versions."""
+    from alembic import command
+
+    import modelreg
+
+    write_file = tmp_path / "model.bin"
+    write_file.write_bytes(b"model")
+
+    with modelreg.connect(tmp_path / "reg") as reg:
+        reg.register("m", write_file)
+        reg.register("m", write_file)
+        reg.delete_version("m/1", reason="erasure")
+        command.downgrade(db.alembic_config(reg.db.engine), "0006")
+        assert reg.db.current_revision() == "0006"
+    with modelreg.connect(tmp_path / "reg") as reg:
+        assert reg.db.current_revision() == db.HEAD_REVISION
+        assert [v.ref for v in reg.versions("m")] == ["m/2", "m/1"]  # 0006 had no deletions
+        assert reg.verify_audit().ok
 
 
 def test_the_registry_interface_names_every_public_method_of_the_embedded_registry() -> None:

@@ -322,6 +322,30 @@ def test_a_writer_tags_but_only_a_maintainer_moves_aliases(
     assert server.registry.get("demo@prod").ref == "demo/1"
 
 
+def test_a_maintainer_deletes_a_version_from_its_page_and_the_page_then_says_why(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(auth=True)
+    with sign_in(server, server.token("writer", "writer")) as browser:
+        assert 'id="delete-form"' not in browser.get("/models/demo/versions/1").text
+        refused = browser.post("/models/demo/versions/1/delete", data={"reason": "erasure"})
+        assert refused.status_code == 403
+    with sign_in(server, server.token("maint", "maintainer")) as browser:
+        assert 'id="delete-form"' in browser.get("/models/demo/versions/1").text
+        blank = browser.post("/models/demo/versions/1/delete", data={"reason": " "})
+        assert blank.status_code == 400
+        assert "deleting a version needs a reason" in blank.text
+        done = browser.post("/models/demo/versions/1/delete", data={"reason": "erasure 77"})
+        assert (done.status_code, done.headers["location"]) == (303, "/models/demo")
+        page = browser.get("/models/demo/versions/1")
+        assert page.status_code == 410
+        assert "<title>Deleted" in page.text
+        assert "was deleted at" in page.text
+        assert "by maint: erasure 77" in page.text
+    event = server.registry.audit(entity="demo/1", action="version.delete")[0]
+    assert (event.actor, event.after["reason"]) == ("maint", "erasure 77")
+
+
 def test_a_form_posted_from_another_site_is_refused(make_server: Callable[..., Server]) -> None:
     server = make_server()
     response = server.http.post(

@@ -18,6 +18,7 @@ from typing import Any
 
 from modelreg.errors import (
     Conflict,
+    Gone,
     IntegrityError,
     InvalidInput,
     LibraryVersionWarning,
@@ -52,6 +53,7 @@ def load(
 
 __all__ = [
     "Conflict",
+    "Gone",
     "IntegrityError",
     "InvalidInput",
     "LibraryVersionWarning",

@@ -355,6 +355,39 @@ def describe(
     say(f"{ref}: description set")
 
 
+@app.command()
+def delete(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="REF", help="The version: NAME/N or its UUID.")],
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            metavar="TEXT",
+            help="Why it is deleted, e.g. the erasure request it answers (required).",
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a version: it is no longer listed, found or pulled, and gc frees its files.
+
+    Its record stays (its number is never given again, the audit log keeps its manifest,
+    and its children still name it as a parent), and reaching it says when, by whom and
+    why it was deleted. Refused while an alias points at it: move the alias first.
+    """
+    check_ref(ref)
+    from modelreg.deletion import check
+
+    done = open_registry(ctx).delete_version(ref, reason=parsed(check, reason))
+    if as_json:
+        emit_json(done)
+        return
+    say(
+        f"deleted {done['ref']} ({done['id']}): {count(done['files'], 'file')},"
+        f" freed by the next `modelreg gc` unless another version holds the same content"
+    )
+
+
 # -- search, compare, lineage --------------------------------------------------------------
 
 

@@ -205,11 +205,17 @@ def find(conn: Connection, text: str) -> list[Dataset]:
 
 
 def users(conn: Connection, dataset_ids: list[str]) -> dict[str, int]:
-    """How many versions used each dataset: trained, validated, tested or evaluated on it."""
-    vd, ev = schema.version_datasets, schema.evaluations
+    """How many versions (not deleted) used each dataset: trained, validated, tested or
+    evaluated on it."""
+    vd, ev, v = schema.version_datasets, schema.evaluations, schema.versions
     used = sa.union(
         sa.select(vd.c.dataset_id, vd.c.version_id).where(vd.c.dataset_id.in_(dataset_ids)),
         sa.select(ev.c.dataset_id, ev.c.version_id).where(ev.c.dataset_id.in_(dataset_ids)),
     ).subquery()
-    q = sa.select(used.c.dataset_id, sa.func.count()).group_by(used.c.dataset_id)
+    q = (
+        sa.select(used.c.dataset_id, sa.func.count())
+        .join(v, v.c.id == used.c.version_id)
+        .where(v.c.deleted_at.is_(None))
+        .group_by(used.c.dataset_id)
+    )
     return {dataset_id: count for dataset_id, count in conn.execute(q)}

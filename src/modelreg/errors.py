@@ -6,6 +6,7 @@ response in one place and the client maps a response back to the same class in o
 
     ModelregError
     ├── NotFound            404  not_found
+    │   └── Gone                410  gone  (a version that was deleted)
     ├── Conflict            409  conflict
     │   └── PromotionRefused    409  promotion_refused  (a protected alias's gates failed)
     ├── InvalidInput        400  invalid_input
@@ -39,6 +40,13 @@ class NotFound(ModelregError):
 
     status = 404
     code = "not_found"
+
+
+class Gone(NotFound):
+    """A version that was deleted: the message says when, by whom and why."""
+
+    status = 410
+    code = "gone"
 
 
 class Conflict(ModelregError):
@@ -129,6 +137,7 @@ ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
     for cls in (
         ModelregError,
         NotFound,
+        Gone,
         Conflict,
         PromotionRefused,
         InvalidInput,

@@ -1,5 +1,5 @@
 """The governance half of the embedded registry: dataset retirement, evaluations, model
-cards and traces, signatures, webhooks and API tokens.
+cards and traces, signatures, webhooks, version deletion and API tokens.
 
 A mixin of :class:`modelreg.local.LocalRegistry`, apart only so that each file stays
 readable: the rules live in the noun modules it calls (retirement, evaluations, cards,
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from modelreg import evaluations, retirement, signing, tokens, versions
+from modelreg import deletion, evaluations, retirement, signing, tokens, versions
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.errors import InvalidInput
@@ -215,6 +215,19 @@ class Governance:
         from modelreg import webhooks
 
         return webhooks.deliver_pending(self.db)
+
+    # -- deletion ------------------------------------------------------------------------------
+
+    def delete_version(self, ref: str, *, reason: str) -> dict[str, Any]:
+        """Delete the version ``ref`` names (``NAME/N`` or its UUID), with a reason.
+
+        Its record stays (number, audit history, children's lineage) but it is no longer
+        listed, found or pulled, and reaching it raises Gone; ``gc`` then frees its files
+        unless another version holds the same content. Refused (Conflict) while an alias
+        points at it.
+        """
+        text = deletion.check(reason)
+        return self.db.write(lambda conn: deletion.delete(conn, ref, reason=text, actor=self.actor))
 
     # -- API tokens ----------------------------------------------------------------------------
 

@@ -45,37 +45,45 @@ def dataset_dependents(conn: Connection, ref: str) -> list[dict[str, Any]]:
 
 def dependents(conn: Connection, dataset_ids: list[str]) -> list[dict[str, Any]]:
     """Versions trained, validated, tested or evaluated on these dataset versions (direct,
-    with how they used them) and, transitively through parent links, their descendants."""
+    with how they used them) and, transitively through parent links, their descendants.
+
+    Deleted versions are left out, but not what derives from them: a version fine-tuned
+    from a deleted one still depends on its data."""
     vd, ev, d = schema.version_datasets, schema.evaluations, schema.datasets
     v, m = schema.versions, schema.models
     direct: dict[str, set[str]] = {}
     refs: dict[str, str] = {}
     used = (
-        sa.select(vd.c.version_id, vd.c.role, d.c.digest, m.c.name, v.c.number)
+        sa.select(vd.c.version_id, vd.c.role, d.c.digest, m.c.name, v.c.number, v.c.deleted_at)
         .join(d, d.c.id == vd.c.dataset_id)
         .join(v, v.c.id == vd.c.version_id)
         .join(m, m.c.id == v.c.model_id)
         .where(vd.c.dataset_id.in_(dataset_ids))
     )
     evaluated = (
-        sa.select(ev.c.version_id, _EVALUATION, d.c.digest, m.c.name, v.c.number)
+        sa.select(ev.c.version_id, _EVALUATION, d.c.digest, m.c.name, v.c.number, v.c.deleted_at)
         .join(d, d.c.id == ev.c.dataset_id)
         .join(v, v.c.id == ev.c.version_id)
         .join(m, m.c.id == v.c.model_id)
         .where(ev.c.dataset_id.in_(dataset_ids))
     )
+    deleted: set[str] = set()
     for row in conn.execute(sa.union_all(used, evaluated)):
         direct.setdefault(row.version_id, set()).add(f"{row.role}:{row.digest[:12]}")
         refs[row.version_id] = f"{row.name}/{row.number}"
+        if row.deleted_at is not None:
+            deleted.add(row.version_id)
     derived = descendants(conn, set(direct))
-    refs.update(refs_of(conn, [i for i in {*derived, *derived.values()} if i not in refs]))
+    more = [i for i in {*derived, *derived.values()} if i not in refs]
+    refs.update(refs_of(conn, more, deleted=deleted))
     out = [
         {"version": refs[i], "id": i, "relation": "direct", "uses": sorted(uses), "via": None}
         for i, uses in direct.items()
+        if i not in deleted
     ] + [
         {"version": refs[i], "id": i, "relation": "descendant", "uses": [], "via": refs[parent]}
         for i, parent in derived.items()
-        if i not in direct
+        if i not in direct and i not in deleted
     ]
     return sorted(out, key=lambda r: (r["relation"] != "direct", *_ref_key(r["version"])))
 
@@ -85,17 +93,20 @@ def _ref_key(ref: str) -> tuple[str, int]:
     return name, int(number)
 
 
-def refs_of(conn: Connection, ids: list[str]) -> dict[str, str]:
-    """{version id: "name/number"} for many ids."""
+def refs_of(conn: Connection, ids: list[str], *, deleted: set[str] | None = None) -> dict[str, str]:
+    """{version id: "name/number"} for many ids; the deleted ones are added to ``deleted``."""
     v, m = schema.versions, schema.models
     refs: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         q = (
-            sa.select(v.c.id, m.c.name, v.c.number)
+            sa.select(v.c.id, m.c.name, v.c.number, v.c.deleted_at)
             .join(m, m.c.id == v.c.model_id)
             .where(v.c.id.in_(ids[start : start + 500]))
         )
-        refs.update({r.id: f"{r.name}/{r.number}" for r in conn.execute(q)})
+        for r in conn.execute(q):
+            refs[r.id] = f"{r.name}/{r.number}"
+            if deleted is not None and r.deleted_at is not None:
+                deleted.add(r.id)
     return refs
 
 

@@ -285,7 +285,8 @@ class LocalRegistry(Governance):
         def read(conn: Connection) -> list[Version]:
             mid = versions.model_id(conn, name)
             v = schema.versions
-            q = sa.select(v.c.id).where(v.c.model_id == mid).order_by(v.c.number.desc())
+            q = sa.select(v.c.id).where(v.c.model_id == mid, versions.LIVE)
+            q = q.order_by(v.c.number.desc())
             q = q.offset(offset)
             if limit is not None:
                 q = q.limit(limit)

@@ -9,21 +9,30 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import schema
+from modelreg import schema, versions
 from modelreg.blobs import verify
 from modelreg.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
 
-_FILE_DIGESTS = sa.select(schema.version_files.c.digest).distinct()
+_v, _f = schema.versions, schema.version_files
+# A deleted version's files and diff are needed by nothing: they go unless another needs them.
+_FILE_DIGESTS = (
+    sa.select(_f.c.digest).join(_v, _v.c.id == _f.c.version_id).where(versions.LIVE).distinct()
+)
+_CODES = (
+    sa.select(_v.c.code).where(versions.LIVE),
+    sa.select(schema.runs.c.code),
+)
 
 
 def referenced(conn: Connection) -> set[str]:
-    """Digests some record needs: version files and code diffs."""
+    """Digests some record needs: the files and code diffs of versions not deleted, and
+    the diffs of runs."""
     found = set(conn.execute(_FILE_DIGESTS).scalars())
-    for table in (schema.versions, schema.runs):
-        for code in conn.execute(sa.select(table.c.code)).scalars():
+    for query in _CODES:
+        for code in conn.execute(query).scalars():
             if '"diff_digest"' in code:
                 digest = json.loads(code).get("diff_digest")
                 if digest:
@@ -32,12 +41,15 @@ def referenced(conn: Connection) -> set[str]:
 
 
 def _is_referenced(conn: Connection, digest: str) -> bool:
-    files = schema.version_files
-    if conn.execute(sa.select(files.c.digest).where(files.c.digest == digest)).first():
+    file = sa.select(_f.c.digest).join(_v, _v.c.id == _f.c.version_id)
+    if conn.execute(file.where(_f.c.digest == digest, versions.LIVE)).first():
         return True
     return any(
-        conn.execute(sa.select(table.c.id).where(table.c.code.contains(digest))).first()
-        for table in (schema.versions, schema.runs)
+        conn.execute(query).first()
+        for query in (
+            sa.select(_v.c.id).where(_v.c.code.contains(digest), versions.LIVE),
+            sa.select(schema.runs.c.id).where(schema.runs.c.code.contains(digest)),
+        )
     )
 
 

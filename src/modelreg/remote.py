@@ -25,7 +25,16 @@ from urllib.parse import quote
 
 import httpx
 
-from modelreg import capture, registering, retirement, search, signing, transfer, wire
+from modelreg import (
+    capture,
+    deletion,
+    registering,
+    retirement,
+    search,
+    signing,
+    transfer,
+    wire,
+)
 from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import hash_file, take
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
@@ -423,6 +432,13 @@ class RemoteRegistry:
             "dry_run": dry_run,
         }
         found: dict[str, Any] = self._call("POST", "/dataset/retire", json=body)
+        return found
+
+    def delete_version(self, ref: str, *, reason: str) -> dict[str, Any]:
+        path = f"/versions/{_path(str(parse_ref(ref)))}"
+        found: dict[str, Any] = self._call(
+            "DELETE", path, params={"reason": deletion.check(reason)}
+        )
         return found
 
     def evaluate(

@@ -22,9 +22,12 @@ FLAG = "data-retired"
 MAX_REASON = 2000
 
 
-def check_reason(reason: Any) -> str:
+def check_reason(
+    reason: Any, *, what: str = "a retirement", example: str = "the erasure request it answers"
+) -> str:
+    """The reason stripped, at most MAX_REASON characters; ``what`` needs one."""
     if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("a retirement needs a reason (e.g. the erasure request it answers)")
+        raise InvalidInput(f"{what} needs a reason (e.g. {example})")
     if len(reason) > MAX_REASON:
         raise InvalidInput(f"reason is {len(reason)} characters long; the limit is {MAX_REASON}")
     return reason.strip()

@@ -87,6 +87,11 @@ versions = sa.Table(
     sa.Column("command", sa.Text, nullable=False),
     sa.Column("hostname", sa.String(256), nullable=False),
     sa.Column("environment_digest", DIGEST, sa.ForeignKey("environments.digest")),
+    # A deleted version keeps its row, so its number is never given again and its record
+    # stays readable in the audit log; its files are no longer referenced (gc frees them).
+    sa.Column("deleted_at", TS),
+    sa.Column("deleted_by", sa.String(256)),
+    sa.Column("deleted_reason", sa.Text),
     sa.UniqueConstraint("model_id", "number"),
     sa.Index(None, "created_at"),
 )

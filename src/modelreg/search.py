@@ -644,7 +644,9 @@ def select_versions(
     if offset < 0:
         raise InvalidInput(f"offset must not be negative, not {offset}")
     limit = query.limit if limit is None else limit
-    conds = [] if query.where is None else [compile_filter(query.where)]
+    conds: list[Cond] = [_v.c.deleted_at.is_(None)]  # deleted versions are never found
+    if query.where is not None:
+        conds.append(compile_filter(query.where))
     if model_id is not None:
         conds.append(_v.c.model_id == model_id)
     if limit is not None and query.order and query.order[0].field.key is not None:

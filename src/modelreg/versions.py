@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, capture, datasets, schema
 from modelreg.datasets import DatasetUse
 from modelreg.db import now
-from modelreg.errors import NotFound
+from modelreg.errors import Gone, NotFound
 from modelreg.manifest import FileEntry, manifest_digest
 from modelreg.refs import Ref
 from modelreg.values import param_number
@@ -146,6 +146,8 @@ def _by_ids(column: Any) -> Any:
 # Built once: constructing statements costs more than SQLite takes to run them.
 _v, _m = schema.versions, schema.models
 _pv = _v.alias("pv")
+#: Versions not deleted: what listings, search, charts and lineage's descendants show.
+LIVE = _v.c.deleted_at.is_(None)
 _vd, _d, _p = schema.version_datasets, schema.datasets, schema.version_parents
 _LOAD_VERSIONS = (
     sa.select(_v, _m.c.name.label("model_name"))
@@ -262,15 +264,18 @@ def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) 
 
 _a, _e = schema.aliases, schema.alias_events
 _MODEL_ID = sa.select(_m.c.id).where(_m.c.name == sa.bindparam("name"))
-_BY_ID = sa.select(_v.c.id).where(_v.c.id == sa.bindparam("id"))
-_BY_NUMBER = sa.select(_v.c.id).where(
+_BY_ID = sa.select(_v.c.id, _v.c.deleted_at).where(_v.c.id == sa.bindparam("id"))
+_BY_NUMBER = sa.select(_v.c.id, _v.c.deleted_at).where(
     _v.c.model_id == sa.bindparam("model_id"), _v.c.number == sa.bindparam("number")
 )
-_BY_ALIAS = sa.select(_a.c.version_id).where(
-    _a.c.model_id == sa.bindparam("model_id"), _a.c.alias == sa.bindparam("alias")
+_BY_ALIAS = (
+    sa.select(_a.c.version_id, _v.c.deleted_at)
+    .join(_v, _v.c.id == _a.c.version_id)
+    .where(_a.c.model_id == sa.bindparam("model_id"), _a.c.alias == sa.bindparam("alias"))
 )
 _BY_ALIAS_AT = (
-    sa.select(_e.c.version_id)
+    sa.select(_e.c.version_id, _v.c.deleted_at)
+    .outerjoin(_v, _v.c.id == _e.c.version_id)
     .where(
         _e.c.model_id == sa.bindparam("model_id"),
         _e.c.alias == sa.bindparam("alias"),
@@ -281,14 +286,19 @@ _BY_ALIAS_AT = (
 )
 _LATEST = (
     sa.select(_v.c.id)
-    .where(_v.c.model_id == sa.bindparam("model_id"))
+    .where(_v.c.model_id == sa.bindparam("model_id"), LIVE)
     .order_by(_v.c.number.desc())
     .limit(1)
+)
+_DELETED = (
+    sa.select(_m.c.name, _v.c.number, _v.c.deleted_at, _v.c.deleted_by, _v.c.deleted_reason)
+    .join(_m, _m.c.id == _v.c.model_id)
+    .where(_v.c.id == sa.bindparam("id"))
 )
 _CHILDREN = (
     sa.select(_m.c.name, _v.c.number)
     .select_from(_p.join(_v, _v.c.id == _p.c.version_id).join(_m, _m.c.id == _v.c.model_id))
-    .where(_p.c.parent_id == sa.bindparam("id"))
+    .where(_p.c.parent_id == sa.bindparam("id"), LIVE)
     .order_by(_m.c.name, _v.c.number)
 )
 
@@ -314,34 +324,53 @@ def model_id(conn: Connection, name: str) -> str:
 
 
 def resolve(conn: Connection, ref: Ref, *, at: str | None = None) -> str:
-    """The version id a parsed reference names; ``at`` resolves an alias as it was then."""
+    """The version id a parsed reference names; ``at`` resolves an alias as it was then.
+
+    A deleted version raises Gone; a bare model name names its newest version not deleted.
+    """
     if ref.version_id is not None:
-        found = conn.execute(_BY_ID, {"id": ref.version_id}).scalar()
-        if found is None:
+        row = conn.execute(_BY_ID, {"id": ref.version_id}).first()
+        if row is None:
             raise NotFound(f"version {ref.version_id} not found")
-        return str(found)
+        return _live(conn, row)
     assert ref.model is not None
     mid = model_id(conn, ref.model)
     if ref.number is not None:
-        found = conn.execute(_BY_NUMBER, {"model_id": mid, "number": ref.number}).scalar()
-        if found is None:
+        row = conn.execute(_BY_NUMBER, {"model_id": mid, "number": ref.number}).first()
+        if row is None:
             raise NotFound(f"version {ref} not found")
-        return str(found)
+        return _live(conn, row)
     if ref.alias is not None:
         bound = {"model_id": mid, "alias": ref.alias}
         if at is not None:
             row = conn.execute(_BY_ALIAS_AT, {**bound, "at": at}).first()
             if row is None or row.version_id is None:
                 raise NotFound(f"alias {ref} did not point at any version at {at}")
-            return str(row.version_id)
-        found = conn.execute(_BY_ALIAS, bound).scalar()
-        if found is None:
+            return _live(conn, row)
+        row = conn.execute(_BY_ALIAS, bound).first()
+        if row is None:
             raise NotFound(f"alias {ref} not found")
-        return str(found)
+        return _live(conn, row)
     found = conn.execute(_LATEST, {"model_id": mid}).scalar()
     if found is None:
         raise NotFound(f"model {ref.model!r} has no versions")
     return str(found)
+
+
+def _live(conn: Connection, row: Any) -> str:
+    """The id of a resolved row (its first column), or Gone when that version was deleted."""
+    if row.deleted_at is None:
+        return str(row[0])
+    raise gone(conn, str(row[0]))
+
+
+def gone(conn: Connection, version_id: str) -> Gone:
+    """The error for reaching deleted version ``version_id``: when, by whom, and why."""
+    r = conn.execute(_DELETED, {"id": version_id}).one()
+    return Gone(
+        f"version {r.name}/{r.number} was deleted at {r.deleted_at} by {r.deleted_by}:"
+        f" {r.deleted_reason}"
+    )
 
 
 def children(conn: Connection, version_id: str) -> list[str]:
@@ -569,6 +598,7 @@ def list_models(
             sa.func.max(_v.c.number).label("latest"),
             sa.func.max(_v.c.created_at).label("newest"),
         )
+        .where(LIVE)
         .group_by(_v.c.model_id)
         .subquery()
     )
@@ -628,7 +658,7 @@ def metric_series(
     """
     vm = schema.version_metrics
     latest = conn.execute(
-        sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == model_id)
+        sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == model_id, LIVE)
     ).scalar()
     width = -(-(latest or 0) // max_points)  # ceiling division
     joined = vm.join(_v, _v.c.id == vm.c.version_id)
@@ -636,7 +666,7 @@ def metric_series(
         q = (
             sa.select(vm.c.key, _v.c.number, _v.c.created_at, vm.c.value)
             .select_from(joined)
-            .where(_v.c.model_id == model_id)
+            .where(_v.c.model_id == model_id, LIVE)
             .order_by(vm.c.key, _v.c.number)
         )
         series: dict[str, dict[str, Any]] = {}
@@ -657,7 +687,7 @@ def metric_series(
             sa.func.max(vm.c.value),
         )
         .select_from(joined)
-        .where(_v.c.model_id == model_id)
+        .where(_v.c.model_id == model_id, LIVE)
         .group_by(vm.c.key, bucket)
         .order_by(vm.c.key, sa.func.min(_v.c.number))
     )

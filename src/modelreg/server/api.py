@@ -37,6 +37,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (403, "Not allowed"),
         (404, "Not found"),
         (409, "Conflict"),
+        (410, "Gone: the version was deleted"),
         (413, "Request body too large"),
     )
 }

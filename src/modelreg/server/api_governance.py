@@ -126,6 +126,18 @@ def retire_dataset(reg: Maintainer, body: RetireBody) -> JSON:
     return reg.retire_dataset(body.ref, reason=body.reason, dry_run=body.dry_run)
 
 
+# -- deletion --------------------------------------------------------------------------------
+
+
+@router.delete("/versions/{ref:path}", tags=["versions"])
+def delete_version(
+    reg: Maintainer, ref: str, reason: Annotated[str, Query(max_length=2000)]
+) -> JSON:
+    """Delete a version (``NAME/N`` or UUID), with a reason: its record stays, reaching it
+    answers 410, and gc frees its files. Refused (409) while an alias points at it."""
+    return reg.delete_version(ref, reason=reason)
+
+
 class EvaluationBody(Body):
     ref: str = Field(max_length=300)
     dataset: dict[str, Any]

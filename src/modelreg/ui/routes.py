@@ -208,7 +208,7 @@ def error_page(request: Request, exc: ModelregError) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urllib.parse.urlencode({'next': target})}", 303)
     title = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
-             409: "Conflict", 413: "Too large"}.get(exc.status, "Error")  # fmt: skip
+             409: "Conflict", 410: "Deleted", 413: "Too large"}.get(exc.status, "Error")  # fmt: skip # noqa: E501
     message = exc.message
     if isinstance(exc, NotAuthenticated):
         message = "Your session has ended or the token was revoked: sign in again."
@@ -414,6 +414,14 @@ async def alias_form(request: Request, reg: Maintainer, name: str, number: int) 
     alias = form.get("alias", "").strip()
     await anyio.to_thread.run_sync(lambda: reg.set_alias(name, alias, ref))
     return _back_to(ref)
+
+
+@router.post("/models/{name}/versions/{number}/delete")
+async def delete_form(request: Request, reg: Maintainer, name: str, number: int) -> Response:
+    form = await _form(request)
+    ref = f"{name}/{number}"
+    await anyio.to_thread.run_sync(lambda: reg.delete_version(ref, reason=form.get("reason", "")))
+    return RedirectResponse(f"/models/{urllib.parse.quote(name)}", status_code=303)
 
 
 # -- signing in ---------------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""Deleting a version: its files stop being referenced, its record stays.
+
+A deleted version keeps its row and its number (never given again), so the audit log, the
+alias history and the children that name it as a parent still make sense. It is no longer
+listed, searched, pulled or resolved (reaching it raises Gone, saying when, by whom and
+why), and its blobs are freed by the next ``gc`` unless another version holds the same
+content. A version an alias points at is refused: move the alias first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import audit, schema, versions
+from modelreg.db import now
+from modelreg.errors import Conflict, InvalidInput
+from modelreg.refs import parse_ref
+from modelreg.retirement import check_reason
+
+_a, _m, _v = schema.aliases, schema.models, schema.versions
+_ALIASES_ON = (
+    sa.select(_m.c.name, _a.c.alias)
+    .join(_m, _m.c.id == _a.c.model_id)
+    .where(_a.c.version_id == sa.bindparam("id"))
+    .order_by(_a.c.alias)
+)
+
+
+def check(reason: Any) -> str:
+    return check_reason(reason, what="deleting a version", example="the erasure request it answers")
+
+
+def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """Mark the version ``ref`` names (``NAME/N`` or its UUID) deleted, with its audit event."""
+    parsed = parse_ref(ref)
+    if parsed.number is None and parsed.version_id is None:
+        raise InvalidInput(
+            f"name the version to delete as NAME/N or by its UUID, not {ref!r}: a model name"
+            " or an alias moves, and a deletion must not"
+        )
+    vid = versions.resolve(conn, parsed)  # Gone when it was deleted already
+    (version,) = versions.load(conn, [vid])
+    pointing = [f"{r.name}@{r.alias}" for r in conn.execute(_ALIASES_ON, {"id": vid})]
+    if pointing:
+        raise Conflict(
+            f"{version.ref} is what {', '.join(pointing)} points at: move or delete"
+            f" {'that alias' if len(pointing) == 1 else 'those aliases'} first"
+        )
+    stamp = now()
+    conn.execute(
+        _v.update()
+        .where(_v.c.id == vid)
+        .values(deleted_at=stamp, deleted_by=actor, deleted_reason=reason)
+    )
+    audit.append(
+        conn,
+        actor=actor,
+        action="version.delete",
+        entity_type="version",
+        entity_id=vid,
+        entity=version.ref,
+        before={
+            "ref": version.ref,
+            "manifest_digest": version.manifest_digest,
+            "files": [f.to_dict() for f in version.files],
+        },
+        after={"deleted_at": stamp, "reason": reason},
+    )
+    return {
+        "ref": version.ref,
+        "id": vid,
+        "deleted_at": stamp,
+        "deleted_by": actor,
+        "reason": reason,
+        "files": len(version.files),
+        "size": version.size,
+    }
