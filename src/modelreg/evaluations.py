@@ -109,11 +109,12 @@ def _dataset_version(conn: Connection, ref: str) -> tuple[str, str]:
 
 
 def trend(conn: Connection, model: str, dataset: str, metric: str) -> dict[str, Any]:
-    """Every evaluation of a model's versions on one dataset digest, oldest first."""
+    """Every evaluation of a model's versions (not deleted) on one dataset digest, oldest
+    first."""
     mid = versions.model_id(conn, model)
     dataset_id, digest = _dataset_version(conn, dataset)
     v = schema.versions
-    in_model = sa.select(v.c.id).where(v.c.model_id == mid)
+    in_model = sa.select(v.c.id).where(v.c.model_id == mid, versions.LIVE)
     rows = _rows(conn, sa.and_(_ev.c.dataset_id == dataset_id, _ev.c.version_id.in_(in_model)))
     points = [
         {"at": r["created_at"], "version": r["version"], "value": r["metrics"][metric]}

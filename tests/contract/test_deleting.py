@@ -154,3 +154,14 @@ def test_an_alias_cannot_be_pointed_at_a_deleted_version(registry, three):
         registry.set_alias("churn", "staging", "churn/2")
     with pytest.raises(Gone):
         registry.compare("churn/1", "churn/2")
+
+
+def test_a_deleted_version_leaves_the_leaderboard_and_the_trend(registry, three, write):
+    write("holdout.csv", "x,y\n1,0\n")
+    for version, auc in zip(three, (0.8, 0.95, 0.7), strict=True):
+        registry.evaluate(version.ref, "holdout.csv", metrics={"auc": auc})
+    registry.delete_version("churn/2", reason="erasure")
+    board = registry.leaderboard("churn", dataset="holdout.csv", metric="auc")
+    assert [r["version"] for r in board["ranking"]] == ["churn/1", "churn/3"]
+    trend = registry.metric_trend("churn", dataset="holdout.csv", metric="auc")
+    assert [p["version"] for p in trend["points"]] == ["churn/1", "churn/3"]
