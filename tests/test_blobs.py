@@ -129,6 +129,18 @@ def test_content_that_does_not_match_its_digest_is_refused_and_nothing_is_left(s
     assert leftovers(store) == []
 
 
+def test_refresh_marks_a_stored_blob_re_used_and_says_false_for_a_missing_one(store):
+    digest, _ = store.put(io.BytesIO(b"held"))
+    if isinstance(store, LocalBlobStore):
+        os.utime(store.path(digest), (1, 1))
+    else:
+        store._blobs[digest] = (b"held", 1.0)
+    assert store.refresh(digest) is True
+    assert store.modified(digest) > time.time() - 60
+    assert store.refresh(sha256(b"never stored")) is False
+    assert list(store) == [digest]
+
+
 def test_delete_removes_a_blob_and_deleting_twice_is_harmless(store):
     keep, _ = store.put(io.BytesIO(b"keep"))
     gone, _ = store.put(io.BytesIO(b"gone"))

@@ -136,6 +136,16 @@ def test_a_known_digest_is_not_read_or_uploaded_again_and_its_time_is_refreshed(
     assert list(store) == [digest]
 
 
+def test_refresh_marks_a_stored_blob_re_used_and_says_false_for_a_missing_one(store):
+    digest, _ = store.put(io.BytesIO(b"held"))
+    before = store.modified(digest)
+    time.sleep(1.1)  # S3 times have whole seconds
+    assert store.refresh(digest) is True
+    assert store.modified(digest) > before
+    assert store.refresh(sha256(b"never stored")) is False
+    assert list(store) == [digest]
+
+
 def test_a_seekable_stream_is_hashed_first_so_stored_content_is_not_uploaded_again(store):
     data = os.urandom(PART + 100)
     store.put(io.BytesIO(data))

@@ -119,3 +119,29 @@ def test_the_longest_query_the_schema_allows_is_answered_not_dropped(
     one_more = server.http.get("/api/v1/search", params={"filter": wide + "x"})
     assert one_more.status_code == 400
     assert "at most 4096 characters" in one_more.json()["detail"]
+
+
+def test_a_held_blob_a_client_is_about_to_name_outlives_a_gc_in_between(
+    make_server: Callable[..., Any], tmp_path: Any
+) -> None:
+    """/blobs/missing marks the blobs it reports held as re-used: an unreferenced blob older
+    than gc's grace period (here a deleted version's) is not collected before the client's
+    create request names it."""
+    import os
+    import time
+
+    server = make_server()
+    server.registry.delete_version("demo/1", reason="superseded")
+    blob = server.root / "blobs" / "sha256" / DIGEST[:2] / DIGEST
+    hours_ago = time.time() - 7200
+    os.utime(blob, (hours_ago, hours_ago))
+    asked = server.http.post("/api/v1/blobs/missing", json={"digests": [DIGEST]})
+    assert asked.json() == {"missing": []}
+    assert server.registry.gc(grace_seconds=3600)["removed"] == []
+    (tmp_path / "model.bin").write_bytes(CONTENT)
+    files = [{"path": "model.bin", "digest": DIGEST, "size": len(CONTENT)}]
+    created = server.http.post("/api/v1/models/demo/versions", json={"files": files})
+    assert created.status_code == 201
+    assert created.json()["ref"] == "demo/2"
+    os.utime(blob, (hours_ago, hours_ago))
+    assert server.registry.gc(grace_seconds=3600)["removed"] == []  # demo/2 holds it now

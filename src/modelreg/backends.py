@@ -107,6 +107,9 @@ class MissingBlobStore:
     def exists(self, digest: str) -> bool:
         self._refuse()
 
+    def refresh(self, digest: str) -> bool:
+        self._refuse()
+
     def size(self, digest: str) -> int:
         self._refuse()
 

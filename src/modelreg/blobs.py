@@ -41,10 +41,14 @@ class BlobStore(Protocol):
 
     def exists(self, digest: str) -> bool: ...
 
+    def refresh(self, digest: str) -> bool:
+        """Mark a stored blob re-used now, so that gc's grace period keeps it for a version
+        about to name it; False when it is not stored."""
+
     def size(self, digest: str) -> int: ...
 
     def modified(self, digest: str) -> float:
-        """When the blob was last written or re-put (seconds since the epoch)."""
+        """When the blob was last written, re-put or refreshed (seconds since the epoch)."""
 
     def delete(self, digest: str) -> None: ...
 
@@ -202,6 +206,13 @@ class LocalBlobStore:
     def exists(self, digest: str) -> bool:
         return self.path(digest).is_file()
 
+    def refresh(self, digest: str) -> bool:
+        try:
+            os.utime(self.path(digest))
+        except FileNotFoundError:
+            return False
+        return True
+
     def size(self, digest: str) -> int:
         try:
             return self.path(digest).stat().st_size
@@ -286,6 +297,12 @@ class MemoryBlobStore:
 
     def exists(self, digest: str) -> bool:
         return _check_digest(digest) in self._blobs
+
+    def refresh(self, digest: str) -> bool:
+        if _check_digest(digest) not in self._blobs:
+            return False
+        self._blobs[digest] = (self._blobs[digest][0], time.time())
+        return True
 
     def size(self, digest: str) -> int:
         with self.open(digest) as f:

@@ -120,6 +120,9 @@ class S3BlobStore:
             spool.seek(0)
             return self.put(spool, digest=digest)  # type: ignore[arg-type]
 
+    def refresh(self, digest: str) -> bool:
+        return self._refresh(digest) is not None
+
     def _refresh(self, digest: str) -> int | None:
         """The size of a stored blob, after marking it re-used; None when it is absent."""
         head = self._head(self.key(digest))

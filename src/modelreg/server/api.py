@@ -194,10 +194,12 @@ class DigestsBody(Body):
 
 @router.post("/blobs/missing", tags=["blobs"])
 def missing_blobs(reg: Writer, body: DigestsBody) -> JSON:
-    """Which of these digests the store does not hold: the only ones to upload."""
+    """Which of these digests the store does not hold: the only ones to upload. Those it
+    holds are marked re-used, so that gc's grace period keeps them for the version that is
+    about to name them."""
     for digest in body.digests:
         _check_digest(digest)
-    return {"missing": [d for d in dict.fromkeys(body.digests) if not reg.blobs.exists(d)]}
+    return {"missing": [d for d in dict.fromkeys(body.digests) if not reg.blobs.refresh(d)]}
 
 
 @router.put("/blobs/{digest}", status_code=201, tags=["blobs"])
