@@ -398,7 +398,7 @@ def test_delete_a_version_with_a_reason_then_it_is_gone(run: CLI) -> None:
     assert run.fails(1, "delete", "churn/2", "--reason", "erasure") == (
         "error: churn/2 is what churn@production points at: move or delete that alias first\n"
     )
-    refused = run.fails(1, "delete", "churn", "--reason", "x")
+    refused = run.fails(2, "delete", "churn", "--reason", "x")
     assert "name the version to delete as NAME/N" in refused
     out = run.ok("delete", "churn/1", "--reason", "erasure request 1234").out
     assert out.startswith("deleted churn/1 (")

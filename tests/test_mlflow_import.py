@@ -187,6 +187,27 @@ def test_a_second_import_copies_nothing(reg: Any, mlflow_server: MlflowServer) -
     )
 
 
+def test_a_version_deleted_here_is_not_imported_again_nor_an_alias_pointed_at_it(
+    reg: Any, mlflow_server: MlflowServer
+) -> None:
+    first = import_mlflow(reg, mlflow_server.uri)
+    aliased = {(m.name, n): a for m in reg.models() for a, n in m.aliases.items()}
+    (name, number), alias = next(iter(sorted(aliased.items())))
+    plain = next(i["version"] for i in first["imported"] if not reg.get(i["version"]).aliases)
+    reg.delete_alias(name, alias)
+    reg.delete_version(f"{name}/{number}", reason="erasure request")
+    reg.delete_version(plain, reason="erasure request")
+
+    again = import_mlflow(reg, mlflow_server.uri)
+
+    assert again["imported"] == []
+    assert again["aliases"] == []
+    deleted = sorted(s["version"] for s in again["skipped"] if s.get("deleted"))
+    assert deleted == sorted([f"{name}/{number}", plain])
+    assert any(w.endswith(f"imported as {name}/{number}, since deleted") for w in again["warnings"])
+    assert alias not in {m.name: m.aliases for m in reg.models()}[name]
+
+
 def test_a_new_mlflow_version_is_the_only_one_imported_on_the_next_run(
     reg: Any, mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:

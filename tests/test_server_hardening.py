@@ -145,3 +145,28 @@ def test_a_held_blob_a_client_is_about_to_name_outlives_a_gc_in_between(
     assert created.json()["ref"] == "demo/2"
     os.utime(blob, (hours_ago, hours_ago))
     assert server.registry.gc(grace_seconds=3600)["removed"] == []  # demo/2 holds it now
+
+
+def test_a_blob_gc_takes_between_upload_and_create_is_sent_again(
+    make_server: Callable[..., Any], tmp_path: Any, monkeypatch: Any
+) -> None:
+    """With no grace period, gc can collect a blob /blobs/missing reported held before the
+    create request names it: the client uploads what the server lacks and creates again."""
+    server = make_server()
+    server.registry.delete_version("demo/1", reason="superseded")  # its blob is unreferenced
+    monkeypatch.chdir(tmp_path)  # outside any git repository: no diff blob to send
+    client = server.remote()
+    upload = client._upload
+    collected: list[str] = []
+
+    def upload_then_collect(*args: Any, **kwargs: Any) -> None:
+        upload(*args, **kwargs)
+        if not collected:
+            collected.extend(server.registry.gc(grace_seconds=0)["removed"])
+
+    client._upload = upload_then_collect  # type: ignore[method-assign]
+    (tmp_path / "model.bin").write_bytes(CONTENT)
+    version = client.register("demo", tmp_path / "model.bin")
+    assert collected == [DIGEST], "gc did not run between the upload and the create"
+    assert version.ref == "demo/2"
+    assert server.registry.fsck()["ok"]

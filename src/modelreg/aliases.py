@@ -102,17 +102,19 @@ def set_alias(
 
 
 def previous_target(conn: Connection, name: str, alias: str) -> Ref:
-    """The version the alias pointed at before its current one (for a rollback)."""
+    """The version the alias pointed at before its current one (for a rollback), passing
+    over versions deleted since."""
     mid = versions.model_id(conn, name)
     current = conn.execute(_CURRENT, {"model_id": mid, "alias": alias}).scalar()
     q = (
-        sa.select(_e.c.version_id)
+        sa.select(_e.c.version_id, _v.c.deleted_at)
+        .outerjoin(_v, _v.c.id == _e.c.version_id)
         .where(_e.c.model_id == mid, _e.c.alias == alias)
         .order_by(_e.c.at.desc(), _e.c.id.desc())
     )
-    moves = list(conn.execute(q).scalars())
-    for version_id in moves[1:]:
-        if version_id is not None and version_id != current:
+    moves = list(conn.execute(q))
+    for version_id, deleted_at in moves[1:]:
+        if version_id is not None and version_id != current and deleted_at is None:
             return Ref(version_id=version_id)
     raise NotFound(f"alias {name}@{alias} has no previous target to roll back to")
 

@@ -276,6 +276,9 @@ def trace(
 ) -> dict[str, Any]:
     """The version's full lineage, and each ancestor's through parent links, nearest first.
 
+    A deleted version is traced too (a prediction it made still needs its lineage), with
+    ``deleted`` saying when, by whom and why; so is each deleted ancestor.
+
     ``datasets`` lists every dataset version that fed the model, directly or through any
     ancestor, with who used it and whether it is retired. A ``marker`` whose manifest digest
     differs from the registry's is refused: the files or the marker are not what was pulled.
@@ -309,12 +312,14 @@ def trace(
             )
             entry["used_by"].append({"version": v.ref, "role": d["role"], "depth": depth})
     target = generations[0][2]
+    deleted = versions.deletions(conn, [v.id for _, v, _ in generations])
     return {
         "id": version.id,
         "version": version.ref,
         "manifest_digest": version.manifest_digest,
         "marker": marker,
         "flags": version.flags,
+        "deleted": deleted.get(version.id),
         "lineage": target,
         "ancestors": [
             {
@@ -331,6 +336,7 @@ def trace(
                 "hostname": facts["hostname"],
                 "run_id": v.run_id,
                 "flags": v.flags,
+                "deleted": deleted.get(v.id),
             }
             for depth, v, facts in generations[1:]
         ],
@@ -622,6 +628,9 @@ def trace_markdown(found: dict[str, Any]) -> str:
         ("manifest digest", _digest(found["manifest_digest"])),
         ("flags", escape(", ".join(found["flags"]) or None)),
     ]
+    if found.get("deleted"):
+        gone = found["deleted"]
+        fields.append(("deleted", escape(f"{gone['at']} by {gone['by']}: {gone['reason']}")))
     if marker is not None:
         fields.append(("read from", escape(marker["path"])))
     out += _section("Version", _fields(fields))
@@ -642,7 +651,7 @@ def trace_markdown(found: dict[str, Any]) -> str:
         ),
     )
     generations = [
-        {**target, "depth": 0, "version": found["version"]},
+        {**target, "depth": 0, "version": found["version"], "deleted": found.get("deleted")},
         *found["ancestors"],
     ]
     out += _section(
@@ -652,7 +661,7 @@ def trace_markdown(found: dict[str, Any]) -> str:
             [
                 [
                     escape(g["depth"]),
-                    escape(g["version"]),
+                    escape(g["version"] + (" (deleted)" if g.get("deleted") else "")),
                     escape(", ".join(g["parents"]) or None),
                     _digest(g["code"].get("commit")),
                     escape(g["code"].get("dirty")),

@@ -375,10 +375,10 @@ def delete(
     and its children still name it as a parent), and reaching it says when, by whom and
     why it was deleted. Refused while an alias points at it: move the alias first.
     """
-    check_ref(ref)
-    from modelreg.deletion import check
+    from modelreg import deletion
 
-    done = open_registry(ctx).delete_version(ref, reason=parsed(check, reason))
+    parsed(deletion.check_ref, ref)
+    done = open_registry(ctx).delete_version(ref, reason=parsed(deletion.check, reason))
     if as_json:
         emit_json(done)
         return

@@ -3,8 +3,9 @@
 A deleted version keeps its row and its number (never given again), so the audit log, the
 alias history and the children that name it as a parent still make sense. It is no longer
 listed, searched, pulled or resolved (reaching it raises Gone, saying when, by whom and
-why), and its blobs are freed by the next ``gc`` unless another version holds the same
-content. A version an alias points at is refused: move the alias first.
+why; ``trace`` still answers, marked deleted), and its blobs are freed by ``gc`` unless a
+version not deleted, or a run, holds the same content (gc's grace period still applies). A
+version an alias points at is refused: move the alias first.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, schema, versions
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput
-from modelreg.refs import parse_ref
+from modelreg.refs import Ref, parse_ref
 from modelreg.retirement import check_reason
 
 _a, _m, _v = schema.aliases, schema.models, schema.versions
@@ -33,15 +34,20 @@ def check(reason: Any) -> str:
     return check_reason(reason, what="deleting a version", example="the erasure request it answers")
 
 
-def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:
-    """Mark the version ``ref`` names (``NAME/N`` or its UUID) deleted, with its audit event."""
+def check_ref(ref: str) -> Ref:
+    """``ref`` parsed, when it names one version for good: ``NAME/N`` or a UUID."""
     parsed = parse_ref(ref)
     if parsed.number is None and parsed.version_id is None:
         raise InvalidInput(
             f"name the version to delete as NAME/N or by its UUID, not {ref!r}: a model name"
             " or an alias moves, and a deletion must not"
         )
-    vid = versions.resolve(conn, parsed)  # Gone when it was deleted already
+    return parsed
+
+
+def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:
+    """Mark the version ``ref`` names (``NAME/N`` or its UUID) deleted, with its audit event."""
+    vid = versions.resolve(conn, check_ref(ref))  # Gone when it was deleted already
     (version,) = versions.load(conn, [vid])
     pointing = [f"{r.name}@{r.alias}" for r in conn.execute(_ALIASES_ON, {"id": vid})]
     if pointing:
@@ -55,6 +61,7 @@ def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, 
         .where(_v.c.id == vid)
         .values(deleted_at=stamp, deleted_by=actor, deleted_reason=reason)
     )
+    conn.execute(_m.update().where(_m.c.name == version.model).values(updated_at=stamp))
     audit.append(
         conn,
         actor=actor,

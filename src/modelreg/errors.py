@@ -12,6 +12,7 @@ response in one place and the client maps a response back to the same class in o
     ├── InvalidInput        400  invalid_input
     │   ├── SearchSyntaxError   400  search_syntax
     │   ├── UnsafeModel         400  unsafe_model  (loading would run code; needs trust=True)
+    │   ├── BlobMissing         400  blob_missing  (a manifest names a blob the store lacks)
     │   └── TooLarge            413  too_large     (a request body over the server's limit)
     ├── PermissionDenied    403  permission_denied
     │   └── NotAuthenticated    401  unauthenticated  (no token, or one that is not valid)
@@ -96,6 +97,12 @@ class UnsafeModel(InvalidInput):
         self.files = files or {}
 
 
+class BlobMissing(InvalidInput):
+    """A new version's manifest names a blob the store does not hold: upload it first."""
+
+    code = "blob_missing"
+
+
 class TooLarge(InvalidInput):
     """A request body is larger than the server accepts."""
 
@@ -143,6 +150,7 @@ ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
         InvalidInput,
         SearchSyntaxError,
         UnsafeModel,
+        BlobMissing,
         TooLarge,
         PermissionDenied,
         NotAuthenticated,

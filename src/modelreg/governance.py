@@ -223,8 +223,8 @@ class Governance:
 
         Its record stays (number, audit history, children's lineage) but it is no longer
         listed, found or pulled, and reaching it raises Gone; ``gc`` then frees its files
-        unless another version holds the same content. Refused (Conflict) while an alias
-        points at it.
+        unless a version not deleted, or a run, holds the same content. Refused (Conflict)
+        while an alias points at it.
         """
         text = deletion.check(reason)
         return self.db.write(lambda conn: deletion.delete(conn, ref, reason=text, actor=self.actor))

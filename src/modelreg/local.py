@@ -39,7 +39,7 @@ from modelreg.blobs import BlobStore, LocalBlobStore
 from modelreg.compare import compare
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
-from modelreg.errors import IntegrityError, InvalidInput, NotFound
+from modelreg.errors import BlobMissing, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
 from modelreg.manifest import FileEntry, FilesArg, check_entries
 from modelreg.refs import check_alias, check_name, parse_ref
@@ -203,7 +203,7 @@ class LocalRegistry(Governance):
                     stored = self.blobs.size(digest)
                 except NotFound:
                     if restore is None:
-                        raise InvalidInput(
+                        raise BlobMissing(
                             f"blob {digest} is not in the store: upload it before creating"
                             " the version that names it"
                         ) from None

@@ -210,6 +210,7 @@ class _Import:
     def __init__(self, registry: Any, server: MlflowServer) -> None:
         self.registry = registry
         self.server = server
+        self._deleted: dict[int, str] = {}  # of the model being imported: see _imported
         self.report: dict[str, Any] = {
             "tracking_uri": server.uri,
             "models": {},
@@ -258,12 +259,34 @@ class _Import:
                 by_number[int(version.tags["mlflow.model_version"])] = version
             elif source is not None:
                 others += 1
-        if others or (count and not by_number):
+        self._deleted = self._deleted_imports(name, original)
+        if others or (count and not by_number and not self._deleted):
             raise Conflict(
                 f"modelreg model {name!r} already exists and was not imported from MLflow model"
                 f" {original!r}; refusing to mix their versions"
             )
         return by_number
+
+    def _deleted_imports(self, name: str, original: str) -> dict[int, str]:
+        """{MLflow version number: ref} of versions of ``name`` imported from ``original``
+        and deleted since: they are not imported again. Read from the audit log, which keeps
+        each deleted version's creation with its tags."""
+        found: dict[int, str] = {}
+        before: int | None = None
+        while True:
+            page = self.registry.audit(
+                entity_type="version", action="version.delete", limit=500, before_seq=before
+            )
+            for event in page:
+                if not event.entity.startswith(f"{name}/"):
+                    continue
+                created = self.registry.audit(entity=event.entity, action="version.create")
+                tags = (created[-1].after or {}).get("tags", {}) if created else {}
+                if tags.get("mlflow.model_name") == original and "mlflow.model_version" in tags:
+                    found[int(tags["mlflow.model_version"])] = event.entity
+            if len(page) < 500:
+                return found
+            before = page[-1].seq
 
     def _search(self, name: str, where: str) -> Iterator[Any]:
         offset = 0
@@ -282,6 +305,16 @@ class _Import:
         )
         for mv in sorted(found, key=lambda v: int(v["version"])):
             number = int(mv["version"])
+            if number in self._deleted:
+                self.report["skipped"].append(
+                    {
+                        "model": original,
+                        "mlflow_version": number,
+                        "version": self._deleted[number],
+                        "deleted": True,
+                    }
+                )
+                continue
             if number in done:
                 previous = done[number].tags.get("mlflow.run_id", "")
                 if previous != mv.get("run_id", "") and previous:
@@ -399,8 +432,13 @@ class _Import:
                 self.report["warnings"].append(f"{model['name']}@{entry['alias']}: {exc}")
                 continue
             if number not in done:
+                why = (
+                    f"imported as {self._deleted[number]}, since deleted"
+                    if number in self._deleted
+                    else "not imported"
+                )
                 self.report["warnings"].append(
-                    f"{model['name']}@{entry['alias']} points at version {number}, not imported"
+                    f"{model['name']}@{entry['alias']} points at version {number}, {why}"
                 )
                 continue
             target = done[number]

@@ -39,6 +39,7 @@ from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import hash_file, take
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.errors import (
+    BlobMissing,
     IntegrityError,
     InvalidInput,
     ModelregError,
@@ -160,7 +161,13 @@ class RemoteRegistry:
                 new.code["diff_digest"], new.code["diff_size"] = digest, size
                 uploads[digest] = draft.diff
             self._upload(uploads, progress)
-            return self.commit_version(new, signer=draft.signer)
+            try:
+                return self.commit_version(new, signer=draft.signer)
+            except BlobMissing:
+                # gc collected a blob the server reported held (it had no grace period left,
+                # or was run without one) before the version named it: send what it lacks.
+                self._upload(uploads, progress)
+                return self.commit_version(new, signer=draft.signer)
 
     def commit_version(
         self,
@@ -435,7 +442,7 @@ class RemoteRegistry:
         return found
 
     def delete_version(self, ref: str, *, reason: str) -> dict[str, Any]:
-        path = f"/versions/{_path(str(parse_ref(ref)))}"
+        path = f"/versions/{_path(str(deletion.check_ref(ref)))}"
         found: dict[str, Any] = self._call(
             "DELETE", path, params={"reason": deletion.check(reason)}
         )

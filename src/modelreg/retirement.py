@@ -25,12 +25,17 @@ MAX_REASON = 2000
 def check_reason(
     reason: Any, *, what: str = "a retirement", example: str = "the erasure request it answers"
 ) -> str:
-    """The reason stripped, at most MAX_REASON characters; ``what`` needs one."""
+    """The reason stripped, at most MAX_REASON characters of text (tabs and newlines but no
+    other control character); ``what`` needs one."""
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput(f"{what} needs a reason (e.g. {example})")
-    if len(reason) > MAX_REASON:
-        raise InvalidInput(f"reason is {len(reason)} characters long; the limit is {MAX_REASON}")
-    return reason.strip()
+    text = reason.strip()
+    if len(text) > MAX_REASON:
+        raise InvalidInput(f"reason is {len(text)} characters long; the limit is {MAX_REASON}")
+    bad = next((c for c in text if (c < " " and c not in "\t\n") or c == "\x7f"), None)
+    if bad is not None:
+        raise InvalidInput(f"reason contains the control character {bad!r}")
+    return text
 
 
 def _retirements(conn: Connection, dataset_ids: list[str]) -> dict[str, Any]:

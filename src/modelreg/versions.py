@@ -364,6 +364,20 @@ def _live(conn: Connection, row: Any) -> str:
     raise gone(conn, str(row[0]))
 
 
+_DELETIONS = sa.select(_v.c.id, _v.c.deleted_at, _v.c.deleted_by, _v.c.deleted_reason).where(
+    _by_ids(_v.c.id), _v.c.deleted_at.is_not(None)
+)
+
+
+def deletions(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """{version id: {"at", "by", "reason"}} for those of ``ids`` that were deleted."""
+    found: dict[str, dict[str, str]] = {}
+    for chunk in _chunks(list(ids)):
+        for r in conn.execute(_DELETIONS, {"ids": list(chunk)}):
+            found[r.id] = {"at": r.deleted_at, "by": r.deleted_by, "reason": r.deleted_reason}
+    return found
+
+
 def gone(conn: Connection, version_id: str) -> Gone:
     """The error for reaching deleted version ``version_id``: when, by whom, and why."""
     r = conn.execute(_DELETED, {"id": version_id}).one()

@@ -165,3 +165,46 @@ def test_a_deleted_version_leaves_the_leaderboard_and_the_trend(registry, three,
     assert [r["version"] for r in board["ranking"]] == ["churn/1", "churn/3"]
     trend = registry.metric_trend("churn", dataset="holdout.csv", metric="auc")
     assert [p["version"] for p in trend["points"]] == ["churn/1", "churn/3"]
+
+
+def test_a_rollback_passes_over_a_target_deleted_since(registry, three):
+    for ref in ("churn/1", "churn/2", "churn/3"):
+        registry.set_alias("churn", "production", ref)
+    registry.set_alias("churn", "production", "churn/3")
+    registry.set_alias("churn", "staging", "churn/2")
+    registry.delete_alias("churn", "staging")
+    registry.delete_version("churn/2", reason="erasure")
+    assert registry.rollback_alias("churn", "production").ref == "churn/1"
+
+
+def test_the_trace_of_a_deleted_version_still_answers_and_says_so(registry, three):
+    child = registry.register("child", "own.bin", parents=["churn/2"])
+    done = registry.delete_version("churn/2", reason="erasure request 1234")
+    found = registry.trace(three[1].id)
+    assert found["version"] == "churn/2"
+    assert found["deleted"] == {
+        "at": done["deleted_at"],
+        "by": done["deleted_by"],
+        "reason": "erasure request 1234",
+    }
+    ancestors = registry.trace(child.id)["ancestors"]
+    assert [(a["version"], a["deleted"]["reason"]) for a in ancestors] == [
+        ("churn/2", "erasure request 1234")
+    ]
+    assert registry.trace(three[0].id)["deleted"] is None
+
+
+def test_deleting_moves_the_models_last_update(registry, three):
+    before = registry.models()[0].updated_at
+    done = registry.delete_version("churn/3", reason="erasure")
+    assert registry.models()[0].updated_at == done["deleted_at"] > before
+
+
+@pytest.mark.parametrize("reason", ["a\x00b", "clear\x1b[2J", "bell\x07"])
+def test_a_reason_with_control_characters_is_refused(registry, three, snapshot, reason):
+    before = snapshot()
+    with pytest.raises(InvalidInput, match="reason contains the control character"):
+        registry.delete_version("churn/2", reason=reason)
+    assert snapshot() == before
+    done = registry.delete_version("churn/2", reason="line one\n\tline two  ")
+    assert done["reason"] == "line one\n\tline two"
