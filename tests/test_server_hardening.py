@@ -170,3 +170,30 @@ def test_a_blob_gc_takes_between_upload_and_create_is_sent_again(
     assert collected == [DIGEST], "gc did not run between the upload and the create"
     assert version.ref == "demo/2"
     assert server.registry.fsck()["ok"]
+
+
+def test_a_version_registered_while_a_listing_is_paged_is_not_listed_twice(
+    make_server: Callable[..., Any], tmp_path: Any, monkeypatch: Any
+) -> None:
+    from modelreg import remote
+
+    server = make_server()
+    (tmp_path / "m.bin").write_bytes(b"m")
+    for _ in range(4):
+        server.registry.register("demo", tmp_path / "m.bin")  # demo/2 .. demo/5
+    monkeypatch.setattr(remote, "PAGE", 2)
+    client = server.remote()
+    call = client._call
+    pages: list[Any] = []
+
+    def call_then_register(*args: Any, **kwargs: Any) -> Any:
+        found = call(*args, **kwargs)
+        pages.append(found)
+        if len(pages) == 1:  # newest first: demo/6 pushes demo/4 onto the next page
+            server.registry.register("demo", tmp_path / "m.bin")
+        return found
+
+    client._call = call_then_register  # type: ignore[method-assign]
+    listed = [v.ref for v in client.versions("demo")]
+    assert listed == ["demo/5", "demo/4", "demo/3", "demo/2", "demo/1"]
+    assert len(pages) == 4  # the repeat cost one more request, not a duplicate

@@ -124,18 +124,28 @@ class RemoteRegistry:
         return self._send(method, path, **kwargs).json()
 
     def _pages(self, path: str, params: dict[str, Any], limit: int | None, offset: int) -> Any:
-        """Every item of a paginated listing from ``offset``, up to ``limit``."""
+        """Every item of a paginated listing from ``offset``, up to ``limit``.
+
+        An item registered while the pages are read shifts the later ones down; one already
+        read (the same ``id``) is then not listed twice.
+        """
         check_page(limit, offset)
         items: list[Any] = []
+        seen: set[Any] = set()
+        read = 0
         while limit is None or len(items) < limit:
             size = PAGE if limit is None else min(PAGE, limit - len(items))
-            page = self._call(
-                "GET", path, params={**params, "limit": size, "offset": offset + len(items)}
-            )
-            items.extend(page)
+            asked = {**params, "limit": size, "offset": offset + read}
+            page = self._call("GET", path, params=asked)
+            read += len(page)
+            for item in page:
+                key = item.get("id") if isinstance(item, dict) else None
+                if key is None or key not in seen:
+                    seen.add(key)
+                    items.append(item)
             if len(page) < size:
                 break
-        return items
+        return items[:limit]
 
     def _version(self, data: Mapping[str, Any]) -> Version:
         return wire.version_from_json(data, self)
