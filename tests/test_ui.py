@@ -277,6 +277,47 @@ def test_a_revoked_token_ends_the_session(make_server: Callable[..., Server]) ->
         assert browser.get("/models/demo").status_code == 303
 
 
+def test_the_cookie_holds_a_session_not_the_token_and_opens_only_the_pages(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server(auth=True)
+    secret = server.token("dana", "maintainer")
+    with sign_in(server, secret) as browser:
+        session = browser.cookies[SESSION_COOKIE]
+        assert session.startswith("mrs_")
+        assert secret not in session
+        assert (
+            "Max-Age=43200" in browser.post("/login", data={"token": secret}).headers["set-cookie"]
+        )
+    as_token = {"Authorization": f"Bearer {session}"}
+    refused = server.http.get("/api/v1/versions/demo/1", headers=as_token)
+    assert refused.status_code == 401
+    assert server.http.get("/api/v1/tokens", headers=as_token).status_code == 401
+
+
+def test_signing_out_ends_the_session_on_the_server(make_server: Callable[..., Server]) -> None:
+    server = make_server(auth=True)
+    with sign_in(server, server.token("erin", "reader")) as browser:
+        session = browser.cookies[SESSION_COOKIE]
+        browser.post("/logout")
+    replayed = server.http.get("/models/demo", headers={"Cookie": f"{SESSION_COOKIE}={session}"})
+    assert replayed.status_code == 303  # to the sign-in page: the stolen cookie is dead
+
+
+def test_an_expired_session_is_refused(make_server: Callable[..., Server]) -> None:
+    import sqlalchemy as sa
+
+    from modelreg import schema
+
+    server = make_server(auth=True)
+    with sign_in(server, server.token("fay", "reader")) as browser:
+        assert browser.get("/models/demo").status_code == 200
+        with server.registry.db.engine.begin() as conn:
+            conn.execute(sa.update(schema.ui_sessions).values(expires_at="2026-01-01T00:00:00Z"))
+        assert browser.get("/models/demo").status_code == 303
+        assert browser.get("/api/v1/pages/models").status_code == 401
+
+
 def test_sign_in_never_sends_the_browser_to_another_site(
     make_server: Callable[..., Server],
 ) -> None:

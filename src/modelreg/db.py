@@ -29,7 +29,7 @@ from modelreg.errors import Conflict, InvalidInput
 T = TypeVar("T")
 
 # The newest migration; a database at this revision needs no Alembic import at start-up.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 MAX_ATTEMPTS = 30
 BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"

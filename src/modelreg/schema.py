@@ -362,3 +362,14 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", TS),
     sa.Index(None, "token_hash", unique=True),
 )
+
+# The web UI's sign-ins: the cookie holds a session secret, never the token itself.
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("session_hash", DIGEST, primary_key=True),
+    sa.Column("token_id", ID, sa.ForeignKey("api_tokens.id"), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Index(None, "token_id"),
+)

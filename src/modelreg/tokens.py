@@ -46,6 +46,9 @@ MAX_SECRET_LENGTH = 200
 USE_RECORD_SECONDS = 60.0
 
 _tokens = schema.api_tokens
+_sessions = schema.ui_sessions
+SESSION_MARKER = "mrs_"  # a session secret is never a well-formed token, nor one a session
+SESSION_HOURS = 12
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def revoke(conn: Connection, name: str, *, actor: str) -> dict[str, Any]:
     conn.execute(
         _tokens.update().where(_tokens.c.id == row["id"]).values(revoked_at=at, revoked_by=actor)
     )
+    conn.execute(_sessions.delete().where(_sessions.c.token_id == row["id"]))
     audit.append(
         conn,
         actor=actor,
@@ -208,6 +212,66 @@ def authenticate(conn: Connection, secret: object) -> Token | None:
     if row is None or row["role"] not in ROLES:  # an edited role fails closed
         return None
     return Token(row["id"], row["name"], row["role"], row["last_used_at"])
+
+
+# -- web UI sessions ---------------------------------------------------------------------------
+
+
+def open_session(conn: Connection, secret: object) -> str | None:
+    """A new web UI session for the live token ``secret``, or None if it is not one.
+
+    The result is the session's own secret, for the sign-in cookie: it opens the pages for
+    SESSION_HOURS, until the user signs out, or until the token is revoked, and it is no
+    API token. The registry keeps only its sha256, and drops expired sessions here.
+    """
+    token = authenticate(conn, secret)
+    if token is None:
+        return None
+    moment = datetime.now(UTC)
+    conn.execute(_sessions.delete().where(_sessions.c.expires_at <= format_time(moment)))
+    session = SESSION_MARKER + secrets.token_urlsafe(32)
+    conn.execute(
+        _sessions.insert().values(
+            session_hash=hash_secret(session),
+            token_id=token.id,
+            created_at=format_time(moment),
+            expires_at=format_time(moment + timedelta(hours=SESSION_HOURS)),
+        )
+    )
+    return session
+
+
+def session_token(conn: Connection, session: object) -> Token | None:
+    """The token a live, unexpired web UI session stands for, or None."""
+    if not (
+        isinstance(session, str)
+        and len(SESSION_MARKER) < len(session) <= MAX_SECRET_LENGTH
+        and session.startswith(SESSION_MARKER)
+        and session.isascii()
+    ):
+        return None
+    row = (
+        conn.execute(
+            sa.select(_tokens.c.id, _tokens.c.name, _tokens.c.role, _tokens.c.last_used_at)
+            .join(_sessions, _sessions.c.token_id == _tokens.c.id)
+            .where(
+                _sessions.c.session_hash == hash_secret(session),
+                _sessions.c.expires_at > now(),
+                _tokens.c.revoked_at.is_(None),
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None or row["role"] not in ROLES:
+        return None
+    return Token(row["id"], row["name"], row["role"], row["last_used_at"])
+
+
+def close_session(conn: Connection, session: object) -> None:
+    """End a web UI session (signing out); an unknown one is ignored."""
+    if isinstance(session, str) and session.startswith(SESSION_MARKER):
+        conn.execute(_sessions.delete().where(_sessions.c.session_hash == hash_secret(session)))
 
 
 def record_use(db: Database, token: Token) -> None:

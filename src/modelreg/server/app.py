@@ -111,10 +111,15 @@ class AppState:
             return Caller(actor, "admin")
         header = request.headers.get("authorization", "")
         scheme, _, secret = header.partition(" ")
-        if not header and request.cookies.get(SESSION_COOKIE) and _session_reaches(request):
-            # The web UI's session: the token the user signed in with, in an HttpOnly,
-            # SameSite=Strict cookie (another site's request never carries it).
-            scheme, secret = "bearer", request.cookies[SESSION_COOKIE]
+        session = request.cookies.get(SESSION_COOKIE)
+        if not header and session and _session_reaches(request):
+            # The web UI's session (see tokens.open_session), in an HttpOnly, SameSite=Strict
+            # cookie that another site's request never carries.
+            found = self.registry.db.read(lambda conn: tokens.session_token(conn, session))
+            if found is None:
+                raise NotAuthenticated("the session has ended: sign in again")
+            tokens.record_use(self.registry.db, found)
+            return Caller(found.name, found.role)
         if scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthenticated(
                 "this server needs a token: set MODELREG_TOKEN (sent as Authorization: Bearer)"

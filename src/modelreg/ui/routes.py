@@ -441,19 +441,20 @@ def login_page(request: Request, next: Text = "/") -> Response:
 
 @router.post("/login", dependencies=[Depends(allow(PUBLIC))])
 async def login(request: Request) -> Response:
-    """Check a token and keep it in an HttpOnly, SameSite=Strict session cookie."""
+    """Check a token and open a session for it, kept in an HttpOnly, SameSite=Strict cookie
+    (the session's own secret, not the token: see tokens.open_session)."""
     form = await _form(request)
     target = _local(form.get("next", "/"))
     state: AppState = request.app.state.modelreg
     secret = form.get("token", "").strip()
     if not state.settings.auth:
         return RedirectResponse(target, status_code=303)
-    found = None
+    session = None
     if secret:
-        found = await anyio.to_thread.run_sync(
-            lambda: state.registry.db.read(lambda conn: tokens.authenticate(conn, secret))
+        session = await anyio.to_thread.run_sync(
+            lambda: state.registry.db.write(lambda conn: tokens.open_session(conn, secret))
         )
-    if found is None:
+    if session is None:
         return render(
             request,
             "login.html",
@@ -465,7 +466,8 @@ async def login(request: Request) -> Response:
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        secret,
+        session,
+        max_age=tokens.SESSION_HOURS * 3600,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
@@ -475,7 +477,12 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout", dependencies=[Depends(allow(PUBLIC))])
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    """End the session on the server, and drop its cookie."""
+    session = request.cookies.get(SESSION_COOKIE)
+    if session:
+        registry = request.app.state.modelreg.registry
+        registry.db.write(lambda conn: tokens.close_session(conn, session))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
