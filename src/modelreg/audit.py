@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import schema
-from modelreg.db import now
+from modelreg.db import insert_rows, now
 from modelreg.refs import is_uuid
 
 GENESIS = "0" * 64
@@ -113,7 +113,7 @@ def append(
         "prev_hash": head.hash,
     }
     row["hash"] = event_hash(row)
-    conn.execute(_INSERT, row)
+    insert_rows(conn, schema.audit_events, _COLUMNS, [tuple(row[c] for c in _COLUMNS)])
     conn.execute(_MOVE_HEAD, {"new_seq": row["seq"], "new_hash": row["hash"]})
 
 
@@ -123,7 +123,7 @@ _HEAD = (
     .where(schema.audit_head.c.id == 1)
     .with_for_update()
 )
-_INSERT = schema.audit_events.insert()
+_COLUMNS = (*_HASHED, "hash")  # an event row as insert_rows writes it
 _MOVE_HEAD = (
     schema.audit_head.update()
     .where(schema.audit_head.c.id == 1)

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg import audit, capture, datasets, schema, versions
 from modelreg.datasets import DatasetUse
-from modelreg.db import now
+from modelreg.db import insert_rows, now
 from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.manifest import FilesArg
 from modelreg.values import check_key, check_metric, check_params
@@ -370,12 +370,10 @@ def add_metrics(
     """Append metric points (key, value, step) to a run's history, audited like any change."""
     check_live(conn, run_id)
     stamp = now()
-    # Straight to the driver's executemany: compiling parameters row by row would cost more
-    # than the insert itself for a large batch.
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO run_metrics (run_id, key, value, step, timestamp)"  # noqa: S608
-        f" VALUES ({', '.join([mark] * 5)})",
+    insert_rows(
+        conn,
+        schema.run_metrics,
+        ("run_id", "key", "value", "step", "timestamp"),
         [(run_id, k, v, s, stamp) for k, v, s in points],
     )
     # The event summarises the batch and carries the digest of its points (as stored, in

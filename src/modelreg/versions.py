@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg import audit, capture, datasets, schema
 from modelreg.datasets import DatasetUse
-from modelreg.db import now
+from modelreg.db import insert_rows, now
 from modelreg.errors import Gone, NotFound
 from modelreg.manifest import FileEntry, manifest_digest
 from modelreg.refs import Ref
@@ -413,11 +413,23 @@ class NewVersion:
 _MAX_NUMBER = sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == sa.bindparam("model_id"))
 _INSERT_MODEL = _m.insert()
 _INSERT_ENVIRONMENT = schema.environments.insert()
-_INSERT_VERSION = _v.insert()
-_INSERT_FILES = schema.version_files.insert()
-_INSERT_PARAMS = schema.version_params.insert()
-_INSERT_METRICS = schema.version_metrics.insert()
-_INSERT_TAGS = schema.version_tags.insert()
+# A version's rows go straight to the driver (db.insert_rows): the columns, in order.
+_VERSION_COLUMNS = (
+    "id",
+    "model_id",
+    "number",
+    "description",
+    "created_at",
+    "created_by",
+    "manifest_digest",
+    "size",
+    "file_count",
+    "run_id",
+    "code",
+    "command",
+    "hostname",
+    "environment_digest",
+)
 _ENVIRONMENT = sa.select(schema.environments.c.digest).where(
     schema.environments.c.digest == sa.bindparam("digest")
 )
@@ -499,50 +511,31 @@ def insert(
     digest = manifest_digest(new.files)
     size = sum(e.size for e in new.files)
     env_digest = ensure_environment(conn, new.environment, known=known) if new.environment else None
-    conn.execute(
-        _INSERT_VERSION,
-        {
-            "id": vid,
-            "model_id": mid,
-            "number": number,
-            "description": new.description,
-            "created_at": stamp,
-            "created_by": actor,
-            "manifest_digest": digest,
-            "size": size,
-            "file_count": len(new.files),
-            "run_id": new.run_id,
-            "code": json.dumps(new.code, sort_keys=True),
-            "command": new.command,
-            "hostname": new.hostname,
-            "environment_digest": env_digest,
-        },
+    version_row = (
+        vid,
+        mid,
+        number,
+        new.description,
+        stamp,
+        actor,
+        digest,
+        size,
+        len(new.files),
+        new.run_id,
+        json.dumps(new.code, sort_keys=True),
+        new.command,
+        new.hostname,
+        env_digest,
     )
-    conn.execute(
-        _INSERT_FILES,
-        [
-            {"version_id": vid, "path": e.path, "digest": e.digest, "size": e.size}
-            for e in new.files
-        ],
-    )
-    if new.params:
-        conn.execute(
-            _INSERT_PARAMS,
-            [
-                {"version_id": vid, "key": k, "value": text, "value_num": param_number(text)}
-                for k, text in new.params.items()
-            ],
-        )
-    if new.metrics:
-        conn.execute(
-            _INSERT_METRICS,
-            [{"version_id": vid, "key": k, "value": val} for k, val in new.metrics.items()],
-        )
-    if new.tags:
-        conn.execute(
-            _INSERT_TAGS,
-            [{"version_id": vid, "key": k, "value": val} for k, val in new.tags.items()],
-        )
+    insert_rows(conn, _v, _VERSION_COLUMNS, [version_row])
+    files = [(vid, e.path, e.digest, e.size) for e in new.files]
+    insert_rows(conn, schema.version_files, ("version_id", "path", "digest", "size"), files)
+    params = [(vid, k, text, param_number(text)) for k, text in new.params.items()]
+    insert_rows(conn, schema.version_params, ("version_id", "key", "value", "value_num"), params)
+    metrics = [(vid, k, val) for k, val in new.metrics.items()]
+    insert_rows(conn, schema.version_metrics, ("version_id", "key", "value"), metrics)
+    tags = [(vid, k, val) for k, val in new.tags.items()]
+    insert_rows(conn, schema.version_tags, ("version_id", "key", "value"), tags)
     uses = list({(u.name, u.digest, u.role): u for u in new.datasets}.values())
     if uses:
         conn.execute(
