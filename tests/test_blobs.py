@@ -227,3 +227,13 @@ class TestLocalLayout:
         digest, _ = store.put(io.BytesIO(b"x"))
         (store.path(digest).parent / ".tmp-0123").write_bytes(b"partial")
         assert list(store) == [digest]
+
+
+def test_a_shard_folder_removed_behind_the_stores_back_is_made_again(tmp_path):
+    store = LocalBlobStore(tmp_path / "blobs")
+    digest, _ = store.put(io.BytesIO(b"first"))
+    store.delete(digest)
+    store.path(digest).parent.rmdir()
+    assert store.put(io.BytesIO(b"first")) == (digest, 5)
+    with store.open(digest) as f:
+        assert f.read() == b"first"

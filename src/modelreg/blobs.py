@@ -145,6 +145,7 @@ class LocalBlobStore:
         self._tmp = self.root / "tmp"
         self._base.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
+        self._shards: set[Path] = set()  # shard folders known to exist: no mkdir per put
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -181,9 +182,14 @@ class LocalBlobStore:
                     return actual, size
                 out.flush()
                 os.fdatasync(out.fileno())
-            if final.parent != tmp_dir:
+            if final.parent != tmp_dir and final.parent not in self._shards:
                 final.parent.mkdir(exist_ok=True)
-            os.replace(tmp, final)
+                self._shards.add(final.parent)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:  # its shard folder was removed since: make it again
+                final.parent.mkdir(exist_ok=True)
+                os.replace(tmp, final)
             _fsync_dir(final.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
