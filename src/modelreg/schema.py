@@ -94,6 +94,13 @@ versions = sa.Table(
     sa.Column("deleted_reason", sa.Text),
     sa.UniqueConstraint("model_id", "number"),
     sa.Index(None, "created_at"),
+    # The few deleted versions, found without reading the rest.
+    sa.Index(
+        None,
+        "deleted_at",
+        sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        postgresql_where=sa.text("deleted_at IS NOT NULL"),
+    ),
 )
 
 version_files = sa.Table(

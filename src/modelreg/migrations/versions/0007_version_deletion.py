@@ -24,9 +24,18 @@ def upgrade() -> None:
     op.add_column("versions", sa.Column("deleted_at", sa.String(27)))
     op.add_column("versions", sa.Column("deleted_by", sa.String(256)))
     op.add_column("versions", sa.Column("deleted_reason", sa.Text))
+    # Partial: it holds the few deleted versions only.
+    op.create_index(
+        op.f("ix_versions_deleted_at"),
+        "versions",
+        ["deleted_at"],
+        sqlite_where=sa.text("deleted_at IS NOT NULL"),
+        postgresql_where=sa.text("deleted_at IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_versions_deleted_at"), table_name="versions")
     # ALTER TABLE ... DROP COLUMN (SQLite 3.35+, PostgreSQL), not a batch: copying the table
     # would drop the one every version row's children point at.
     for column in ("deleted_reason", "deleted_by", "deleted_at"):
