@@ -23,6 +23,7 @@ from live import LiveServer
 from modelreg import demo
 from modelreg.local import LocalRegistry
 from modelreg.server import create_app
+from modelreg.ui.routes import CSP
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -402,13 +403,18 @@ def test_the_sign_in_page_refuses_a_wrong_token(secured: Site) -> None:
     screenshot(page, "login")
 
 
-def test_the_api_documentation_loads_without_a_cdn(site: Site) -> None:
+def test_the_api_documentation_loads_without_a_cdn_or_an_inline_script(site: Site) -> None:
     requested: list[str] = []
     site.page.on("request", lambda request: requested.append(request.url))
-    page = site.open("/docs")
+    response = site.page.goto(site.url + "/docs")
+    assert response is not None
+    assert response.headers["content-security-policy"] == CSP  # no 'unsafe-inline'
+    page = site.page
     page.wait_for_selector(".opblock-tag")  # Swagger UI rendered the schema's sections
     assert page.locator(".opblock-tag", has_text="pages").count() == 1
+    page.wait_for_selector("#operations-versions-delete_version_api_v1_versions__ref__delete")
     assert all(url.startswith((site.url, "data:")) for url in requested), requested
+    assert site.errors == []  # nothing refused by the policy, no script error
     screenshot(page, "api-docs")
 
 
