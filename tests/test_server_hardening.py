@@ -197,3 +197,59 @@ def test_a_version_registered_while_a_listing_is_paged_is_not_listed_twice(
     listed = [v.ref for v in client.versions("demo")]
     assert listed == ["demo/5", "demo/4", "demo/3", "demo/2", "demo/1"]
     assert len(pages) == 4  # the repeat cost one more request, not a duplicate
+
+
+def test_a_remote_signed_registration_is_created_signed_in_one_request(
+    make_server: Callable[..., Any], tmp_path: Any, monkeypatch: Any
+) -> None:
+    """The client signs the document the server says the version will have, then creates it
+    with the signature: never visible unsigned, and a signature that does not match the body
+    creates nothing."""
+    import base64
+
+    from modelreg import signing
+
+    monkeypatch.chdir(tmp_path)
+    server = make_server()
+    kid = signing.create_keys(tmp_path / "k.key", tmp_path / "k.pub")
+    client = server.remote()
+    call = client._call
+    calls: list[tuple[str, str]] = []
+
+    def recorded(method: str, path: str, **kwargs: Any) -> Any:
+        calls.append((method, path))
+        return call(method, path, **kwargs)
+
+    client._call = recorded  # type: ignore[method-assign]
+    (tmp_path / "m.bin").write_bytes(b"signed model")
+    version = client.register("demo", tmp_path / "m.bin", sign=tmp_path / "k.key")
+    assert [c for c in calls if "versions" in c[1] or "signature" in c[1]] == [
+        ("POST", "/models/demo/versions/signing-document"),
+        ("POST", "/models/demo/versions"),
+    ]
+    assert server.registry.verify(version.ref, public_key=tmp_path / "k.pub")["ok"] is True
+    (event,) = server.registry.audit(entity=version.ref, action="version.create")
+    assert event.after["signed_by"] == kid
+
+    files = [{"path": "model.bin", "digest": DIGEST, "size": len(CONTENT)}]
+    asked = server.http.post(
+        "/api/v1/models/demo/versions/signing-document", json={"files": files, "params": {"a": 1}}
+    )
+    document = base64.b64decode(asked.json()["document"])
+    key = signing.private_key(tmp_path / "k.key")
+    body = {
+        "files": files,
+        "params": {"a": 2},  # not what was signed
+        "public_key": signing.public_pem(key.public_key()),
+        "signature": signing.sign(key, document),
+    }
+    before = [v.ref for v in server.registry.versions("demo")]
+    refused = server.http.post("/api/v1/models/demo/versions", json=body)
+    assert refused.status_code == 400
+    assert "does not match" in refused.json()["detail"]
+    half = server.http.post(
+        "/api/v1/models/demo/versions", json={"files": files, "signature": body["signature"]}
+    )
+    assert half.status_code == 400
+    assert "give both public_key and signature" in half.json()["detail"]
+    assert [v.ref for v in server.registry.versions("demo")] == before

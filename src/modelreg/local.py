@@ -6,6 +6,7 @@ audit event in the same transaction. The CLI, the server and the UI only call th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -54,7 +55,10 @@ from modelreg.values import (
 from modelreg.versions import Model, NewVersion, Version
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 
 class LocalRegistry(Governance):
@@ -182,13 +186,16 @@ class LocalRegistry(Governance):
         signer: Ed25519PrivateKey | None = None,
         restore: Callable[[str], None] | None = None,
         signed_by: str | None = None,
+        signature: tuple[Ed25519PublicKey, str] | None = None,
     ) -> Version:
         """Create a version whose files are already in the blob store, in one transaction.
 
         A blob the manifest (or the code's diff) names that the store does not hold is
         stored again by ``restore``; without one, the version is refused with InvalidInput
-        naming the blob, and nothing is written. ``signed_by`` names the key of a signature
-        its creator attaches next (see ``attach_signature``) when ``signer`` is not here.
+        naming the blob, and nothing is written. ``signature`` (a public key and the base64
+        signature of ``draft_signing_document(new)``, made where the private key is) is
+        checked and stored in the same transaction: the version is created signed, or not at
+        all. ``signed_by`` names the key of a signature its creator attaches later.
         """
         needed: dict[str, int | None] = {entry.digest: entry.size for entry in new.files}
         if new.code.get("diff_digest"):
@@ -216,10 +223,14 @@ class LocalRegistry(Governance):
             if new.run_id is not None:
                 runs.check_exists(conn, new.run_id)
             key = signing.key_id(signer.public_key()) if signer is not None else signed_by
+            if signature is not None:
+                key = signing.key_id(signature[0])
             version = versions.insert(conn, new, actor=self.actor, signed_by=key, known=self._known)
+            # Signed in the same transaction: a signed version is never visible unsigned.
             if signer is not None:
-                # Signed in the same transaction: a signed version is never visible unsigned.
                 signing.add(conn, version, signer, actor=self.actor)
+            if signature is not None:
+                signing.attach(conn, version, signature[0], signature[1], actor=self.actor)
             if new.datasets or new.parents:
                 version.flags = retirement.flag_new_version(conn, version.id)
             return version
@@ -227,6 +238,24 @@ class LocalRegistry(Governance):
         version = self.db.write(create)
         version._registry = self
         return version
+
+    def draft_signing_document(self, new: NewVersion) -> bytes:
+        """The canonical document that version ``new`` would have (see signing): what a
+        client signs before creating it, so that it is created signed. Its rows are written
+        in a transaction that is rolled back, so the document comes from the very code
+        that verifies signatures; it names no id or number, which the real one then gets."""
+        found: list[bytes] = []
+
+        def probe(conn: Connection) -> None:
+            if new.run_id is not None:
+                runs.check_exists(conn, new.run_id)
+            version = versions.insert(conn, new, actor=self.actor)
+            found.append(signing.document_of(conn, version))
+            raise _RolledBack
+
+        with contextlib.suppress(_RolledBack):
+            self.db.write(probe)
+        return found[0]
 
     def _put_file(
         self,
@@ -701,6 +730,10 @@ class LocalRegistry(Governance):
         from modelreg import maintenance
 
         return maintenance.gc(self, dry_run=dry_run, grace_seconds=grace_seconds)
+
+
+class _RolledBack(Exception):
+    """Ends a transaction that was opened only to read what its writes would give."""
 
 
 def _override_reason(force: bool, reason: str | None) -> str | None:

@@ -12,6 +12,7 @@ interrupted transfer with HTTP Range requests and fetch several files at once.
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import io
 import json
@@ -193,12 +194,15 @@ class RemoteRegistry:
         body = wire.new_version_to_json(new)
         del body["model"]  # it is in the path
         body["signed_by"] = signing.key_id(key.public_key()) if key is not None else signed_by
-        data = self._call("POST", f"/models/{_seg(new.model)}/versions", json=body)
-        version = self._version(data)
+        path = f"/models/{_seg(new.model)}/versions"
         if key is not None:
-            document = self.signing_document(version.id)
-            self.attach_signature(version.id, key.public_key(), signing.sign(key, document))
-        return version
+            # Signed before it exists: the server gives the document the version will have,
+            # and creates it with the signature in one transaction (signed, or not at all).
+            draft = self._call("POST", f"{path}/signing-document", json=body)
+            document = base64.b64decode(draft["document"])
+            body["public_key"] = signing.public_pem(key.public_key())
+            body["signature"] = signing.sign(key, document)
+        return self._version(self._call("POST", path, json=body))
 
     def _upload(self, sources: Mapping[str, Path | bytes], progress: Any = None) -> None:
         """Upload the blobs among ``sources`` (digest -> file or bytes) the server lacks;

@@ -96,13 +96,37 @@ class NewVersionBody(Body):
     environment: dict[str, Any] | None = None
     run_id: str | None = None
     signed_by: str | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    public_key: str | None = Field(default=None, max_length=4096)
+    signature: str | None = Field(default=None, max_length=4096)
 
 
 @router.post("/models/{name}/versions", status_code=201, tags=["models"])
 def create_version(reg: Writer, name: str, body: NewVersionBody) -> JSON:
-    """Create a version from a manifest of blobs already uploaded (see /blobs/missing)."""
-    new = wire.new_version_from_json(name, body.model_dump())
-    return wire.version_to_json(reg.commit_version(new, signed_by=body.signed_by))
+    """Create a version from a manifest of blobs already uploaded (see /blobs/missing).
+
+    With ``public_key`` and ``signature`` (of the document that /signing-document gives for
+    the same body), the version is created signed, in one transaction, or not at all."""
+    fields = body.model_dump(exclude={"public_key", "signature"})
+    new = wire.new_version_from_json(name, fields)
+    if (body.public_key is None) != (body.signature is None):
+        raise InvalidInput("give both public_key and signature, or neither")
+    signature = None
+    if body.public_key is not None and body.signature is not None:
+        key = signing.public_from_pem(body.public_key.encode(), "the public key")
+        signature = (key, body.signature)
+    version = reg.commit_version(new, signed_by=body.signed_by, signature=signature)
+    return wire.version_to_json(version)
+
+
+@router.post("/models/{name}/versions/signing-document", tags=["signatures"])
+def draft_signing_document(reg: Writer, name: str, body: NewVersionBody) -> JSON:
+    """The canonical document the version this body would create will have: sign it, and
+    send the signature with the same body to create the version signed."""
+    if body.public_key is not None or body.signature is not None:
+        raise InvalidInput("a signing document is asked for before there is a signature")
+    new = wire.new_version_from_json(name, body.model_dump(exclude={"public_key", "signature"}))
+    document = reg.draft_signing_document(new)
+    return {"document": base64.b64encode(document).decode("ascii")}
 
 
 @router.get("/versions/{ref:path}", tags=["versions"], response_model=JSON)
