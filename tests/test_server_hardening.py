@@ -6,10 +6,14 @@ a server without auth, and inputs that raised inside the server instead of being
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from modelreg import runs
+from modelreg.errors import IntegrityError
 from server_kit import CONTENT, DIGEST, make_server, registry_template
 
 __all__ = ["make_server", "registry_template"]
@@ -252,4 +256,17 @@ def test_a_remote_signed_registration_is_created_signed_in_one_request(
     )
     assert half.status_code == 400
     assert "give both public_key and signature" in half.json()["detail"]
+    assert [v.ref for v in server.registry.versions("demo")] == before
+
+    def lying_server(method: str, path: str, **kwargs: Any) -> Any:
+        found = call(method, path, **kwargs)
+        if path.endswith("/signing-document"):
+            forged = {"format": 1, "model": "demo", "files": [], "params": {"evil": "1"}}
+            found = {"document": base64.b64encode(json.dumps(forged).encode()).decode()}
+        return found
+
+    client._call = lying_server  # type: ignore[method-assign]
+    (tmp_path / "n.bin").write_bytes(b"another model")
+    with pytest.raises(IntegrityError, match="does not hold this version's files: not signed"):
+        client.register("demo", tmp_path / "n.bin", sign=tmp_path / "k.key")
     assert [v.ref for v in server.registry.versions("demo")] == before

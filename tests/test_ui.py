@@ -295,6 +295,25 @@ def test_the_cookie_holds_a_session_not_the_token_and_opens_only_the_pages(
     assert server.http.get("/api/v1/tokens", headers=as_token).status_code == 401
 
 
+def test_a_wrong_token_is_refused_without_waiting_for_a_writer(
+    make_server: Callable[..., Server],
+) -> None:
+    """Checking a token is a read: a sign-in attempt never queues behind a long write."""
+    import sqlite3
+
+    server = make_server(auth=True)
+    writer = sqlite3.connect(server.root / "registry.db", isolation_level=None, timeout=1)
+    writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        wrong = server.http.post("/login", data={"token": "mr_guess"}, timeout=5)
+        assert wrong.status_code == 401
+        ended = server.http.post("/logout", headers={"Cookie": f"{SESSION_COOKIE}=mrs_guess"})
+        assert ended.status_code == 303
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_signing_out_ends_the_session_on_the_server(make_server: Callable[..., Server]) -> None:
     server = make_server(auth=True)
     with sign_in(server, server.token("erin", "reader")) as browser:

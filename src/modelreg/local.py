@@ -230,7 +230,14 @@ class LocalRegistry(Governance):
             if signer is not None:
                 signing.add(conn, version, signer, actor=self.actor)
             if signature is not None:
-                signing.attach(conn, version, signature[0], signature[1], actor=self.actor)
+                try:
+                    signing.attach(conn, version, signature[0], signature[1], actor=self.actor)
+                except InvalidInput:
+                    raise InvalidInput(
+                        f"the signature by key {key[:16] if key else '?'} does not match the"
+                        " version this request creates: it was made for another document (ask"
+                        " for the signing document of this same request, and sign that)"
+                    ) from None
             if new.datasets or new.parents:
                 version.flags = retirement.flag_new_version(conn, version.id)
             return version

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import dataclasses
 import io
 import json
 import os
@@ -46,7 +47,7 @@ from modelreg.errors import (
     ModelregError,
     error_from_wire,
 )
-from modelreg.manifest import FileEntry, check_entries
+from modelreg.manifest import FileEntry, check_entries, manifest_digest
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.runs import Run
 from modelreg.values import check_description, check_metrics, check_page, check_tag
@@ -160,12 +161,15 @@ class RemoteRegistry:
         run = options.pop("_run", None)
         progress = options.pop("progress", None)
         with registering.prepare(name, files, run=run, **options) as draft:
-            for parent in draft.parents:  # refuse before uploading anything
-                self.get(str(parent))
+            # Refuse before uploading anything; a signed version names its parents as they
+            # are now, so that no alias is resolved again between signing and creating.
+            parents = [parse_ref(self.get(str(parent)).ref) for parent in draft.parents]
             entries = check_entries(
                 FileEntry(path, *hash_file(source)) for path, source in draft.local.items()
             )
             new = draft.new_version(entries)
+            if draft.signer is not None:
+                new = dataclasses.replace(new, parents=parents)
             uploads: dict[str, Any] = {e.digest: draft.local[e.path] for e in entries}
             if draft.diff is not None:
                 digest, size = _digest_of(draft.diff)
@@ -200,6 +204,7 @@ class RemoteRegistry:
             # and creates it with the signature in one transaction (signed, or not at all).
             draft = self._call("POST", f"{path}/signing-document", json=body)
             document = base64.b64decode(draft["document"])
+            _check_document(document, new)
             body["public_key"] = signing.public_pem(key.public_key())
             body["signature"] = signing.sign(key, document)
         return self._version(self._call("POST", path, json=body))
@@ -740,6 +745,27 @@ def _seg(text: str, kind: str = "model name") -> str:
 
 def _alias(text: str) -> str:
     return quote(check_alias(text), safe="")
+
+
+def _check_document(document: bytes, new: NewVersion) -> None:
+    """Sign only a document of this version: the server's answer is checked, not trusted."""
+    try:
+        found = json.loads(document)
+    except ValueError:
+        found = None
+    expected = {
+        "model": new.model,
+        "files": [f.to_dict() for f in sorted(new.files, key=lambda f: f.path)],
+        "manifest_digest": manifest_digest(new.files),
+        "params": dict(new.params),
+        "metrics": dict(new.metrics),
+    }
+    for field, value in expected.items():
+        if not isinstance(found, dict) or found.get(field) != value:
+            raise IntegrityError(
+                f"the server's signing document does not hold this version's {field}: not"
+                " signed, nothing created"
+            )
 
 
 def _run(run_id: str) -> str:

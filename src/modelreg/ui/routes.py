@@ -449,11 +449,15 @@ async def login(request: Request) -> Response:
     secret = form.get("token", "").strip()
     if not state.settings.auth:
         return RedirectResponse(target, status_code=303)
-    session = None
-    if secret:
-        session = await anyio.to_thread.run_sync(
-            lambda: state.registry.db.write(lambda conn: tokens.open_session(conn, secret))
-        )
+    db = state.registry.db
+
+    def open_session() -> str | None:
+        # Checked in a read first: a wrong token never waits for, nor holds, the write lock.
+        if db.read(lambda conn: tokens.authenticate(conn, secret)) is None:
+            return None
+        return db.write(lambda conn: tokens.open_session(conn, secret))
+
+    session = await anyio.to_thread.run_sync(open_session) if secret else None
     if session is None:
         return render(
             request,
@@ -480,9 +484,9 @@ async def login(request: Request) -> Response:
 def logout(request: Request) -> Response:
     """End the session on the server, and drop its cookie."""
     session = request.cookies.get(SESSION_COOKIE)
-    if session:
-        registry = request.app.state.modelreg.registry
-        registry.db.write(lambda conn: tokens.close_session(conn, session))
+    db = request.app.state.modelreg.registry.db
+    if session and db.read(lambda conn: tokens.session_token(conn, session)) is not None:
+        db.write(lambda conn: tokens.close_session(conn, session))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
