@@ -198,16 +198,23 @@ class RemoteRegistry:
         body = wire.new_version_to_json(new)
         del body["model"]  # it is in the path
         body["signed_by"] = signing.key_id(key.public_key()) if key is not None else signed_by
-        path = f"/models/{_seg(new.model)}/versions"
         if key is not None:
             # Signed before it exists: the server gives the document the version will have,
             # and creates it with the signature in one transaction (signed, or not at all).
-            draft = self._call("POST", f"{path}/signing-document", json=body)
-            document = base64.b64decode(draft["document"])
-            _check_document(document, new)
+            document = self.draft_signing_document(new)
             body["public_key"] = signing.public_pem(key.public_key())
             body["signature"] = signing.sign(key, document)
-        return self._version(self._call("POST", path, json=body))
+        return self._version(self._call("POST", f"/models/{_seg(new.model)}/versions", json=body))
+
+    def draft_signing_document(self, new: NewVersion) -> bytes:
+        """The canonical document the server says version ``new`` will have, checked to be
+        of this version before anything signs it."""
+        body = wire.new_version_to_json(new)
+        del body["model"]
+        path = f"/models/{_seg(new.model)}/versions/signing-document"
+        document = base64.b64decode(self._call("POST", path, json=body)["document"])
+        _check_document(document, new)
+        return document
 
     def _upload(self, sources: Mapping[str, Path | bytes], progress: Any = None) -> None:
         """Upload the blobs among ``sources`` (digest -> file or bytes) the server lacks;
