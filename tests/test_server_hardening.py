@@ -270,3 +270,15 @@ def test_a_remote_signed_registration_is_created_signed_in_one_request(
     with pytest.raises(IntegrityError, match="does not hold this version's files: not signed"):
         client.register("demo", tmp_path / "n.bin", sign=tmp_path / "k.key")
     assert [v.ref for v in server.registry.versions("demo")] == before
+
+
+def test_many_digests_are_checked_at_once_and_answered_in_order(
+    make_server: Callable[..., Any],
+) -> None:
+    import hashlib
+
+    server = make_server()
+    asked = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(20)]
+    asked.insert(10, DIGEST)  # the one the server holds
+    found = server.http.post("/api/v1/blobs/missing", json={"digests": [*asked, asked[0]]})
+    assert found.json() == {"missing": [d for d in asked if d != DIGEST]}
