@@ -176,9 +176,11 @@ def test_a_blob_gc_takes_between_upload_and_create_is_sent_again(
     assert server.registry.fsck()["ok"]
 
 
-def test_a_version_registered_while_a_listing_is_paged_is_not_listed_twice(
+def test_a_listing_paged_while_versions_come_and_go_skips_and_repeats_nothing(
     make_server: Callable[..., Any], tmp_path: Any, monkeypatch: Any
 ) -> None:
+    """Each page after the first starts below the last number read (``before``), not at an
+    offset that a new or deleted version would shift."""
     from modelreg import remote
 
     server = make_server()
@@ -190,17 +192,19 @@ def test_a_version_registered_while_a_listing_is_paged_is_not_listed_twice(
     call = client._call
     pages: list[Any] = []
 
-    def call_then_register(*args: Any, **kwargs: Any) -> Any:
+    def call_then_change(*args: Any, **kwargs: Any) -> Any:
         found = call(*args, **kwargs)
-        pages.append(found)
-        if len(pages) == 1:  # newest first: demo/6 pushes demo/4 onto the next page
-            server.registry.register("demo", tmp_path / "m.bin")
+        pages.append(kwargs.get("params"))
+        if len(pages) == 1:  # after demo/5 and demo/4 were read
+            server.registry.register("demo", tmp_path / "m.bin")  # demo/6, above them
+            server.registry.delete_version("demo/5", reason="withdrawn")  # one already read
         return found
 
-    client._call = call_then_register  # type: ignore[method-assign]
+    client._call = call_then_change  # type: ignore[method-assign]
     listed = [v.ref for v in client.versions("demo")]
     assert listed == ["demo/5", "demo/4", "demo/3", "demo/2", "demo/1"]
-    assert len(pages) == 4  # the repeat cost one more request, not a duplicate
+    assert [p.get("before") for p in pages] == [None, 4, 2]
+    assert [m.name for m in client.models(limit=1)] == ["demo"]
 
 
 def test_a_remote_signed_registration_is_created_signed_in_one_request(

@@ -46,6 +46,7 @@ from modelreg.manifest import FileEntry, FilesArg, check_entries
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.runs import Run
 from modelreg.values import (
+    check_before,
     check_description,
     check_metrics,
     check_page,
@@ -308,20 +309,38 @@ class LocalRegistry(Governance):
 
         return self.db.read(read)
 
-    def models(self, *, limit: int | None = None, offset: int = 0) -> list[Model]:
-        """Every model with its version count, latest number and aliases, by name."""
+    def models(
+        self, *, limit: int | None = None, offset: int = 0, after: str | None = None
+    ) -> list[Model]:
+        """Every model with its version count, latest number and aliases, by name; ``after``
+        starts past that name (a page that stays put while models are added)."""
         check_page(limit, offset)
-        return self.db.read(lambda conn: versions.list_models(conn, limit=limit, offset=offset))
+        if after is not None:
+            check_name(after)
+        return self.db.read(
+            lambda conn: versions.list_models(conn, limit=limit, offset=offset, after=after)
+        )
 
-    def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[Version]:
-        """The versions of a model, newest first."""
+    def versions(
+        self,
+        name: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        before: int | None = None,
+    ) -> list[Version]:
+        """The versions of a model, newest first; ``before`` starts below that number (a
+        page that stays put while versions are registered or deleted)."""
         check_name(name)
         check_page(limit, offset)
+        check_before(before)
 
         def read(conn: Connection) -> list[Version]:
             mid = versions.model_id(conn, name)
             v = schema.versions
             q = sa.select(v.c.id).where(v.c.model_id == mid, versions.LIVE)
+            if before is not None:
+                q = q.where(v.c.number < before)
             q = q.order_by(v.c.number.desc())
             q = q.offset(offset)
             if limit is not None:

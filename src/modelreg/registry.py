@@ -24,10 +24,17 @@ class Registry(Protocol):
 
     def get(self, ref: str, *, at: Any = None) -> Version: ...
 
-    def models(self, *, limit: int | None = None, offset: int = 0) -> list[Model]: ...
+    def models(
+        self, *, limit: int | None = None, offset: int = 0, after: str | None = None
+    ) -> list[Model]: ...
 
     def versions(
-        self, name: str, *, limit: int | None = None, offset: int = 0
+        self,
+        name: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        before: int | None = None,
     ) -> list[Version]: ...
 
     def search(

@@ -50,7 +50,13 @@ from modelreg.errors import (
 from modelreg.manifest import FileEntry, check_entries, manifest_digest
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.runs import Run
-from modelreg.values import check_description, check_metrics, check_page, check_tag
+from modelreg.values import (
+    check_before,
+    check_description,
+    check_metrics,
+    check_page,
+    check_tag,
+)
 from modelreg.versions import Model, NewVersion, Version
 
 PAGE = 1000
@@ -125,11 +131,21 @@ class RemoteRegistry:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._send(method, path, **kwargs).json()
 
-    def _pages(self, path: str, params: dict[str, Any], limit: int | None, offset: int) -> Any:
+    def _pages(
+        self,
+        path: str,
+        params: dict[str, Any],
+        limit: int | None,
+        offset: int,
+        cursor: tuple[str, str] | None = None,
+    ) -> Any:
         """Every item of a paginated listing from ``offset``, up to ``limit``.
 
-        An item registered while the pages are read shifts the later ones down; one already
-        read (the same ``id``) is then not listed twice.
+        With ``cursor`` (a query parameter and the item field it takes), each page after the
+        first starts past the last item read, so that items added or deleted meanwhile shift
+        nothing. Without one, pages go by offset; an item registered while they are read
+        shifts the later ones down, and one already read (the same ``id``) is not listed
+        twice.
         """
         check_page(limit, offset)
         items: list[Any] = []
@@ -138,6 +154,8 @@ class RemoteRegistry:
         while limit is None or len(items) < limit:
             size = PAGE if limit is None else min(PAGE, limit - len(items))
             asked = {**params, "limit": size, "offset": offset + read}
+            if cursor is not None and items:
+                asked.update({"offset": 0, cursor[0]: items[-1][cursor[1]]})
             page = self._call("GET", path, params=asked)
             read += len(page)
             for item in page:
@@ -252,11 +270,25 @@ class RemoteRegistry:
         params = {} if at is None else {"at": at if isinstance(at, str) else at.isoformat()}
         return self._version(self._call("GET", f"/versions/{_path(str(parsed))}", params=params))
 
-    def models(self, *, limit: int | None = None, offset: int = 0) -> list[Model]:
-        return [wire.model_from_json(m) for m in self._pages("/models", {}, limit, offset)]
+    def models(
+        self, *, limit: int | None = None, offset: int = 0, after: str | None = None
+    ) -> list[Model]:
+        params = {} if after is None else {"after": check_name(after)}
+        found = self._pages("/models", params, limit, offset, cursor=("after", "name"))
+        return [wire.model_from_json(m) for m in found]
 
-    def versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[Version]:
-        found = self._pages(f"/models/{_seg(name)}/versions", {}, limit, offset)
+    def versions(
+        self,
+        name: str,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        before: int | None = None,
+    ) -> list[Version]:
+        params = {} if check_before(before) is None else {"before": before}
+        found = self._pages(
+            f"/models/{_seg(name)}/versions", params, limit, offset, cursor=("before", "number")
+        )
         return [self._version(v) for v in found]
 
     def search(

@@ -157,3 +157,15 @@ def check_page(limit: Any, offset: Any) -> tuple[int | None, int]:
             f"offset must be a whole number from 0 to {MAX_OFFSET:,}, not {offset!r}"
         )
     return limit, offset
+
+
+MAX_NUMBER = 2**31 - 1  # a version number is a 32-bit integer column on every backend
+
+
+def check_before(before: Any) -> int | None:
+    """A versions listing's cursor: a version number (1 to 2**31 - 1), or None."""
+    if before is not None and (
+        isinstance(before, bool) or not isinstance(before, int) or not 1 <= before <= MAX_NUMBER
+    ):
+        raise InvalidInput(f"before must be a version number (1 or more), not {before!r}")
+    return before

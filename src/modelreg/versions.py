@@ -593,10 +593,15 @@ def insert(
 
 
 def list_models(
-    conn: Connection, *, limit: int | None, offset: int, name: str | None = None
+    conn: Connection,
+    *,
+    limit: int | None,
+    offset: int,
+    name: str | None = None,
+    after: str | None = None,
 ) -> list[Model]:
     """Models by name, each with its version count, latest number and aliases; ``name``
-    keeps just that one."""
+    keeps just that one, ``after`` those named after it."""
     a = schema.aliases
     counts = (
         sa.select(
@@ -619,6 +624,8 @@ def list_models(
         q = q.limit(limit)
     if name is not None:
         q = q.where(_m.c.name == name)
+    if after is not None:
+        q = q.where(_m.c.name > after)
     out = {
         r.id: Model(
             r.id,

@@ -208,3 +208,18 @@ def test_a_reason_with_control_characters_is_refused(registry, three, snapshot, 
     assert snapshot() == before
     done = registry.delete_version("churn/2", reason="line one\n\tline two  ")
     assert done["reason"] == "line one\n\tline two"
+
+
+def test_listings_page_by_a_cursor_as_well_as_by_offset(registry, three, write):
+    registry.register("alpha", write("a.bin", "a\n"))
+    assert [v.ref for v in registry.versions("churn", before=3)] == ["churn/2", "churn/1"]
+    assert [v.ref for v in registry.versions("churn", before=3, limit=1)] == ["churn/2"]
+    registry.delete_version("churn/2", reason="withdrawn")
+    assert [v.ref for v in registry.versions("churn", before=3)] == ["churn/1"]
+    assert [m.name for m in registry.models(after="alpha")] == ["churn"]
+    assert [m.name for m in registry.models(after="churn")] == []
+    for bad in (0, -1, True, "2"):
+        with pytest.raises(InvalidInput):
+            registry.versions("churn", before=bad)
+    with pytest.raises(InvalidInput):
+        registry.models(after="Not A Name")

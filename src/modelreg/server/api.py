@@ -71,15 +71,28 @@ class Body(BaseModel):
 
 
 @router.get("/models", tags=["models"])
-def list_models(reg: Reader, limit: Limit = PAGE, offset: Offset = 0) -> list[JSON]:
-    """Models by name, with version count, latest number and aliases; paginated."""
-    return [m.to_dict() for m in reg.models(limit=limit, offset=offset)]
+def list_models(
+    reg: Reader,
+    limit: Limit = PAGE,
+    offset: Offset = 0,
+    after: Annotated[str | None, Query(max_length=128)] = None,
+) -> list[JSON]:
+    """Models by name, with version count, latest number and aliases; paginated by offset, or
+    by ``after`` (the last name of the page before), which stays put as models are added."""
+    return [m.to_dict() for m in reg.models(limit=limit, offset=offset, after=after)]
 
 
 @router.get("/models/{name}/versions", tags=["models"], response_model=list[JSON])
-def list_versions(reg: Reader, name: str, limit: Limit = PAGE, offset: Offset = 0) -> Response:
-    """A model's versions, newest first; paginated."""
-    found = reg.versions(name, limit=limit, offset=offset)
+def list_versions(
+    reg: Reader,
+    name: str,
+    limit: Limit = PAGE,
+    offset: Offset = 0,
+    before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    """A model's versions, newest first; paginated by offset, or by ``before`` (the last
+    number of the page before), which stays put as versions are registered or deleted."""
+    found = reg.versions(name, limit=limit, offset=offset, before=before)
     return _json([wire.version_to_json(v) for v in found])
 
 
