@@ -32,6 +32,8 @@ from modelreg.server import create_app
 CONTENT = bytes(range(256)) * 1200  # demo/1's file: 300 KiB, several chunks of a download
 DIGEST = hashlib.sha256(CONTENT).hexdigest()
 PROBLEM = "application/problem+json"
+OTHER = b"bytes the server does not hold"
+OTHER_DIGEST = "5" * 64
 
 
 @dataclass
@@ -73,6 +75,19 @@ class Server:
             client.close()
         self.http.close()
         self.registry.close()
+
+
+def state(server: Server) -> dict[str, Any]:
+    """What a refused request must leave as it was."""
+    reg = server.registry
+    return {
+        "versions": server.version_refs(),
+        "tags": {v.ref: v.tags for v in reg.search("")},
+        "aliases": [(m.name, m.aliases) for m in reg.models()],
+        "blobs": server.blob_files(),
+        "audit": reg.verify_audit().events,
+        "tokens": [t["name"] for t in reg.tokens()],
+    }
 
 
 @pytest.fixture(scope="session")

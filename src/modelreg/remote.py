@@ -7,7 +7,8 @@ here: files and datasets are hashed locally, code and environment are captured f
 process, and signatures are made with keys that never leave it.
 
 Uploads send only the blobs the server lacks; downloads verify every file, resume an
-interrupted transfer with HTTP Range requests and fetch several files at once.
+interrupted transfer with HTTP Range requests (:mod:`modelreg.remote_blobs`) and fetch several
+files at once.
 """
 
 from __future__ import annotations
@@ -15,14 +16,12 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import dataclasses
-import io
 import json
 import os
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -38,17 +37,17 @@ from modelreg import (
     wire,
 )
 from modelreg.audit import AuditEvent, VerifyResult
-from modelreg.blobs import hash_file, take
+from modelreg.blobs import hash_file
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.errors import (
     BlobMissing,
     IntegrityError,
     InvalidInput,
     ModelregError,
-    error_from_wire,
 )
 from modelreg.manifest import FileEntry, check_entries, manifest_digest
 from modelreg.refs import check_alias, check_name, parse_ref
+from modelreg.remote_blobs import RemoteBlobs, chunks, error_of
 from modelreg.runs import Run
 from modelreg.values import (
     check_before,
@@ -60,9 +59,7 @@ from modelreg.values import (
 from modelreg.versions import Model, NewVersion, Version
 
 PAGE = 1000
-CHUNK = 1024 * 1024
 TRANSFERS = 4  # files moved at once
-RETRIES = 5  # reconnections per blob download before giving up
 
 
 class RemoteRegistry:
@@ -125,7 +122,7 @@ class RemoteRegistry:
         except httpx.TransportError as exc:
             raise ModelregError(f"cannot reach the registry at {self.url}: {exc}") from None
         if response.is_error:
-            raise _error(response)
+            raise error_of(response)
         return response
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -254,7 +251,7 @@ class RemoteRegistry:
             self._send("PUT", f"/blobs/{digest}", content=source)
             return
         with open(source, "rb") as f:
-            self._send("PUT", f"/blobs/{digest}", content=_chunks(f, progress))
+            self._send("PUT", f"/blobs/{digest}", content=chunks(f, progress))
 
     def _put_diff(self, diff: bytes) -> tuple[str, int]:
         digest, size = _digest_of(diff)
@@ -666,113 +663,10 @@ class RemoteRegistry:
         return found
 
 
-class RemoteBlobs:
-    """The server's blobs as a source for pulls: streamed, resumed after a broken
-    connection with a Range request from the byte it stopped at."""
-
-    def __init__(self, registry: RemoteRegistry) -> None:
-        self._registry = registry
-
-    def open(self, digest: str) -> BinaryIO:
-        return _Download(self._registry, digest)  # type: ignore[return-value]
-
-    def exists(self, digest: str) -> bool:
-        missing = self._registry._call("POST", "/blobs/missing", json={"digests": [digest]})
-        return digest not in missing["missing"]
-
-
-class _Download(io.RawIOBase):
-    """A blob's bytes from the server; reconnects with ``Range: bytes=N-`` when cut off."""
-
-    def __init__(self, registry: RemoteRegistry, digest: str) -> None:
-        self._registry = registry
-        self._digest = digest
-        self._position = 0
-        self._retries = 0
-        self._response: httpx.Response | None = None
-        self._chunks: Iterator[bytes] | None = None
-        self._buffer = bytearray()
-        self._finished = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _connect(self) -> None:
-        headers = {"Range": f"bytes={self._position}-"} if self._position else {}
-        request = self._registry._http.build_request(
-            "GET", f"/api/v1/blobs/{self._digest}", headers=headers
-        )
-        response = self._registry._http.send(request, stream=True)
-        if response.is_error:
-            response.read()
-            raise _error(response)
-        if self._position and response.status_code != 206:
-            response.close()
-            raise IntegrityError(f"the server ignored the range request for {self._digest}")
-        self._response = response
-        self._chunks = response.iter_bytes()  # as received: a cut loses no counted byte
-
-    def read(self, size: int = -1, /) -> bytes:
-        while not self._finished and (size < 0 or len(self._buffer) < size):
-            try:
-                if self._chunks is None:
-                    self._connect()
-                assert self._chunks is not None
-                chunk = next(self._chunks, None)
-            except httpx.TransportError as exc:
-                self._drop()
-                self._retries += 1
-                if self._retries > RETRIES:
-                    raise ModelregError(
-                        f"downloading blob {self._digest} failed {RETRIES} times: {exc}"
-                    ) from None
-                time.sleep(min(2.0, 0.1 * 2**self._retries))
-                continue
-            if chunk is None:
-                self._finished = True
-                break
-            self._retries = 0  # a cut after progress starts the count again
-            self._buffer += chunk
-            self._position += len(chunk)
-        return take(self._buffer, size)
-
-    def _drop(self) -> None:
-        if self._response is not None:
-            self._response.close()
-        self._response = None
-        self._chunks = None
-
-    def close(self) -> None:
-        self._drop()
-        super().close()
-
-
-def _error(response: httpx.Response) -> ModelregError:
-    """The exception a server's error response stands for."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("code"), str):
-        details = {k: v for k, v in body.items() if k not in _PROBLEM_FIELDS}
-        return error_from_wire(body["code"], str(body.get("detail", "")), details)
-    return ModelregError(f"the server answered {response.status_code} {response.reason_phrase}")
-
-
-_PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
-
-
 def _digest_of(data: bytes) -> tuple[str, int]:
     import hashlib
 
     return hashlib.sha256(data).hexdigest(), len(data)
-
-
-def _chunks(f: BinaryIO, progress: Any = None) -> Iterator[bytes]:
-    while chunk := f.read(CHUNK):
-        if progress is not None:
-            progress(len(chunk))
-        yield chunk
 
 
 def _seg(text: str, kind: str = "model name") -> str:

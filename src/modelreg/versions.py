@@ -290,11 +290,6 @@ _LATEST = (
     .order_by(_v.c.number.desc())
     .limit(1)
 )
-_DELETED = (
-    sa.select(_m.c.name, _v.c.number, _v.c.deleted_at, _v.c.deleted_by, _v.c.deleted_reason)
-    .join(_m, _m.c.id == _v.c.model_id)
-    .where(_v.c.id == sa.bindparam("id"))
-)
 _CHILDREN = (
     sa.select(_m.c.name, _v.c.number)
     .select_from(_p.join(_v, _v.c.id == _p.c.version_id).join(_m, _m.c.id == _v.c.model_id))
@@ -380,10 +375,9 @@ def deletions(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, str]]
 
 def gone(conn: Connection, version_id: str) -> Gone:
     """The error for reaching deleted version ``version_id``: when, by whom, and why."""
-    r = conn.execute(_DELETED, {"id": version_id}).one()
+    d = deletions(conn, [version_id])[version_id]
     return Gone(
-        f"version {r.name}/{r.number} was deleted at {r.deleted_at} by {r.deleted_by}:"
-        f" {r.deleted_reason}"
+        f"version {ref_of(conn, version_id)} was deleted at {d['at']} by {d['by']}: {d['reason']}"
     )
 
 

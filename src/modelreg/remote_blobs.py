@@ -1,0 +1,125 @@
+"""The server's blobs as the remote client moves them: downloads streamed and resumed with
+Range requests after a broken connection, uploads sent a chunk at a time, and the exception a
+server's error response stands for."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import httpx
+
+from modelreg.blobs import take
+from modelreg.errors import IntegrityError, ModelregError, error_from_wire
+
+if TYPE_CHECKING:
+    from modelreg.remote import RemoteRegistry
+
+CHUNK = 1024 * 1024
+RETRIES = 5  # reconnections per blob download before giving up
+
+
+class RemoteBlobs:
+    """The server's blobs as a source for pulls: streamed, resumed after a broken
+    connection with a Range request from the byte it stopped at."""
+
+    def __init__(self, registry: RemoteRegistry) -> None:
+        self._registry = registry
+
+    def open(self, digest: str) -> BinaryIO:
+        return Download(self._registry, digest)  # type: ignore[return-value]
+
+    def exists(self, digest: str) -> bool:
+        missing = self._registry._call("POST", "/blobs/missing", json={"digests": [digest]})
+        return digest not in missing["missing"]
+
+
+class Download(io.RawIOBase):
+    """A blob's bytes from the server; reconnects with ``Range: bytes=N-`` when cut off."""
+
+    def __init__(self, registry: RemoteRegistry, digest: str) -> None:
+        self._registry = registry
+        self._digest = digest
+        self._position = 0
+        self._retries = 0
+        self._response: httpx.Response | None = None
+        self._chunks: Iterator[bytes] | None = None
+        self._buffer = bytearray()
+        self._finished = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _connect(self) -> None:
+        headers = {"Range": f"bytes={self._position}-"} if self._position else {}
+        request = self._registry._http.build_request(
+            "GET", f"/api/v1/blobs/{self._digest}", headers=headers
+        )
+        response = self._registry._http.send(request, stream=True)
+        if response.is_error:
+            response.read()
+            raise error_of(response)
+        if self._position and response.status_code != 206:
+            response.close()
+            raise IntegrityError(f"the server ignored the range request for {self._digest}")
+        self._response = response
+        self._chunks = response.iter_bytes()  # as received: a cut loses no counted byte
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._finished and (size < 0 or len(self._buffer) < size):
+            try:
+                if self._chunks is None:
+                    self._connect()
+                assert self._chunks is not None
+                chunk = next(self._chunks, None)
+            except httpx.TransportError as exc:
+                self._drop()
+                self._retries += 1
+                if self._retries > RETRIES:
+                    raise ModelregError(
+                        f"downloading blob {self._digest} failed {RETRIES} times: {exc}"
+                    ) from None
+                time.sleep(min(2.0, 0.1 * 2**self._retries))
+                continue
+            if chunk is None:
+                self._finished = True
+                break
+            self._retries = 0  # a cut after progress starts the count again
+            self._buffer += chunk
+            self._position += len(chunk)
+        return take(self._buffer, size)
+
+    def _drop(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        self._response = None
+        self._chunks = None
+
+    def close(self) -> None:
+        self._drop()
+        super().close()
+
+
+def error_of(response: httpx.Response) -> ModelregError:
+    """The exception a server's error response stands for."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("code"), str):
+        details = {k: v for k, v in body.items() if k not in _PROBLEM_FIELDS}
+        return error_from_wire(body["code"], str(body.get("detail", "")), details)
+    return ModelregError(f"the server answered {response.status_code} {response.reason_phrase}")
+
+
+_PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
+
+
+def chunks(f: BinaryIO, progress: Any = None) -> Iterator[bytes]:
+    """A file's bytes as an upload's body, a chunk at a time; ``progress`` gets each size."""
+    while chunk := f.read(CHUNK):
+        if progress is not None:
+            progress(len(chunk))
+        yield chunk
