@@ -111,3 +111,44 @@ def test_a_tampered_flavor_record_cannot_import_another_package(tmp_path):
     with pytest.raises(InvalidInput, match="outside xgboost"):
         XGBoostFlavor().load(tmp_path, {"class": "antigravity:Anything"}, trust=False)
     assert "antigravity" not in sys.modules
+
+
+def stray_files(reg) -> list[str]:
+    """Temporary files left in the blob store."""
+    return [p.name for p in reg.blobs.root.rglob(".tmp-*")]
+
+
+def test_a_blob_that_cannot_be_flushed_leaves_no_version_and_no_file(reg, monkeypatch):
+    Path("model.bin").write_bytes(b"weights")
+    reg.register("churn", "model.bin")  # the model exists; its second version fails
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    Path("model.bin").write_bytes(b"new weights")
+    with monkeypatch.context() as patch:
+        patch.setattr("os.fdatasync", full)
+        with pytest.raises(OSError, match="No space left"):
+            reg.register("churn", "model.bin")
+    assert [v.number for v in reg.versions("churn")] == [1]
+    assert stray_files(reg) == []
+    assert reg.fsck()["ok"]
+    assert len(reg.audit(action="version.create")) == 1
+
+
+def test_a_version_refused_in_its_transaction_leaves_its_blob_whole(reg, monkeypatch):
+    Path("model.bin").write_bytes(b"weights")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise Conflict("refused while the rows were written")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("modelreg.versions.insert", refuse)
+        with pytest.raises(Conflict, match="refused while"):
+            reg.register("churn", "model.bin")
+    assert reg.models() == []
+    assert stray_files(reg) == []
+    # The flushed blob is whole (gc collects it if nothing names it); registering reuses it.
+    v = reg.register("churn", "model.bin")
+    assert reg.fsck()["ok"]
+    assert v.number == 1

@@ -9,12 +9,14 @@ already present is never written again. Reads can start at an offset (HTTP Range
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
 import secrets
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -75,6 +77,10 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
+class Writable(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 def take(buffer: bytearray, size: int) -> bytes:
     """Remove and return the first ``size`` bytes of ``buffer`` (all of it if ``size`` < 0):
     the read of a stream that buffers what arrives in pieces."""
@@ -87,7 +93,7 @@ def take(buffer: bytearray, size: int) -> bytes:
     return out
 
 
-def copy_hashing(stream: Readable, out: BinaryIO) -> tuple[str, int]:
+def copy_hashing(stream: Readable, out: Writable) -> tuple[str, int]:
     """Copy ``stream`` to ``out`` and return (sha256, size) of what was copied.
 
     Past the first chunk, hashing runs in a second thread while the next chunk is read and
@@ -155,46 +161,45 @@ class LocalBlobStore:
         return self._base / digest[:2] / digest
 
     def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
+        staged = self.stage(stream, digest=digest)
+        staged.publish()
+        return staged.digest, staged.size
+
+    def stage(self, stream: BinaryIO, *, digest: str | None = None) -> Staged:
+        """Write and hash the stream's bytes into a temporary file, checked but not yet
+        flushed or visible: :meth:`Staged.publish` does that (so a caller can overlap the
+        flush with other work), :meth:`Staged.discard` drops them. A blob already stored
+        comes back published, refreshed for gc's grace period; ``digest`` is as for put."""
         if digest is not None:
             final = self.path(digest)
             try:
                 # Refresh the time so that gc's grace period protects a blob being re-used.
                 os.utime(final)
-                return digest, final.stat().st_size
+                return Staged(digest, final.stat().st_size)
             except FileNotFoundError:
                 pass
             tmp_dir = final.parent
         else:
             tmp_dir = self._tmp
         tmp = tmp_dir / f".tmp-{secrets.token_hex(8)}"
+        out = _create(tmp)
         try:
-            with _create(tmp) as out:
-                actual, size = copy_hashing(stream, out)
-                if digest is not None and actual != digest:
-                    raise IntegrityError(
-                        f"content does not match its digest: expected {digest}, got {actual}"
-                    )
-                final = self.path(actual)
-                if digest is None and final.exists():
-                    # Already stored: keep the one copy and drop this one before it is
-                    # flushed to disk; refresh the stored one for gc's grace period.
-                    os.utime(final)
-                    return actual, size
-                out.flush()
-                os.fdatasync(out.fileno())
-            if final.parent != tmp_dir and final.parent not in self._shards:
-                final.parent.mkdir(exist_ok=True)
-                self._shards.add(final.parent)
-            try:
-                os.replace(tmp, final)
-            except FileNotFoundError:  # its shard folder was removed since: make it again
-                final.parent.mkdir(exist_ok=True)
-                os.replace(tmp, final)
-            _fsync_dir(final.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        return actual, size
+            actual, size = copy_hashing(stream, FlushBehind(out))
+            if digest is not None and actual != digest:
+                raise IntegrityError(
+                    f"content does not match its digest: expected {digest}, got {actual}"
+                )
+            final = self.path(actual)
+            stored = digest is None and final.exists()
+            if stored:  # refresh the stored one for gc's grace period
+                os.utime(final)
+        except BaseException:
+            _drop(out, tmp)
+            raise
+        if stored:  # keep the one copy; drop this one before it is flushed to disk
+            _drop(out, tmp)
+            return Staged(actual, size)
+        return Staged(actual, size, _pending=(out, tmp, final, self._shards))
 
     def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
         try:
@@ -253,6 +258,120 @@ class LocalBlobStore:
                     tmp.unlink()
                     removed += 1
         return removed
+
+
+class Staged:
+    """Bytes written and hashed by :meth:`LocalBlobStore.stage`, published or dropped once.
+
+    ``publish`` flushes the file to disk (``fdatasync``), renames it to its digest and
+    flushes its folder, so that the blob appears only complete and survives a crash; it may
+    run in another thread than the one that staged it. Until then nothing names the blob.
+    If ``gc`` with no grace period removed the temporary file meanwhile, nothing is
+    published: whoever names the blob checks that it is stored before committing.
+    """
+
+    def __init__(
+        self,
+        digest: str,
+        size: int,
+        *,
+        _pending: tuple[BinaryIO, Path, Path, set[Path]] | None = None,
+    ) -> None:
+        self.digest = digest
+        self.size = size
+        self._pending = _pending
+
+    def __repr__(self) -> str:
+        state = "staged" if self._pending is not None else "stored"
+        return f"Staged({self.digest[:12]}, {self.size} bytes, {state})"
+
+    def publish(self) -> None:
+        if self._pending is None:
+            return
+        out, tmp, final, shards = self._pending
+        self._pending = None
+        try:
+            with out:
+                out.flush()
+                os.fdatasync(out.fileno())
+            if final.parent != tmp.parent and final.parent not in shards:
+                final.parent.mkdir(exist_ok=True)
+                shards.add(final.parent)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:
+                if not tmp.exists():  # gc with no grace period took it: nothing to publish
+                    return
+                final.parent.mkdir(exist_ok=True)  # its shard folder was removed since
+                os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def discard(self) -> None:
+        if self._pending is None:
+            return
+        out, tmp, _, _ = self._pending
+        self._pending = None
+        _drop(out, tmp)
+
+
+class FlushBehind:
+    """Writes to a file while the disk catches up: each time another ``STEP`` bytes are
+    written, their writeback starts (Linux ``sync_file_range``), and the writer waits for
+    the step before the previous one. The final ``fdatasync`` then has little left to wait
+    for, and a large blob does not fill memory with dirty pages. Elsewhere, a plain write.
+    """
+
+    STEP = 8 << 20
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._written = 0
+        self._started = 0  # bytes whose writeback has been started
+        self._sync = _sync_file_range()
+
+    def write(self, data: bytes, /) -> int:
+        n = self._out.write(data)
+        self._written += n
+        if self._sync is not None and self._written - self._started >= self.STEP:
+            self._out.flush()
+            fd = self._out.fileno()
+            end = self._written - self._written % self.STEP
+            if self._sync(fd, self._started, end - self._started, _SYNC_WRITE) != 0:
+                self._sync = None  # not supported here (a pipe, some filesystems)
+                return n
+            if self._started >= self.STEP:  # the step before this one: bounded dirty pages
+                self._sync(fd, self._started - self.STEP, self.STEP, _SYNC_WAIT_ALL)
+            self._started = end
+        return n
+
+
+_SYNC_WRITE = 2  # SYNC_FILE_RANGE_WRITE
+_SYNC_WAIT_ALL = 7  # WAIT_BEFORE | WRITE | WAIT_AFTER
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's ``sync_file_range`` on Linux, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
+
+
+def _drop(out: BinaryIO, tmp: Path) -> None:
+    out.close()
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
 
 
 def _create(path: Path) -> BinaryIO:

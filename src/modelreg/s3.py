@@ -116,7 +116,7 @@ class S3BlobStore:
             stream.seek(start)
             return self.put(stream, digest=digest)
         with tempfile.SpooledTemporaryFile(max_size=self.part_size) as spool:
-            digest, _ = copy_hashing(stream, spool)  # type: ignore[arg-type]
+            digest, _ = copy_hashing(stream, spool)
             spool.seek(0)
             return self.put(spool, digest=digest)  # type: ignore[arg-type]
 
