@@ -80,6 +80,19 @@ def test_impact_lists_every_generation_and_the_alias_on_it(run: CLI) -> None:
     assert flags(run, "churn/1") == []
 
 
+def test_impact_names_a_deleted_version_whose_files_remain_until_gc(run: CLI) -> None:
+    three_generations(run)
+    run.ok("delete", "churn/2", "--reason", "superseded")
+    out = run.ok("dataset", "impact", "churn-train").out
+    assert out.splitlines()[0] == "retiring churn-train would flag 2 versions data-retired"
+    assert re.search(r"deleted versions that depended on it", out)
+    assert re.search(r"churn/2\s+descendant\s+churn/1\s+\d{4}-\d\d-\d\d", out)
+    assert "until `modelreg gc` removes" in out
+    markdown = run.ok("dataset", "impact", "churn-train", "--markdown").out
+    assert "## Deleted versions that depended on it (1)" in markdown
+    assert "| churn/2 | descendant |  | churn/1 | 20" in markdown
+
+
 def test_dry_run_reports_and_changes_nothing(run: CLI) -> None:
     three_generations(run)
     out = run.ok("dataset", "retire", "churn-train", "--reason", REASON, "--dry-run").out

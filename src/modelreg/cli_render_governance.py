@@ -22,6 +22,7 @@ from modelreg.cli_render import (
     when,
 )
 from modelreg.cli_support import count
+from modelreg.retirement import GC_NOTE
 
 SHORT_KEY_ID = 16
 
@@ -73,6 +74,12 @@ def retirement(
         out.append(section("aliases on affected versions", t))
     elif used:
         out.append("no alias points at an affected version")
+    if report.get("deleted_versions"):
+        t = table("version", "relation", "via", "deleted")
+        for row in report["deleted_versions"]:
+            t.add_row(row["version"], row["relation"], row["via"] or "", when(row["deleted_at"]))
+        out.append(section("deleted versions that depended on it", t))
+        out.append(Text(GC_NOTE, style="dim"))
     if mode == "dry-run":
         out.append(Text("nothing was changed (--dry-run)", style="dim"))
     print_all(*out)

@@ -43,12 +43,15 @@ def dataset_dependents(conn: Connection, ref: str) -> list[dict[str, Any]]:
     return dependents(conn, [d.id for d in datasets.find(conn, ref)])
 
 
-def dependents(conn: Connection, dataset_ids: list[str]) -> list[dict[str, Any]]:
+def dependents(
+    conn: Connection, dataset_ids: list[str], *, deleted: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Versions trained, validated, tested or evaluated on these dataset versions (direct,
     with how they used them) and, transitively through parent links, their descendants.
 
     Deleted versions are left out, but not what derives from them: a version fine-tuned
-    from a deleted one still depends on its data."""
+    from a deleted one still depends on its data. Given a list ``deleted``, the deleted
+    ones are added to it, each with when it was deleted."""
     vd, ev, d = schema.version_datasets, schema.evaluations, schema.datasets
     v, m = schema.versions, schema.models
     direct: dict[str, set[str]] = {}
@@ -67,25 +70,29 @@ def dependents(conn: Connection, dataset_ids: list[str]) -> list[dict[str, Any]]
         .join(m, m.c.id == v.c.model_id)
         .where(ev.c.dataset_id.in_(dataset_ids))
     )
-    deleted: set[str] = set()
+    deleted_at: dict[str, str] = {}
     for row in conn.execute(sa.union_all(used, evaluated)):
         direct.setdefault(row.version_id, set()).add(f"{row.role}:{row.digest[:12]}")
         refs[row.version_id] = f"{row.name}/{row.number}"
         if row.deleted_at is not None:
-            deleted.add(row.version_id)
+            deleted_at[row.version_id] = row.deleted_at
     derived = descendants(conn, set(direct))
     more = [i for i in {*derived, *derived.values()} if i not in refs]
-    refs.update(refs_of(conn, more, deleted=deleted))
-    out = [
+    refs.update(refs_of(conn, more, deleted=deleted_at))
+    found = [
         {"version": refs[i], "id": i, "relation": "direct", "uses": sorted(uses), "via": None}
         for i, uses in direct.items()
-        if i not in deleted
     ] + [
         {"version": refs[i], "id": i, "relation": "descendant", "uses": [], "via": refs[parent]}
         for i, parent in derived.items()
-        if i not in direct and i not in deleted
+        if i not in direct
     ]
-    return sorted(out, key=lambda r: (r["relation"] != "direct", *_ref_key(r["version"])))
+    found.sort(key=lambda r: (r["relation"] != "direct", *_ref_key(str(r["version"]))))
+    if deleted is not None:
+        deleted.extend(
+            {**r, "deleted_at": deleted_at[r["id"]]} for r in found if r["id"] in deleted_at
+        )
+    return [r for r in found if r["id"] not in deleted_at]
 
 
 def _ref_key(ref: str) -> tuple[str, int]:
@@ -93,8 +100,11 @@ def _ref_key(ref: str) -> tuple[str, int]:
     return name, int(number)
 
 
-def refs_of(conn: Connection, ids: list[str], *, deleted: set[str] | None = None) -> dict[str, str]:
-    """{version id: "name/number"} for many ids; the deleted ones are added to ``deleted``."""
+def refs_of(
+    conn: Connection, ids: list[str], *, deleted: dict[str, str] | None = None
+) -> dict[str, str]:
+    """{version id: "name/number"} for many ids; the deleted ones are added to ``deleted``
+    with when they were deleted."""
     v, m = schema.versions, schema.models
     refs: dict[str, str] = {}
     for start in range(0, len(ids), 500):
@@ -106,7 +116,7 @@ def refs_of(conn: Connection, ids: list[str], *, deleted: set[str] | None = None
         for r in conn.execute(q):
             refs[r.id] = f"{r.name}/{r.number}"
             if deleted is not None and r.deleted_at is not None:
-                deleted.add(r.id)
+                deleted[r.id] = r.deleted_at
     return refs
 
 

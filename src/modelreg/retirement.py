@@ -62,7 +62,8 @@ def impact(conn: Connection, ref: str) -> dict[str, Any]:
     """What retiring ``ref`` touches (or touched): dataset versions, versions and aliases."""
     found = same_data(conn, datasets.find(conn, ref))
     retired = _retirements(conn, [d.id for d in found])
-    versions = lineage.dependents(conn, [d.id for d in found])
+    deleted: list[dict[str, Any]] = []
+    versions = lineage.dependents(conn, [d.id for d in found], deleted=deleted)
     return {
         "dataset": ref,
         "datasets": [
@@ -76,6 +77,9 @@ def impact(conn: Connection, ref: str) -> dict[str, Any]:
         ],
         "versions": versions,
         "aliases": _aliases_on(conn, [v["id"] for v in versions]),
+        # Deleted versions are not flagged, but their files stay in the blob store until gc
+        # collects the blobs nothing else references: data derived from the dataset, too.
+        "deleted_versions": deleted,
     }
 
 
@@ -187,4 +191,18 @@ def markdown(report: dict[str, Any], *, dry_run: bool) -> str:
         lines.append("| " + " | ".join(e(c) for c in cells) + " |")
     lines += ["", f"## Aliases on affected versions ({len(report['aliases'])})", ""]
     lines += [f"- `{a['alias']}` -> {a['version']}" for a in report["aliases"]] or ["- none"]
+    gone = report.get("deleted_versions", [])
+    if gone:
+        lines += ["", f"## Deleted versions that depended on it ({len(gone)})", ""]
+        lines += [GC_NOTE, "", "| version | relation | uses | via | deleted |"]
+        lines += ["| --- | --- | --- | --- | --- |"]
+        for v in gone:
+            cells = [v["version"], v["relation"], ", ".join(v["uses"]), v["via"] or ""]
+            lines.append("| " + " | ".join(e(c) for c in [*cells, v["deleted_at"]]) + " |")
     return "\n".join(lines) + "\n"
+
+
+GC_NOTE = (
+    "Their files stay in the blob store until `modelreg gc` removes the blobs no other"
+    " version references (after its grace period)."
+)

@@ -3,6 +3,8 @@ listed, found or pulled, and gc frees its files unless another version holds the
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from modelreg import Conflict, Gone, InvalidInput, NotFound
@@ -146,6 +148,28 @@ def test_lineage_keeps_a_deleted_parent_and_drops_a_deleted_child(registry, writ
     # small/1 still derives from the data, through the deleted version
     found = {r["version"]: r["via"] for r in registry.dataset_models("train.csv")}
     assert found == {"base/1": None, "small/1": "tuned/1"}
+
+
+def test_the_retirement_impact_names_deleted_versions_whose_files_remain(registry, write):
+    write("m.bin", "m")
+    write("data/train.csv", "x\n1\n")
+    base = registry.register("base", "m.bin", datasets=["data/train.csv"])
+    tuned = registry.register("tuned", "m.bin", parents=[base.ref])
+    registry.delete_version(base.ref, reason="superseded")
+    report = registry.dataset_impact("train.csv")
+    assert [(v["version"], v["relation"], v["via"]) for v in report["versions"]] == [
+        ("tuned/1", "descendant", "base/1")
+    ]
+    [gone] = report["deleted_versions"]
+    assert (gone["version"], gone["relation"]) == ("base/1", "direct")
+    assert gone["uses"][0].startswith("train:")
+    deleted_at = datetime.fromisoformat(gone["deleted_at"])
+    event_at = datetime.fromisoformat(registry.audit(action="version.delete")[0].at)
+    assert abs((event_at - deleted_at).total_seconds()) < 5
+    # Retiring flags the live dependent only, and its report still names the deleted one.
+    retired = registry.retire_dataset("train.csv", reason="consent withdrawn")
+    assert [v["version"] for v in retired["deleted_versions"]] == ["base/1"]
+    assert registry.get(tuned.ref).flags == ["data-retired"]
 
 
 def test_an_alias_cannot_be_pointed_at_a_deleted_version(registry, three):
