@@ -231,9 +231,11 @@ class S3BlobStore:
 
     def remove_stale_temporaries(self, older_than: float) -> int:
         """Abort the multipart uploads under the prefix that interrupted processes left,
-        started more than ``older_than`` seconds ago; return how many."""
+        started more than ``older_than`` seconds ago, and delete the touched markers older
+        than that whose blob is gone (a re-use racing the blob's deletion leaves one);
+        return how many."""
         cutoff = time.time() - older_than
-        removed = 0
+        removed = self._remove_orphan_markers(cutoff)
         with self._errors("list the unfinished uploads in", self._blobs):
             pages = self.client.get_paginator("list_multipart_uploads").paginate(
                 Bucket=self.bucket, Prefix=self._blobs
@@ -246,6 +248,26 @@ class S3BlobStore:
                         )
                         removed += 1
         return removed
+
+    def _remove_orphan_markers(self, cutoff: float) -> int:
+        with self._errors("list the touched markers in", self._touched):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._touched
+            )
+            old = {
+                item["Key"].rsplit("/", 1)[-1]: item["Key"]
+                for page in pages
+                for item in page.get("Contents", [])
+                if item["LastModified"].timestamp() < cutoff
+            }
+        if not old:
+            return 0
+        stored = set(self)
+        orphans = [key for digest, key in old.items() if digest not in stored]
+        for key in orphans:
+            with self._errors("delete the touched marker", key.rsplit("/", 1)[-1]):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        return len(orphans)
 
     # -- helpers ----------------------------------------------------------------------------
 
