@@ -320,8 +320,8 @@ class TestFlushBehind:
             writer.write(piece)
         out.close()
         assert (tmp_path / "blob").read_bytes() == b"abcdefghijklmnopq"
-        # 8 bytes written: [0, 8) starts; 17 written: [8, 16) starts, [4, 8) is waited for
-        assert calls == [(0, 8, 2), (8, 8, 2), (4, 4, 7)]
+        # 8 bytes written: [0, 8) starts; 17 written: [8, 16) starts, [0, 8) is waited for
+        assert calls == [(0, 8, 2), (8, 8, 2), (0, 8, 7)]
 
     def test_where_writeback_cannot_be_asked_for_writes_go_on_plainly(self, tmp_path, monkeypatch):
         calls = []

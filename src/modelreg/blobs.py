@@ -320,8 +320,8 @@ class Staged:
 class FlushBehind:
     """Writes to a file while the disk catches up: each time another ``STEP`` bytes are
     written, their writeback starts (Linux ``sync_file_range``), and the writer waits for
-    the step before the previous one. The final ``fdatasync`` then has little left to wait
-    for, and a large blob does not fill memory with dirty pages. Elsewhere, a plain write.
+    the range it started the time before. The final ``fdatasync`` then has little left to
+    wait for, and a large blob does not fill memory with dirty pages. Elsewhere, plain writes.
     """
 
     STEP = 8 << 20
@@ -330,6 +330,7 @@ class FlushBehind:
         self._out = out
         self._written = 0
         self._started = 0  # bytes whose writeback has been started
+        self._previous: tuple[int, int] | None = None  # the range started the time before
         self._sync = _sync_file_range()
 
     def write(self, data: bytes, /) -> int:
@@ -339,12 +340,13 @@ class FlushBehind:
             self._out.flush()
             fd = self._out.fileno()
             end = self._written - self._written % self.STEP
-            if self._sync(fd, self._started, end - self._started, _SYNC_WRITE) != 0:
+            started = (self._started, end - self._started)
+            if self._sync(fd, *started, _SYNC_WRITE) != 0:
                 self._sync = None  # not supported here (a pipe, some filesystems)
                 return n
-            if self._started >= self.STEP:  # the step before this one: bounded dirty pages
-                self._sync(fd, self._started - self.STEP, self.STEP, _SYNC_WAIT_ALL)
-            self._started = end
+            if self._previous is not None:
+                self._sync(fd, *self._previous, _SYNC_WAIT_ALL)
+            self._previous, self._started = started, end
         return n
 
 
