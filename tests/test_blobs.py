@@ -3,6 +3,8 @@ verified on the way in, and checkable on the way out."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import io
 import os
@@ -19,6 +21,7 @@ from modelreg.blobs import (
     FlushBehind,
     LocalBlobStore,
     MemoryBlobStore,
+    _sync_file_range,
     hash_stream,
     verify,
 )
@@ -246,94 +249,65 @@ def test_a_shard_folder_removed_behind_the_stores_back_is_made_again(tmp_path):
         assert f.read() == b"first"
 
 
-class TestStaging:
-    """A local store's two-step write: staged bytes are invisible until published."""
-
-    def test_a_staged_blob_is_invisible_until_published(self, tmp_path):
-        store = LocalBlobStore(tmp_path / "blobs")
-        staged = store.stage(io.BytesIO(b"model bytes"))
-        assert (staged.digest, staged.size) == (sha256(b"model bytes"), 11)
-        assert not store.exists(staged.digest)
-        assert list(store) == []
-        staged.publish()
-        assert store.exists(staged.digest)
-        with store.open(staged.digest) as f:
-            assert f.read() == b"model bytes"
-        assert leftovers(store) == []
-        staged.publish()  # a second publish does nothing
-        assert list(store) == [staged.digest]
-
-    def test_a_discarded_stage_leaves_nothing(self, tmp_path):
-        store = LocalBlobStore(tmp_path / "blobs")
-        staged = store.stage(io.BytesIO(b"dropped"), digest=sha256(b"dropped"))
-        staged.discard()
-        staged.publish()  # nothing left to publish
-        assert not store.exists(sha256(b"dropped"))
-        assert leftovers(store) == []
-
-    def test_staging_stored_bytes_comes_back_published_without_a_copy(self, tmp_path):
-        store = LocalBlobStore(tmp_path / "blobs")
-        digest, _ = store.put(io.BytesIO(b"kept"))
-        os.utime(store.path(digest), (1, 1))
-        staged = store.stage(io.BytesIO(b"kept"))
-        assert "stored" in repr(staged)
-        assert store.modified(digest) > 1  # refreshed for gc's grace period
-        assert leftovers(store) == []
-        by_digest = store.stage(Unreadable(), digest=digest)  # not read at all
-        assert (by_digest.digest, by_digest.size) == (digest, 4)
-
-    def test_a_mismatching_stage_is_refused_and_leaves_nothing(self, tmp_path):
-        store = LocalBlobStore(tmp_path / "blobs")
-        with pytest.raises(IntegrityError, match="does not match its digest"):
-            store.stage(io.BytesIO(b"other"), digest=sha256(b"expected"))
-        assert leftovers(store) == []
-        assert list(store) == []
-
-    def test_a_failed_flush_publishes_nothing(self, tmp_path, monkeypatch):
-        store = LocalBlobStore(tmp_path / "blobs")
-        staged = store.stage(io.BytesIO(b"never durable"))
-
-        def full(fd: int) -> None:
-            raise OSError(28, "No space left on device")
-
-        monkeypatch.setattr(os, "fdatasync", full)
-        with pytest.raises(OSError, match="No space left"):
-            staged.publish()
-        assert not store.exists(staged.digest)
-        assert leftovers(store) == []
-
-
 class TestFlushBehind:
     """A local store's writes start the disk's writeback as they go."""
 
-    def test_each_step_is_handed_to_writeback_and_the_one_before_is_waited_for(
+    @staticmethod
+    def recording(calls: list, result: int = 0, code: int = 0):
+        def sync(fd: int, start: int, n: int, flags: int) -> int:
+            calls.append((start, n, flags))
+            ctypes.set_errno(code)
+            return result
+
+        return sync
+
+    def test_each_step_is_handed_to_writeback_and_the_range_before_is_waited_for(
         self, tmp_path, monkeypatch
     ):
         calls = []
         monkeypatch.setattr(FlushBehind, "STEP", 4)
-        out = open(tmp_path / "blob", "xb")  # noqa: SIM115 (closed below)
-        writer = FlushBehind(out)
-        monkeypatch.setattr(
-            writer, "_sync", lambda fd, start, n, flags: calls.append((start, n, flags)) or 0
-        )
-        for piece in (b"abc", b"defgh", b"ij", b"klmnopq"):
-            writer.write(piece)
-        out.close()
+        with open(tmp_path / "blob", "xb") as out:
+            writer = FlushBehind(out)
+            monkeypatch.setattr(writer, "_sync", self.recording(calls))
+            for piece in (b"abc", b"defgh", b"ij", b"klmnopq"):
+                writer.write(piece)
         assert (tmp_path / "blob").read_bytes() == b"abcdefghijklmnopq"
         # 8 bytes written: [0, 8) starts; 17 written: [8, 16) starts, [0, 8) is waited for
         assert calls == [(0, 8, 2), (8, 8, 2), (0, 8, 7)]
 
-    def test_where_writeback_cannot_be_asked_for_writes_go_on_plainly(self, tmp_path, monkeypatch):
+    def test_where_writeback_is_not_supported_writes_go_on_plainly(self, tmp_path, monkeypatch):
         calls = []
         monkeypatch.setattr(FlushBehind, "STEP", 4)
-        out = open(tmp_path / "blob", "xb")  # noqa: SIM115 (closed below)
-        writer = FlushBehind(out)
-        monkeypatch.setattr(writer, "_sync", lambda *args: calls.append(args) or -1)
-        for _ in range(5):
-            writer.write(b"0123")
-        out.close()
+        with open(tmp_path / "blob", "xb") as out:
+            writer = FlushBehind(out)
+            monkeypatch.setattr(writer, "_sync", self.recording(calls, -1, errno.EINVAL))
+            for _ in range(5):
+                writer.write(b"0123")
         assert len(calls) == 1
         assert (tmp_path / "blob").read_bytes() == b"0123" * 5
+
+    def test_a_write_error_the_disk_reports_fails_the_put_and_leaves_nothing(
+        self, tmp_path, monkeypatch
+    ):
+        monkeypatch.setattr(FlushBehind, "STEP", 1 << 16)
+        monkeypatch.setattr(
+            "modelreg.blobs._sync_file_range", lambda: self.recording([], -1, errno.EIO)
+        )
+        store = LocalBlobStore(tmp_path / "blobs")
+        with pytest.raises(OSError, match="writing the blob to disk failed"):
+            store.put(io.BytesIO(os.urandom(2 * CHUNK)))
+        assert list(store) == []
+        assert leftovers(store) == []
+
+    def test_the_real_call_is_found_and_works_on_this_disk(self, tmp_path):
+        # The test machines run Linux, where writeback is asked for through libc.
+        sync = _sync_file_range()
+        assert sync is not None
+        with open(tmp_path / "blob", "wb") as out:
+            out.write(b"x" * 4096)
+            out.flush()
+            assert sync(out.fileno(), 0, 4096, 2) == 0
+            assert sync(out.fileno(), 0, 4096, 7) == 0
 
     def test_a_blob_of_many_steps_is_stored_whole(self, tmp_path, monkeypatch):
         monkeypatch.setattr(FlushBehind, "STEP", 1 << 16)

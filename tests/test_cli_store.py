@@ -141,6 +141,7 @@ def test_gc_removes_only_unreferenced_blobs(run: CLI) -> None:
 
     out = run.ok("gc").out
     assert f"removed: {orphan}" in out
+    assert "removed 1 blob; kept 0 recent unreferenced; 0 leftovers of interrupted writes" in out
     assert not orphan_path.exists()
     assert blob_path(run.registry, sha256(model)).exists()
     run.ok("fsck")

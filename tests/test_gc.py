@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from modelreg.blobs import LocalBlobStore
 
 
 @pytest.fixture
@@ -64,8 +63,8 @@ def test_a_blob_gc_removes_between_store_and_commit_is_stored_again(reg, tmp_pat
     store_file = reg._put_file
     collected = []
 
-    def store_then_collect(path, digest=None, *, staged=None, **options):
-        stored = store_file(path, digest, **options)  # published at once, not staged
+    def store_then_collect(path, digest=None, **options):
+        stored = store_file(path, digest, **options)
         if not collected:
             with modelreg.connect(reg.root) as other:
                 collected.extend(other.gc(grace_seconds=0)["removed"])
@@ -77,29 +76,6 @@ def test_a_blob_gc_removes_between_store_and_commit_is_stored_again(reg, tmp_pat
     assert reg.fsck()["ok"]
     reg.pull(v.ref, tmp_path / "out")
     assert (tmp_path / "out" / "m.bin").read_bytes() == b"being registered right now"
-
-
-def test_a_temporary_gc_removes_before_it_is_published_is_stored_again(reg, tmp_path, monkeypatch):
-    """register() stages its blobs as temporary files and publishes them while its rows are
-    written; gc with no grace period may remove such a file first, and the committing
-    transaction then stores the blob again from the caller's file."""
-    Path("m.bin").write_bytes(b"staged right now")
-    stage = LocalBlobStore.stage
-    swept = []
-
-    def stage_then_sweep(store, stream, **options):
-        staged = stage(store, stream, **options)
-        if not swept:
-            with modelreg.connect(reg.root) as other:
-                swept.append(other.gc(grace_seconds=0)["temporaries_removed"])
-        return staged
-
-    monkeypatch.setattr(LocalBlobStore, "stage", stage_then_sweep)
-    v = reg.register("churn", "m.bin")
-    assert swept == [1], "gc did not remove the staged file"
-    assert reg.fsck()["ok"]
-    reg.pull(v.ref, tmp_path / "out")
-    assert (tmp_path / "out" / "m.bin").read_bytes() == b"staged right now"
 
 
 def test_a_blob_within_the_grace_period_is_kept(reg):

@@ -9,6 +9,7 @@ already present is never written again. Reads can start at an offset (HTTP Range
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import io
@@ -161,45 +162,46 @@ class LocalBlobStore:
         return self._base / digest[:2] / digest
 
     def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
-        staged = self.stage(stream, digest=digest)
-        staged.publish()
-        return staged.digest, staged.size
-
-    def stage(self, stream: BinaryIO, *, digest: str | None = None) -> Staged:
-        """Write and hash the stream's bytes into a temporary file, checked but not yet
-        flushed or visible: :meth:`Staged.publish` does that (so a caller can overlap the
-        flush with other work), :meth:`Staged.discard` drops them. A blob already stored
-        comes back published, refreshed for gc's grace period; ``digest`` is as for put."""
         if digest is not None:
             final = self.path(digest)
             try:
                 # Refresh the time so that gc's grace period protects a blob being re-used.
                 os.utime(final)
-                return Staged(digest, final.stat().st_size)
+                return digest, final.stat().st_size
             except FileNotFoundError:
                 pass
             tmp_dir = final.parent
         else:
             tmp_dir = self._tmp
         tmp = tmp_dir / f".tmp-{secrets.token_hex(8)}"
-        out = _create(tmp)
         try:
-            actual, size = copy_hashing(stream, FlushBehind(out))
-            if digest is not None and actual != digest:
-                raise IntegrityError(
-                    f"content does not match its digest: expected {digest}, got {actual}"
-                )
-            final = self.path(actual)
-            stored = digest is None and final.exists()
-            if stored:  # refresh the stored one for gc's grace period
-                os.utime(final)
-        except BaseException:
-            _drop(out, tmp)
-            raise
-        if stored:  # keep the one copy; drop this one before it is flushed to disk
-            _drop(out, tmp)
-            return Staged(actual, size)
-        return Staged(actual, size, _pending=(out, tmp, final, self._shards))
+            with _create(tmp) as out:
+                actual, size = copy_hashing(stream, FlushBehind(out))
+                if digest is not None and actual != digest:
+                    raise IntegrityError(
+                        f"content does not match its digest: expected {digest}, got {actual}"
+                    )
+                final = self.path(actual)
+                if digest is None and final.exists():
+                    # Already stored: keep the one copy and drop this one before it is
+                    # flushed to disk; refresh the stored one for gc's grace period.
+                    os.utime(final)
+                    return actual, size
+                out.flush()
+                os.fdatasync(out.fileno())
+            if final.parent != tmp_dir and final.parent not in self._shards:
+                final.parent.mkdir(exist_ok=True)
+                self._shards.add(final.parent)
+            try:
+                os.replace(tmp, final)
+            except FileNotFoundError:  # its shard folder was removed since: make it again
+                final.parent.mkdir(exist_ok=True)
+                os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return actual, size
 
     def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
         try:
@@ -260,63 +262,6 @@ class LocalBlobStore:
         return removed
 
 
-class Staged:
-    """Bytes written and hashed by :meth:`LocalBlobStore.stage`, published or dropped once.
-
-    ``publish`` flushes the file to disk (``fdatasync``), renames it to its digest and
-    flushes its folder, so that the blob appears only complete and survives a crash; it may
-    run in another thread than the one that staged it. Until then nothing names the blob.
-    If ``gc`` with no grace period removed the temporary file meanwhile, nothing is
-    published: whoever names the blob checks that it is stored before committing.
-    """
-
-    def __init__(
-        self,
-        digest: str,
-        size: int,
-        *,
-        _pending: tuple[BinaryIO, Path, Path, set[Path]] | None = None,
-    ) -> None:
-        self.digest = digest
-        self.size = size
-        self._pending = _pending
-
-    def __repr__(self) -> str:
-        state = "staged" if self._pending is not None else "stored"
-        return f"Staged({self.digest[:12]}, {self.size} bytes, {state})"
-
-    def publish(self) -> None:
-        if self._pending is None:
-            return
-        out, tmp, final, shards = self._pending
-        self._pending = None
-        try:
-            with out:
-                out.flush()
-                os.fdatasync(out.fileno())
-            if final.parent != tmp.parent and final.parent not in shards:
-                final.parent.mkdir(exist_ok=True)
-                shards.add(final.parent)
-            try:
-                os.replace(tmp, final)
-            except FileNotFoundError:
-                if not tmp.exists():  # gc with no grace period took it: nothing to publish
-                    return
-                final.parent.mkdir(exist_ok=True)  # its shard folder was removed since
-                os.replace(tmp, final)
-            _fsync_dir(final.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-    def discard(self) -> None:
-        if self._pending is None:
-            return
-        out, tmp, _, _ = self._pending
-        self._pending = None
-        _drop(out, tmp)
-
-
 class FlushBehind:
     """Writes to a file while the disk catches up: each time another ``STEP`` bytes are
     written, their writeback starts (Linux ``sync_file_range``), and the writer waits for
@@ -341,17 +286,30 @@ class FlushBehind:
             fd = self._out.fileno()
             end = self._written - self._written % self.STEP
             started = (self._started, end - self._started)
-            if self._sync(fd, *started, _SYNC_WRITE) != 0:
-                self._sync = None  # not supported here (a pipe, some filesystems)
+            if not self._check(self._sync(fd, *started, _SYNC_WRITE)):
                 return n
             if self._previous is not None:
-                self._sync(fd, *self._previous, _SYNC_WAIT_ALL)
+                self._check(self._sync(fd, *self._previous, _SYNC_WAIT_ALL))
             self._previous, self._started = started, end
         return n
+
+    def _check(self, result: int) -> bool:
+        """True when the call worked; False, and plain writes from now on, when this file
+        does not support it; a write error (EIO, ENOSPC) is raised here and now."""
+        if result == 0:
+            return True
+        import ctypes
+
+        code = ctypes.get_errno()
+        if code in _UNSUPPORTED:
+            self._sync = None
+            return False
+        raise OSError(code, f"writing the blob to disk failed: {os.strerror(code)}")
 
 
 _SYNC_WRITE = 2  # SYNC_FILE_RANGE_WRITE
 _SYNC_WAIT_ALL = 7  # WAIT_BEFORE | WRITE | WAIT_AFTER
+_UNSUPPORTED = {errno.EINVAL, errno.ESPIPE, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
 @functools.cache
@@ -368,12 +326,6 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     call.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     call.restype = ctypes.c_int
     return call
-
-
-def _drop(out: BinaryIO, tmp: Path) -> None:
-    out.close()
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
 
 
 def _create(path: Path) -> BinaryIO:

@@ -122,7 +122,8 @@ def gc(
         say(f"{verb}: {digest}")
     say(
         f"{verb} {count(len(report['removed']), 'blob')}; kept {report['kept_recent']} recent"
-        f" unreferenced; {count(report['temporaries_removed'], 'temporary file')} removed"
+        f" unreferenced; {count(report['temporaries_removed'], 'leftover')} of interrupted"
+        " writes removed"
     )
 
 

@@ -12,10 +12,9 @@ import io
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -37,7 +36,7 @@ from modelreg import (
     versions,
 )
 from modelreg.audit import AuditEvent, VerifyResult
-from modelreg.blobs import BlobStore, LocalBlobStore, Staged
+from modelreg.blobs import BlobStore, LocalBlobStore
 from modelreg.compare import compare
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
@@ -95,7 +94,6 @@ class LocalRegistry(Governance):
         self.blobs: BlobStore = blobs
         self.actor = actor or capture.user()
         self._known = versions.Known()
-        self._publisher = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelreg-publish")
 
     def __repr__(self) -> str:
         return f"LocalRegistry({str(self.root or self.db.url)!r})"
@@ -108,7 +106,6 @@ class LocalRegistry(Governance):
         return sa.engine.make_url(self.db.url).render_as_string(hide_password=True)
 
     def close(self) -> None:
-        self._publisher.shutdown()
         self.db.dispose()
 
     def __enter__(self) -> LocalRegistry:
@@ -163,23 +160,13 @@ class LocalRegistry(Governance):
             if draft.parents:  # fail before storing anything; resolved again when committing
                 self.db.read(lambda conn: [versions.resolve(conn, r) for r in draft.parents])
             # One pass per file: hashed while it is copied into the store (dedup keeps one).
-            # A local store's copies are flushed and moved into place in a second thread
-            # while the version's rows are written; the commit waits for them.
-            staged: list[Staged] = []
-            try:
-                entries = check_entries(
-                    FileEntry(path, *self._put_file(source, progress=progress, staged=staged))
-                    for path, source in draft.local.items()
-                )
-                new = draft.new_version(entries)
-                if draft.diff is not None:
-                    new.code["diff_digest"], new.code["diff_size"] = self._put_diff(
-                        draft.diff, staged=staged
-                    )
-            except BaseException:
-                for item in staged:
-                    item.discard()
-                raise
+            entries = check_entries(
+                FileEntry(path, *self._put_file(source, progress=progress))
+                for path, source in draft.local.items()
+            )
+            new = draft.new_version(entries)
+            if draft.diff is not None:
+                new.code["diff_digest"], new.code["diff_size"] = self._put_diff(draft.diff)
 
             def restore(digest: str) -> None:
                 # A blob gc removed since it was stored above (a re-used old blob, or grace
@@ -191,16 +178,7 @@ class LocalRegistry(Governance):
                 if draft.diff is not None:
                     self._put_diff(draft.diff)
 
-            if not staged:
-                return self.commit_version(new, signer=draft.signer, restore=restore)
-            publishing = self._publisher.submit(_publish, staged)
-            try:
-                return self.commit_version(
-                    new, signer=draft.signer, restore=restore, flushed=publishing.result
-                )
-            finally:
-                with contextlib.suppress(Exception):
-                    publishing.result()  # a failed commit still leaves no half-written file
+            return self.commit_version(new, signer=draft.signer, restore=restore)
 
     def commit_version(
         self,
@@ -210,7 +188,6 @@ class LocalRegistry(Governance):
         restore: Callable[[str], None] | None = None,
         signed_by: str | None = None,
         signature: tuple[Ed25519PublicKey, str] | None = None,
-        flushed: Callable[[], object] | None = None,
     ) -> Version:
         """Create a version whose files are already in the blob store, in one transaction.
 
@@ -220,8 +197,6 @@ class LocalRegistry(Governance):
         signature of ``draft_signing_document(new)``, made where the private key is) is
         checked and stored in the same transaction: the version is created signed, or not at
         all. ``signed_by`` names the key of a signature its creator attaches later.
-        ``flushed`` waits until blobs still being flushed are in place: it is called after
-        the rows are written and before the blobs are checked and the transaction commits.
         """
         needed: dict[str, int | None] = {entry.digest: entry.size for entry in new.files}
         if new.code.get("diff_digest"):
@@ -231,6 +206,21 @@ class LocalRegistry(Governance):
             # gc deletes only inside a write transaction holding this lock, so a blob seen
             # here stays until the version that references it is committed.
             self.db.lock_blobs(conn)
+            for digest, size in needed.items():
+                try:
+                    stored = self.blobs.size(digest)
+                except NotFound:
+                    if restore is None:
+                        raise BlobMissing(
+                            f"blob {digest} is not in the store: upload it before creating"
+                            " the version that names it"
+                        ) from None
+                    restore(digest)
+                    continue
+                if size is not None and stored != size:  # a client's manifest states sizes
+                    raise InvalidInput(
+                        f"blob {digest} holds {stored} bytes, not the {size} the manifest says"
+                    )
             if new.run_id is not None:
                 runs.check_exists(conn, new.run_id)
             key = signing.key_id(signer.public_key()) if signer is not None else signed_by
@@ -249,23 +239,6 @@ class LocalRegistry(Governance):
                         " version this request creates: it was made for another document (ask"
                         " for the signing document of this same request, and sign that)"
                     ) from None
-            if flushed is not None:
-                flushed()
-            for digest, size in needed.items():
-                try:
-                    stored = self.blobs.size(digest)
-                except NotFound:
-                    if restore is None:
-                        raise BlobMissing(
-                            f"blob {digest} is not in the store: upload it before creating"
-                            " the version that names it"
-                        ) from None
-                    restore(digest)
-                    continue
-                if size is not None and stored != size:  # a client's manifest states sizes
-                    raise InvalidInput(
-                        f"blob {digest} holds {stored} bytes, not the {size} the manifest says"
-                    )
             if new.datasets or new.parents:
                 version.flags = retirement.flag_new_version(conn, version.id)
             return version
@@ -298,30 +271,20 @@ class LocalRegistry(Governance):
         digest: str | None = None,
         *,
         progress: Callable[[int], None] | None = None,
-        staged: list[Staged] | None = None,
     ) -> tuple[str, int]:
-        """Store a local file; with ``digest``, an existing blob is only touched. With
-        ``staged``, a local store's copy is added to it instead of being published."""
+        """Store a local file; with ``digest``, an existing blob is only touched."""
         with open(path, "rb") as f:
             stream = f if progress is None else transfer.Counted(f, progress)
             try:
-                return self._put(stream, digest, staged)  # type: ignore[arg-type]
+                return self.blobs.put(stream, digest=digest)  # type: ignore[arg-type]
             except IntegrityError:
                 raise IntegrityError(
                     f"file {str(path)!r} changed while it was registered"
                 ) from None
 
-    def _put_diff(self, diff: bytes, *, staged: list[Staged] | None = None) -> tuple[str, int]:
-        return self._put(io.BytesIO(diff), hashlib.sha256(diff).hexdigest(), staged)
-
-    def _put(
-        self, stream: BinaryIO, digest: str | None, staged: list[Staged] | None
-    ) -> tuple[str, int]:
-        if staged is None or not isinstance(self.blobs, LocalBlobStore):
-            return self.blobs.put(stream, digest=digest)
-        item = self.blobs.stage(stream, digest=digest)
-        staged.append(item)
-        return item.digest, item.size
+    def _put_diff(self, diff: bytes) -> tuple[str, int]:
+        digest = hashlib.sha256(diff).hexdigest()
+        return self.blobs.put(io.BytesIO(diff), digest=digest)
 
     def _dataset_use(self, item: DatasetArg, *, role: str = "train") -> DatasetUse:
         return registering.dataset_use(item, role=role)
@@ -797,11 +760,6 @@ class LocalRegistry(Governance):
 
 class _RolledBack(Exception):
     """Ends a transaction that was opened only to read what its writes would give."""
-
-
-def _publish(staged: list[Staged]) -> None:
-    for item in staged:
-        item.publish()
 
 
 def _override_reason(force: bool, reason: str | None) -> str | None:

@@ -116,7 +116,8 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[
         if registry.db.write(delete):
             removed.append(digest)
     temporaries = 0
-    # what interrupted writes left: temporary files, or unfinished S3 multipart uploads
+    # what interrupted writes left: temporary files; on S3, unfinished multipart uploads and
+    # re-use markers whose blob is gone
     remove_stale = getattr(registry.blobs, "remove_stale_temporaries", None)
     if not dry_run and remove_stale is not None:
         temporaries = int(remove_stale(grace_seconds))
