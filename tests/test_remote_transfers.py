@@ -7,6 +7,7 @@ The server is real (uvicorn on loopback); the transport wrapper below only injec
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from live import LiveServer
-from modelreg import IntegrityError
+from modelreg import IntegrityError, InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.remote import RemoteRegistry
 from modelreg.server import create_app
@@ -29,6 +30,7 @@ class Wire(httpx.HTTPTransport):
         super().__init__()
         self.requests: list[tuple[str, str, str | None]] = []
         self.sent = 0
+        self.put_lengths: list[str | None] = []  # a PUT's stated length (None if chunked)
         self.cut = 0
         self.in_flight = 0
         self.most_in_flight = 0
@@ -41,6 +43,7 @@ class Wire(httpx.HTTPTransport):
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             if request.method == "PUT" and "/blobs/" in request.url.path:
+                self.put_lengths.append(request.headers.get("content-length"))
                 body = request.read()
                 self.sent += len(body)
             response = super().handle_request(request)
@@ -120,6 +123,35 @@ def test_only_missing_blobs_are_uploaded_and_identical_content_sends_nothing(
     wire.sent = 0
     client.register("churn", model)
     assert wire.sent == len(b"changed")
+
+
+def test_a_file_is_uploaded_with_its_length_and_a_file_cut_short_meanwhile_is_refused(
+    tmp_path: Path, server: tuple[LocalRegistry, str], client: RemoteRegistry, wire: Wire
+) -> None:
+    store = server[0]
+    model = tmp_path / "model.bin"
+    model.write_bytes(b"w" * 3_000_000)
+    client.register("churn", model)
+    assert wire.put_lengths == ["3000000"]  # a stated length, not chunked encoding
+
+    digest = hashlib.sha256(b"x" * 2_500_000).hexdigest()
+    model.write_bytes(b"x" * 2_500_000)
+
+    def cut_short(sent: int) -> None:  # while the upload reads the file
+        with open(model, "r+b") as f:
+            f.truncate(1_500_000)
+
+    with pytest.raises(IntegrityError, match=r"model\.bin.* changed while it was uploaded"):
+        client._upload({digest: model}, progress=cut_short)
+    assert not store.blobs.exists(digest)
+
+    model.write_bytes(b"x" * 2_500_000 + b"appended since")  # grew after it was hashed
+    with pytest.raises(InvalidInput, match="do not match digest"):
+        client._upload({digest: model})
+    assert not store.blobs.exists(digest)
+    model.write_bytes(b"x" * 2_500_000)
+    client._upload({digest: model})
+    assert store.blobs.size(digest) == 2_500_000
 
 
 def test_an_interrupted_download_resumes_where_it_stopped(

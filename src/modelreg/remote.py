@@ -251,7 +251,15 @@ class RemoteRegistry:
             self._send("PUT", f"/blobs/{digest}", content=source)
             return
         with open(source, "rb") as f:
-            self._send("PUT", f"/blobs/{digest}", content=chunks(f, progress))
+            # A stated length, not chunked encoding: the server reads the body without
+            # parsing chunk headers, and refuses a body that is longer or shorter.
+            size = os.fstat(f.fileno()).st_size
+            self._send(
+                "PUT",
+                f"/blobs/{digest}",
+                content=chunks(f, size, progress),
+                headers={"Content-Length": str(size)},
+            )
 
     def _put_diff(self, diff: bytes) -> tuple[str, int]:
         digest, size = _digest_of(diff)

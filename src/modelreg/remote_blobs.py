@@ -117,9 +117,20 @@ def error_of(response: httpx.Response) -> ModelregError:
 _PROBLEM_FIELDS = {"type", "title", "status", "detail", "code"}
 
 
-def chunks(f: BinaryIO, progress: Any = None) -> Iterator[bytes]:
-    """A file's bytes as an upload's body, a chunk at a time; ``progress`` gets each size."""
-    while chunk := f.read(CHUNK):
+def chunks(f: BinaryIO, size: int, progress: Any = None) -> Iterator[bytes]:
+    """The first ``size`` bytes of a file as an upload's body (sent with that length), a
+    chunk at a time; ``progress`` gets each chunk's size. A file cut shorter meanwhile is
+    refused here with IntegrityError; what a file that grew sends, the server checks
+    against its digest like any upload."""
+    left = size
+    while left > 0:
+        chunk = f.read(min(CHUNK, left))
+        if not chunk:
+            raise IntegrityError(
+                f"file {getattr(f, 'name', '?')!r} changed while it was uploaded: it ends"
+                f" {left} bytes short of the {size} it held when the upload began"
+            )
+        left -= len(chunk)
         if progress is not None:
             progress(len(chunk))
         yield chunk
