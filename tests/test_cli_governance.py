@@ -80,6 +80,18 @@ def test_impact_lists_every_generation_and_the_alias_on_it(run: CLI) -> None:
     assert flags(run, "churn/1") == []
 
 
+def test_registering_on_retired_data_or_from_a_flagged_parent_warns(run: CLI) -> None:
+    three_generations(run)
+    run.ok("dataset", "retire", "churn-train", "--reason", "consent withdrawn")
+    result = run.ok("register", "churn", "model.bin", "--dataset", "train.csv")
+    assert result.out.startswith("churn/3 ")
+    assert result.err.startswith("warning: churn/3 is flagged data-retired")
+    child = run.ok("register", "tuned", "model.bin", "--parent", "churn/1")
+    assert "warning: tuned/1 is flagged data-retired" in child.err
+    clean = run.ok("register", "fraud", "model.bin")
+    assert clean.err == ""
+
+
 def test_impact_names_a_deleted_version_whose_files_remain_until_gc(run: CLI) -> None:
     three_generations(run)
     run.ok("delete", "churn/2", "--reason", "superseded")
@@ -91,6 +103,14 @@ def test_impact_names_a_deleted_version_whose_files_remain_until_gc(run: CLI) ->
     markdown = run.ok("dataset", "impact", "churn-train", "--markdown").out
     assert "## Deleted versions that depended on it (1)" in markdown
     assert "| churn/2 | descendant |  | churn/1 | 20" in markdown
+
+    run.ok("alias", "delete", "churn-small", "production")
+    run.ok("delete", "churn-small/1", "--reason", "superseded")
+    run.ok("delete", "churn/1", "--reason", "superseded")
+    out = run.ok("dataset", "impact", "churn-train").out
+    assert "no version that is not deleted depends on it" in out
+    markdown = run.ok("dataset", "impact", "churn-train", "--markdown").out
+    assert "## Affected versions (0)\n\n- none\n" in markdown
 
 
 def test_dry_run_reports_and_changes_nothing(run: CLI) -> None:

@@ -28,6 +28,14 @@ def test_a_registry_from_a_newer_modelreg_is_refused_clearly(tmp_path):
         modelreg.connect(tmp_path / "reg")
 
 
+@pytest.mark.parametrize("typo", ["ftp://host/reg", "htp://host:8080", "s3://bucket/reg"])
+def test_a_url_of_an_unknown_scheme_is_refused_and_creates_nothing(tmp_path, monkeypatch, typo):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidInput, match="unknown scheme"):
+        modelreg.connect(typo)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_file_is_not_a_registry_location(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(InvalidInput, match="not a directory"):

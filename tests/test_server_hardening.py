@@ -286,3 +286,51 @@ def test_many_digests_are_checked_at_once_and_answered_in_order(
     asked.insert(10, DIGEST)  # the one the server holds
     found = server.http.post("/api/v1/blobs/missing", json={"digests": [*asked, asked[0]]})
     assert found.json() == {"missing": [d for d in asked if d != DIGEST]}
+
+
+def test_an_upload_the_client_abandons_is_answered_as_bad_input_and_keeps_nothing(
+    make_server: Callable[..., Any],
+) -> None:
+    """A client gone mid-body (Ctrl-C) is not a server fault: the ASGI app answers 400 and
+    keeps nothing, rather than raising into the server's log."""
+    import hashlib
+
+    import anyio
+
+    server = make_server()
+    digest = hashlib.sha256(b"a body that never arrives whole").hexdigest()
+    sent: list[dict[str, Any]] = []
+    incoming = iter(
+        [
+            {"type": "http.request", "body": b"only the first part", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": f"/api/v1/blobs/{digest}",
+        "raw_path": f"/api/v1/blobs/{digest}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-length", b"1000000")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    anyio.run(server.app, scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    assert start["status"] == 400
+    assert "the client disconnected" in json.loads(body)["detail"]
+    assert not server.registry.blobs.exists(digest)
+    assert not list((server.registry.root / "blobs").rglob(".tmp-*"))

@@ -65,6 +65,8 @@ def retirement(
         for row in used:
             t.add_row(row["version"], row["relation"], ", ".join(row["uses"]), row["via"] or "")
         out.append(section("affected versions", t))
+    elif report.get("deleted_versions"):
+        out.append("no version that is not deleted depends on it")
     else:
         out.append("no version depends on it")
     if report["aliases"]:

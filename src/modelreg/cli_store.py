@@ -120,10 +120,10 @@ def gc(
     verb = "would remove" if dry_run else "removed"
     for digest in report["removed"]:
         say(f"{verb}: {digest}")
+    leftovers = count(report["temporaries_removed"], "leftover")
     say(
         f"{verb} {count(len(report['removed']), 'blob')}; kept {report['kept_recent']} recent"
-        f" unreferenced; {count(report['temporaries_removed'], 'leftover')} of interrupted"
-        " writes removed"
+        " unreferenced" + ("" if dry_run else f"; {leftovers} of interrupted writes removed")
     )
 
 

@@ -150,6 +150,13 @@ def register(
         emit_json(version.to_dict())
     else:
         say(f"{version.ref} {version.id}")
+    from modelreg.transfer import RETIRED
+
+    if RETIRED in version.flags:
+        warn(
+            f"{version.ref} is flagged data-retired: data it was trained or evaluated on, or"
+            f" a parent's, was retired (see `modelreg card {version.ref}`)"
+        )
 
 
 # -- reading -------------------------------------------------------------------------------

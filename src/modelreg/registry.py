@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -204,7 +205,7 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
     target = str(uri) if uri is not None else default_uri()
     if not target.strip():
         raise InvalidInput("registry location is empty")
-    if target.startswith(("http://", "https://")):
+    if target[:8].lower().startswith(("http://", "https://")):
         from modelreg.remote import RemoteRegistry
 
         return RemoteRegistry(target, actor=actor)
@@ -216,4 +217,14 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
         blobs = os.environ.get("MODELREG_BLOBS")
         store = backends.blob_store(blobs) if blobs else backends.MissingBlobStore(url)
         return LocalRegistry(db_url=url, blobs=store, actor=actor)
+    scheme = _SCHEME.match(target)
+    if scheme and scheme[1].lower() != "file":
+        # A mistyped URL (htp://, ftp://) must not become a folder named after it.
+        raise InvalidInput(
+            f"registry {target!r} has an unknown scheme {scheme[1]!r}: give a directory,"
+            " http(s):// for a server, or a postgresql:// or sqlite:/// database URL"
+        )
     return LocalRegistry(target.removeprefix("file://"), actor=actor)
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")

@@ -185,7 +185,10 @@ def markdown(report: dict[str, Any], *, dry_run: bool) -> str:
         cells = [d["name"], d["digest"], d["uri"], when, d["reason"] or ""]
         lines.append("| " + " | ".join(e(c) for c in cells) + " |")
     lines += ["", f"## Affected versions ({len(report['versions'])})", ""]
-    lines += ["| version | relation | uses | via |", "| --- | --- | --- | --- |"]
+    if report["versions"]:
+        lines += ["| version | relation | uses | via |", "| --- | --- | --- | --- |"]
+    else:
+        lines.append("- none")
     for v in report["versions"]:
         cells = [v["version"], v["relation"], ", ".join(v["uses"]), v["via"] or ""]
         lines.append("| " + " | ".join(e(c) for c in cells) + " |")

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect
 
 from modelreg import signing, wire
 from modelreg.blobs import take
@@ -263,6 +264,12 @@ async def upload_blob(digest: str, request: Request, reg: Writer) -> JSON:
         )
     except IntegrityError as exc:
         raise InvalidInput(f"the uploaded bytes do not match digest {digest}: {exc}") from None
+    except ClientDisconnect:
+        # An interrupted upload (Ctrl-C, a dropped link): nothing was kept, and there is no
+        # one left to tell; answered as bad input rather than logged as a server fault.
+        raise InvalidInput(
+            f"the upload of {digest} ended before its body did: the client disconnected"
+        ) from None
     return {"digest": digest, "stored": True, "size": size}
 
 
