@@ -269,7 +269,9 @@ def pull(
     """Write a version's files into a directory, verified.
 
     Files already present with the right content are kept; files that differ are not
-    overwritten unless --force is given. Nothing is written outside DIR. A version flagged
+    overwritten unless --force is given. Nothing is written outside DIR. Pulled into a
+    folder that holds another pulled version, it replaces it: that version's files the new
+    one lacks are removed, unless they were changed since. A version flagged
     data-retired is pulled with a warning, or refused with --strict. With --verify or
     --verify-with, its signature is checked against its stored records before anything is
     written.

@@ -51,6 +51,9 @@ def marker_of(version: Version, registry: str) -> dict[str, Any]:
         "number": version.number,
         "manifest_digest": version.manifest_digest,
         "registry": registry,
+        # What this pull wrote: the next pull of another version into the same folder
+        # removes the files this one holds and that one does not, if they are unchanged.
+        "files": [{"path": f.path, "digest": f.digest, "size": f.size} for f in version.files],
     }
 
 
@@ -179,14 +182,71 @@ def pull(
         if created:
             _remove_empty_tree(root)
         raise
+    previous = _previous_pull(root, marker)
+    if previous is not None:
+        # The folder no longer holds that version from here on: its marker goes first.
+        previous[0].unlink()
     for tmp, target in staged:
         os.replace(tmp, target)
+    if previous is not None:
+        for leftover in _leftovers(root, files, previous[1]):
+            leftover.unlink()
+            _remove_empty_parents(leftover, root)
     if marker is not None:
         target = root / marker_name(files)
         tmp = target.with_name(f".{target.name}.modelreg-{secrets.token_hex(4)}")
         tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, target)
     return root
+
+
+def _previous_pull(root: Path, marker: dict[str, Any] | None) -> tuple[Path, dict[str, Any]] | None:
+    """The marker an earlier pull of another version left in ``root``, and what it says."""
+    if marker is None:
+        return None
+    for name in ("." + MARKER, MARKER):  # a version that holds a modelreg.json uses .modelreg.json
+        path = root / name
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # not a marker modelreg wrote: leave the folder's files alone
+        if not isinstance(found, dict) or "id" not in found or "manifest_digest" not in found:
+            return None
+        return None if found["id"] == marker.get("id") else (path, found)
+    return None
+
+
+def _leftovers(root: Path, files: Sequence[FileEntry], previous: dict[str, Any]) -> list[Path]:
+    """The files the earlier pull wrote that this version does not hold and that nobody
+    changed since (same size and digest): removed, so the folder holds one version."""
+    holds = {f.path for f in files}
+    found = []
+    listed = previous.get("files")
+    for item in listed if isinstance(listed, list) else []:
+        try:
+            path, digest, size = check_path(item["path"]), str(item["digest"]), int(item["size"])
+        except (InvalidInput, KeyError, TypeError, ValueError):
+            continue
+        target = root / path
+        if path in holds or target.is_symlink() or not target.is_file():
+            continue
+        if root not in target.resolve().parents:
+            continue
+        if target.stat().st_size == size and hash_file(target)[0] == digest:
+            found.append(target)
+    return found
+
+
+def _remove_empty_parents(path: Path, root: Path) -> None:
+    for folder in path.parents:
+        if folder == root or root not in folder.parents:
+            return
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _remove_empty_tree(root: Path) -> None:

@@ -88,6 +88,37 @@ def test_pull_leaves_identical_files_alone_and_refuses_to_clobber_different_ones
     assert (dest / "model.bin").read_text() == "weights"
 
 
+def test_pulling_another_version_into_a_folder_replaces_the_one_pulled_there(
+    registry, write, tmp_path
+):
+    """The folder then holds the new version alone: files only the old version held go,
+    unless someone changed them; files nobody pulled there stay."""
+    import json
+
+    write("v1/model.bin", "weights one")
+    write("v1/extra.txt", "only in one")
+    write("v1/sub/notes.txt", "only in one, in a folder")
+    write("v1/edited.txt", "only in one, then edited")
+    one = registry.register("mix", "v1")
+    write("v2/model.bin", "weights two")
+    two = registry.register("mix", "v2")
+    dest = tmp_path / "deploy"
+    one.pull(dest)
+    (dest / "edited.txt").write_text("changed by hand")
+    (dest / "mine.txt").write_text("the user's own")
+
+    two.pull(dest, force=True)
+
+    names = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
+    assert names == ["edited.txt", "mine.txt", "model.bin", "modelreg.json"]
+    assert (dest / "model.bin").read_text() == "weights two"
+    assert json.loads((dest / "modelreg.json").read_text())["id"] == two.id
+
+    two.pull(dest)  # the same version again: nothing goes
+    assert (dest / "edited.txt").exists()
+    assert (dest / "mine.txt").exists()
+
+
 class TestFilesArgument:
     """``files`` is a file, a directory, a mapping of manifest path to file, or a list."""
 
