@@ -80,6 +80,20 @@ def test_impact_lists_every_generation_and_the_alias_on_it(run: CLI) -> None:
     assert flags(run, "churn/1") == []
 
 
+def test_datasets_and_dataset_show_mark_a_retired_dataset(run: CLI) -> None:
+    three_generations(run)
+    assert "retired" not in run.ok("dataset", "show", "churn-train").out
+    run.ok("dataset", "retire", "churn-train", "--reason", "consent withdrawn")
+    listed = run.ok("datasets").out
+    assert "retired" in listed.splitlines()[0]
+    # recorded, then retired: two times on the dataset's row
+    assert len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d", listed.splitlines()[-1])) == 2
+    shown = run.ok("dataset", "show", "churn-train").out
+    assert re.search(r"retired\s+\d{4}-\d\d-\d\d.*: consent withdrawn", shown)
+    [entry] = run.json("datasets")
+    assert entry["retired_reason"] == "consent withdrawn"
+
+
 def test_registering_on_retired_data_or_from_a_flagged_parent_warns(run: CLI) -> None:
     three_generations(run)
     run.ok("dataset", "retire", "churn-train", "--reason", "consent withdrawn")

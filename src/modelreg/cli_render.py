@@ -410,12 +410,14 @@ def datasets(found: Sequence[Dataset]) -> None:
     if not found:
         print_all("no datasets recorded yet")
         return
-    t = table("name", "sha256", "size", "files", "recorded")
+    t = table("name", "sha256", "size", "files", "recorded", "retired")
     t.columns[0].overflow = "fold"
     t.columns[2].justify = "right"
     t.columns[3].justify = "right"
     for d in found:
-        t.add_row(d.name, short(d.digest), size(d.size), str(d.file_count), when(d.created_at))
+        retired = when(d.retired_at) if d.retired_at else ""
+        cells = [d.name, short(d.digest), size(d.size), str(d.file_count), when(d.created_at)]
+        t.add_row(*cells, retired)
     print_all(t)
 
 
@@ -431,6 +433,11 @@ def dataset_versions(found: Sequence[Dataset]) -> None:
                     "uri": d.uri,
                     "size": f"{size(d.size)} in {count(d.file_count, 'file')}",
                     "recorded": when(d.created_at),
+                    **(
+                        {"retired": f"{when(d.retired_at)}: {d.retired_reason}"}
+                        if d.retired_at
+                        else {}
+                    ),
                 },
             )
         )

@@ -10,7 +10,7 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ class Dataset:
     size: int
     file_count: int
     created_at: str
+    retired_at: str | None = None  # when the data was retired (see retirement), if it was
+    retired_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +48,8 @@ class Dataset:
             "size": self.size,
             "file_count": self.file_count,
             "created_at": self.created_at,
+            "retired_at": self.retired_at,
+            "retired_reason": self.retired_reason,
         }
 
 
@@ -175,8 +179,21 @@ def row_to_dataset(row: Any) -> Dataset:
 
 def list_all(conn: Connection) -> list[Dataset]:
     t = schema.datasets
+    return _with_retirements(
+        conn,
+        [row_to_dataset(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))],
+    )
+
+
+def _with_retirements(conn: Connection, found: list[Dataset]) -> list[Dataset]:
+    """The datasets, each with when and why it was retired, if it was."""
+    t = schema.dataset_retirements
+    retired = {r.dataset_id: r for r in conn.execute(sa.select(t))}  # few: one per retirement
     return [
-        row_to_dataset(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))
+        replace(d, retired_at=retired[d.id].retired_at, retired_reason=retired[d.id].reason)
+        if d.id in retired
+        else d
+        for d in found
     ]
 
 
@@ -201,7 +218,7 @@ def find(conn: Connection, text: str) -> list[Dataset]:
     found = [row_to_dataset(r) for r in conn.execute(q)]
     if not found:
         raise NotFound(f"dataset {text!r} not found")
-    return found
+    return _with_retirements(conn, found)
 
 
 def users(conn: Connection, dataset_ids: list[str]) -> dict[str, int]:

@@ -64,6 +64,19 @@ def test_retiring_flags_every_dependent_version_and_is_audited(registry, chain):
     assert registry.verify_audit().ok
 
 
+def test_listing_and_showing_a_dataset_say_when_and_why_it_was_retired(registry, chain):
+    before = {d.name: d for d in registry.datasets()}
+    assert before["customers.csv"].retired_at is None
+    registry.retire_dataset("customers.csv", reason="erasure request 17")
+    listed = {d.name: d for d in registry.datasets()}
+    assert listed["customers.csv"].retired_reason == "erasure request 17"
+    assert listed["customers.csv"].retired_at is not None
+    assert all(d.retired_at is None for name, d in listed.items() if name != "customers.csv")
+    [shown] = registry.dataset("customers.csv")
+    assert shown.to_dict()["retired_reason"] == "erasure request 17"
+    assert shown.retired_at == listed["customers.csv"].retired_at
+
+
 def test_a_retired_dataset_cannot_be_retired_again(registry, chain):
     registry.retire_dataset("customers.csv", reason="erasure request 17")
     with pytest.raises(Conflict):
