@@ -413,6 +413,16 @@ def test_delete_a_version_with_a_reason_then_it_is_gone(run: CLI) -> None:
     assert "has no versions" in run.fails(1, "show", "churn")
 
 
+def test_lineage_marks_a_deleted_parent(run: CLI) -> None:
+    write("model.bin")
+    run.ok("register", "base", "model.bin")
+    run.ok("register", "tuned", "model.bin", "--parent", "base/1")
+    assert "(deleted)" not in run.ok("lineage", "tuned/1").out
+    run.ok("delete", "base/1", "--reason", "superseded")
+    assert "base/1 (deleted)" in run.ok("lineage", "tuned/1").out
+    assert run.json("lineage", "tuned/1")["deleted_parents"] == ["base/1"]
+
+
 def test_alias_must_point_at_a_version_of_the_same_model(run: CLI) -> None:
     write("model.bin")
     run.ok("register", "churn", "model.bin")

@@ -345,9 +345,10 @@ def _mapping_rows(diff: dict[str, Any]) -> list[tuple[str, str, str]]:
 def lineage(found: dict[str, Any]) -> None:
     tree = Tree(Text(f"{found['version']}  {found['id']}", style="bold"))
     parents = found.get("parents") or []
+    deleted = set(found.get("deleted_parents") or [])
     branch = tree.add(Text("parents", style="cyan"))
     for parent in parents:
-        branch.add(parent)
+        branch.add(f"{parent} (deleted)" if parent in deleted else parent)
     if not parents:
         branch.add(Text("none", style="dim"))
 

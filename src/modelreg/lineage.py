@@ -129,6 +129,17 @@ _VERSION_FACTS = sa.select(
 _ENVIRONMENT = sa.select(schema.environments.c.data).where(
     schema.environments.c.digest == sa.bindparam("digest")
 )
+_DELETED_PARENTS = (
+    sa.select(schema.models.c.name, schema.versions.c.number)
+    .select_from(
+        schema.version_parents.join(
+            schema.versions, schema.versions.c.id == schema.version_parents.c.parent_id
+        ).join(schema.models, schema.models.c.id == schema.versions.c.model_id)
+    )
+    .where(schema.version_parents.c.version_id == sa.bindparam("id"))
+    .where(schema.versions.c.deleted_at.is_not(None))
+    .order_by(schema.models.c.name, schema.versions.c.number)
+)
 _SIGNATURES = (
     sa.select(
         schema.version_signatures.c.key_id,
@@ -178,6 +189,12 @@ def of_version(conn: Connection, version: Version) -> dict[str, Any]:
         "hostname": hostname,
         "datasets": [d.to_dict() for d in version.datasets],
         "parents": version.parents,
+        # Children still name a deleted parent (its rows stay); this says which ones are.
+        "deleted_parents": (
+            [f"{r.name}/{r.number}" for r in conn.execute(_DELETED_PARENTS, {"id": version.id})]
+            if version.parents
+            else []
+        ),
         "children": versions.children(conn, version.id),
         "signatures": [dict(r._mapping) for r in conn.execute(_SIGNATURES, {"id": version.id})],
     }

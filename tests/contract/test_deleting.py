@@ -144,6 +144,8 @@ def test_lineage_keeps_a_deleted_parent_and_drops_a_deleted_child(registry, writ
     small = registry.register("small", "m.bin", parents=[tuned.ref])
     registry.delete_version(tuned.ref, reason="superseded")
     assert registry.lineage(small.ref)["parents"] == ["tuned/1"]
+    assert registry.lineage(small.ref)["deleted_parents"] == ["tuned/1"]
+    assert registry.lineage(base.ref)["deleted_parents"] == []
     assert registry.lineage(base.ref)["children"] == []
     # small/1 still derives from the data, through the deleted version
     found = {r["version"]: r["via"] for r in registry.dataset_models("train.csv")}
