@@ -410,7 +410,7 @@ def test_delete_a_version_with_a_reason_then_it_is_gone(run: CLI) -> None:
     run.ok("alias", "delete", "churn", "production")
     done = run.json("delete", "churn/2", "--reason", "superseded")
     assert (done["ref"], done["reason"], done["files"]) == ("churn/2", "superseded", 1)
-    assert "has no versions" in run.fails(1, "show", "churn")
+    assert "has no versions: its 2 versions were deleted" in run.fails(1, "show", "churn")
 
 
 def test_lineage_marks_a_deleted_parent(run: CLI) -> None:

@@ -113,9 +113,16 @@ def previous_target(conn: Connection, name: str, alias: str) -> Ref:
         .order_by(_e.c.at.desc(), _e.c.id.desc())
     )
     moves = list(conn.execute(q))
+    skipped = 0
     for version_id, deleted_at in moves[1:]:
         if version_id is not None and version_id != current and deleted_at is None:
             return Ref(version_id=version_id)
+        skipped += version_id is not None and version_id != current and deleted_at is not None
+    if skipped:
+        raise NotFound(
+            f"alias {name}@{alias} has no previous target to roll back to: the versions it"
+            f" pointed at before ({skipped}) were deleted since"
+        )
     raise NotFound(f"alias {name}@{alias} has no previous target to roll back to")
 
 

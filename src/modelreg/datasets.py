@@ -201,10 +201,15 @@ def parse_ref(text: str) -> tuple[str, str | None]:
     """``NAME`` or ``NAME@DIGEST`` (a digest prefix of 8 or more hex digits is enough)."""
     if not isinstance(text, str):
         raise InvalidInput(f"dataset reference must be text, not {text!r}")
-    name, _, digest = text.partition("@")
+    name, at, digest = text.partition("@")
     check_name(name, kind="dataset name")
+    if at and not digest:
+        raise InvalidInput(f"dataset reference {text!r}: give a digest after '@', or no '@'")
     if digest and not re.fullmatch(r"[0-9a-f]{8,64}", digest):
-        raise InvalidInput(f"dataset reference {text!r}: the part after '@' must be a hex digest")
+        raise InvalidInput(
+            f"dataset reference {text!r}: the part after '@' must be 8 to 64 lowercase hex"
+            " digits of the data's sha256 (a prefix is enough)"
+        )
     return name, digest or None
 
 

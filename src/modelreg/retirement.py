@@ -27,6 +27,8 @@ def check_reason(
 ) -> str:
     """The reason stripped, at most MAX_REASON characters of text (tabs and newlines but no
     other control character); ``what`` needs one."""
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput(f"a reason is text, not {type(reason).__name__}")
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput(f"{what} needs a reason (e.g. {example})")
     text = reason.strip()

@@ -290,6 +290,9 @@ _LATEST = (
     .order_by(_v.c.number.desc())
     .limit(1)
 )
+_DELETED_COUNT = sa.select(sa.func.count()).where(
+    _v.c.model_id == sa.bindparam("model_id"), _v.c.deleted_at.is_not(None)
+)
 _CHILDREN = (
     sa.select(_m.c.name, _v.c.number)
     .select_from(_p.join(_v, _v.c.id == _p.c.version_id).join(_m, _m.c.id == _v.c.model_id))
@@ -348,7 +351,15 @@ def resolve(conn: Connection, ref: Ref, *, at: str | None = None) -> str:
         return _live(conn, row)
     found = conn.execute(_LATEST, {"model_id": mid}).scalar()
     if found is None:
-        raise NotFound(f"model {ref.model!r} has no versions")
+        gone = conn.execute(_DELETED_COUNT, {"model_id": mid}).scalar() or 0
+        raise NotFound(
+            f"model {ref.model!r} has no versions"
+            + (
+                f": its {gone} {'version was' if gone == 1 else 'versions were'} deleted"
+                if gone
+                else ""
+            )
+        )
     return str(found)
 
 

@@ -4,6 +4,7 @@ answers "which models depend on this data?", through any number of derived gener
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 
@@ -119,3 +120,16 @@ def test_malformed_dataset_references_raise_invalid_input(registry, family):
     for ref in ("Customers", "customers.csv@not-hex", ""):
         with pytest.raises(InvalidInput):
             registry.dataset_models(ref)
+
+
+@pytest.mark.parametrize(
+    ("ref", "text"),
+    [
+        ("train.csv@", "give a digest after '@', or no '@'"),
+        ("train.csv@ABCDEF12", "8 to 64 lowercase hex digits"),
+        ("train.csv@abc", "8 to 64 lowercase hex digits"),
+    ],
+)
+def test_a_dataset_reference_with_a_bad_digest_part_says_what_is_wrong(registry, ref, text):
+    with pytest.raises(InvalidInput, match=re.escape(text)):
+        registry.dataset(ref)

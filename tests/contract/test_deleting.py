@@ -85,6 +85,7 @@ def test_a_version_an_alias_points_at_is_refused_until_the_alias_moves(registry,
         ("churn/2", "", InvalidInput, "deleting a version needs a reason"),
         ("churn/2", "   ", InvalidInput, "deleting a version needs a reason"),
         ("churn/2", "x" * 2001, InvalidInput, "the limit is 2000"),
+        ("churn/2", 5, InvalidInput, "a reason is text, not int"),
         ("churn/9", "x", NotFound, "version churn/9 not found"),
         ("nosuch/1", "x", NotFound, "model 'nosuch' not found"),
         ("../1", "x", InvalidInput, ""),
@@ -201,6 +202,22 @@ def test_a_rollback_passes_over_a_target_deleted_since(registry, three):
     registry.delete_alias("churn", "staging")
     registry.delete_version("churn/2", reason="erasure")
     assert registry.rollback_alias("churn", "production").ref == "churn/1"
+
+
+def test_a_rollback_whose_earlier_targets_were_all_deleted_says_so(registry, three):
+    registry.set_alias("churn", "production", "churn/2")
+    registry.set_alias("churn", "production", "churn/3")
+    registry.delete_version("churn/2", reason="erasure")
+    with pytest.raises(NotFound, match=r"pointed at before \(1\) were deleted since"):
+        registry.rollback_alias("churn", "production")
+
+
+def test_a_model_whose_versions_were_all_deleted_says_so(registry, write):
+    write("m.bin", "m")
+    registry.register("solo", "m.bin")
+    registry.delete_version("solo/1", reason="withdrawn")
+    with pytest.raises(NotFound, match="has no versions: its 1 version was deleted"):
+        registry.get("solo")
 
 
 def test_the_trace_of_a_deleted_version_still_answers_and_says_so(registry, three):
