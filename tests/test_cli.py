@@ -381,7 +381,7 @@ def test_alias_set_history_delete_and_show_at(run: CLI) -> None:
     history = run.json("alias", "history", "churn", "production")
     assert [h["version"] for h in history] == ["churn/1", "churn/2", None]
     table = run.ok("alias", "history", "churn", "production").out
-    assert "(deleted)" in table
+    assert "(alias deleted)" in table
     assert table.index("churn/1") < table.index("churn/2")
 
     run.fails(1, "alias", "delete", "churn", "production")
@@ -411,6 +411,8 @@ def test_delete_a_version_with_a_reason_then_it_is_gone(run: CLI) -> None:
     done = run.json("delete", "churn/2", "--reason", "superseded")
     assert (done["ref"], done["reason"], done["files"]) == ("churn/2", "superseded", 1)
     assert "has no versions: its 2 versions were deleted" in run.fails(1, "show", "churn")
+    history = run.ok("alias", "history", "churn", "production").out
+    assert "churn/2 (version deleted since)" in history
 
 
 def test_lineage_marks_a_deleted_parent(run: CLI) -> None:

@@ -149,10 +149,11 @@ def delete_alias(conn: Connection, name: str, alias: str, *, actor: str) -> None
 
 
 def history(conn: Connection, name: str, alias: str) -> list[dict[str, Any]]:
-    """Every move of an alias, oldest first; ``version`` is None where it was deleted."""
+    """Every move of an alias, oldest first; ``version`` is None where the alias was
+    deleted, and ``version_deleted_at`` says when a version it pointed at was deleted since."""
     mid = versions.model_id(conn, name)
     q = (
-        sa.select(_e.c.at, _e.c.actor, _v.c.number)
+        sa.select(_e.c.at, _e.c.actor, _v.c.number, _v.c.deleted_at)
         .outerjoin(_v, _v.c.id == _e.c.version_id)
         .where(_e.c.model_id == mid, _e.c.alias == alias)
         .order_by(_e.c.at, _e.c.id)
@@ -162,6 +163,7 @@ def history(conn: Connection, name: str, alias: str) -> list[dict[str, Any]]:
             "at": r.at,
             "actor": r.actor,
             "version": None if r.number is None else f"{name}/{r.number}",
+            "version_deleted_at": r.deleted_at,
         }
         for r in conn.execute(q)
     ]

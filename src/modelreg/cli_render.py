@@ -250,7 +250,10 @@ def byte_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
 def alias_history(label: str, events: Sequence[dict[str, Any]]) -> None:
     t = table("at", "actor", "version", title=label)
     for e in events:
-        t.add_row(when(e["at"]), e["actor"], e["version"] or "(deleted)")
+        version = e["version"] or "(alias deleted)"
+        if e.get("version_deleted_at"):
+            version += " (version deleted since)"
+        t.add_row(when(e["at"]), e["actor"], version)
     print_all(t)
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 
 from modelreg import schema, versions
 from modelreg.blobs import verify
-from modelreg.errors import InvalidInput, NotFound
+from modelreg.errors import NotFound
+from modelreg.values import check_grace
 
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
@@ -85,10 +86,7 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[
     version: the registration either sees the blob gone (and stores it again) or commits its
     reference before gc looks.
     """
-    if isinstance(grace_seconds, bool) or not isinstance(grace_seconds, (int, float)):
-        raise InvalidInput(f"grace period must be a number of seconds, not {grace_seconds!r}")
-    if grace_seconds < 0:
-        raise InvalidInput(f"grace period must be 0 or more seconds, not {grace_seconds}")
+    grace_seconds = check_grace(grace_seconds)
     # List the store before reading the references: a blob that appears later is not a
     # candidate, and a reference committed before the read protects its blob.
     stored = list(registry.blobs)

@@ -52,6 +52,7 @@ from modelreg.runs import Run
 from modelreg.values import (
     check_before,
     check_description,
+    check_grace,
     check_metrics,
     check_page,
     check_tag,
@@ -666,7 +667,7 @@ class RemoteRegistry:
         return found
 
     def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> dict[str, Any]:
-        body = {"dry_run": dry_run, "grace_seconds": grace_seconds}
+        body = {"dry_run": dry_run, "grace_seconds": check_grace(grace_seconds)}
         found: dict[str, Any] = self._call("POST", "/gc", json=body)
         return found
 

@@ -169,3 +169,21 @@ def check_before(before: Any) -> int | None:
     ):
         raise InvalidInput(f"before must be a version number (1 or more), not {before!r}")
     return before
+
+
+MAX_GRACE = 10**9  # seconds, about 31 years: gc's grace period, embedded and over HTTP alike
+
+
+def check_grace(seconds: Any) -> float:
+    """gc's grace period: a finite number of seconds from 0 to MAX_GRACE."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not math.isfinite(seconds)
+    ):
+        raise InvalidInput(f"grace period must be a number of seconds, not {seconds!r}")
+    if not 0 <= seconds <= MAX_GRACE:
+        raise InvalidInput(
+            f"grace period must be 0 to {MAX_GRACE:,} seconds (about 31 years), not {seconds}"
+        )
+    return float(seconds)

@@ -32,6 +32,8 @@ CALLS = {
     "impact none": lambda r: r.dataset_impact(None),
     "leaderboard dataset number": lambda r: r.leaderboard("churn", dataset=1, metric="a"),
     "gc grace text": lambda r: r.gc(grace_seconds="x"),
+    "gc grace nan": lambda r: r.gc(grace_seconds=float("nan")),
+    "gc grace past the limit": lambda r: r.gc(grace_seconds=2 * 10**9),
     "parents as a string": lambda r: r.register("churn", "m.bin", parents="churn/1"),
     "datasets as a string": lambda r: r.register("churn", "m.bin", datasets="d.csv"),
     "reason without force": lambda r: r.set_alias("churn", "staging", "churn/1", reason="x"),
@@ -58,3 +60,16 @@ def test_a_bad_argument_is_invalid_input(reg, call):
 def test_metrics_for_a_run_must_be_a_mapping(reg):
     with reg.start_run("r") as run, pytest.raises(InvalidInput):
         run.log_metrics(None)
+
+
+@pytest.mark.parametrize(
+    ("grace", "text"),
+    [
+        (float("nan"), "grace period must be a number of seconds, not nan"),
+        (2 * 10**9, "grace period must be 0 to 1,000,000,000 seconds"),
+        (-1, "grace period must be 0 to 1,000,000,000 seconds"),
+    ],
+)
+def test_gc_names_what_is_wrong_with_a_grace_period_the_same_everywhere(reg, grace, text):
+    with pytest.raises(InvalidInput, match=text):
+        reg.gc(grace_seconds=grace, dry_run=True)

@@ -204,6 +204,16 @@ def test_a_rollback_passes_over_a_target_deleted_since(registry, three):
     assert registry.rollback_alias("churn", "production").ref == "churn/1"
 
 
+def test_alias_history_says_which_targets_were_deleted_since(registry, three):
+    registry.set_alias("churn", "production", "churn/2")
+    registry.set_alias("churn", "production", "churn/3")
+    registry.delete_version("churn/2", reason="erasure")
+    history = registry.alias_history("churn", "production")
+    assert [e["version"] for e in history] == ["churn/2", "churn/3"]
+    assert history[0]["version_deleted_at"] is not None
+    assert history[1]["version_deleted_at"] is None
+
+
 def test_a_rollback_whose_earlier_targets_were_all_deleted_says_so(registry, three):
     registry.set_alias("churn", "production", "churn/2")
     registry.set_alias("churn", "production", "churn/3")

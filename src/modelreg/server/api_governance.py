@@ -13,7 +13,7 @@ from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.server.api import JSON, PROBLEMS, Body, Maintainer, Reader, Text, Writer
 from modelreg.server.app import allow
-from modelreg.values import MAX_PAGE
+from modelreg.values import MAX_GRACE, MAX_PAGE
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 Admin = Annotated[LocalRegistry, Depends(allow("admin"))]
@@ -331,7 +331,7 @@ def fsck(reg: Admin) -> JSON:
 
 class GcBody(Body):
     dry_run: bool = False
-    grace_seconds: float = Field(default=3600, ge=0, le=10**9)
+    grace_seconds: float = Field(default=3600, ge=0, le=MAX_GRACE)
 
 
 @router.post("/gc", tags=["maintenance"])
