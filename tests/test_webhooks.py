@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import socket
 import subprocess
@@ -362,14 +363,151 @@ def test_the_allow_list_opens_http_and_private_addresses_for_listed_hosts_only()
         webhooks.AllowList.parse(["http://ci.internal/"])
 
 
-def test_dns_rebinding_between_check_and_connect_reaches_nothing(reg, monkeypatch):
+_METADATA = "link-local address (where cloud metadata services answer)"
+_COMPATIBLE = "an IPv4-compatible IPv6 address (deprecated; it embeds"
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        # found by the security probe (issue 13)
+        ("::a9fe:a9fe", f"{_COMPATIBLE} 169.254.169.254)"),
+        ("::10.0.0.1", f"{_COMPATIBLE} 10.0.0.1)"),
+        ("3fff::1", "a documentation address"),
+        ("5f00::1", "reserved or non-routable address (SRv6"),
+        # IPv4 inside IPv6
+        ("::7f00:1", f"{_COMPATIBLE} 127.0.0.1)"),
+        ("::0a00:0001", f"{_COMPATIBLE} 10.0.0.1)"),
+        ("::ffff:10.0.0.1", "a private address (as 10.0.0.1)"),
+        ("::ffff:127.0.0.1", "a loopback address (as 127.0.0.1)"),
+        ("::ffff:a9fe:a9fe", f"{_METADATA} (as 169.254.169.254)"),
+        ("64:ff9b::10.0.0.1", "a private address (as 10.0.0.1)"),
+        ("64:ff9b::a9fe:a9fe", f"{_METADATA} (as 169.254.169.254)"),
+        ("64:ff9b:1::c0a8:101", "a private address (as 192.168.1.1)"),
+        ("2002:7f00:0001::", "a loopback address (as 127.0.0.1)"),
+        ("2002:a9fe:a9fe::", f"{_METADATA} (as 169.254.169.254)"),
+        ("2002:c058:6301::1", "6to4 relay anycast) (as 192.88.99.1)"),
+        ("::ffff:0:a00:1", "outside global unicast"),  # IPv4-translated (SIIT)
+        # IPv6 outside global unicast, or special inside it
+        ("::", "the unspecified address"),
+        ("::1", "a loopback address"),
+        ("2001:0::1", "Teredo"),
+        ("2001:2::1", "benchmarking"),
+        ("2001:20::1", "ORCHID"),
+        ("2001:db8::1", "a documentation address"),
+        ("3fff:fff:ffff::1", "a documentation address"),
+        ("fd00::1", "a private address (unique local)"),
+        ("fd00:ec2::254", "a private address (unique local)"),  # AWS metadata over IPv6
+        ("fc00::1", "a private address (unique local)"),
+        ("fe80::1", _METADATA),
+        ("fec0::1", "a private address (deprecated site-local)"),
+        ("ff02::1", "a multicast address"),
+        ("ff0e::1", "a multicast address"),
+        ("100::1", "reserved or non-routable address (discard-only)"),
+        ("4000::1", "outside global unicast"),
+        # IPv4
+        ("0.0.0.0", "the unspecified address"),
+        ("0.1.2.3", "reserved or non-routable address (this network)"),
+        ("10.0.0.1", "a private address"),
+        ("10.255.255.255", "a private address"),
+        ("100.64.0.1", "carrier-grade NAT"),
+        ("100.127.255.254", "carrier-grade NAT"),
+        ("127.0.0.1", "a loopback address"),
+        ("127.255.0.1", "a loopback address"),
+        ("169.254.169.254", _METADATA),
+        ("172.16.0.1", "a private address"),
+        ("172.31.255.254", "a private address"),
+        ("192.0.0.9", "IETF protocol assignments"),
+        ("192.0.2.1", "a documentation address"),
+        ("192.31.196.1", "AS112"),
+        ("192.52.193.1", "AMT"),
+        ("192.88.99.1", "6to4 relay anycast"),
+        ("192.168.1.1", "a private address"),
+        ("192.175.48.1", "AS112"),
+        ("198.18.0.1", "benchmarking"),
+        ("198.19.255.254", "benchmarking"),
+        ("198.51.100.1", "a documentation address"),
+        ("203.0.113.1", "a documentation address"),
+        ("224.0.0.1", "a multicast address"),
+        ("239.255.255.250", "a multicast address"),
+        ("240.0.0.1", "reserved or non-routable address (future use"),
+        ("255.255.255.255", "broadcast"),
+    ],
+)
+def test_addresses_that_are_not_public_are_refused_with_the_reason(address, why):
+    url = f"https://[{address}]/" if ":" in address else f"https://{address}/"
+    with pytest.raises(InvalidInput) as caught:
+        webhooks.check_url(url)
+    reason = str(caught.value).partition(f" {ipaddress.ip_address(address)} is ")[2]
+    assert why in reason
+    assert ", not a public address;" in reason
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "9.9.9.9",
+        "93.184.215.14",
+        "100.63.255.254",  # just outside 100.64.0.0/10
+        "100.128.0.1",
+        "172.32.0.1",  # just outside 172.16.0.0/12
+        "198.20.0.1",  # just outside 198.18.0.0/15
+        "223.255.255.254",  # just below multicast
+        "2606:4700:4700::1111",
+        "2a00:1450:4001:81b::200e",
+        "2001:4860:4860::8888",
+        "2620:fe::fe",
+        "2001:200::1",  # just outside 2001::/23
+        "3fff:1000::1",  # just outside 3fff::/20
+        "64:ff9b::808:808",  # NAT64 of 8.8.8.8
+        "::ffff:8.8.8.8",
+        "2002:0808:0808::1",  # 6to4 of 8.8.8.8
+    ],
+)
+def test_global_addresses_are_accepted(address):
+    url = f"https://[{address}]/hook" if ":" in address else f"https://{address}/hook"
+    assert webhooks.check_url(url).addresses == (ipaddress.ip_address(address),)
+
+
+def test_a_name_with_one_address_that_is_not_public_is_refused(reg, monkeypatch):
     monkeypatch.delenv(webhooks.ALLOW_HOSTS_ENV)
-    answers = iter(["93.184.215.14", "127.0.0.1"])
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *a, **k: [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port)),
+            (socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::169.254.169.254", port, 0, 0)),
+        ],
+    )
+    with pytest.raises(InvalidInput) as caught:
+        reg.add_webhook("ci", "https://hooks.example.com/hook")
+    assert (
+        f"host 'hooks.example.com' resolves to ::a9fe:a9fe, {_COMPATIBLE} 169.254.169.254)"
+        in str(caught.value)
+    )
+    assert reg.webhooks() == []
+
+
+@pytest.mark.parametrize(
+    ("rebound", "why"),
+    [
+        ("127.0.0.1", "127.0.0.1, a loopback address"),
+        ("::a9fe:a9fe", f"::a9fe:a9fe, {_COMPATIBLE} 169.254.169.254)"),
+    ],
+)
+def test_dns_rebinding_between_check_and_connect_reaches_nothing(reg, monkeypatch, rebound, why):
+    monkeypatch.delenv(webhooks.ALLOW_HOSTS_ENV)
+    answers = iter(["93.184.215.14", rebound])
     real = socket.getaddrinfo
 
     def resolve(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         if host == "hooks.example.com":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+            address = next(answers)
+            if ":" in address:
+                return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
@@ -387,7 +525,7 @@ def test_dns_rebinding_between_check_and_connect_reaches_nothing(reg, monkeypatc
     assert entry["status"] == "retrying"
     assert entry["status_code"] is None
     assert "refused before connecting" in entry["error"]
-    assert "127.0.0.1, a loopback address" in entry["error"]
+    assert why in entry["error"]
 
 
 # -- registering, listing, removing -----------------------------------------------------------

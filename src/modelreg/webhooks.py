@@ -79,6 +79,58 @@ _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.?")
 # NAT64 prefixes (RFC 6052, RFC 8215): the last 32 bits are an IPv4 address reached through it.
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
+_LOOPBACK = "a loopback address"
+_LINK_LOCAL = "a link-local address (where cloud metadata services answer)"
+_PRIVATE = "a private address"
+_MULTICAST = "a multicast address"
+_DOCUMENTATION = "a documentation address"
+_RESERVED = "a reserved or non-routable address"
+# The IANA special-purpose address registries (RFC 6890 and later), written out rather than
+# taken from ipaddress: Python 3.11's is_global holds for 3fff::/20, 5f00::/16, fec0::/10 and
+# IPv4-compatible addresses, and its tables change from one Python version to the next.
+# Outside these ranges IPv4 is public, and IPv6 only in global unicast (2000::/3). First match
+# wins. Ranges IANA marks partly globally reachable (192.0.0.0/24, 2001::/23) are refused
+# whole: no webhook receiver lives there.
+_SPECIAL: tuple[tuple[IPNetwork, str], ...] = tuple(
+    (ipaddress.ip_network(network), reason)
+    for network, reason in [
+        ("0.0.0.0/32", "the unspecified address"),
+        ("0.0.0.0/8", f"{_RESERVED} (this network)"),
+        ("10.0.0.0/8", _PRIVATE),
+        ("100.64.0.0/10", f"{_RESERVED} (shared address space for carrier-grade NAT)"),
+        ("127.0.0.0/8", _LOOPBACK),
+        ("169.254.0.0/16", _LINK_LOCAL),
+        ("172.16.0.0/12", _PRIVATE),
+        ("192.0.0.0/24", f"{_RESERVED} (IETF protocol assignments)"),
+        ("192.0.2.0/24", _DOCUMENTATION),
+        ("192.31.196.0/24", f"{_RESERVED} (AS112)"),
+        ("192.52.193.0/24", f"{_RESERVED} (AMT relay anycast)"),
+        ("192.88.99.0/24", f"{_RESERVED} (6to4 relay anycast)"),
+        ("192.168.0.0/16", _PRIVATE),
+        ("192.175.48.0/24", f"{_RESERVED} (AS112)"),
+        ("198.18.0.0/15", f"{_RESERVED} (benchmarking)"),
+        ("198.51.100.0/24", _DOCUMENTATION),
+        ("203.0.113.0/24", _DOCUMENTATION),
+        ("224.0.0.0/4", _MULTICAST),
+        ("240.0.0.0/4", f"{_RESERVED} (future use and broadcast)"),
+        ("::/128", "the unspecified address"),
+        ("::1/128", _LOOPBACK),
+        # Deprecated by RFC 4291, yet some stacks and proxies still send it to the IPv4 address
+        # inside: ::a9fe:a9fe could reach the metadata service.
+        ("::/96", "an IPv4-compatible IPv6 address (deprecated; it embeds {ipv4})"),
+        ("100::/64", f"{_RESERVED} (discard-only)"),
+        ("5f00::/16", f"{_RESERVED} (SRv6 segment identifiers)"),
+        ("fc00::/7", f"{_PRIVATE} (unique local)"),
+        ("fe80::/10", _LINK_LOCAL),
+        ("fec0::/10", f"{_PRIVATE} (deprecated site-local)"),
+        ("ff00::/8", _MULTICAST),
+        ("2001::/23", f"{_RESERVED} (IETF protocol assignments: Teredo, benchmarking, ORCHID)"),
+        ("2001:db8::/32", _DOCUMENTATION),
+        ("3fff::/20", _DOCUMENTATION),
+    ]
+)
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+
 _hooks = schema.webhooks
 _log = schema.webhook_deliveries
 _events = schema.audit_events
@@ -286,18 +338,11 @@ def _not_public(address: IPAddress) -> str | None:
         if embedded is not None:
             inner = _not_public(embedded)
             return None if inner is None else f"{inner} (as {embedded})"
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address (where cloud metadata services answer)"
-    if address.is_unspecified:
-        return "the unspecified address"
-    if address.is_multicast:
-        return "a multicast address"
-    if address.is_private:
-        return "a private address"
-    if not address.is_global:
-        return "a reserved or non-routable address"
+    for network, reason in _SPECIAL:
+        if address in network:
+            return reason.format(ipv4=ipaddress.IPv4Address(address.packed[-4:]))
+    if address.version == 6 and address not in _GLOBAL_UNICAST:
+        return f"{_RESERVED} (outside global unicast 2000::/3)"
     return None
 
 
