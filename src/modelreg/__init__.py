@@ -28,6 +28,7 @@ from modelreg.errors import (
     PromotionRefused,
     RetiredDataWarning,
     SearchSyntaxError,
+    SecretInCommandWarning,
     UnsafeModel,
 )
 from modelreg.registry import Registry, connect
@@ -64,6 +65,7 @@ __all__ = [
     "Registry",
     "RetiredDataWarning",
     "SearchSyntaxError",
+    "SecretInCommandWarning",
     "UnsafeModel",
     "__version__",
     "connect",

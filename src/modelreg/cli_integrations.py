@@ -19,6 +19,7 @@ from modelreg.cli_support import (
     parsed,
     say,
     warn,
+    warnings_as_lines,
 )
 
 # -- webhooks ------------------------------------------------------------------------------
@@ -173,7 +174,10 @@ def import_mlflow(
     from modelreg import mlflow_import
 
     uri = parsed(mlflow_import.check_tracking_uri, tracking_uri)
-    report = mlflow_import.import_mlflow(open_registry(ctx), uri, models=models or None)
+    from modelreg.errors import SecretInCommandWarning
+
+    with warnings_as_lines(SecretInCommandWarning):
+        report = mlflow_import.import_mlflow(open_registry(ctx), uri, models=models or None)
     if as_json:
         emit_json(report)
         return

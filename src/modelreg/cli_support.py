@@ -7,9 +7,11 @@ Nothing heavy is imported here: this module loads with ``modelreg --help``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -215,6 +217,25 @@ def warn(message: str) -> None:
     line = " ".join(part.strip() for part in message.splitlines())
     sys.stderr.write(f"warning: {line}\n")
     sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def warnings_as_lines(*categories: type[Warning]) -> Iterator[None]:
+    """Print the registry's warnings of ``categories`` as one line each (see :func:`warn`),
+    once, and only when the block succeeds: a failure prints only its error line. Other
+    warnings go back to the filters in force."""
+    with warnings.catch_warnings(record=True) as caught:
+        for category in categories:
+            warnings.simplefilter("always", category)
+        yield
+    printed: set[str] = set()
+    for item in caught:
+        if issubclass(item.category, categories):
+            if str(item.message) not in printed:
+                printed.add(str(item.message))
+                warn(str(item.message))
+        else:  # not ours to reword
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
 
 
 # Shared option declarations.

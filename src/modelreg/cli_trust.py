@@ -25,6 +25,7 @@ from modelreg.cli_support import (
     parsed,
     public_key_file,
     say,
+    warn,
 )
 
 # -- signatures ----------------------------------------------------------------------------
@@ -263,6 +264,11 @@ def reproduce(
             if name != "uncommitted.diff" or recipe["diff"]:
                 say(f"  {name}")
         say(f"  reproduce.sh   (runs: {recipe['command']})")
+        if recipe["masked"]:
+            warn(
+                f"the command was recorded with {', '.join(recipe['masked'])} masked as ***:"
+                " give the secret again in reproduce.sh before running it"
+            )
         return
     report = reg.reproduce(
         ref, run=True, workdir=workdir, find_links=find_links or [], no_index=no_index

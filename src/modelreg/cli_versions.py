@@ -9,7 +9,6 @@ module level.
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,8 +34,9 @@ from modelreg.cli_support import (
     public_key_file,
     say,
     warn,
+    warnings_as_lines,
 )
-from modelreg.errors import ModelregError, RetiredDataWarning
+from modelreg.errors import ModelregError, RetiredDataWarning, SecretInCommandWarning
 
 # -- registering ---------------------------------------------------------------------------
 
@@ -107,6 +107,10 @@ def register(
 
     Prints the new version's reference and UUID, e.g. "churn/3 6f1c...". With --sign, the
     signature is stored with the version: "verify" and "pull --verify" check it.
+    Secret-looking arguments of the command line (a --registry URL's password, say) are
+    recorded masked as *** with a warning naming them; MODELREG_COMMAND_REDACTION=keep
+    records them as typed. The values of --param, --tag and --description are stored as
+    given.
     """
     from modelreg.datasets import parse_cli_dataset
     from modelreg.values import check_description, check_params, check_tags
@@ -139,13 +143,16 @@ def register(
     # PROGRESS_THRESHOLD lives in modelreg.cli and may be changed there: read it at run time.
     from modelreg import cli
 
-    if total > cli.PROGRESS_THRESHOLD or (total and sys.stderr.isatty()):
-        from modelreg import cli_render
+    # A secret on this command line (a --registry URL's password) is recorded masked: the
+    # registry's warning says so in one line.
+    with warnings_as_lines(SecretInCommandWarning):
+        if total > cli.PROGRESS_THRESHOLD or (total and sys.stderr.isatty()):
+            from modelreg import cli_render
 
-        with cli_render.byte_progress(total, f"registering {name}") as advance:
-            version = reg.register(name, files, progress=advance, **options)
-    else:
-        version = reg.register(name, files, **options)
+            with cli_render.byte_progress(total, f"registering {name}") as advance:
+                version = reg.register(name, files, progress=advance, **options)
+        else:
+            version = reg.register(name, files, **options)
     if as_json:
         emit_json(version.to_dict())
     else:
@@ -288,8 +295,7 @@ def pull(
     dest = output if output is not None else Path(f"{version.model}-{version.number}")
     # The registry warns about retired data; the CLI prints that as one line, not as Python's
     # warning text (and only once the pull succeeded: a failure prints only its error line).
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", RetiredDataWarning)
+    with warnings_as_lines(RetiredDataWarning):
         if version.size > cli.PROGRESS_THRESHOLD or sys.stderr.isatty():
             from modelreg import cli_render
 
@@ -307,16 +313,6 @@ def pull(
         else:
             root = reg.pull(
                 version.id, dest, force=force, strict=strict, verify_with=key, verify=verify
-            )
-    for caught_warning in caught:
-        if issubclass(caught_warning.category, RetiredDataWarning):
-            warn(str(caught_warning.message))
-        else:  # not ours to reword: hand it back to the warning filters in force
-            warnings.warn_explicit(
-                caught_warning.message,
-                caught_warning.category,
-                caught_warning.filename,
-                caught_warning.lineno,
             )
     checked = ", signature verified" if signed else ""
     say(f"{version.ref}: {count(len(version.files), 'file')} in {root}{checked}")

@@ -139,6 +139,11 @@ class LibraryVersionWarning(UserWarning):
     """A loaded model was saved with another version of a library than the one installed."""
 
 
+class SecretInCommandWarning(UserWarning):
+    """The command line being recorded holds arguments that look like secrets (named, never
+    shown): recorded masked, or as is with ``MODELREG_COMMAND_REDACTION=keep``."""
+
+
 ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
     cls.code: cls
     for cls in (

@@ -46,6 +46,7 @@ class Draft:
     datasets: list[DatasetUse]
     code: dict[str, Any]
     diff: bytes | None
+    command: str
     environment: capture.Environment | None
     run_id: str | None
     signer: Ed25519PrivateKey | None
@@ -62,7 +63,7 @@ class Draft:
             parents=self.parents,
             datasets=self.datasets,
             code=self.code,
-            command=capture.command_line(),
+            command=self.command,
             hostname=capture.hostname(),
             environment=self.environment,
             run_id=self.run_id,
@@ -87,6 +88,7 @@ def prepare(
 ) -> Iterator[Draft]:
     """Check a ``register`` call and capture what it records; a model object is saved by
     its flavor into a temporary folder that lives as long as the draft."""
+    capture.redaction()  # a bad setting fails before a model is saved
     if flavors.is_model_object(files):
         check_name(name)  # before a possibly long save
         with tempfile.TemporaryDirectory(prefix="modelreg-save-") as folder:
@@ -129,6 +131,8 @@ def prepare(
     if run is None:
         code, diff = capture.capture_code()
         env = capture.capture_environment()
+    # Inside a run, the run has warned about secrets in the command line already.
+    command = capture.recorded_command(warn=run is None)
     yield Draft(
         name=name,
         local=local,
@@ -140,6 +144,7 @@ def prepare(
         datasets=uses,
         code=code,
         diff=diff,
+        command=command,
         environment=env,
         run_id=run.id if run is not None else None,
         signer=signer,

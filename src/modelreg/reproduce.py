@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelreg import capture
 from modelreg.errors import Conflict, IntegrityError, InvalidInput
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ def build_recipe(version: Any, lineage: dict[str, Any]) -> dict[str, Any]:
         )
     params = dict(run.get("params") or {})
     env = lineage.get("environment") or {}
+    # Arguments recorded as *** (secret-looking, see modelreg.capture): to be given again.
+    masked = list(dict.fromkeys(capture.masked_arguments(shlex.split(code["command"])).values()))
     return {
         "version": version.ref,
         "id": version.id,
@@ -113,6 +116,7 @@ def build_recipe(version: Any, lineage: dict[str, Any]) -> dict[str, Any]:
         "untracked": code.get("untracked") or [],
         "command": code["command"],
         "argv": command_argv(code["command"], code["repository"]),
+        "masked": masked,
         "params": params,
         "seeds": seeds(params),
         "datasets": [
@@ -271,8 +275,14 @@ def _shell_text(recipe: dict[str, Any]) -> str:
         'export MODELREG_URI="${MODELREG_URI:-$PWD/scratch-registry}"',
         'export PATH="$PWD/venv/bin:$PATH"',
         "cd code",
-        f"exec {shlex.join(recipe['argv'])}",
     ]
+    if recipe["masked"]:
+        lines.append(
+            f"# Recorded with {', '.join(recipe['masked'])} masked as {capture.MASK}: give the"
+            " secret again before running (better: have the training read it from the"
+            " environment)"
+        )
+    lines.append(f"exec {shlex.join(recipe['argv'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -299,6 +309,13 @@ def run_recipe(
     if folder.exists() and any(folder.iterdir()):
         raise Conflict(f"workdir {folder} is not empty: choose a new or empty directory")
     recipe = write_recipe(registry, ref, folder / "recipe")
+    if recipe["masked"]:
+        raise InvalidInput(
+            f"{recipe['version']} cannot be re-run as recorded: its command line was recorded"
+            f" with {', '.join(recipe['masked'])} masked as {capture.MASK} (secret-looking);"
+            f" the recipe is in {folder / 'recipe'}: give the secret in reproduce.sh and run"
+            " it, or have the training read it from the environment instead of the command line"
+        )
     timings: dict[str, float] = {}
     steps = _Steps(folder, timings)
 

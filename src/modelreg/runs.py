@@ -92,7 +92,9 @@ class Run:
         return f"<Run {self.name!r} {self.id} {self.status}>"
 
     def __enter__(self) -> Run:
-        # Code and environment are facts of the process that trains, captured here.
+        # Code and environment are facts of the process that trains, captured here; the
+        # command line first, so that a bad redaction setting fails before a diff is stored.
+        facts = capture.process_facts()
         code, diff = capture.capture_code()
         if diff is not None:
             code["diff_digest"], code["diff_size"] = self._registry._put_diff(diff)
@@ -101,7 +103,7 @@ class Run:
             params=self.params,
             code=code,
             environment=capture.capture_environment().data,
-            facts=capture.process_facts(),
+            facts=facts,
         )
         self.status = "running"
         return self
