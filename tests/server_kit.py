@@ -124,3 +124,45 @@ def make_server(
     yield make
     for server in made:
         server.close()
+
+
+@pytest.fixture(params=["sqlite_dir", "postgres_s3"])
+def any_server(
+    request: pytest.FixtureRequest, make_server: Callable[..., Server], live_server: LiveServer
+) -> Iterator[Server]:
+    """A server without auth, holding ``demo/1``, on each pair of stores a team runs: SQLite
+    and a blob directory, or PostgreSQL and S3 (SeaweedFS)."""
+    if request.param == "sqlite_dir":
+        yield make_server()
+        return
+    import uuid
+
+    from modelreg.s3 import S3BlobStore
+
+    postgres = request.getfixturevalue("postgres")
+    bucket, client = request.getfixturevalue("s3_bucket")
+    blobs = S3BlobStore(bucket, prefix=uuid.uuid4().hex, client=client)
+    registry = LocalRegistry(db_url=postgres.new_database(), blobs=blobs, actor="setup")
+    registry.blobs.put(io.BytesIO(CONTENT), digest=DIGEST)
+    entry = {"path": "model.bin", "digest": DIGEST, "size": len(CONTENT)}
+    registry.commit_version(wire.new_version_from_json("demo", {"files": [entry]}))
+    app = create_app(registry)
+    url = live_server.mount(app)
+    server = Server(registry, app, url, httpx.Client(base_url=url, timeout=30))
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def overwrite_blob(registry: LocalRegistry, digest: str, data: bytes) -> None:
+    """Put other bytes under a stored digest, behind the store's back (a disk's bit flip)."""
+    from modelreg.blobs import LocalBlobStore
+    from modelreg.s3 import S3BlobStore
+
+    store = registry.blobs
+    if isinstance(store, LocalBlobStore):
+        store.path(digest).write_bytes(data)
+    else:
+        assert isinstance(store, S3BlobStore)
+        store.client.put_object(Bucket=store.bucket, Key=store.key(digest), Body=data)

@@ -42,15 +42,88 @@ def test_without_auth_a_request_to_a_foreign_host_name_is_refused(
     """A page that rebinds its DNS name to 127.0.0.1 reaches a server without auth with its
     own Host header: refused, so that it cannot act as admin."""
     server = make_server()
-    headers = {"Host": "evil.example:8080", "Origin": "http://evil.example:8080"}
-    answer = server.http.post(
-        "/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=headers
-    )
-    assert answer.status_code == 403
-    assert "loopback" in answer.json()["detail"]
+    for name in ("evil.example:8080", "127.attacker.example:8080", "127.0.0.1.nip.io"):
+        headers = {"Host": name, "Origin": f"http://{name}"}
+        answer = server.http.post(
+            "/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=headers
+        )
+        assert answer.status_code == 403, name
+        assert "loopback" in answer.json()["detail"]
     assert server.registry.tokens() == []
     assert server.http.get("/api/v1/models", headers={"Host": "evil.example"}).status_code == 403
     assert server.http.get("/api/v1/models", headers={"Host": "localhost:1"}).status_code == 200
+
+
+NOT_LOOPBACK = [
+    "127.attacker.example",
+    "127.0.0.1.nip.io",
+    "127.0.0.1.evil.example",
+    "127.0.0.1.evil.example:8080",
+    "localhost.evil",
+    "localhost.evil:8080",
+    "evil.localhost",
+    "localhost.",
+    "127.0.0.1.",
+    "127.0.0.1.:8080",
+    "0x7f.1",
+    "0x7f000001",
+    "2130706433",
+    "127.1",
+    "0177.0.0.1",
+    "127.000.000.001",
+    "0.0.0.0",
+    "10.0.0.1",
+    "::1",  # an IPv6 literal in a Host header has brackets
+    "[::1]x",
+    "[::1]:",
+    "[::1]:80x",
+    "[::2]",
+    "[::]",
+    "[fe80::1%25lo]",
+    "[::ffff:10.0.0.1]",
+    "[0:0:0:0:0:0:0:1]evil",
+    "localhost:8080:1",
+    "localhost:http",
+    "127.0.0.1:80@evil.example",
+    "",
+    " localhost",
+]
+LOOPBACK = [
+    "localhost",
+    "LOCALHOST:8080",
+    "127.0.0.1",
+    "127.0.0.1:8080",
+    "127.1.2.3:1",
+    "[::1]",
+    "[::1]:8080",
+    "[0:0:0:0:0:0:0:1]:8080",
+    "[::ffff:127.0.0.1]:8080",
+]
+
+
+@pytest.mark.parametrize("host", NOT_LOOPBACK)
+def test_only_localhost_and_loopback_literals_count_as_loopback(host: str) -> None:
+    from modelreg.server.app import is_loopback_host
+
+    assert not is_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", LOOPBACK)
+def test_loopback_host_headers_are_answered(host: str) -> None:
+    from modelreg.server.app import is_loopback_host
+
+    assert is_loopback_host(host)
+
+
+def test_a_near_miss_of_a_loopback_name_is_refused_over_http(
+    make_server: Callable[..., Any],
+) -> None:
+    server = make_server()
+    for host in ("127.0.0.1.evil.example", "localhost.evil", "0x7f.1", "localhost.", "[::2]"):
+        answer = server.http.get("/api/v1/models", headers={"Host": host})
+        assert answer.status_code == 403, host
+    for host in ("[::1]:9", "127.0.0.5"):
+        assert server.http.get("/api/v1/models", headers={"Host": host}).status_code == 200
 
 
 def test_trace_never_reads_a_path_the_client_names(make_server: Callable[..., Any]) -> None:
@@ -103,6 +176,9 @@ def test_a_metric_batch_is_checked_point_by_point(make_server: Callable[..., Any
         answer = server.http.post(url, content=body, headers={"Content-Type": "application/json"})
         assert answer.status_code == 400, (body, answer.text)
         assert words in answer.json()["detail"], (body, answer.text)
+    events = server.registry.verify_audit().events
+    assert server.http.post(url, json={"points": []}).status_code == 200  # nothing to record
+    assert server.registry.verify_audit().events == events
     good = {"points": [["loss", 0.5, 0], ["loss", 1, 1], ["acc", 0.9, 2147483647]]}
     assert server.http.post(url, json=good).status_code == 200
     history = server.registry.db.read(lambda conn: runs.record(conn, run))["metric_history"]

@@ -299,10 +299,8 @@ def test_a_range_to_the_last_byte_is_served(served: Server) -> None:
     "header",
     [
         "bytes=x-",
-        "bytes=-100",  # a suffix range
         "bytes=0-10",  # a range that stops before the end
         "bytes=5-1",
-        f"bytes={SIZE}-",  # past the end
         "bytes=99999999999999999999-",
         "bytes=0-1,5-",
         "items=0-",

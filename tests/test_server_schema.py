@@ -6,12 +6,16 @@ a dataset and an evaluation, so that some references resolve. No answer may be a
 must match what the schema says (status code, content type, headers, body); what the schema
 calls invalid must be refused with a 4xx, and a method a route lacks with a 405 naming the
 allowed ones.
+
+Twice over: without auth on SQLite and a directory (every caller is admin), and with auth on
+as each role (no token, reader, writer, maintainer, admin), on SQLite and a directory and on
+PostgreSQL and S3 (SeaweedFS).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
+from live import LiveServer
 from modelreg import wire
 from modelreg.local import LocalRegistry
 from modelreg.server import create_app
@@ -98,3 +103,90 @@ def test_the_fuzzed_schema_is_the_one_the_server_serves(base_url: str) -> None:
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_its_schema_says(case: Any, base_url: str) -> None:
     case.call_and_validate(base_url=base_url, checks=CHECKS)
+
+
+ROLES = ["anonymous", "reader", "writer", "maintainer", "admin"]
+# For the grid of roles and backends: fuzzing only, without schemathesis's coverage phase (its
+# boundary cases come to ~30 requests an operation, run above for no auth and below for an
+# admin on PostgreSQL and S3).
+fuzzed = schemathesis.openapi.from_dict(SCHEMA)
+fuzzed.config.phases.coverage.enabled = False
+
+
+class AuthedStores:
+    """A populated store per backend, served with auth on, and a token of each role; made
+    once per module, so the fuzzing of every operation and role shares it (and what it
+    changed)."""
+
+    def __init__(self, request: pytest.FixtureRequest, where: Path) -> None:
+        self.request = request
+        self.where = where
+        self.made: dict[str, tuple[LocalRegistry, Any, dict[str, str]]] = {}
+
+    def served(self, kind: str) -> tuple[Any, dict[str, str]]:
+        if kind not in self.made:
+            self.made[kind] = self._make(kind)
+        _, app, tokens = self.made[kind]
+        return app, tokens
+
+    def _make(self, kind: str) -> tuple[LocalRegistry, Any, dict[str, str]]:
+        import io
+        import secrets
+        import uuid
+
+        if kind == "sqlite_dir":
+            registry = LocalRegistry(self.where / "reg", actor="setup")
+        else:
+            from modelreg.s3 import S3BlobStore
+
+            postgres = self.request.getfixturevalue("postgres")
+            bucket, client = self.request.getfixturevalue("s3_bucket")
+            blobs = S3BlobStore(bucket, prefix=uuid.uuid4().hex, client=client)
+            registry = LocalRegistry(db_url=postgres.new_database(), blobs=blobs, actor="setup")
+        registry.blobs.put(io.BytesIO(CONTENT), digest=DIGEST)
+        entry = {"path": "model.bin", "digest": DIGEST, "size": len(CONTENT)}
+        registry.commit_version(wire.new_version_from_json("demo", {"files": [entry]}))
+        populate(registry, self.where / f"{kind}.csv")
+        suffix = secrets.token_hex(4)  # a generated token name never revokes one of these
+        tokens = {
+            role: registry.create_token(f"fuzz-{role}-{suffix}", role=role)["token"]
+            for role in ROLES[1:]
+        }
+        return registry, create_app(registry, auth=True), tokens
+
+    def close(self) -> None:
+        for registry, _, _ in self.made.values():
+            registry.close()
+
+
+@pytest.fixture(scope="module")
+def authed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AuthedStores]:
+    stores = AuthedStores(request, tmp_path_factory.mktemp("authed"))
+    yield stores
+    stores.close()
+
+
+def call_as(case: Any, role: str, served: tuple[Any, dict[str, str]], live: LiveServer) -> None:
+    app, tokens = served
+    headers = {"Authorization": f"Bearer {tokens[role]}"} if role in tokens else {}
+    case.call_and_validate(base_url=live.mount(app), headers=headers, checks=CHECKS)
+
+
+@fuzzed.parametrize()
+@pytest.mark.parametrize("backend", ["sqlite_dir", "postgres_s3"])
+@pytest.mark.parametrize("role", ROLES)
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_as_its_schema_says_to_each_role(
+    case: Any, role: str, backend: str, authed: AuthedStores, live_server: LiveServer
+) -> None:
+    call_as(case, role, authed.served(backend), live_server)
+
+
+@schema.parametrize()
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_operation_answers_an_admin_on_postgres_and_s3_with_its_boundary_cases(
+    case: Any, authed: AuthedStores, live_server: LiveServer
+) -> None:
+    call_as(case, "admin", authed.served("postgres_s3"), live_server)

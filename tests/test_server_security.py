@@ -560,7 +560,6 @@ def test_an_unexpected_failure_is_a_500_problem_without_its_message(
         discreet.http.get("/api/v1/versions/demo/1"),
         discreet.http.get("/api/v1/search", params={"filter": "name = 'demo'"}),
         discreet.http.get(f"/api/v1/blobs/{DIGEST}"),
-        discreet.http.get("/healthz"),
     ]
     for response in responses:
         assert response.status_code == 500, response.text
@@ -569,6 +568,13 @@ def test_an_unexpected_failure_is_a_500_problem_without_its_message(
         assert problem["code"] == "error"
         assert problem["status"] == 500
         assert_reveals_nothing(discreet, response)
+    # The health check says the database does not answer, and no more.
+    health = discreet.http.get("/healthz")
+    if isinstance(fault, sa.exc.DBAPIError):
+        assert (health.status_code, health.json()["code"]) == (503, "unavailable")
+    else:
+        assert (health.status_code, health.json()["code"]) == (500, "error")
+    assert_reveals_nothing(discreet, health)
 
 
 def test_a_client_carries_on_after_a_500(discreet: Server, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -121,3 +121,6 @@ class MissingBlobStore:
 
     def __iter__(self) -> Iterator[str]:
         self._refuse()
+
+    def check(self) -> None:
+        self._refuse()

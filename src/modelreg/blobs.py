@@ -58,6 +58,10 @@ class BlobStore(Protocol):
     def __iter__(self) -> Iterator[str]:
         """Every stored digest."""
 
+    def check(self) -> None:
+        """Raise OSError when the store cannot be used now (its directory is gone or read
+        only, its bucket cannot be reached): what a server's health check asks."""
+
 
 def hash_stream(stream: BinaryIO) -> tuple[str, int]:
     """Return (sha256 hex digest, size) of a stream, reading it in chunks."""
@@ -250,6 +254,13 @@ class LocalBlobStore:
                 if is_digest(entry.name):
                     yield entry.name
 
+    def check(self) -> None:
+        for folder in (self._base, self._tmp):
+            if not folder.is_dir():
+                raise OSError(f"the blob directory {str(folder)!r} is missing")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise OSError(f"the blob directory {str(folder)!r} is not writable")
+
     def remove_stale_temporaries(self, older_than: float) -> int:
         """Delete temporary files left by interrupted writes; return how many."""
         cutoff = time.time() - older_than
@@ -397,6 +408,9 @@ class MemoryBlobStore:
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._blobs))
+
+    def check(self) -> None:
+        pass  # memory is always there
 
     def corrupt(self, digest: str, data: bytes) -> None:
         """Replace a blob's bytes without renaming it (for tests of fsck and verified reads)."""

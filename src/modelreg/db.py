@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from modelreg.errors import Conflict, InvalidInput
+from modelreg.errors import Conflict, InvalidInput, Unavailable
 
 T = TypeVar("T")
 
@@ -121,6 +121,24 @@ def _insert_sql(dialect: sa.Dialect, table: str, columns: tuple[str, ...]) -> st
     return f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})"  # noqa: S608
 
 
+def _in_memory(url: sa.engine.URL) -> bool:
+    """SQLite's in-memory forms: ``sqlite://``, ``:memory:``, ``file::memory:``, mode=memory."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    database = url.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or "mode=memory" in database
+        or url.query.get("mode") == "memory"
+    )
+
+
+def _no_table(exc: sa.exc.DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return "no such table" in text or "does not exist" in text or "undefined" in text
+
+
 def _is_transient(exc: sa.exc.DBAPIError) -> bool:
     text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
@@ -135,9 +153,16 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         try:
-            self.engine = create_engine(self.url)
+            memory = _in_memory(sa.engine.make_url(self.url))
+            if not memory:
+                self.engine = create_engine(self.url)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
             raise InvalidInput(f"{safe_url(self.url)!r} is not a database URL: {exc}") from None
+        if memory:
+            raise InvalidInput(
+                f"{self.url!r} is an in-memory SQLite database: each connection"
+                " would see its own empty one and nothing would be kept; give a file"
+            )
         self._writer = self.engine.execution_options(modelreg_write=True)
         # A read sees one snapshot, as SQLite's read transactions do: under READ COMMITTED
         # each statement would see the commits made since the one before (the audit check
@@ -189,6 +214,24 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def check_ready(self) -> None:
+        """Raise Unavailable unless the database answers with this modelreg's schema."""
+        try:
+            found = self.read(
+                lambda conn: (
+                    conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+                )
+            )
+        except sa.exc.DBAPIError as exc:
+            if _no_table(exc):
+                raise Unavailable("the database holds no modelreg schema") from exc
+            raise Unavailable("the database does not answer (see the server's log)") from exc
+        if found != [HEAD_REVISION]:
+            raise Unavailable(
+                f"the database's schema is at revision {', '.join(found) or 'none'};"
+                f" this server needs {HEAD_REVISION}"
+            )
 
     # -- migrations ---------------------------------------------------------------------
 

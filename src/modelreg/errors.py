@@ -13,10 +13,12 @@ response in one place and the client maps a response back to the same class in o
     │   ├── SearchSyntaxError   400  search_syntax
     │   ├── UnsafeModel         400  unsafe_model  (loading would run code; needs trust=True)
     │   ├── BlobMissing         400  blob_missing  (a manifest names a blob the store lacks)
-    │   └── TooLarge            413  too_large     (a request body over the server's limit)
+    │   ├── TooLarge            413  too_large     (a request body over the server's limit)
+    │   └── RangeNotSatisfiable 416  range_not_satisfiable  (a download range past the end)
     ├── PermissionDenied    403  permission_denied
     │   └── NotAuthenticated    401  unauthenticated  (no token, or one that is not valid)
-    └── IntegrityError      500  integrity_error   (stored content does not match its digest)
+    ├── IntegrityError      500  integrity_error   (stored content does not match its digest)
+    └── Unavailable         503  unavailable       (the server's database or blobs are not ready)
 """
 
 from __future__ import annotations
@@ -110,6 +112,17 @@ class TooLarge(InvalidInput):
     code = "too_large"
 
 
+class RangeNotSatisfiable(InvalidInput):
+    """A download's range starts past the end of the blob; ``size`` is the blob's length."""
+
+    status = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, *, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 class PermissionDenied(ModelregError):
     """The caller is not allowed to do this."""
 
@@ -129,6 +142,14 @@ class IntegrityError(ModelregError):
 
     status = 500
     code = "integrity_error"
+
+
+class Unavailable(ModelregError):
+    """The server cannot use its database or blob store now: a load balancer should send
+    the request to another replica."""
+
+    status = 503
+    code = "unavailable"
 
 
 class RetiredDataWarning(UserWarning):
@@ -157,9 +178,11 @@ ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
         UnsafeModel,
         BlobMissing,
         TooLarge,
+        RangeNotSatisfiable,
         PermissionDenied,
         NotAuthenticated,
         IntegrityError,
+        Unavailable,
     )
 }
 
@@ -172,6 +195,8 @@ def error_details(exc: ModelregError) -> dict[str, object]:
         return {"text": exc.text, "column": exc.column}
     if isinstance(exc, UnsafeModel):
         return {"files": exc.files}
+    if isinstance(exc, RangeNotSatisfiable):
+        return {"size": exc.size}
     return {}
 
 
@@ -188,6 +213,8 @@ def error_from_wire(code: str, message: str, details: dict[str, object]) -> Mode
         exc.column = int(details.get("column", 0))  # type: ignore[call-overload]
     elif cls is UnsafeModel:
         exc = UnsafeModel(message, files=details.get("files"))  # type: ignore[arg-type]
+    elif cls is RangeNotSatisfiable:
+        exc = RangeNotSatisfiable(message, size=int(details.get("size", 0)))  # type: ignore[call-overload]
     else:
         exc = cls(message)
     return exc

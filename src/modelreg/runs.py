@@ -371,6 +371,8 @@ def add_metrics(
 ) -> None:
     """Append metric points (key, value, step) to a run's history, audited like any change."""
     check_live(conn, run_id)
+    if not points:  # nothing to record, nor to audit
+        return
     stamp = now()
     insert_rows(
         conn,

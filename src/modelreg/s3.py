@@ -229,6 +229,10 @@ class S3BlobStore:
                     if is_digest(name) and shard == name[:2]:
                         yield name
 
+    def check(self) -> None:
+        with self._errors("reach the bucket", self.bucket):
+            self.client.head_bucket(Bucket=self.bucket)
+
     def remove_stale_temporaries(self, older_than: float) -> int:
         """Abort the multipart uploads under the prefix that interrupted processes left,
         started more than ``older_than`` seconds ago, and delete the touched markers older

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import hashlib
 import json
 import re
-from typing import Annotated, Any
+from collections.abc import Iterator
+from typing import Annotated, Any, BinaryIO
 
 import anyio
 import anyio.from_thread
@@ -23,10 +25,10 @@ from starlette.requests import ClientDisconnect
 
 from modelreg import signing, wire
 from modelreg.blobs import take
-from modelreg.errors import IntegrityError, InvalidInput
+from modelreg.errors import IntegrityError, InvalidInput, RangeNotSatisfiable
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
-from modelreg.server.app import allow
+from modelreg.server.app import CorruptBlobServed, allow
 from modelreg.values import MAX_OFFSET, MAX_PAGE
 
 PAGE = 100  # the page size when a listing does not ask for one
@@ -273,18 +275,26 @@ async def upload_blob(digest: str, request: Request, reg: Writer) -> JSON:
     return {"digest": digest, "stored": True, "size": size}
 
 
-@router.get("/blobs/{digest}", tags=["blobs"], response_class=Response)
+@router.get(
+    "/blobs/{digest}",
+    tags=["blobs"],
+    response_class=Response,
+    responses={416: {"description": "Range not satisfiable"}},
+)
 def download_blob(reg: Reader, digest: str, request: Request) -> Response:
-    """A blob's bytes; ``Range: bytes=N-`` resumes an interrupted download."""
+    """A blob's bytes, verified against the digest as they are sent: a blob that fails it
+    ends the response before its last bytes. ``Range: bytes=N-`` (also ``bytes=N-M`` with M
+    the last byte or past it, and ``bytes=-N``) resumes an interrupted download."""
     _check_digest(digest)
-    size = reg.blobs.size(digest)
-    return blob_response(reg, digest, start=_range_start(request.headers.get("range"), size))
+    return blob_response(request, reg, digest)
 
 
-def blob_response(reg: LocalRegistry, digest: str, *, start: int) -> StreamingResponse:
-    """A blob's bytes from ``start`` on, as an attachment that is never sniffed."""
+def blob_response(request: Request, reg: LocalRegistry, digest: str) -> Response:
+    """A blob's bytes (from where the request's Range starts), as an attachment that is never
+    sniffed, verified against their digest before the response ends."""
+    state = request.app.state.modelreg
     size = reg.blobs.size(digest)
-    stream = reg.blobs.open(digest, offset=start)
+    start = _range_start(request.headers.get("range"), size)
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(size - start),
@@ -293,37 +303,100 @@ def blob_response(reg: LocalRegistry, digest: str, *, start: int) -> StreamingRe
         "ETag": f'"{digest}"',
     }
     status = 200
-    if start:
+    if request.headers.get("range"):
         status = 206
         headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
-
-    def chunks() -> Any:
-        while chunk := stream.read(CHUNK):
-            yield chunk
-
+    binary = "application/octet-stream"
+    if size <= CHUNK or digest in state.corrupt_blobs:
+        # Checked whole before a byte is sent, so that the client reads an integrity error
+        # instead of a cut: a small blob, or one this server has found corrupt before.
+        with reg.blobs.open(digest) as stream:
+            data = _read_checked(stream, digest, state, keep=size <= CHUNK)
+        if data is not None:
+            return Response(data[start:], status_code=status, headers=headers, media_type=binary)
+    stream = reg.blobs.open(digest)
     return StreamingResponse(
-        chunks(),
+        _verified(stream, digest, start, state),
         status_code=status,
         headers=headers,
-        media_type="application/octet-stream",
+        media_type=binary,
         background=BackgroundTask(stream.close),  # also when the client goes away mid-way
     )
 
 
-_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})")
+def _read_checked(stream: BinaryIO, digest: str, state: Any, *, keep: bool) -> bytes | None:
+    """The blob's bytes (None unless ``keep``) once their digest matches; IntegrityError
+    when it does not."""
+    hashed = hashlib.sha256()
+    kept = bytearray()
+    while chunk := stream.read(CHUNK):
+        hashed.update(chunk)
+        if keep:
+            kept += chunk
+    if hashed.hexdigest() != digest:
+        state.blob_failed(digest, hashed.hexdigest())
+        raise IntegrityError(
+            f"blob {digest} on the server does not match its digest: its bytes are damaged"
+            " (the server's `modelreg fsck` lists them)"
+        )
+    state.corrupt_blobs.discard(digest)  # repaired since
+    return bytes(kept) if keep else None
+
+
+def _verified(stream: BinaryIO, digest: str, start: int, state: Any) -> Iterator[bytes]:
+    """The blob's bytes from ``start``, hashing all of it (the bytes before ``start`` too,
+    unsent); the last chunk is held back until the whole digest matches, so that a client
+    never receives a complete response of damaged bytes."""
+    hashed = hashlib.sha256()
+    held = b""
+    skip = start
+    with stream:
+        while skip and (chunk := stream.read(min(CHUNK, skip))):
+            hashed.update(chunk)
+            skip -= len(chunk)
+        while chunk := stream.read(CHUNK):
+            hashed.update(chunk)
+            if held:
+                yield held
+            held = chunk
+    if hashed.hexdigest() != digest:
+        state.blob_failed(digest, hashed.hexdigest())
+        raise CorruptBlobServed(digest)
+    if held:
+        yield held
+
+
+_RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
 
 
 def _range_start(header: str | None, size: int) -> int:
+    """Where a ``Range`` header starts the response. Served: one range that runs to the end,
+    ``bytes=N-``, ``bytes=N-M`` with M >= the last byte, and ``bytes=-N`` (the last N)."""
     if not header:
         return 0
     found = _RANGE.fullmatch(header.strip())
-    if found is None:
-        raise InvalidInput(f"only one open range, 'bytes=N-', is served, not {header[:80]!r}")
-    start = int(found.group(1))
-    if found.group(2) and int(found.group(2)) != size - 1:
-        raise InvalidInput("only ranges that run to the end of the blob are served")
-    if start >= size and size > 0:
-        raise InvalidInput(f"range start {start} is past the end of the blob ({size} bytes)")
+    if found is None or found.group(1) == found.group(2) == "":
+        raise InvalidInput(
+            f"only one range that runs to the end of the blob ('bytes=N-', 'bytes=-N') is"
+            f" served, not {header[:80]!r}"
+        )
+    first, last = found.group(1), found.group(2)
+    if first == "":  # a suffix: the last N bytes
+        start = max(0, size - int(last))
+        if int(last) == 0:
+            raise RangeNotSatisfiable("a range of the last 0 bytes holds nothing", size=size)
+        return start
+    start = int(first)
+    if start >= size:
+        raise RangeNotSatisfiable(
+            f"range start {start} is past the end of the blob ({size} bytes)", size=size
+        )
+    if last and int(last) < size - 1:
+        if int(last) < start:
+            raise InvalidInput(f"the range {header[:80]!r} ends before it starts")
+        raise InvalidInput(
+            "only ranges that run to the end of the blob are served ('bytes=N-', 'bytes=-N')"
+        )
     return start
 
 
@@ -434,7 +507,9 @@ async def run_metrics(reg: Writer, run_id: str, request: Request) -> JSON:
     run = wire.check_uuid(run_id, "run id")
     try:
         body = json.loads(await request.body())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise InvalidInput("invalid request: the body's JSON is nested too deeply") from None
+    except ValueError as exc:  # not UTF-8, not JSON
         raise InvalidInput(f"invalid request: the body is not JSON ({exc})") from None
     if not isinstance(body, dict) or set(body) != {"points"}:
         raise InvalidInput('invalid request: the body is {"points": [[key, value, step], ...]}')

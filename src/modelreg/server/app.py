@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import ipaddress
+import logging
 import os
+import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -30,7 +34,9 @@ from modelreg.errors import (
     ModelregError,
     NotAuthenticated,
     PermissionDenied,
+    RangeNotSatisfiable,
     TooLarge,
+    Unavailable,
     error_details,
 )
 from modelreg.local import LocalRegistry
@@ -43,6 +49,26 @@ ACTOR_HEADER = "x-modelreg-actor"
 SESSION_COOKIE = "modelreg_session"
 PROBLEM = "application/problem+json"
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_log = logging.getLogger("modelreg.server")
+
+
+class CorruptBlobServed(Exception):
+    """Raised while a blob is sent, when its bytes fail their digest: the server ends the
+    response before its last bytes instead of finishing it. Logged once, by the sender."""
+
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob {digest} does not match its digest")
+
+
+class _QuietCorruptBlob(logging.Filter):
+    """Drop uvicorn's traceback for a response cut on purpose (see CorruptBlobServed)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, CorruptBlobServed)
+
+
+_QUIET = _QuietCorruptBlob()
 
 
 @dataclass(frozen=True)
@@ -68,7 +94,11 @@ def problem(exc: ModelregError) -> JSONResponse:
         "code": exc.code,
         **error_details(exc),
     }
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, NotAuthenticated) else None
+    headers = None
+    if isinstance(exc, NotAuthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, RangeNotSatisfiable):
+        headers = {"Content-Range": f"bytes */{exc.size}"}
     return JSONResponse(body, status_code=exc.status, media_type=PROBLEM, headers=headers)
 
 
@@ -79,18 +109,14 @@ def allow(role: str) -> Callable[[Request], Awaitable[LocalRegistry]]:
 
     async def caller_registry(request: Request) -> LocalRegistry:
         state: AppState = request.app.state.modelreg
-        # A load balancer's health check and a metrics scrape carry no token.
-        if role == PUBLIC:
-            caller = Caller(ANONYMOUS, PUBLIC)
-        elif state.settings.auth:  # a database read: off the event loop
-            caller = await anyio.to_thread.run_sync(state.authenticate, request)
-        else:
-            caller = state.authenticate(request)
-        request.state.caller = caller  # the web UI shows only the controls the role allows
-        if role != PUBLIC and not tokens.allows(caller.role, role):
-            raise PermissionDenied(
-                f"{caller.actor} has the {caller.role} role; this needs {role} or above"
-            )
+        # Guard has already authenticated the caller of a route that needs a role, before
+        # the body was read.
+        caller = getattr(request.state, "caller", None)
+        if caller is None:
+            caller = await state.caller_of(request, role)
+            request.state.caller = caller  # the web UI shows only the controls the role allows
+        elif role != PUBLIC:
+            _check_role(caller, role)
         view = copy.copy(state.registry)
         view.actor = caller.actor
         return view
@@ -99,11 +125,85 @@ def allow(role: str) -> Callable[[Request], Awaitable[LocalRegistry]]:
     return caller_registry
 
 
+def _role(context: RouteContext) -> str | None:
+    """The role of the ``allow(ROLE)`` dependency of a route, if it has one."""
+    if not isinstance(context.original_route, APIRoute):
+        return None
+    pending = list(context.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        role = getattr(dependency.call, "role", None)
+        if role is not None:
+            return str(role)
+        pending += dependency.dependencies
+    return None
+
+
+def _check_role(caller: Caller, role: str) -> None:
+    if not tokens.allows(caller.role, role):
+        raise PermissionDenied(
+            f"{caller.actor} has the {caller.role} role; this needs {role} or above"
+        )
+
+
 class AppState:
-    def __init__(self, registry: LocalRegistry, settings: Settings) -> None:
+    def __init__(self, app: FastAPI, registry: LocalRegistry, settings: Settings) -> None:
+        self.app = app
         self.registry = registry
         self.settings = settings
         self.metrics = Metrics()
+        self.corrupt_blobs: set[str] = set()  # checked whole before they are sent again
+        # (path pattern, methods, role) of every route, read at the first request
+        self.routes: list[tuple[re.Pattern[str], set[str] | None, str | None]] | None = None
+
+    def blob_failed(self, digest: str, actual: str) -> None:
+        """Log and count a blob found damaged while it was served."""
+        self.metrics.corrupt_blob()
+        if len(self.corrupt_blobs) >= 10_000:
+            self.corrupt_blobs.pop()
+        self.corrupt_blobs.add(digest)
+        _log.error(
+            "blob %s does not match its digest (its bytes hash to %s): not served whole;"
+            " run `modelreg fsck`",
+            digest,
+            actual,
+        )
+
+    def role_of(self, scope: Scope) -> str | None:
+        """The role that the route which will answer this request needs: None for a path
+        that no route with a rule of its own takes (a static file, an unknown path)."""
+        if self.routes is None:
+            self.routes = [
+                (context.path_regex, context.methods, _role(context))
+                for context in iter_route_contexts(self.app.routes)
+            ]
+        path, method = scope["path"], scope["method"]
+        if method == "HEAD":
+            method = "GET"
+        # The lowest of the roles of every route that matches: never more than the router's
+        # choice needs (the route's own dependency checks that again).
+        found = [
+            role
+            for pattern, methods, role in self.routes
+            if (methods is None or method in methods) and pattern.match(path)
+        ]
+        if not found or None in found:
+            return None
+        if PUBLIC in found:
+            return PUBLIC
+        return min(found, key=lambda role: tokens.ROLES.index(str(role)))
+
+    async def caller_of(self, request: Request, role: str) -> Caller:
+        """Who is calling a route that needs ``role``; refused unless they hold it."""
+        # A load balancer's health check and a metrics scrape carry no token.
+        if role == PUBLIC:
+            return Caller(ANONYMOUS, PUBLIC)
+        if self.settings.auth:  # a database read: off the event loop
+            caller = await anyio.to_thread.run_sync(self.authenticate, request)
+        else:
+            caller = self.authenticate(request)
+        _check_role(caller, role)
+        return caller
 
     def authenticate(self, request: Request) -> Caller:
         if not self.settings.auth:
@@ -150,6 +250,19 @@ class Guard:
         self.app = app
         self.state = state
 
+    async def _authenticate(self, scope: Scope) -> ModelregError | None:
+        """Check the caller's token against the route's role before the body is read: a
+        request without one costs a header lookup, not a 16 MiB parse."""
+        role = self.state.role_of(scope)
+        if role is None or role == PUBLIC:
+            return None
+        request = Request(scope)
+        try:
+            request.state.caller = await self.state.caller_of(request, role)
+        except ModelregError as exc:
+            return exc
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -167,6 +280,8 @@ class Guard:
             if length.isdigit() and int(length) > limit:
                 refusal = TooLarge(f"the request body is {length} bytes; the limit is {limit}")
         record = self.state.metrics.start(method, scope)
+        if refusal is None and settings.auth:
+            refusal = await self._authenticate(scope)
         if refusal is not None:
             await _refusal(scope, refusal)(scope, receive, _counting(send, record))
             record.finish()
@@ -211,20 +326,40 @@ def _counting(send: Send, record: Any) -> Send:
     return counted
 
 
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-
-
 def _foreign_host(host: str) -> ModelregError | None:
-    """Without auth every caller is admin: a request addressed to another name (a web page
-    that rebinds its DNS name to 127.0.0.1) is refused."""
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]").lower()
-    if name in _LOOPBACK_NAMES or name.startswith("127."):
+    """Without auth every caller is admin: a request addressed to any name but ``localhost``
+    or a loopback IP literal (a web page that rebinds its own DNS name to 127.0.0.1, such as
+    ``127.0.0.1.nip.io``) is refused."""
+    if is_loopback_host(host):
         return None
     return PermissionDenied(
-        f"this server runs without auth and answers only requests to a loopback address, not"
-        f" to {host[:100]!r} (start it with --auth, or --insecure-no-auth)"
+        f"this server runs without auth and answers only requests to localhost or a loopback"
+        f" address, not to {host[:100]!r} (start it with --auth, or --insecure-no-auth)"
     )
+
+
+def is_loopback_host(host: str) -> bool:
+    """True when a Host header names ``localhost`` or a loopback IP literal, with or without
+    a port. No other name: whoever owns a DNS name can point it at 127.0.0.1."""
+    if host.startswith("["):
+        name, _, port = host[1:].partition("]")
+        if port and not (port.startswith(":") and port[1:].isdigit()):
+            return False
+    else:
+        name, colon, port = host.partition(":")
+        if colon and not port.isdigit():
+            return False
+    if name.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if not host.startswith("[") or address.scope_id:
+            return False
+        address = address.ipv4_mapped or address
+    return address.is_loopback
 
 
 def _cross_origin(method: str, headers: dict[str, str]) -> ModelregError | None:
@@ -258,7 +393,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
         docs_url=None,  # served below, with Swagger UI from the package instead of a CDN
         redoc_url=None,
     )
-    state = AppState(registry, Settings(auth=auth, any_host=any_host))
+    state = AppState(app, registry, Settings(auth=auth, any_host=any_host))
     app.state.modelreg = state
 
     def answer(request: Request, exc: ModelregError) -> Response:
@@ -298,10 +433,22 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
     app.include_router(api_governance.router)
     ui.install(app)
 
-    @app.get("/healthz", tags=["server"], dependencies=[Depends(allow(PUBLIC))])
+    @app.get(
+        "/healthz",
+        tags=["server"],
+        dependencies=[Depends(allow(PUBLIC))],
+        responses={503: {"description": "Not ready", "content": {PROBLEM: {}}}},
+    )
     def healthz() -> dict[str, str]:
-        """Ready when the database answers."""
-        state.registry.db.read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+        """Ready when the database answers with this modelreg's schema and the blob store
+        can be used; a 503 (``unavailable``) names what is not, so that a load balancer
+        stops sending requests to this replica."""
+        state.registry.db.check_ready()
+        try:
+            state.registry.blobs.check()
+        except OSError as exc:
+            _log.error("health check: %s", exc)
+            raise Unavailable("the blob store cannot be used (see the server's log)") from None
         return {"status": "ok"}
 
     @app.get(
@@ -332,6 +479,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
         )
 
     app.add_middleware(Guard, state=state)
+    logging.getLogger("uvicorn.error").addFilter(_QUIET)  # once: filters are a set
     return app
 
 

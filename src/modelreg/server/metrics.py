@@ -42,6 +42,12 @@ class Metrics:
         self._sum: dict[tuple[str, str], float] = defaultdict(float)
         self._bytes_in = 0
         self._bytes_out = 0
+        self._corrupt_blobs = 0
+
+    def corrupt_blob(self) -> None:
+        """Count a blob whose bytes failed their digest while they were sent."""
+        with self._lock:
+            self._corrupt_blobs += 1
 
     def start(self, method: str, scope: Scope) -> Request:
         return Request(self, method, scope)
@@ -91,6 +97,10 @@ class Metrics:
                 "# HELP modelreg_http_sent_bytes_total Response body bytes sent.",
                 "# TYPE modelreg_http_sent_bytes_total counter",
                 f"modelreg_http_sent_bytes_total {self._bytes_out}",
+                "# HELP modelreg_blob_digest_mismatches_total Downloads cut short because the"
+                " stored blob failed its digest (run modelreg fsck).",
+                "# TYPE modelreg_blob_digest_mismatches_total counter",
+                f"modelreg_blob_digest_mismatches_total {self._corrupt_blobs}",
             ]
         return "\n".join(lines) + "\n"
 

@@ -254,7 +254,7 @@ def model_or_version_page(
         return RedirectResponse("/", status_code=307)
     file = _FILE.fullmatch(path)
     if file is not None:
-        return _download(reg, f"{file[1]}/{file[2]}", file[3])
+        return _download(request, reg, f"{file[1]}/{file[2]}", file[3])
     kind, ref = pages.resolve_path(path)
     if kind == "model":
         page = pages.model(reg, ref, sort=sort, order=order, offset=offset)
@@ -288,7 +288,7 @@ def _sort_link(request: Request, key: str, direction: str) -> str:
     return f"{request.url.path}?{urllib.parse.urlencode(query)}"
 
 
-def _download(reg: LocalRegistry, ref: str, path: str) -> Response:
+def _download(request: Request, reg: LocalRegistry, ref: str, path: str) -> Response:
     """One file of a version, always as an attachment: never rendered as HTML or SVG."""
     found = {f.path: f for f in reg.get(ref).files}.get(path)
     if found is None:
@@ -298,7 +298,7 @@ def _download(reg: LocalRegistry, ref: str, path: str) -> Response:
     disposition = (
         f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{urllib.parse.quote(name)}"
     )
-    response = blob_response(reg, found.digest, start=0)
+    response = blob_response(request, reg, found.digest)
     response.headers["Content-Disposition"] = disposition
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -1,0 +1,159 @@
+"""What the server does with a request body before and while it reads it.
+
+With auth on, the caller's token is checked against the route's role before a byte of the
+body is read; every route that parses its body itself answers a body it cannot parse with a
+400, however it is malformed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server_kit import DIGEST, make_server, registry_template
+
+__all__ = ["make_server", "registry_template"]
+
+BIG = 8 * 1024 * 1024  # a body the server would take, if it read it
+
+
+def asgi_call(app: Any, method: str, path: str, headers: dict[str, str]) -> tuple[int, int]:
+    """(status, body messages read) of a request sent straight to the ASGI app, whose body
+    is an endless stream of JSON-looking bytes."""
+    reads = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"[" * 65536, "more_body": True}
+
+    status = 0
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1"), (b"content-length", str(BIG).encode()), *raw],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    anyio.run(app, scope, receive, send)
+    return status, reads
+
+
+RUN = "00000000-0000-4000-8000-000000000000"
+WRITES = [
+    ("POST", f"/api/v1/runs/{RUN}/metrics"),
+    ("POST", "/api/v1/models/demo/versions"),
+    ("PUT", "/api/v1/tags"),
+    ("PUT", f"/api/v1/blobs/{DIGEST}"),
+    ("POST", "/api/v1/tokens"),
+    ("POST", "/models/demo/versions/1/tags"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), WRITES)
+def test_a_request_without_a_valid_token_is_refused_before_its_body_is_read(
+    make_server: Callable[..., Any], method: str, path: str
+) -> None:
+    server = make_server(auth=True)
+    reader = server.token("reader", "reader")
+    for headers, status in [
+        ({}, 401),
+        ({"Authorization": "Bearer not-a-token"}, 401),
+        ({"Cookie": "modelreg_session=not-a-session"}, 401),
+        ({"Authorization": f"Bearer {reader}"}, 403),
+    ]:
+        assert asgi_call(server.app, method, path, headers) == (status, 0), headers
+
+
+def test_with_a_valid_token_the_body_is_read(make_server: Callable[..., Any]) -> None:
+    server = make_server(auth=True)
+    writer = server.token("writer", "writer")
+    status, reads = asgi_call(
+        server.app, "POST", f"/api/v1/runs/{RUN}/metrics", {"Authorization": f"Bearer {writer}"}
+    )
+    assert reads > 0
+    assert status in (400, 404, 413)
+
+
+# -- bodies a route cannot parse --------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False) | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+BODIES = st.one_of(
+    st.binary(max_size=512),
+    st.integers(1, 200_000).map(lambda n: b"[" * n + b"]" * n),  # nested past any recursion limit
+    st.integers(1, 200_000).map(lambda n: b'{"points":' + b"[" * n),  # nested and cut short
+    st.integers(1, 50_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+    JSON_VALUES.map(lambda v: json.dumps({"points": v}).encode()),
+    JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.sampled_from([b"key=%ff%fe", b"key=a&" * 5000, b"=&=&%", b"\x00\x01", b"token=%00"]),
+)
+CONTENT_TYPES = st.sampled_from(
+    ["application/json", "application/x-www-form-urlencoded", "text/plain", "", "a/b; c="]
+)
+
+
+@pytest.fixture
+def parsing_routes(make_server: Callable[..., Any]) -> tuple[Any, list[str]]:
+    """A server without auth, and the paths of the routes that parse their body themselves
+    (plus one that FastAPI parses, for comparison)."""
+    server = make_server()
+    run = server.http.post("/api/v1/runs", json={"name": "r"}).json()["id"]
+    return server, [
+        f"/api/v1/runs/{run}/metrics",
+        "/models/demo/versions/1/tags",
+        "/models/demo/versions/1/description",
+        "/models/demo/versions/1/alias",
+        "/models/demo/versions/1/delete",
+        "/login",
+        "/api/v1/models/demo/versions",
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=BODIES, content_type=CONTENT_TYPES, which=st.integers(0, 6))
+def test_a_body_a_route_cannot_parse_is_a_4xx(
+    parsing_routes: tuple[Any, list[str]], body: bytes, content_type: str, which: int
+) -> None:
+    server, paths = parsing_routes
+    path = paths[which]
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = server.http.post(path, content=body, headers=headers)
+    assert answer.status_code < 500, (path, body[:100], answer.text[:300])
+    if answer.status_code >= 400:
+        assert answer.headers["content-type"].startswith(("application/problem+json", "text/html"))
+
+
+def test_json_nested_past_the_recursion_limit_is_refused_naming_it(
+    make_server: Callable[..., Any],
+) -> None:
+    server = make_server()
+    run = server.http.post("/api/v1/runs", json={"name": "r"}).json()["id"]
+    deep = b'{"points": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    answer = server.http.post(f"/api/v1/runs/{run}/metrics", content=deep)
+    assert answer.status_code == 400
+    assert "nested too deeply" in answer.json()["detail"]
