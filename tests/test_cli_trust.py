@@ -195,9 +195,11 @@ def test_policy_set_and_show(run: CLI) -> None:
         "higher_is_better": True,
         "min_margin": 0.0,
         "approvals": 0,
+        "overrides": "allowed",
     }
     assert run.ok("policy", "show", "churn", "production").out == (
         "churn@production is protected: a version must be\n  not flagged data-retired\n"
+        "A maintainer may override failing gates (--force with a reason).\n"
     )
     assert run.json("policy", "show", "churn", "staging") is None
     assert "is not protected" in run.ok("policy", "show", "churn", "staging").out
@@ -223,6 +225,7 @@ def test_policy_set_and_show(run: CLI) -> None:
         "  better by at least 0.01 than the current version in loss, evaluated on holdout.csv"
         " (lower is better)\n"
         "  approved by 2 different people\n"
+        "A maintainer may override failing gates (--force with a reason).\n"
     )
     assert run.json("policy", "show", "churn", "staging") == {
         "protected": True,
@@ -232,6 +235,7 @@ def test_policy_set_and_show(run: CLI) -> None:
         "higher_is_better": False,
         "min_margin": 0.01,
         "approvals": 2,
+        "overrides": "allowed",
     }
     [event] = run.json("audit", "--action", "policy.set")
     assert event["entity"] == "churn@staging"
@@ -241,6 +245,31 @@ def test_policy_set_and_show(run: CLI) -> None:
     assert run.json("policy", "show", "churn", "production") is None
     run.ok("dataset", "retire", "holdout.csv", "--reason", "withdrawn")
     run.ok("alias", "set", "churn", "production", "churn/2")  # flagged, but no gate now
+
+
+def test_a_policy_can_forbid_overrides_or_ask_for_another_approval(
+    run: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_scored_versions(run)
+    run.ok("alias", "set", "churn", "production", "churn/1")
+    out = run.ok(
+        "policy", "set", "churn", "production", "--metric", "accuracy", "--overrides", "forbidden"
+    ).out
+    assert out.endswith("No one may override failing gates.\n")
+    force = ("alias", "set", "churn", "production", "churn/2", "--force", "--reason", "now")
+    assert "--force is refused: its policy forbids overrides" in run.fails(1, *force)
+    out = run.ok(
+        "policy", "set", "churn", "production", "--metric", "accuracy", "--overrides", "approved"
+    ).out
+    assert out.endswith("once someone else has approved the version for it.\n")
+    assert "someone other than alice has approved churn/2" in run.fails(1, *force)
+    act_as(monkeypatch, "bob")
+    run.ok("approve", "churn/2", "--alias", "production")
+    act_as(monkeypatch, "alice")
+    run.ok(*force)
+    assert holder(run) == "churn/2"
+    err = run.fails(2, "policy", "set", "churn", "production", "--overrides", "never")
+    assert "overrides must be one of allowed, forbidden, approved, not 'never'" in err
 
 
 def test_approve_records_each_person_once(run: CLI, monkeypatch: pytest.MonkeyPatch) -> None:

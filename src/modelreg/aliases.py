@@ -48,16 +48,28 @@ def set_alias(
         return vid
     policy = promotion.policy_for(conn, mid, alias)
     if policy is not None:
-        checks = promotion.evaluate(policy, promotion.gather(conn, policy, mid, alias, vid))
+        facts = promotion.gather(conn, policy, mid, alias, vid)
+        checks = promotion.evaluate(policy, facts)
         failed = [c for c in checks if not c.ok]
+        refused = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         if failed and not force:
             raise PromotionRefused(
-                f"{name}@{alias} is protected; {new_ref} failed "
-                + "; ".join(f"{c.name}: {c.detail}" for c in failed)
-                + " (a maintainer may override with --force --reason)",
+                f"{name}@{alias} is protected; {new_ref} failed {refused}"
+                + (
+                    " (a maintainer may override with --force --reason)"
+                    if policy.overrides == "allowed"
+                    else ""
+                ),
                 checks=[c.to_dict() for c in checks],
             )
         if failed:
+            why_not = promotion.override_refusal(policy, facts, actor)
+            if why_not is not None:
+                raise PromotionRefused(
+                    f"{name}@{alias} is protected; {new_ref} failed {refused}; --force is"
+                    f" refused: {why_not}",
+                    checks=[c.to_dict() for c in checks],
+                )
             audit.append(
                 conn,
                 actor=actor,
@@ -69,6 +81,7 @@ def set_alias(
                     "version": new_ref,
                     "reason": reason,
                     "failed": [c.to_dict() for c in failed],
+                    "approvers": sorted(set(facts.approvers)),
                 },
             )
     stamp = now()

@@ -202,6 +202,16 @@ def policy_set(
         bool,
         typer.Option("--allow-retired", help="Let a version flagged data-retired take it."),
     ] = False,
+    overrides: Annotated[
+        str,
+        typer.Option(
+            "--overrides",
+            metavar="WHO",
+            help="Who may move the alias past failing gates with --force: 'allowed' (any"
+            " maintainer, with a reason), 'approved' (a maintainer, once someone else has"
+            " approved the version for the alias) or 'forbidden' (nobody).",
+        ),
+    ] = "allowed",
     unprotect: Annotated[
         bool,
         typer.Option(
@@ -236,6 +246,7 @@ def policy_set(
         "--min-margin": min_margin > 0,
         "--approvals": approvals > 0,
         "--allow-retired": allow_retired,
+        "--overrides": overrides != "allowed",
     }
     if unprotect and any(gates.values()):
         given = ", ".join(option for option, on in gates.items() if on)
@@ -253,6 +264,7 @@ def policy_set(
         higher_is_better=not lower_is_better,
         min_margin=min_margin,
         approvals=approvals,
+        overrides=overrides,
     )
     found = open_registry(ctx).set_policy(name, alias, **checked.to_dict())
     _say_policy(f"{name}@{alias}", found)
@@ -300,6 +312,14 @@ def _say_policy(label: str, policy: dict[str, Any] | None) -> None:
     say(f"{label} is protected: a version must be")
     for gate in gates:
         say(f"  {gate}")
+    say(
+        {
+            "allowed": "A maintainer may override failing gates (--force with a reason).",
+            "approved": "A maintainer may override failing gates once someone else has"
+            " approved the version for it.",
+            "forbidden": "No one may override failing gates.",
+        }[policy.get("overrides", "allowed")]
+    )
 
 
 @app.command()

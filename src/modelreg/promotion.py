@@ -25,6 +25,7 @@ from modelreg.values import check_key
 
 DEFAULT_PROTECTED = "production"
 MAX_APPROVALS = 20
+OVERRIDES = ("allowed", "forbidden", "approved")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class Policy:
     higher_is_better: bool = True
     min_margin: float = 0.0
     approvals: int = 0
+    # Who may move the alias past failing gates: any maintainer with --force and a reason
+    # ("allowed"), nobody ("forbidden"), or a maintainer once another person has approved
+    # the version for the alias ("approved": two people, never one alone).
+    overrides: str = "allowed"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +72,10 @@ class Policy:
             raise InvalidInput(f"approvals must be between 0 and {MAX_APPROVALS}")
         if policy.min_margin and policy.metric is None:
             raise InvalidInput("min_margin needs a metric to compare on")
+        if policy.overrides not in OVERRIDES:
+            raise InvalidInput(
+                f"overrides must be one of {', '.join(OVERRIDES)}, not {policy.overrides!r}"
+            )
         return policy
 
 
@@ -115,6 +124,18 @@ def evaluate(policy: Policy, facts: Facts) -> list[Check]:
             Check("approvals", count >= policy.approvals, f"{count} of {policy.approvals}{who}")
         )
     return checks
+
+
+def override_refusal(policy: Policy, facts: Facts, actor: str) -> str | None:
+    """Why ``actor`` may not override the failing gates, or None when they may."""
+    if policy.overrides == "forbidden":
+        return "its policy forbids overrides: only a version that passes the gates may take it"
+    if policy.overrides == "approved" and not set(facts.approvers) - {actor}:
+        return (
+            f"its policy lets an override through only once someone other than {actor}"
+            f" has approved {facts.candidate} for it (modelreg approve)"
+        )
+    return None
 
 
 def _metric_checks(policy: Policy, facts: Facts) -> list[Check]:

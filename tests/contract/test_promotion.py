@@ -158,3 +158,37 @@ def test_checking_another_models_version_is_refused(churn, write):
 def test_a_margin_must_be_a_finite_number(churn, margin):
     with pytest.raises(InvalidInput):
         churn.set_policy("churn", "production", metric="accuracy", min_margin=margin)
+
+
+def test_a_policy_can_forbid_overrides(churn):
+    churn.set_policy("churn", "production", metric="accuracy", overrides="forbidden")
+    with pytest.raises(PromotionRefused, match="forbids overrides") as refused:
+        churn.set_alias("churn", "production", "churn/2", force=True, reason="hotfix")
+    assert [c["name"] for c in refused.value.checks if not c["ok"]] == ["not-worse"]
+    assert holder(churn) == "churn/1"
+    assert churn.audit(action="alias.override") == []
+    churn.set_alias("churn", "production", "churn/3")  # a version that passes still moves it
+
+
+def test_an_override_can_need_another_persons_approval(churn, backend):
+    import modelreg
+
+    churn.set_policy("churn", "production", metric="accuracy", overrides="approved")
+    assert churn.policy("churn", "production")["overrides"] == "approved"
+    churn.approve("churn/2", alias="production")  # the overriding maintainer's own: not enough
+    with pytest.raises(PromotionRefused, match=f"someone other than {backend.actor}"):
+        churn.set_alias("churn", "production", "churn/2", force=True, reason="hotfix")
+    assert holder(churn) == "churn/1"
+    with modelreg.connect(backend.uri, actor="second-maintainer") as other:
+        other.approve("churn/2", alias="production")
+    churn.set_alias("churn", "production", "churn/2", force=True, reason="hotfix")
+    assert holder(churn) == "churn/2"
+    override = churn.audit(action="alias.override")[0]
+    assert override.actor == backend.actor
+    assert override.after["approvers"] == sorted([backend.actor, "second-maintainer"])
+
+
+def test_overrides_take_one_of_three_rules(churn):
+    with pytest.raises(InvalidInput, match="overrides must be one of allowed, forbidden"):
+        churn.set_policy("churn", "production", overrides="sometimes")
+    assert churn.policy("churn", "production")["overrides"] == "allowed"
