@@ -103,14 +103,14 @@ LOOPBACK = [
 
 @pytest.mark.parametrize("host", NOT_LOOPBACK)
 def test_only_localhost_and_loopback_literals_count_as_loopback(host: str) -> None:
-    from modelreg.server.app import is_loopback_host
+    from modelreg.server.auth import is_loopback_host
 
     assert not is_loopback_host(host)
 
 
 @pytest.mark.parametrize("host", LOOPBACK)
 def test_loopback_host_headers_are_answered(host: str) -> None:
-    from modelreg.server.app import is_loopback_host
+    from modelreg.server.auth import is_loopback_host
 
     assert is_loopback_host(host)
 

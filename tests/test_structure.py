@@ -147,3 +147,18 @@ def test_the_registry_interface_names_every_public_method_of_the_embedded_regist
     public = {name for name, _ in inspect.getmembers(LocalRegistry) if not name.startswith("_")}
     declared = {name for name in dir(Registry) if not name.startswith("_")}
     assert public - declared == set(), "add these to the Registry protocol"
+
+
+def test_routers_and_the_web_ui_never_import_the_app_that_assembles_them() -> None:
+    """``server/app.py`` imports the routers and the UI; what they share is in ``auth`` and
+    ``problems``. Importing a router does not assemble the application."""
+    import subprocess
+
+    parts = [f"server/{p.stem}" for p in (SRC / "server").glob("*.py") if p.stem[0] != "_"]
+    parts.remove("server/app")
+    parts += [f"ui/{p.stem}" for p in (SRC / "ui").glob("*.py")]
+    for module in parts:
+        assert "modelreg.server.app" not in _imports(module), f"modelreg.{module} imports app"
+    code = "import sys, modelreg.server.api; print('modelreg.server.app' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from modelreg.server.app import SESSION_COOKIE
+from modelreg.server.auth import SESSION_COOKIE
 from modelreg.ui import pages
 from modelreg.ui.routes import CSP
 from server_kit import CONTENT, DIGEST, Server, make_server, registry_template

@@ -28,23 +28,12 @@ from modelreg.blobs import take
 from modelreg.errors import IntegrityError, InvalidInput, RangeNotSatisfiable
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
-from modelreg.server.app import CorruptBlobServed, allow
+from modelreg.server.auth import allow
+from modelreg.server.problems import PROBLEMS, CorruptBlobServed
 from modelreg.values import MAX_OFFSET, MAX_PAGE
 
 PAGE = 100  # the page size when a listing does not ask for one
 CHUNK = 1024 * 1024
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/problem+json": {}}}
-    for code, text in (
-        (400, "Invalid input"),
-        (401, "No valid token"),
-        (403, "Not allowed"),
-        (404, "Not found"),
-        (409, "Conflict"),
-        (410, "Gone: the version was deleted"),
-        (413, "Request body too large"),
-    )
-}
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 

@@ -11,8 +11,9 @@ from pydantic import Field
 from modelreg import signing, wire
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
-from modelreg.server.api import JSON, PROBLEMS, Body, Maintainer, Reader, Text, Writer
-from modelreg.server.app import allow
+from modelreg.server.api import JSON, Body, Maintainer, Reader, Text, Writer
+from modelreg.server.auth import allow
+from modelreg.server.problems import PROBLEMS
 from modelreg.values import MAX_GRACE, MAX_PAGE
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)

@@ -28,8 +28,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from modelreg import __version__, tokens
 from modelreg.errors import InvalidInput, ModelregError, NotAuthenticated, NotFound
 from modelreg.local import LocalRegistry
-from modelreg.server.api import PROBLEMS, blob_response
-from modelreg.server.app import PUBLIC, SESSION_COOKIE, AppState, allow
+from modelreg.server.api import blob_response
+from modelreg.server.auth import PUBLIC, SESSION_COOKIE, AppState, allow
+from modelreg.server.problems import PROBLEMS
 from modelreg.ui import pages
 from modelreg.values import MAX_OFFSET
 
