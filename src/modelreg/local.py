@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
         Ed25519PrivateKey,
         Ed25519PublicKey,
     )
+
+    from modelreg.options import DraftOptions, PolicyOptions, ReproduceOptions
 
 
 class LocalRegistry(Governance):
@@ -121,17 +123,9 @@ class LocalRegistry(Governance):
         name: str,
         files: FilesArg | Any,
         *,
-        params: Mapping[str, Any] | None = None,
-        metrics: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
-        datasets: Sequence[DatasetArg] | None = None,
-        parents: Sequence[str] | None = None,
-        description: str | None = None,
-        sign: signing.PrivateKeyArg | None = None,
-        input_example: Any = None,
-        flavor: str | None = None,
         progress: Callable[[int], None] | None = None,
         _run: Run | None = None,
+        **options: Unpack[DraftOptions],
     ) -> Version:
         """Register a new immutable version of model ``name`` from local files, or from a
         trained model object saved by its flavor (``flavor`` names one; by default the first
@@ -143,20 +137,7 @@ class LocalRegistry(Governance):
         Ed25519 private key or its PEM file) signs it in the transaction that creates it.
         ``progress`` is called with the number of bytes of each chunk stored.
         """
-        with registering.prepare(
-            name,
-            files,
-            params=params,
-            metrics=metrics,
-            tags=tags,
-            datasets=datasets,
-            parents=parents,
-            description=description,
-            sign=sign,
-            input_example=input_example,
-            flavor=flavor,
-            run=_run,
-        ) as draft:
+        with registering.prepare(name, files, run=_run, **options) as draft:
             if draft.parents:  # fail before storing anything; resolved again when committing
                 self.db.read(lambda conn: [versions.resolve(conn, r) for r in draft.parents])
             # One pass per file: hashed while it is copied into the store (dedup keeps one).
@@ -417,16 +398,7 @@ class LocalRegistry(Governance):
             marker=transfer.marker_of(found, self.uri),
         )
 
-    def reproduce(
-        self,
-        ref: str,
-        *,
-        to: str | os.PathLike[str] | None = None,
-        run: bool = False,
-        workdir: str | os.PathLike[str] | None = None,
-        find_links: Sequence[str | os.PathLike[str]] = (),
-        no_index: bool = False,
-    ) -> dict[str, Any]:
+    def reproduce(self, ref: str, **options: Unpack[ReproduceOptions]) -> dict[str, Any]:
         """Write the recipe that recreates a version into ``to`` (recipe.json, a pinned
         requirements.lock, the uncommitted diff, check_data.py, reproduce.sh); or, with
         ``run``, carry it out in a fresh virtualenv and report whether the re-trained version
@@ -434,13 +406,7 @@ class LocalRegistry(Governance):
         """
         from modelreg import reproduce
 
-        if run:
-            return reproduce.run_recipe(
-                self, ref, workdir=workdir, find_links=find_links, no_index=no_index
-            )
-        if to is None:
-            raise InvalidInput("give the directory to write the recipe into (to=), or run=True")
-        return reproduce.write_recipe(self, ref, to)
+        return reproduce.recreate(self, ref, **options)
 
     # -- changing what may change ----------------------------------------------------------
 
@@ -486,7 +452,7 @@ class LocalRegistry(Governance):
 
         return self.get(self.db.write(change))
 
-    def set_policy(self, name: str, alias: str, **options: Any) -> dict[str, Any]:
+    def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> dict[str, Any]:
         """Set the promotion gates of ``name@alias`` (see promotion.Policy for the options;
         ``protected=False`` lifts them)."""
         check_name(name)

@@ -4,26 +4,41 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from modelreg.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from modelreg.versions import Model, Version
+    from modelreg.audit import AuditEvent, VerifyResult
+    from modelreg.capture import ProcessFacts
+    from modelreg.datasets import Dataset, DatasetArg, DatasetUse
+    from modelreg.options import (
+        AuditFilters,
+        PolicyOptions,
+        RegisterOptions,
+        ReproduceOptions,
+        WebhookOptions,
+    )
+    from modelreg.runs import Run
+    from modelreg.signing import PublicKeyArg
+    from modelreg.versions import Model, NewVersion, Version
 
 DEFAULT_HOME = "~/.modelreg"
 
 
 class Registry(Protocol):
-    """What every registry implementation offers (embedded today, remote over HTTP next)."""
+    """What every registry offers, embedded (LocalRegistry) or over HTTP (RemoteRegistry):
+    mypy checks both against it (the functions at the end of this module)."""
 
     @property
     def uri(self) -> str: ...
 
-    def register(self, name: str, files: Any, **options: Any) -> Version: ...
+    def register(self, name: str, files: Any, **options: Unpack[RegisterOptions]) -> Version: ...
 
-    def get(self, ref: str, *, at: Any = None) -> Version: ...
+    def get(self, ref: str, *, at: str | datetime | None = None) -> Version: ...
 
     def models(
         self, *, limit: int | None = None, offset: int = 0, after: str | None = None
@@ -66,24 +81,15 @@ class Registry(Protocol):
         force: bool = False,
         strict: bool = False,
         progress: Any = None,
-        verify_with: Any = None,
+        verify_with: PublicKeyArg | None = None,
         verify: bool = False,
     ) -> Path: ...
 
-    def reproduce(
-        self,
-        ref: str,
-        *,
-        to: Any = None,
-        run: bool = False,
-        workdir: Any = None,
-        find_links: Any = (),
-        no_index: bool = False,
-    ) -> dict[str, Any]: ...
+    def reproduce(self, ref: str, **options: Unpack[ReproduceOptions]) -> dict[str, Any]: ...
 
-    def verify(self, ref: str, *, public_key: Any = None) -> dict[str, Any]: ...
+    def verify(self, ref: str, *, public_key: PublicKeyArg | None = None) -> dict[str, Any]: ...
 
-    def trust_key(self, name: str, public_key: Any) -> dict[str, Any]: ...
+    def trust_key(self, name: str, public_key: PublicKeyArg) -> dict[str, Any]: ...
 
     def untrust_key(self, name: str) -> dict[str, Any]: ...
 
@@ -95,7 +101,9 @@ class Registry(Protocol):
 
     def delete_version(self, ref: str, *, reason: str) -> dict[str, Any]: ...
 
-    def evaluate(self, ref: str, dataset: Any, *, metrics: Any) -> dict[str, Any]: ...
+    def evaluate(
+        self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]
+    ) -> dict[str, Any]: ...
 
     def leaderboard(
         self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
@@ -113,33 +121,60 @@ class Registry(Protocol):
 
     def set_description(self, ref: str, description: str) -> None: ...
 
-    def start_run(self, name: str | None = None, *, params: Any = None) -> Any: ...
+    def start_run(
+        self, name: str | None = None, *, params: Mapping[str, Any] | None = None
+    ) -> Run: ...
 
     # The halves of register and of a run that a remote client sends over HTTP.
 
     def commit_version(
-        self, new: Any, *, signer: Any = None, restore: Any = None, signed_by: Any = None
+        self,
+        new: NewVersion,
+        *,
+        signer: Any = None,
+        restore: Any = None,
+        signed_by: str | None = None,
     ) -> Version: ...
 
     def signing_document(self, ref: str) -> bytes: ...
 
-    def draft_signing_document(self, new: Any) -> bytes: ...
+    def draft_signing_document(self, new: NewVersion) -> bytes: ...
 
-    def attach_signature(self, ref: str, public_key: Any, signature: str) -> dict[str, Any]: ...
+    def attach_signature(
+        self, ref: str, public_key: PublicKeyArg, signature: str
+    ) -> dict[str, Any]: ...
 
-    def open_run(self, **facts: Any) -> str: ...
+    def open_run(
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        code: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        facts: ProcessFacts,
+    ) -> str: ...
 
-    def close_run(self, run_id: str, **outcome: Any) -> None: ...
+    def close_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        datasets: Sequence[DatasetUse] = (),
+    ) -> None: ...
 
-    def record_run_params(self, run_id: str, params: Any, new: Any) -> None: ...
+    def record_run_params(
+        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None: ...
 
-    def record_run_metrics(self, run_id: str, points: Any) -> None: ...
+    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None: ...
 
-    def record_run_dataset(self, run_id: str, use: Any) -> None: ...
+    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None: ...
 
-    def datasets(self) -> list[Any]: ...
+    def datasets(self) -> list[Dataset]: ...
 
-    def dataset(self, ref: str) -> list[Any]: ...
+    def dataset(self, ref: str) -> list[Dataset]: ...
 
     def dataset_models(self, ref: str) -> list[dict[str, Any]]: ...
 
@@ -147,7 +182,9 @@ class Registry(Protocol):
 
     def metric_trend(self, name: str, *, dataset: str, metric: str) -> dict[str, Any]: ...
 
-    def set_policy(self, name: str, alias: str, **options: Any) -> dict[str, Any]: ...
+    def set_policy(
+        self, name: str, alias: str, **options: Unpack[PolicyOptions]
+    ) -> dict[str, Any]: ...
 
     def policy(self, name: str, alias: str) -> dict[str, Any] | None: ...
 
@@ -157,23 +194,27 @@ class Registry(Protocol):
 
     def card(self, ref: str) -> dict[str, Any]: ...
 
-    def trace(self, target: Any) -> dict[str, Any]: ...
+    def trace(self, target: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]: ...
 
-    def audit(self, **filters: Any) -> list[Any]: ...
+    def audit(self, **filters: Unpack[AuditFilters]) -> list[AuditEvent]: ...
 
-    def verify_audit(self) -> Any: ...
+    def verify_audit(self) -> VerifyResult: ...
 
     def fsck(self) -> dict[str, Any]: ...
 
     def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> dict[str, Any]: ...
 
-    def add_webhook(self, name: str, url: str, **options: Any) -> dict[str, Any]: ...
+    def add_webhook(
+        self, name: str, url: str, **options: Unpack[WebhookOptions]
+    ) -> dict[str, Any]: ...
 
     def webhooks(self) -> list[dict[str, Any]]: ...
 
     def remove_webhook(self, name: str) -> dict[str, Any]: ...
 
-    def webhook_deliveries(self, name: str | None = None, *, limit: int = 100) -> list[Any]: ...
+    def webhook_deliveries(
+        self, name: str | None = None, *, limit: int = 100
+    ) -> list[dict[str, Any]]: ...
 
     def deliver_webhooks(self) -> dict[str, int]: ...
 
@@ -190,7 +231,7 @@ def default_uri() -> str:
     return os.environ.get("MODELREG_URI") or str(Path(DEFAULT_HOME).expanduser())
 
 
-def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = None) -> Any:
+def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = None) -> Registry:
     """Open a registry.
 
     With no argument: ``$MODELREG_URI``, else ``~/.modelreg`` (created on first use). A
@@ -228,3 +269,15 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
 
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+if TYPE_CHECKING:  # mypy proves that both registries keep the contract
+
+    def _embedded_keeps_the_contract(registry: LocalRegistry) -> Registry:
+        return registry
+
+    def _remote_keeps_the_contract(registry: RemoteRegistry) -> Registry:
+        return registry
+
+    from modelreg.local import LocalRegistry
+    from modelreg.remote import RemoteRegistry

@@ -18,10 +18,10 @@ import concurrent.futures
 import dataclasses
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Unpack
 from urllib.parse import quote
 
 import httpx
@@ -58,6 +58,9 @@ from modelreg.values import (
     check_tag,
 )
 from modelreg.versions import Model, NewVersion, Version
+
+if TYPE_CHECKING:
+    from modelreg.options import DraftOptions, PolicyOptions, ReproduceOptions, WebhookOptions
 
 PAGE = 1000
 TRANSFERS = 4  # files moved at once
@@ -170,13 +173,19 @@ class RemoteRegistry:
 
     # -- registering ---------------------------------------------------------------------
 
-    def register(self, name: str, files: Any, **options: Any) -> Version:
+    def register(
+        self,
+        name: str,
+        files: Any,
+        *,
+        progress: Callable[[int], None] | None = None,
+        _run: Run | None = None,
+        **options: Unpack[DraftOptions],
+    ) -> Version:
         """Register a version: files are hashed here, only the blobs the server lacks are
         uploaded, then the version is created from the manifest (see LocalRegistry.register).
         """
-        run = options.pop("_run", None)
-        progress = options.pop("progress", None)
-        with registering.prepare(name, files, run=run, **options) as draft:
+        with registering.prepare(name, files, run=_run, **options) as draft:
             # Refuse before uploading anything; a signed version names its parents as they
             # are now, so that no alias is resolved again between signing and creating.
             parents = [parse_ref(self.get(str(parent)).ref) for parent in draft.parents]
@@ -355,15 +364,10 @@ class RemoteRegistry:
             workers=TRANSFERS,
         )
 
-    def reproduce(self, ref: str, **options: Any) -> dict[str, Any]:
+    def reproduce(self, ref: str, **options: Unpack[ReproduceOptions]) -> dict[str, Any]:
         from modelreg import reproduce
 
-        to = options.pop("to", None)
-        if options.pop("run", False):
-            return reproduce.run_recipe(self, ref, **options)  # type: ignore[arg-type]
-        if to is None:
-            raise InvalidInput("give the directory to write the recipe into (to=), or run=True")
-        return reproduce.write_recipe(self, ref, to)  # type: ignore[arg-type]
+        return reproduce.recreate(self, ref, **options)
 
     # -- changing what may change ----------------------------------------------------------
 
@@ -389,7 +393,7 @@ class RemoteRegistry:
         path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/rollback"
         return self._version(self._call("POST", path, json={"force": force, "reason": reason}))
 
-    def set_policy(self, name: str, alias: str, **options: Any) -> dict[str, Any]:
+    def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> dict[str, Any]:
         path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/policy"
         result: dict[str, Any] = self._call("PUT", path, json=options)
         return result
@@ -636,10 +640,10 @@ class RemoteRegistry:
         found: dict[str, Any] = self._call("DELETE", f"/tokens/{_seg(name, 'token name')}")
         return found
 
-    def add_webhook(self, name: str, url: str, **options: Any) -> dict[str, Any]:
-        body = {"name": name, "url": url, **options}
-        if "actions" in body:
-            body["actions"] = list(body["actions"])
+    def add_webhook(self, name: str, url: str, **options: Unpack[WebhookOptions]) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "url": url, **options}
+        if "actions" in options:
+            body["actions"] = list(options["actions"])
         found: dict[str, Any] = self._call("POST", "/webhooks", json=body)
         return found
 

@@ -29,13 +29,16 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from modelreg import capture
 from modelreg.errors import Conflict, IntegrityError, InvalidInput
 
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
+    from modelreg.remote import RemoteRegistry
+
+    AnyRegistry: TypeAlias = LocalRegistry | RemoteRegistry
 
 RECIPE_FILES = ("recipe.json", "requirements.lock", "check_data.py", "reproduce.sh")
 DIFF_FILE = "uncommitted.diff"
@@ -137,7 +140,26 @@ def _locked(env: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in sorted((env.get("packages") or {}).items()) if k != "modelreg"}
 
 
-def write_recipe(registry: LocalRegistry, ref: str, to: str | os.PathLike[str]) -> dict[str, Any]:
+def recreate(
+    registry: AnyRegistry,
+    ref: str,
+    *,
+    to: str | os.PathLike[str] | None = None,
+    run: bool = False,
+    workdir: str | os.PathLike[str] | None = None,
+    find_links: Sequence[str | os.PathLike[str]] = (),
+    no_index: bool = False,
+) -> dict[str, Any]:
+    """What ``reproduce`` does on either registry: write the recipe into ``to``, or with
+    ``run`` carry it out in ``workdir``."""
+    if run:
+        return run_recipe(registry, ref, workdir=workdir, find_links=find_links, no_index=no_index)
+    if to is None:
+        raise InvalidInput("give the directory to write the recipe into (to=), or run=True")
+    return write_recipe(registry, ref, to)
+
+
+def write_recipe(registry: AnyRegistry, ref: str, to: str | os.PathLike[str]) -> dict[str, Any]:
     """Write the recipe of ``ref`` into the directory ``to``; return recipe.json's content."""
     version = registry.get(ref)
     lineage = version.lineage or registry.lineage(ref)
@@ -290,7 +312,7 @@ def _shell_text(recipe: dict[str, Any]) -> str:
 
 
 def run_recipe(
-    registry: LocalRegistry,
+    registry: AnyRegistry,
     ref: str,
     *,
     workdir: str | os.PathLike[str] | None = None,
