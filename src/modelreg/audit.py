@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,55 +17,11 @@ from sqlalchemy.engine import Connection
 
 from modelreg import schema
 from modelreg.db import insert_rows, now
+from modelreg.records import AuditEvent as AuditEvent
+from modelreg.records import VerifyResult as VerifyResult
 from modelreg.refs import is_uuid
 
 GENESIS = "0" * 64
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    seq: int
-    at: str
-    actor: str
-    action: str
-    entity_type: str
-    entity_id: str
-    entity: str
-    before: Any
-    after: Any
-    hash: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "at": self.at,
-            "actor": self.actor,
-            "action": self.action,
-            "entity_type": self.entity_type,
-            "entity_id": self.entity_id,
-            "entity": self.entity,
-            "before": self.before,
-            "after": self.after,
-            "hash": self.hash,
-        }
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    events: int
-    head: str
-    bad_seq: int | None = None
-    reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "events": self.events,
-            "head": self.head,
-            "bad_seq": self.bad_seq,
-            "reason": self.reason,
-        }
 
 
 def canonical(value: Any) -> str | None:

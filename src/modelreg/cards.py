@@ -28,6 +28,7 @@ from modelreg import aliases, audit, evaluations, lineage, schema, versions
 from modelreg.audit import AuditEvent
 from modelreg.errors import IntegrityError, InvalidInput, NotFound
 from modelreg.refs import is_uuid
+from modelreg.reports import escape as escape
 from modelreg.transfer import MARKER
 from modelreg.versions import Version
 
@@ -362,27 +363,7 @@ def _ancestors(conn: Connection, version_id: str) -> dict[str, int]:
 
 # The backslash is escaped too: a text ending in one would otherwise escape the pipe that
 # closes its cell.
-_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 _HEX = re.compile(r"[0-9a-f]{1,128}")
-
-
-def escape(value: Any) -> str:
-    """Any value as Markdown text that stays inside one table cell or one line.
-
-    Markdown punctuation is backslash-escaped (pipes included) and line breaks become
-    ``<br>``, so ``a | b\\n# x`` can neither split a cell, end a row nor start a heading.
-    """
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, (int, float)):
-        text = str(value)
-    else:
-        text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return "<br>".join(_SPECIAL.sub(r"\\\1", line) for line in text.splitlines())
 
 
 def _digest(value: Any) -> str:

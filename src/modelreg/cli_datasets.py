@@ -86,10 +86,10 @@ def dataset_impact(
         emit_json(report)
         return
     if as_markdown:
-        from modelreg import retirement
+        from modelreg import reports
 
         retired = all(d["retired"] for d in report["datasets"])
-        sys.stdout.write(retirement.markdown(report, dry_run=not retired))
+        sys.stdout.write(reports.markdown(report, dry_run=not retired))
         return
     from modelreg import cli_render_governance
 
@@ -131,9 +131,9 @@ def dataset_retire(
         emit_json(report)
         return
     if as_markdown:
-        from modelreg import retirement
+        from modelreg import reports
 
-        sys.stdout.write(retirement.markdown(report, dry_run=dry_run))
+        sys.stdout.write(reports.markdown(report, dry_run=dry_run))
         return
     from modelreg import cli_render_governance
 

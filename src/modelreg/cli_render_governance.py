@@ -22,7 +22,7 @@ from modelreg.cli_render import (
     when,
 )
 from modelreg.cli_support import count
-from modelreg.retirement import GC_NOTE
+from modelreg.reports import GC_NOTE
 
 SHORT_KEY_ID = 16
 

@@ -140,7 +140,7 @@ def evaluation_dataset(spec: str) -> dict[str, Any]:
 
 
 def check_reason(text: str) -> str:
-    from modelreg.retirement import check_reason
+    from modelreg.values import check_reason
 
     return parsed(check_reason, text)
 

@@ -112,7 +112,7 @@ def register(
     records them as typed. The values of --param, --tag and --description are stored as
     given.
     """
-    from modelreg.datasets import parse_cli_dataset
+    from modelreg.dataset_files import parse_cli_dataset
     from modelreg.values import check_description, check_params, check_tags
 
     check_model_name(name)
@@ -380,10 +380,11 @@ def delete(
     and its children still name it as a parent), and reaching it says when, by whom and
     why it was deleted. Refused while an alias points at it: move the alias first.
     """
-    from modelreg import deletion
+    from modelreg.refs import check_deletion_ref
+    from modelreg.values import check_deletion_reason
 
-    parsed(deletion.check_ref, ref)
-    done = open_registry(ctx).delete_version(ref, reason=parsed(deletion.check, reason))
+    parsed(check_deletion_ref, ref)
+    done = open_registry(ctx).delete_version(ref, reason=parsed(check_deletion_reason, reason))
     if as_json:
         emit_json(done)
         return

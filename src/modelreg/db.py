@@ -17,7 +17,6 @@ import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +25,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from modelreg.errors import Conflict, InvalidInput, Unavailable
+from modelreg.timestamps import format_time as format_time
+from modelreg.timestamps import now as now
 
 T = TypeVar("T")
 
@@ -36,17 +37,6 @@ BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"
 WRITE_LOCK_KEY = 0x6D6F64656C777269  # "modelwri"
 _PG_WRITE_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=WRITE_LOCK_KEY)
-
-
-def now() -> str:
-    """The current time as the fixed-width UTC string stored in every timestamp column."""
-    return format_time(datetime.now(UTC))
-
-
-def format_time(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def normalise_url(url: str) -> str:

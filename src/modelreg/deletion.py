@@ -17,9 +17,8 @@ from sqlalchemy.engine import Connection
 
 from modelreg import audit, schema, versions
 from modelreg.db import now
-from modelreg.errors import Conflict, InvalidInput
-from modelreg.refs import Ref, parse_ref
-from modelreg.retirement import check_reason
+from modelreg.errors import Conflict
+from modelreg.refs import check_deletion_ref as check_ref
 
 _a, _m, _v = schema.aliases, schema.models, schema.versions
 _ALIASES_ON = (
@@ -28,21 +27,6 @@ _ALIASES_ON = (
     .where(_a.c.version_id == sa.bindparam("id"))
     .order_by(_a.c.alias)
 )
-
-
-def check(reason: Any) -> str:
-    return check_reason(reason, what="deleting a version", example="the erasure request it answers")
-
-
-def check_ref(ref: str) -> Ref:
-    """``ref`` parsed, when it names one version for good: ``NAME/N`` or a UUID."""
-    parsed = parse_ref(ref)
-    if parsed.number is None and parsed.version_id is None:
-        raise InvalidInput(
-            f"name the version to delete as NAME/N or by its UUID, not {ref!r}: a model name"
-            " or an alias moves, and a deletion must not"
-        )
-    return parsed
 
 
 def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from modelreg import deletion, evaluations, retirement, signing, tokens, versions
+from modelreg import deletion, evaluations, retirement, signatures, signing, tokens, versions
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.errors import InvalidInput
 from modelreg.refs import check_name, parse_ref
-from modelreg.values import check_metrics
+from modelreg.values import check_deletion_reason, check_metrics
 
 
 class Governance:
@@ -124,7 +124,7 @@ class Governance:
 
         def read(conn: Connection) -> dict[str, Any]:
             found = versions.load(conn, [versions.resolve(conn, parsed)])[0]
-            return signing.check(conn, found, key)
+            return signatures.check(conn, found, key)
 
         return self.db.read(read)
 
@@ -132,7 +132,7 @@ class Governance:
         """The canonical document a signature of the version covers (what a client signs)."""
         parsed = parse_ref(ref)
         return self.db.read(
-            lambda conn: signing.document_of(
+            lambda conn: signatures.document_of(
                 conn, versions.load(conn, [versions.resolve(conn, parsed)])[0]
             )
         )
@@ -148,20 +148,20 @@ class Governance:
 
         def change(conn: Connection) -> dict[str, Any]:
             found = versions.load(conn, [versions.resolve(conn, parsed)])[0]
-            return signing.attach(conn, found, key, signature, actor=self.actor)
+            return signatures.attach(conn, found, key, signature, actor=self.actor)
 
         return self.db.write(change)
 
     def trust_key(self, name: str, public_key: signing.PublicKeyArg) -> dict[str, Any]:
         """Trust a public key (or its PEM file) under ``name`` for ``verify`` and pulls."""
         key = signing.public_key(public_key)
-        return self.db.write(lambda conn: signing.trust(conn, name, key, actor=self.actor))
+        return self.db.write(lambda conn: signatures.trust(conn, name, key, actor=self.actor))
 
     def untrust_key(self, name: str) -> dict[str, Any]:
-        return self.db.write(lambda conn: signing.untrust(conn, name, actor=self.actor))
+        return self.db.write(lambda conn: signatures.untrust(conn, name, actor=self.actor))
 
     def trusted_keys(self) -> list[dict[str, Any]]:
-        return self.db.read(signing.trusted)
+        return self.db.read(signatures.trusted)
 
     # -- webhooks ------------------------------------------------------------------------------
 
@@ -226,7 +226,7 @@ class Governance:
         unless a version not deleted, or a run, holds the same content. Refused (Conflict)
         while an alias points at it.
         """
-        text = deletion.check(reason)
+        text = check_deletion_reason(reason)
         return self.db.write(lambda conn: deletion.delete(conn, ref, reason=text, actor=self.actor))
 
     # -- API tokens ----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from modelreg import (
     runs,
     schema,
     search,
+    signatures,
     signing,
     transfer,
     versions,
@@ -210,10 +211,10 @@ class LocalRegistry(Governance):
             version = versions.insert(conn, new, actor=self.actor, signed_by=key, known=self._known)
             # Signed in the same transaction: a signed version is never visible unsigned.
             if signer is not None:
-                signing.add(conn, version, signer, actor=self.actor)
+                signatures.add(conn, version, signer, actor=self.actor)
             if signature is not None:
                 try:
-                    signing.attach(conn, version, signature[0], signature[1], actor=self.actor)
+                    signatures.attach(conn, version, signature[0], signature[1], actor=self.actor)
                 except InvalidInput:
                     raise InvalidInput(
                         f"the signature by key {key[:16] if key else '?'} does not match the"
@@ -239,7 +240,7 @@ class LocalRegistry(Governance):
             if new.run_id is not None:
                 runs.check_exists(conn, new.run_id)
             version = versions.insert(conn, new, actor=self.actor)
-            found.append(signing.document_of(conn, version))
+            found.append(signatures.document_of(conn, version))
             raise _RolledBack
 
         with contextlib.suppress(_RolledBack):
@@ -382,7 +383,7 @@ class LocalRegistry(Governance):
 
         def read(conn: Connection) -> tuple[Version, dict[str, Any] | None]:
             found = versions.load(conn, [versions.resolve(conn, parse_ref(ref))])[0]
-            checked = signing.check(conn, found, key) if key is not None or verify else None
+            checked = signatures.check(conn, found, key) if key is not None or verify else None
             return found, checked
 
         found, checked = self.db.read(read)

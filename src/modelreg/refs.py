@@ -113,3 +113,14 @@ def parse_ref(text: str) -> Ref:
         check_alias(alias)
         return Ref(model=name, alias=alias)
     return Ref(model=check_name(text, kind="reference"))
+
+
+def check_deletion_ref(ref: str) -> Ref:
+    """``ref`` parsed, when it names one version for good: ``NAME/N`` or a UUID."""
+    parsed = parse_ref(ref)
+    if parsed.number is None and parsed.version_id is None:
+        raise InvalidInput(
+            f"name the version to delete as NAME/N or by its UUID, not {ref!r}: a model name"
+            " or an alias moves, and a deletion must not"
+        )
+    return parsed

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelreg import capture, datasets, flavors, signing
-from modelreg.datasets import DatasetArg, DatasetUse
+from modelreg import capture, dataset_files, flavors, signing
 from modelreg.errors import InvalidInput
 from modelreg.manifest import FileEntry, FilesArg, collect_files
+from modelreg.records import DatasetArg, DatasetUse, NewVersion
 from modelreg.refs import Ref, check_name, parse_ref
 from modelreg.values import check_description, check_metrics, check_params, check_tags
-from modelreg.versions import NewVersion
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -161,13 +160,13 @@ def dataset_use(item: DatasetArg, *, role: str = "train") -> DatasetUse:
         unknown = set(item) - {"path", "name", "role", "digest"}
         if unknown:
             raise InvalidInput(f"dataset {dict(item)!r}: unknown keys {sorted(unknown)}")
-        return datasets.describe(
+        return dataset_files.describe(
             _dataset_path(item["path"]),
             name=item.get("name"),
             role=item.get("role", role),
             digest=item.get("digest"),
         )
-    return datasets.describe(_dataset_path(item), role=role)
+    return dataset_files.describe(_dataset_path(item), role=role)
 
 
 def _dataset_path(value: Any) -> str:

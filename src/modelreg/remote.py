@@ -28,17 +28,13 @@ import httpx
 
 from modelreg import (
     capture,
-    deletion,
     registering,
-    retirement,
-    search,
+    search_language,
     signing,
     transfer,
     wire,
 )
-from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import hash_file
-from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.errors import (
     BlobMissing,
     IntegrityError,
@@ -46,18 +42,29 @@ from modelreg.errors import (
     ModelregError,
 )
 from modelreg.manifest import FileEntry, check_entries, manifest_digest
-from modelreg.refs import check_alias, check_name, parse_ref
+from modelreg.records import (
+    AuditEvent,
+    Dataset,
+    DatasetArg,
+    DatasetUse,
+    Model,
+    NewVersion,
+    VerifyResult,
+    Version,
+)
+from modelreg.refs import check_alias, check_deletion_ref, check_name, parse_ref
 from modelreg.remote_blobs import RemoteBlobs, chunks, error_of
-from modelreg.runs import Run
+from modelreg.run import Run
 from modelreg.values import (
     check_before,
+    check_deletion_reason,
     check_description,
     check_grace,
     check_metrics,
     check_page,
+    check_reason,
     check_tag,
 )
-from modelreg.versions import Model, NewVersion, Version
 
 if TYPE_CHECKING:
     from modelreg.options import DraftOptions, PolicyOptions, ReproduceOptions, WebhookOptions
@@ -316,7 +323,9 @@ class RemoteRegistry:
         offset: int = 0,
     ) -> list[Version]:
         if limit is None and isinstance(filter, str) and isinstance(order_by, (str, type(None))):
-            limit = search.parse_search(filter, order_by).limit  # a "limit N" in the filter
+            limit = search_language.parse_search(
+                filter, order_by
+            ).limit  # a "limit N" in the filter
         params = {"filter": filter}
         if model is not None:
             params["model"] = model
@@ -503,16 +512,16 @@ class RemoteRegistry:
     def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]:
         body = {
             "ref": _text(ref, "dataset reference"),
-            "reason": retirement.check_reason(reason),
+            "reason": check_reason(reason),
             "dry_run": dry_run,
         }
         found: dict[str, Any] = self._call("POST", "/dataset/retire", json=body)
         return found
 
     def delete_version(self, ref: str, *, reason: str) -> dict[str, Any]:
-        path = f"/versions/{_path(str(deletion.check_ref(ref)))}"
+        path = f"/versions/{_path(str(check_deletion_ref(ref)))}"
         found: dict[str, Any] = self._call(
-            "DELETE", path, params={"reason": deletion.check(reason)}
+            "DELETE", path, params={"reason": check_deletion_reason(reason)}
         )
         return found
 

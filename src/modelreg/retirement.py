@@ -16,28 +16,12 @@ from sqlalchemy.engine import Connection
 
 from modelreg import audit, datasets, lineage, schema
 from modelreg.db import now
-from modelreg.errors import Conflict, InvalidInput
+from modelreg.errors import Conflict
+from modelreg.reports import GC_NOTE as GC_NOTE
+from modelreg.reports import markdown as markdown
+from modelreg.values import check_reason as check_reason
 
 FLAG = "data-retired"
-MAX_REASON = 2000
-
-
-def check_reason(
-    reason: Any, *, what: str = "a retirement", example: str = "the erasure request it answers"
-) -> str:
-    """The reason stripped, at most MAX_REASON characters of text (tabs and newlines but no
-    other control character); ``what`` needs one."""
-    if reason is not None and not isinstance(reason, str):
-        raise InvalidInput(f"a reason is text, not {type(reason).__name__}")
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput(f"{what} needs a reason (e.g. {example})")
-    text = reason.strip()
-    if len(text) > MAX_REASON:
-        raise InvalidInput(f"reason is {len(text)} characters long; the limit is {MAX_REASON}")
-    bad = next((c for c in text if (c < " " and c not in "\t\n") or c == "\x7f"), None)
-    if bad is not None:
-        raise InvalidInput(f"reason contains the control character {bad!r}")
-    return text
 
 
 def _retirements(conn: Connection, dataset_ids: list[str]) -> dict[str, Any]:
@@ -171,43 +155,3 @@ def retire(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, 
         },
     )
     return report
-
-
-def markdown(report: dict[str, Any], *, dry_run: bool) -> str:
-    """The impact report as Markdown, for a compliance ticket; every value is escaped."""
-    from modelreg.cards import escape as e
-
-    title = "Impact of retiring" if dry_run else "Retirement of"
-    # Names, digests and aliases cannot hold a backquote, so code spans are safe for them.
-    lines = [f"# {title} dataset `{report['dataset']}`", ""]
-    lines += ["## Dataset versions", "", "| name | digest | uri | retired | reason |"]
-    lines += ["| --- | --- | --- | --- | --- |"]
-    for d in report["datasets"]:
-        when = d["retired_at"] or ("would be retired" if dry_run else "no")
-        cells = [d["name"], d["digest"], d["uri"], when, d["reason"] or ""]
-        lines.append("| " + " | ".join(e(c) for c in cells) + " |")
-    lines += ["", f"## Affected versions ({len(report['versions'])})", ""]
-    if report["versions"]:
-        lines += ["| version | relation | uses | via |", "| --- | --- | --- | --- |"]
-    else:
-        lines.append("- none")
-    for v in report["versions"]:
-        cells = [v["version"], v["relation"], ", ".join(v["uses"]), v["via"] or ""]
-        lines.append("| " + " | ".join(e(c) for c in cells) + " |")
-    lines += ["", f"## Aliases on affected versions ({len(report['aliases'])})", ""]
-    lines += [f"- `{a['alias']}` -> {a['version']}" for a in report["aliases"]] or ["- none"]
-    gone = report.get("deleted_versions", [])
-    if gone:
-        lines += ["", f"## Deleted versions that depended on it ({len(gone)})", ""]
-        lines += [GC_NOTE, "", "| version | relation | uses | via | deleted |"]
-        lines += ["| --- | --- | --- | --- | --- |"]
-        for v in gone:
-            cells = [v["version"], v["relation"], ", ".join(v["uses"]), v["via"] or ""]
-            lines.append("| " + " | ".join(e(c) for c in [*cells, v["deleted_at"]]) + " |")
-    return "\n".join(lines) + "\n"
-
-
-GC_NOTE = (
-    "Their files stay in the blob store until `modelreg gc` removes the blobs no other"
-    " version references (after its grace period)."
-)

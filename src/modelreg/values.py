@@ -187,3 +187,28 @@ def check_grace(seconds: Any) -> float:
             f"grace period must be 0 to {MAX_GRACE:,} seconds (about 31 years), not {seconds}"
         )
     return float(seconds)
+
+
+MAX_REASON = 2000
+
+
+def check_reason(
+    reason: Any, *, what: str = "a retirement", example: str = "the erasure request it answers"
+) -> str:
+    """The reason stripped, at most MAX_REASON characters of text (tabs and newlines but no
+    other control character); ``what`` needs one."""
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput(f"a reason is text, not {type(reason).__name__}")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput(f"{what} needs a reason (e.g. {example})")
+    text = reason.strip()
+    if len(text) > MAX_REASON:
+        raise InvalidInput(f"reason is {len(text)} characters long; the limit is {MAX_REASON}")
+    bad = next((c for c in text if (c < " " and c not in "\t\n") or c == "\x7f"), None)
+    if bad is not None:
+        raise InvalidInput(f"reason contains the control character {bad!r}")
+    return text
+
+
+def check_deletion_reason(reason: Any) -> str:
+    return check_reason(reason, what="deleting a version", example="the erasure request it answers")

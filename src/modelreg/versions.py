@@ -6,8 +6,7 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,121 +16,14 @@ from modelreg.datasets import DatasetUse
 from modelreg.db import insert_rows, now
 from modelreg.errors import Gone, NotFound
 from modelreg.manifest import FileEntry, manifest_digest
+from modelreg.records import Model as Model
+from modelreg.records import NewVersion as NewVersion
+from modelreg.records import Puller
+from modelreg.records import Version as Version
 from modelreg.refs import Ref
 from modelreg.values import param_number
 
-
-class _Puller(Protocol):
-    def pull(
-        self,
-        ref: str,
-        dest: str | Path,
-        *,
-        force: bool = False,
-        strict: bool = False,
-        progress: Any = None,
-        verify_with: Any = None,
-        verify: bool = False,
-    ) -> Path: ...
-
-
 CHUNK = 500
-
-
-@dataclass
-class Model:
-    id: str
-    name: str
-    description: str
-    created_at: str
-    updated_at: str
-    version_count: int = 0
-    latest: int | None = None
-    aliases: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "version_count": self.version_count,
-            "latest": self.latest,
-            "aliases": self.aliases,
-        }
-
-
-@dataclass
-class Version:
-    """One immutable model version. ``lineage`` is filled by ``Registry.get``."""
-
-    id: str
-    model: str
-    number: int
-    created_at: str
-    created_by: str
-    description: str
-    manifest_digest: str
-    size: int
-    params: dict[str, str]
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    aliases: list[str]
-    files: list[FileEntry]
-    datasets: list[DatasetUse]
-    parents: list[str]
-    run_id: str | None
-    flags: list[str] = field(default_factory=list)
-    lineage: dict[str, Any] | None = None
-    _registry: _Puller | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.model}/{self.number}"
-
-    def pull(
-        self,
-        dest: str | Path,
-        *,
-        force: bool = False,
-        strict: bool = False,
-        verify_with: Any = None,
-        verify: bool = False,
-    ) -> Path:
-        """Write this version's files into ``dest``, each verified against its digest; with
-        ``verify_with`` (a public key) or ``verify`` (trusted keys), its signature first."""
-        if self._registry is None:
-            raise RuntimeError("this Version is not attached to a registry")
-        return self._registry.pull(
-            self.id, dest, force=force, strict=strict, verify_with=verify_with, verify=verify
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "model": self.model,
-            "number": self.number,
-            "ref": self.ref,
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-            "description": self.description,
-            "manifest_digest": self.manifest_digest,
-            "size": self.size,
-            "params": self.params,
-            "metrics": self.metrics,
-            "tags": self.tags,
-            "aliases": self.aliases,
-            "files": [f.to_dict() for f in self.files],
-            "run_id": self.run_id,
-            "flags": self.flags,
-        }
-        if self.lineage is not None:
-            out["lineage"] = self.lineage
-        else:
-            out["datasets"] = [d.to_dict() for d in self.datasets]
-            out["parents"] = self.parents
-        return out
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -200,7 +92,7 @@ _LOAD_PARENTS = (
 )
 
 
-def load(conn: Connection, ids: Sequence[str], registry: _Puller | None = None) -> list[Version]:
+def load(conn: Connection, ids: Sequence[str], registry: Puller | None = None) -> list[Version]:
     """Load versions by id, keeping the order of ``ids``; a handful of queries for any count."""
     rows: dict[str, Any] = {}
     params: dict[str, dict[str, str]] = {}
@@ -394,25 +286,6 @@ def gone(conn: Connection, version_id: str) -> Gone:
 
 def children(conn: Connection, version_id: str) -> list[str]:
     return [f"{r.name}/{r.number}" for r in conn.execute(_CHILDREN, {"id": version_id})]
-
-
-@dataclass(frozen=True)
-class NewVersion:
-    """Everything checked and hashed, ready to be written in one transaction."""
-
-    model: str
-    files: list[FileEntry]
-    params: dict[str, str]
-    metrics: dict[str, float]
-    tags: dict[str, str]
-    description: str
-    parents: list[Ref]
-    datasets: list[DatasetUse]
-    code: dict[str, Any]
-    command: str
-    hostname: str
-    environment: capture.Environment | None
-    run_id: str | None
 
 
 _MAX_NUMBER = sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == sa.bindparam("model_id"))

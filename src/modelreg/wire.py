@@ -13,13 +13,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelreg import capture
-from modelreg.audit import AuditEvent, VerifyResult
-from modelreg.datasets import Dataset, DatasetUse, check_role
+from modelreg.dataset_files import check_role
 from modelreg.errors import InvalidInput
 from modelreg.manifest import FileEntry, check_entries, is_digest
+from modelreg.records import (
+    AuditEvent,
+    Dataset,
+    DatasetUse,
+    Model,
+    NewVersion,
+    VerifyResult,
+    Version,
+)
 from modelreg.refs import check_name, parse_ref
 from modelreg.values import check_description, check_metrics, check_params, check_tags
-from modelreg.versions import Model, NewVersion, Version
 
 MAX_TEXT = 4096  # command lines, host names, URIs
 MAX_FILES = 100_000

@@ -1,0 +1,217 @@
+"""A training run as the training script sees it: a context manager that records what the
+training did while it does it, through a registry (embedded or remote).
+
+with reg.start_run(name="nightly", params={"C": 0.1}) as run:
+    run.use_dataset("data/train.csv")
+    run.log_metric("loss", 0.4, step=1)
+    run.register("churn", "model.skops")
+
+What the store does with it (the runs tables) is in ``runs``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelreg import capture, dataset_files
+from modelreg.errors import InvalidInput
+from modelreg.manifest import FilesArg
+from modelreg.records import DatasetUse
+from modelreg.values import check_metric, check_params
+
+if TYPE_CHECKING:
+    from modelreg.flavors.autolog import Autolog
+    from modelreg.records import Version
+
+
+class RunHost(Protocol):
+    """What a run records through: a registry, embedded or remote."""
+
+    def _put_diff(self, diff: bytes) -> tuple[str, int]: ...
+
+    def open_run(
+        self,
+        *,
+        name: str,
+        params: Mapping[str, Any],
+        code: Mapping[str, Any],
+        environment: Mapping[str, Any],
+        facts: capture.ProcessFacts,
+    ) -> str: ...
+
+    def close_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        error: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        datasets: Sequence[DatasetUse] = (),
+    ) -> None: ...
+
+    def record_run_params(
+        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None: ...
+
+    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None: ...
+
+    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None: ...
+
+    def register(self, *args: Any, **options: Any) -> Version: ...
+
+
+MAX_NAME = 256
+
+
+class Run:
+    """A training run. Use it as a context manager; it fails if the block raises."""
+
+    def __init__(
+        self, registry: RunHost, *, name: str | None, params: Mapping[str, Any] | None
+    ) -> None:
+        self._registry = registry
+        if name is not None and (not isinstance(name, str) or len(name) > MAX_NAME):
+            raise InvalidInput(f"run name must be text of at most {MAX_NAME} characters")
+        self.name = name or ""
+        self.params: dict[str, str] = check_params(params)
+        self.metrics: dict[str, float] = {}
+        self.datasets: list[DatasetUse] = []
+        self._steps: dict[str, int] = {}
+        self.id: str | None = None
+        self.status = "pending"
+        self._autolog: Autolog | None = None
+
+    def __repr__(self) -> str:
+        return f"<Run {self.name!r} {self.id} {self.status}>"
+
+    def __enter__(self) -> Run:
+        # Code and environment are facts of the process that trains, captured here; the
+        # command line first, so that a bad redaction setting fails before a diff is stored.
+        facts = capture.process_facts()
+        code, diff = capture.capture_code()
+        if diff is not None:
+            code["diff_digest"], code["diff_size"] = self._registry._put_diff(diff)
+        self.id = self._registry.open_run(
+            name=self.name,
+            params=self.params,
+            code=code,
+            environment=capture.capture_environment().data,
+            facts=facts,
+        )
+        self.status = "running"
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.status = "failed" if exc_type is not None else "finished"
+        error = None if exc is None else f"{exc_type.__name__ if exc_type else ''}: {exc}"
+        try:
+            if self._autolog is not None:
+                self._autolog.stop()
+        finally:
+            assert self.id is not None
+            self._registry.close_run(
+                self.id,
+                status=self.status,
+                error=error,
+                metrics=self.metrics,
+                datasets=self.datasets,
+            )
+
+    def _live(self) -> str:
+        if self.id is None or self.status != "running":
+            raise InvalidInput("this run is not active: use it inside `with reg.start_run(...)`")
+        return self.id
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        run_id = self._live()
+        checked = check_params(params)
+        self.params.update(checked)
+        self._registry.record_run_params(run_id, self.params, checked)
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Append a point to the metric's history; steps count up from 0 when not given."""
+        self.log_metrics({key: value}, step)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Append one point per metric, in one transaction and one audit event."""
+        run_id = self._live()
+        if not isinstance(metrics, Mapping):
+            raise InvalidInput(f"metrics must be a mapping of key to value, not {metrics!r}")
+        if isinstance(step, bool) or not (step is None or (isinstance(step, int) and step >= 0)):
+            raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
+        points = []
+        seen = self._steps  # keys already checked by an earlier point of this run
+        for key, value in metrics.items():
+            if type(value) is float and type(key) is str and key in seen and math.isfinite(value):
+                number = value
+            else:
+                number = check_metric(key, value)
+            at = seen.get(key, -1) + 1 if step is None else step
+            points.append((key, number, at))
+        if not points:
+            return
+        self._registry.record_run_metrics(run_id, points)
+        for key, number, at in points:
+            self._steps[key] = max(at, self._steps.get(key, -1))
+            self.metrics[key] = number
+
+    def use_dataset(
+        self,
+        path_or_uri: str | Path,
+        name: str | None = None,
+        role: str = "train",
+        *,
+        digest: str | None = None,
+    ) -> DatasetUse:
+        """Record a dataset the run reads; its digest is computed from the data itself."""
+        run_id = self._live()
+        use = dataset_files.describe(path_or_uri, name=name, role=role, digest=digest)
+        self._registry.record_run_dataset(run_id, use)
+        self.datasets.append(use)
+        return use
+
+    def autolog(self) -> None:
+        """Record what each ``fit()`` in this run uses and produces (scikit-learn, and other
+        libraries with a patcher in modelreg.flavors.autolog): the estimator's params, its
+        training score, and the fitted model for ``register(name)``. Undone when the run ends.
+        """
+        from modelreg.flavors.autolog import Autolog
+
+        self._live()
+        if self._autolog is not None:
+            return
+        session = Autolog(self)
+        session.start()
+        self._autolog = session
+
+    def register(self, name: str, files: FilesArg | Any = None, **options: Any) -> Version:
+        """Register a version made by this run: it inherits the run's params, last metric
+        values and datasets, and links to the run for its code and environment.
+
+        ``files`` is paths or a model object; with autologging on and no ``files``, the
+        model fitted last is registered.
+        """
+        self._live()
+        if files is None:
+            if self._autolog is None or self._autolog.model is None:
+                raise InvalidInput(
+                    "no files or model given, and no model was fitted under run.autolog()"
+                )
+            files = self._autolog.model
+        params = {**self.params, **check_params(options.pop("params", None))}
+        metrics = {**self.metrics, **(options.pop("metrics", None) or {})}
+        return self._registry.register(
+            name, files, params=params, metrics=metrics, _run=self, **options
+        )
