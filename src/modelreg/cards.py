@@ -14,11 +14,8 @@ description or name can break a table or start a heading.
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,14 +23,12 @@ from sqlalchemy.engine import Connection
 
 from modelreg import aliases, audit, evaluations, lineage, schema, versions
 from modelreg.audit import AuditEvent
-from modelreg.errors import IntegrityError, InvalidInput, NotFound
-from modelreg.refs import is_uuid
+from modelreg.errors import IntegrityError, NotFound
 from modelreg.reports import escape as escape
 from modelreg.transfer import MARKER
 from modelreg.versions import Version
 
 AUDIT_PAGE = 500
-MAX_MARKER_BYTES = 64 * 1024
 SIGNED, UNSIGNED = "signed", "unsigned"
 
 
@@ -212,64 +207,6 @@ def _audit_events(conn: Connection, version: Version) -> list[AuditEvent]:
 
 
 # -- tracing a deployed version --------------------------------------------------------------
-
-
-def trace_target(
-    target: str | os.PathLike[str] | Mapping[str, Any],
-) -> tuple[str, dict[str, Any] | None]:
-    """The version id to trace and the marker it came from (None for a bare UUID).
-
-    ``target`` is a version UUID, a ``modelreg.json`` file, a directory a version was
-    pulled into, or the content of such a file (as a remote client sends it).
-    """
-    if isinstance(target, Mapping):
-        found = target.get("id")
-        if not isinstance(found, str) or not is_uuid(found.strip().lower()):
-            raise InvalidInput(f"a {MARKER} marker holds the version UUID as 'id'")
-        return str(uuid.UUID(found.strip())), dict(target)
-    if isinstance(target, str) and is_uuid(target.strip().lower()):
-        return str(uuid.UUID(target.strip())), None
-    if not isinstance(target, (str, os.PathLike)) or not os.fspath(target).strip():
-        raise InvalidInput(
-            f"trace needs a version UUID or the path of a {MARKER} file, not {target!r}"
-        )
-    path = Path(target)
-    if path.is_dir():
-        path = _marker_in(path)
-    elif not path.is_file():
-        raise InvalidInput(
-            f"{os.fspath(target)!r} is neither a version UUID nor a {MARKER} file or a"
-            " directory holding one"
-        )
-    marker = read_marker(path)
-    return marker["id"], marker
-
-
-def _marker_in(directory: Path) -> Path:
-    # pull writes .modelreg.json only when the version holds its own modelreg.json (which
-    # may even be another version's marker, registered along with the files): prefer it.
-    for name in ("." + MARKER, MARKER):
-        if (directory / name).is_file():
-            return directory / name
-    raise InvalidInput(f"no {MARKER} in {str(directory)!r}: is it a directory made by pull?")
-
-
-def read_marker(path: Path) -> dict[str, Any]:
-    """A ``modelreg.json`` written by pull, checked; ``path`` is added to what it holds."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MARKER_BYTES + 1)
-        if len(data) > MAX_MARKER_BYTES:
-            raise InvalidInput(f"{str(path)!r} is too large to be a {MARKER} file")
-        marker = json.loads(data.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise InvalidInput(f"cannot read {str(path)!r} as a {MARKER} file: {reason}") from None
-    found = marker.get("id") if isinstance(marker, dict) else None
-    if not isinstance(found, str) or not is_uuid(found.strip().lower()):
-        raise InvalidInput(f"{str(path)!r} is not a {MARKER} file: it holds no version UUID")
-    assert isinstance(marker, dict)
-    return {**marker, "id": str(uuid.UUID(found.strip())), "path": str(path.resolve())}
 
 
 def trace(

@@ -187,7 +187,7 @@ def trace(
     modelreg.json whose manifest digest the registry does not hold is refused.
     """
     _card_format(output_format)
-    from modelreg.cards import trace_target
+    from modelreg.transfer import trace_target
 
     parsed(trace_target, target)  # a malformed UUID or marker is a usage error (exit 2)
     found = open_registry(ctx).trace(target)

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Connection
 
-from modelreg import deletion, evaluations, retirement, signatures, signing, tokens, versions
+from modelreg import (
+    deletion,
+    evaluations,
+    retirement,
+    signatures,
+    signing,
+    tokens,
+    transfer,
+    versions,
+)
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.errors import InvalidInput
@@ -110,7 +119,7 @@ class Governance:
         """
         from modelreg import cards
 
-        version_id, marker = cards.trace_target(target)
+        version_id, marker = transfer.trace_target(target)
         return self.db.read(lambda conn: cards.trace(conn, version_id, marker=marker))
 
     # -- signatures ----------------------------------------------------------------------------

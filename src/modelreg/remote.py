@@ -565,9 +565,7 @@ class RemoteRegistry:
 
     def trace(self, target: Any) -> dict[str, Any]:
         """Trace a deployed version: its UUID, or the modelreg.json (or folder) pull wrote."""
-        from modelreg import cards
-
-        version_id, marker = cards.trace_target(target)
+        version_id, marker = transfer.trace_target(target)
         found: dict[str, Any] = self._call(
             "POST", "/trace", json={"id": version_id, "marker": marker}
         )

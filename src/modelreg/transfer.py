@@ -6,8 +6,9 @@ import contextlib
 import json
 import os
 import secrets
+import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from modelreg.blobs import copy_hashing, hash_file
 from modelreg.errors import Conflict, IntegrityError, InvalidInput, RetiredDataWarning
 from modelreg.manifest import FileEntry, check_path
+from modelreg.refs import is_uuid
 
 if TYPE_CHECKING:
     from modelreg.versions import Version
@@ -128,6 +130,7 @@ def stage_verified(
 
 
 MARKER = "modelreg.json"
+MAX_MARKER_BYTES = 64 * 1024
 
 
 def marker_name(files: Sequence[FileEntry]) -> str:
@@ -256,3 +259,64 @@ def _remove_empty_tree(root: Path) -> None:
             folder.rmdir()
     with contextlib.suppress(OSError):
         root.rmdir()
+
+
+# -- tracing a deployed copy back to its version -------------------------------------------
+
+
+def trace_target(
+    target: str | os.PathLike[str] | Mapping[str, Any],
+) -> tuple[str, dict[str, Any] | None]:
+    """The version id to trace and the marker it came from (None for a bare UUID).
+
+    ``target`` is a version UUID, a ``modelreg.json`` file, a directory a version was
+    pulled into, or the content of such a file (as a remote client sends it).
+    """
+    if isinstance(target, Mapping):
+        found = target.get("id")
+        if not isinstance(found, str) or not is_uuid(found.strip().lower()):
+            raise InvalidInput(f"a {MARKER} marker holds the version UUID as 'id'")
+        return str(uuid.UUID(found.strip())), dict(target)
+    if isinstance(target, str) and is_uuid(target.strip().lower()):
+        return str(uuid.UUID(target.strip())), None
+    if not isinstance(target, (str, os.PathLike)) or not os.fspath(target).strip():
+        raise InvalidInput(
+            f"trace needs a version UUID or the path of a {MARKER} file, not {target!r}"
+        )
+    path = Path(target)
+    if path.is_dir():
+        path = _marker_in(path)
+    elif not path.is_file():
+        raise InvalidInput(
+            f"{os.fspath(target)!r} is neither a version UUID nor a {MARKER} file or a"
+            " directory holding one"
+        )
+    marker = read_marker(path)
+    return marker["id"], marker
+
+
+def _marker_in(directory: Path) -> Path:
+    # pull writes .modelreg.json only when the version holds its own modelreg.json (which
+    # may even be another version's marker, registered along with the files): prefer it.
+    for name in ("." + MARKER, MARKER):
+        if (directory / name).is_file():
+            return directory / name
+    raise InvalidInput(f"no {MARKER} in {str(directory)!r}: is it a directory made by pull?")
+
+
+def read_marker(path: Path) -> dict[str, Any]:
+    """A ``modelreg.json`` written by pull, checked; ``path`` is added to what it holds."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_MARKER_BYTES + 1)
+        if len(data) > MAX_MARKER_BYTES:
+            raise InvalidInput(f"{str(path)!r} is too large to be a {MARKER} file")
+        marker = json.loads(data.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise InvalidInput(f"cannot read {str(path)!r} as a {MARKER} file: {reason}") from None
+    found = marker.get("id") if isinstance(marker, dict) else None
+    if not isinstance(found, str) or not is_uuid(found.strip().lower()):
+        raise InvalidInput(f"{str(path)!r} is not a {MARKER} file: it holds no version UUID")
+    assert isinstance(marker, dict)
+    return {**marker, "id": str(uuid.UUID(found.strip())), "path": str(path.resolve())}
