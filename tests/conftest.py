@@ -14,6 +14,7 @@ repository instead.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,9 +59,30 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def empty_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An embedded registry, migrated once per session: copying it costs a few milliseconds,
+    migrating a new one through Alembic a fifth of a second (tests/test_structure.py still
+    migrates from scratch)."""
+    root = tmp_path_factory.mktemp("empty-template") / "reg"
+    modelreg.connect(root, actor="template").close()
+    return root
+
+
 @pytest.fixture
-def embedded_backend(tmp_path: Path) -> Iterator[Backend]:
-    reg = modelreg.connect(tmp_path / "reg", actor=ACTOR)
+def new_registry_dir(empty_registry: Path) -> Callable[[Path], Path]:
+    """``new_registry_dir(path)``: an empty, migrated embedded registry at ``path``."""
+
+    def make(path: Path) -> Path:
+        shutil.copytree(empty_registry, path)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def embedded_backend(tmp_path: Path, new_registry_dir: Callable[[Path], Path]) -> Iterator[Backend]:
+    reg = modelreg.connect(new_registry_dir(tmp_path / "reg"), actor=ACTOR)
 
     def read_blob(digest: str) -> bytes:
         with reg.blobs.open(digest) as f:
@@ -80,11 +102,14 @@ def embedded_backend(tmp_path: Path) -> Iterator[Backend]:
 
 
 @pytest.fixture
-def remote_backend(tmp_path: Path, live_server: LiveServer) -> Iterator[Backend]:
+def remote_backend(
+    tmp_path: Path, live_server: LiveServer, new_registry_dir: Callable[[Path], Path]
+) -> Iterator[Backend]:
     """A RemoteRegistry talking HTTP to a server on SQLite and a blob directory."""
     from modelreg.local import LocalRegistry
 
-    yield from _served("remote", LocalRegistry(tmp_path / "server-reg"), live_server)
+    store = LocalRegistry(new_registry_dir(tmp_path / "server-reg"))
+    yield from _served("remote", store, live_server)
 
 
 def _served(name: str, store: Any, live_server: LiveServer) -> Iterator[Backend]:

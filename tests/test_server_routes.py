@@ -356,3 +356,18 @@ def test_a_listing_without_a_limit_answers_one_default_page(served: Server) -> N
     assert [m["name"] for m in first + rest] == sorted(["demo"] + [f"m{i:03d}" for i in range(101)])
     assert len(served.http.get("/api/v1/search").json()) == 100
     assert len(served.http.get("/api/v1/audit").json()) == 100
+
+
+def test_show_json_and_the_api_give_one_json_form_of_a_version(
+    served: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from modelreg.cli import main
+
+    assert main(["--registry", str(served.root), "show", "demo/1", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == served.http.get("/api/v1/versions/demo/1").json()
+    light = served.http.get("/api/v1/versions/demo", params={"lineage": "false"})
+    assert "lineage" not in light.json()
+    assert light.json()["files"] == shown["files"]

@@ -43,9 +43,10 @@ from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
 from modelreg.errors import BlobMissing, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
+from modelreg.lineage import of_version as lineage_of
 from modelreg.manifest import FileEntry, FilesArg, check_entries
 from modelreg.refs import check_alias, check_name, parse_ref
-from modelreg.runs import Run
+from modelreg.run import Run
 from modelreg.values import (
     check_before,
     check_description,
@@ -273,8 +274,9 @@ class LocalRegistry(Governance):
 
     # -- reading -------------------------------------------------------------------------
 
-    def get(self, ref: str, *, at: str | datetime | None = None) -> Version:
-        """The version a reference names, with its full lineage.
+    def get(self, ref: str, *, at: str | datetime | None = None, lineage: bool = True) -> Version:
+        """The version a reference names, with its full lineage (``lineage=False``: without
+        it, which a deployer resolving an alias has no use for).
 
         ``at`` (an ISO time) resolves an alias to what it pointed at then.
         """
@@ -286,7 +288,8 @@ class LocalRegistry(Governance):
         def read(conn: Connection) -> Version:
             vid = versions.resolve(conn, parsed, at=when)
             version = versions.load(conn, [vid], self)[0]
-            version.lineage = lineage.of_version(conn, version)
+            if lineage:
+                version.lineage = lineage_of(conn, version)
             return version
 
         return self.db.read(read)
@@ -430,12 +433,14 @@ class LocalRegistry(Governance):
         check_alias(alias)
         target = parse_ref(ref)
         text = _override_reason(force, reason)
-        vid = self.db.write(
-            lambda conn: aliases.set_alias(
+
+        def change(conn: Connection) -> Version:
+            vid = aliases.set_alias(
                 conn, name, alias, target, actor=self.actor, force=force, reason=text
             )
-        )
-        return self.get(vid)
+            return versions.load(conn, [vid], self)[0]  # as committed, without its lineage
+
+        return self.db.write(change)
 
     def rollback_alias(
         self, name: str, alias: str, *, force: bool = False, reason: str | None = None
@@ -445,13 +450,14 @@ class LocalRegistry(Governance):
         check_alias(alias)
         text = _override_reason(force, reason)
 
-        def change(conn: Connection) -> str:
+        def change(conn: Connection) -> Version:
             target = aliases.previous_target(conn, name, alias)
-            return aliases.set_alias(
+            vid = aliases.set_alias(
                 conn, name, alias, target, actor=self.actor, force=force, reason=text
             )
+            return versions.load(conn, [vid], self)[0]
 
-        return self.get(self.db.write(change))
+        return self.db.write(change)
 
     def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> dict[str, Any]:
         """Set the promotion gates of ``name@alias`` (see promotion.Policy for the options;

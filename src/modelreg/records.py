@@ -123,12 +123,11 @@ class Version:
             "files": [f.to_dict() for f in self.files],
             "run_id": self.run_id,
             "flags": self.flags,
+            "datasets": [d.to_dict() for d in self.datasets],
+            "parents": self.parents,
         }
         if self.lineage is not None:
             out["lineage"] = self.lineage
-        else:
-            out["datasets"] = [d.to_dict() for d in self.datasets]
-            out["parents"] = self.parents
         return out
 
 

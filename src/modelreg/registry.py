@@ -38,7 +38,9 @@ class Registry(Protocol):
 
     def register(self, name: str, files: Any, **options: Unpack[RegisterOptions]) -> Version: ...
 
-    def get(self, ref: str, *, at: str | datetime | None = None) -> Version: ...
+    def get(
+        self, ref: str, *, at: str | datetime | None = None, lineage: bool = True
+    ) -> Version: ...
 
     def models(
         self, *, limit: int | None = None, offset: int = 0, after: str | None = None

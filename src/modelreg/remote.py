@@ -285,11 +285,13 @@ class RemoteRegistry:
 
     # -- reading -------------------------------------------------------------------------
 
-    def get(self, ref: str, *, at: Any = None) -> Version:
+    def get(self, ref: str, *, at: Any = None, lineage: bool = True) -> Version:
         parsed = parse_ref(ref)
         if at is not None and not isinstance(at, (str, datetime)):
             raise InvalidInput(f"time must be an ISO 8601 string or a datetime, not {at!r}")
         params = {} if at is None else {"at": at if isinstance(at, str) else at.isoformat()}
+        if not lineage:
+            params["lineage"] = "false"
         return self._version(self._call("GET", f"/versions/{_path(str(parsed))}", params=params))
 
     def models(
@@ -355,7 +357,7 @@ class RemoteRegistry:
     ) -> Path:
         """Download a version's files into ``dest``, several at once, each verified against
         its digest before it is moved into place (see LocalRegistry.pull)."""
-        found = self.get(ref)
+        found = self.get(ref, lineage=False)
         if verify_with is not None or verify:
             checked = self.verify(found.id, public_key=verify_with)
             if not checked["ok"]:

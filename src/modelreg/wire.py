@@ -36,10 +36,8 @@ MAX_FACTS = 200_000  # characters of code or environment facts, as JSON
 
 
 def version_to_json(version: Version) -> dict[str, Any]:
-    out = version.to_dict()
-    out["datasets"] = [d.to_dict() for d in version.datasets]
-    out["parents"] = version.parents
-    return out
+    """The one JSON form of a version: the API's, and ``modelreg show --json``'s."""
+    return version.to_dict()
 
 
 def version_from_json(data: Mapping[str, Any], registry: Any = None) -> Version:

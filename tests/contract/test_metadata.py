@@ -132,3 +132,22 @@ def test_a_refused_change_leaves_the_version_as_it_was(registry, version):
         registry.set_description(version.ref, "x" * 20_001)
     got = registry.get(version.ref)
     assert (got.tags, got.description) == ({"team": "growth"}, "first try")
+
+
+def test_a_version_can_be_read_without_its_lineage(registry, version, write):
+    """What a deployer resolving an alias asks for: the version, its files and what it was
+    trained on, without the lineage's code, environment and run."""
+    write("data.csv", "a\n1\n")
+    child = registry.register("churn", "m.bin", parents=[version.ref], datasets=["data.csv"])
+    registry.set_alias("churn", "staging", child.ref)
+    light = registry.get("churn@staging", lineage=False)
+    full = registry.get("churn@staging")
+    assert light.lineage is None and full.lineage is not None
+    assert (light.id, light.files, light.parents, light.datasets) == (
+        full.id,
+        full.files,
+        full.parents,
+        full.datasets,
+    )
+    assert light.parents == [version.ref]
+    assert light.to_dict() == {k: v for k, v in full.to_dict().items() if k != "lineage"}
