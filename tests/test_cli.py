@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 import modelreg
-from modelreg import cli
 from modelreg.cli import main
+from modelreg.cli import versions as cli_versions
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -329,7 +329,7 @@ def test_pull_shows_a_progress_bar_for_large_versions(
 ) -> None:
     write("model.bin", os.urandom(300_000))
     run.ok("register", "big", "model.bin")
-    monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 1000)
+    monkeypatch.setattr(cli_versions, "PROGRESS_THRESHOLD", 1000)
     result = run.ok("pull", "big", "-o", "out")
     assert "pulling big/1" in result.err
     assert sha256(Path("out/model.bin")) == sha256(Path("model.bin"))
@@ -339,7 +339,7 @@ def test_register_shows_a_progress_bar_for_large_files(
     run: CLI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write("model.bin", os.urandom(300_000))
-    monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 1000)
+    monkeypatch.setattr(cli_versions, "PROGRESS_THRESHOLD", 1000)
     result = run.ok("register", "big", "model.bin")
     assert "registering big" in result.err
     assert "300.0/300.0 kB" in result.err
@@ -723,7 +723,7 @@ HEAVY = (
     "rich",
     "modelreg.local",
     "modelreg.versions",
-    "modelreg.cli_render",
+    "modelreg.cli.render",
 )
 PROBE = """
 import sys

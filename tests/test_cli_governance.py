@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from modelreg import cli
+from modelreg.cli import versions as cli_versions
 from test_cli import CLI, sha256, write
 from test_cli import run as run  # the fixture, shared
 
@@ -231,7 +231,7 @@ def test_pull_of_a_flagged_version_warns_in_one_line_and_pulls(run: CLI) -> None
 def test_pull_warns_under_a_progress_bar_too(run: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
     three_generations(run)
     run.ok("dataset", "retire", "churn-train", "--reason", REASON)
-    monkeypatch.setattr(cli, "PROGRESS_THRESHOLD", 0)
+    monkeypatch.setattr(cli_versions, "PROGRESS_THRESHOLD", 0)
     err = run.ok("pull", "churn/2", "-o", "out").err
     assert "pulling churn/2" in err
     assert [ln for ln in err.splitlines() if ln.startswith("warning: ")] != []

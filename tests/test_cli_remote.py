@@ -13,6 +13,7 @@ import pytest
 
 import test_cli
 from live import LiveServer
+from modelreg.cli import versions as cli_versions
 from modelreg.local import LocalRegistry
 from modelreg.server import create_app
 from test_cli import CLI
@@ -64,7 +65,7 @@ def test_register_and_pull_show_progress_bars_against_a_server(
     remote_run: CLI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     test_cli.test_register_shows_a_progress_bar_for_large_files(remote_run, monkeypatch)
-    monkeypatch.setattr(test_cli.cli, "PROGRESS_THRESHOLD", 1000)
+    monkeypatch.setattr(cli_versions, "PROGRESS_THRESHOLD", 1000)
     result = remote_run.ok("pull", "big", "-o", "out")
     assert "pulling big/1" in result.err
     assert Path("out/model.bin").read_bytes() == Path("model.bin").read_bytes()

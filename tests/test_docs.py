@@ -29,7 +29,7 @@ def test_cli_reference_is_up_to_date(gen: ModuleType) -> None:
     expected = gen.render()
     actual = REFERENCE.read_text(encoding="utf-8") if REFERENCE.exists() else ""
     assert actual == expected, (
-        "docs/cli.md does not match the commands in src/modelreg/cli.py:"
+        "docs/cli.md does not match the commands in src/modelreg/cli/:"
         " run `python scripts/gen_cli_docs.py` and commit the result"
     )
 

@@ -1,5 +1,5 @@
 """Human output of the governance commands: dataset retirement, evaluations, trusted keys,
-webhooks and API tokens. Same rules as :mod:`modelreg.cli_render`, whose helpers it uses:
+webhooks and API tokens. Same rules as :mod:`modelreg.cli.render`, whose helpers it uses:
 imported only by the commands that print these tables, and every value is printed literally.
 """
 
@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from rich.text import Text
 
-from modelreg.cli_render import (
+from modelreg.cli.render import (
     grid,
     number,
     pairs,
@@ -21,7 +21,7 @@ from modelreg.cli_render import (
     table,
     when,
 )
-from modelreg.cli_support import count
+from modelreg.cli.support import count
 from modelreg.reports import GC_NOTE
 
 SHORT_KEY_ID = 16

@@ -1,7 +1,7 @@
 """Human output of the CLI: Rich tables and trees, kept narrow-terminal friendly.
 
 Imported only by the commands that print tables, so that ``modelreg --help`` stays fast.
-The governance tables (retirement, evaluations, keys, webhooks) are in ``cli_render_governance``.
+The governance tables (retirement, evaluations, keys, webhooks) are in ``render_governance``.
 Every value from the registry is printed literally (markup is off), never as Rich markup.
 """
 
@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from modelreg.cli_support import count
+from modelreg.cli.support import count
 
 if TYPE_CHECKING:
     from modelreg.audit import AuditEvent

@@ -1,6 +1,6 @@
 """Other systems: webhooks that deliver registry events, and imports from MLflow.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``webhook_app`` (``webhook``) and ``import_app`` (``import``).
 """
 
 from __future__ import annotations
@@ -9,18 +9,34 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import import_app, webhook_app
-from modelreg.cli_support import (
+from modelreg.cli.support import (
     JsonOption,
     check_name,
     count,
     emit_json,
+    help_if_bare,
     open_registry,
     parsed,
     say,
     warn,
     warnings_as_lines,
 )
+
+webhook_app = typer.Typer()
+import_app = typer.Typer()
+
+
+@webhook_app.callback(invoke_without_command=True)
+def webhook(ctx: typer.Context) -> None:
+    """Deliver registry events (the audit log) to CI/CD systems over HTTP, signed."""
+    help_if_bare(ctx)
+
+
+@import_app.callback(invoke_without_command=True)
+def import_(ctx: typer.Context) -> None:
+    """Copy models from another registry, keeping their ids in tags; re-runs copy what is new."""
+    help_if_bare(ctx)
+
 
 # -- webhooks ------------------------------------------------------------------------------
 
@@ -83,9 +99,9 @@ def webhook_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.webhooks(found)
+    render_governance.webhooks(found)
 
 
 @webhook_app.command("remove")
@@ -136,9 +152,9 @@ def webhook_deliveries(
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.webhook_deliveries(found)
+    render_governance.webhook_deliveries(found)
 
 
 # -- import from other registries ----------------------------------------------------------

@@ -1,6 +1,6 @@
 """Datasets: list the recorded ones, show one, find the versions made from it, and retire it.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``commands`` (``datasets``) and ``dataset_app`` (``dataset``).
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import app, dataset_app
-from modelreg.cli_support import (
+from modelreg.cli.support import (
     DatasetRef,
     Failure,
     JsonOption,
@@ -20,22 +19,33 @@ from modelreg.cli_support import (
     check_dataset_ref,
     check_reason,
     emit_json,
+    help_if_bare,
     open_registry,
 )
+
+commands = typer.Typer()
+dataset_app = typer.Typer()
+
+
+@dataset_app.callback(invoke_without_command=True)
+def dataset(ctx: typer.Context) -> None:
+    """One dataset's versions, and the model versions made from them."""
+    help_if_bare(ctx)
+
 
 # -- datasets ------------------------------------------------------------------------------
 
 
-@app.command("datasets")
+@commands.command("datasets")
 def datasets_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List every recorded dataset version."""
     found = open_registry(ctx).datasets()
     if as_json:
         emit_json([d.to_dict() for d in found])
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.datasets(found)
+    render.datasets(found)
 
 
 @dataset_app.command("show")
@@ -46,9 +56,9 @@ def dataset_show(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = Fals
     if as_json:
         emit_json([d.to_dict() for d in found])
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.dataset_versions(found)
+    render.dataset_versions(found)
 
 
 @dataset_app.command("models")
@@ -59,9 +69,9 @@ def dataset_models(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = Fa
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.dataset_models(ref, found)
+    render.dataset_models(ref, found)
 
 
 # -- retirement ----------------------------------------------------------------------------
@@ -91,9 +101,9 @@ def dataset_impact(
         retired = all(d["retired"] for d in report["datasets"])
         sys.stdout.write(reports.markdown(report, dry_run=not retired))
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.retirement(report, mode="impact")
+    render_governance.retirement(report, mode="impact")
 
 
 @dataset_app.command("retire")
@@ -135,6 +145,6 @@ def dataset_retire(
 
         sys.stdout.write(reports.markdown(report, dry_run=dry_run))
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.retirement(report, mode="dry-run" if dry_run else "retired", reason=text)
+    render_governance.retirement(report, mode="dry-run" if dry_run else "retired", reason=text)

@@ -1,6 +1,7 @@
 """The store as a whole: its audit log, its blobs (``fsck``, ``gc``) and example content.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``commands`` (``fsck``, ``gc``, ``demo``) and ``audit_app``
+(``audit``, which reads the log itself and has ``audit verify``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import app, audit_app
-from modelreg.cli_support import (
+from modelreg.cli.support import (
     Failure,
     JsonOption,
     check_ref,
@@ -19,6 +19,9 @@ from modelreg.cli_support import (
     open_registry,
     say,
 )
+
+commands = typer.Typer()
+audit_app = typer.Typer()
 
 # -- audit and maintenance -----------------------------------------------------------------
 
@@ -50,9 +53,9 @@ def audit(
     if as_json:
         emit_json([e.to_dict() for e in events])
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.audit(events)
+    render.audit(events)
 
 
 @audit_app.command("verify")
@@ -70,7 +73,7 @@ def audit_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
         raise Failure(f"audit log is broken at event {result.bad_seq}: {result.reason}")
 
 
-@app.command()
+@commands.command()
 def fsck(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Check every stored blob against its digest.
 
@@ -95,7 +98,7 @@ def fsck(ctx: typer.Context, as_json: JsonOption = False) -> None:
         say("ok")
 
 
-@app.command()
+@commands.command()
 def gc(
     ctx: typer.Context,
     dry_run: Annotated[
@@ -127,7 +130,7 @@ def gc(
     )
 
 
-@app.command()
+@commands.command()
 def demo(ctx: typer.Context) -> None:
     """Fill the registry with a few example models to explore."""
     import importlib

@@ -1,6 +1,6 @@
 """API tokens for the team server: create (the secret shown once), list, revoke.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``token_app`` (``token``).
 """
 
 from __future__ import annotations
@@ -9,8 +9,24 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import token_app
-from modelreg.cli_support import JsonOption, check_name, emit_json, open_registry, parsed, say
+from modelreg.cli.support import (
+    JsonOption,
+    check_name,
+    emit_json,
+    help_if_bare,
+    open_registry,
+    parsed,
+    say,
+)
+
+token_app = typer.Typer()
+
+
+@token_app.callback(invoke_without_command=True)
+def token(ctx: typer.Context) -> None:
+    """API tokens for the team server: create one per client with a role, list, revoke."""
+    help_if_bare(ctx)
+
 
 TokenName = Annotated[str, typer.Argument(metavar="NAME", help="The token's name, e.g. ci.")]
 
@@ -67,9 +83,9 @@ def token_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.api_tokens(found)
+    render_governance.api_tokens(found)
 
 
 @token_app.command("revoke")
@@ -78,7 +94,7 @@ def token_revoke(ctx: typer.Context, name: TokenName) -> None:
 
     Revoking a revoked token changes nothing.
     """
-    from modelreg.cli_render import when
+    from modelreg.cli.render import when
 
     check_name(name, kind="token name")
     found = open_registry(ctx).revoke_token(name)

@@ -1,6 +1,7 @@
 """``modelreg server``: the team server (JSON API) on uvicorn.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``commands``. uvicorn and the server are imported only when the
+command runs.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import app
-from modelreg.cli_support import Failure, Session, UsageProblem, warn
+from modelreg.cli.support import Failure, Session, UsageProblem, warn
+
+commands = typer.Typer()
 
 
-@app.command("server")
+@commands.command("server")
 def server(
     ctx: typer.Context,
     host: Annotated[

@@ -1,7 +1,8 @@
 """What makes a version trustworthy: signing keys and signatures, model cards, traces of a
 deployed version, and reproducing a version from its record.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``commands`` (``verify``, ``card``, ``trace``, ``reproduce``) and
+``keys_app`` (``keys``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import app, keys_app
-from modelreg.cli_support import (
+from modelreg.cli.support import (
     Failure,
     JsonOption,
     UsageProblem,
@@ -21,12 +21,23 @@ from modelreg.cli_support import (
     check_ref,
     count,
     emit_json,
+    help_if_bare,
     open_registry,
     parsed,
     public_key_file,
     say,
     warn,
 )
+
+commands = typer.Typer()
+keys_app = typer.Typer()
+
+
+@keys_app.callback(invoke_without_command=True)
+def keys(ctx: typer.Context) -> None:
+    """Signing keys: create a key pair, and trust public keys for verification."""
+    help_if_bare(ctx)
+
 
 # -- signatures ----------------------------------------------------------------------------
 
@@ -89,12 +100,12 @@ def keys_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.trusted_keys(found)
+    render_governance.trusted_keys(found)
 
 
-@app.command()
+@commands.command()
 def verify(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version, e.g. churn/4.")],
@@ -142,7 +153,7 @@ def _card_format(value: str) -> str:
     return value
 
 
-@app.command()
+@commands.command()
 def card(
     ctx: typer.Context,
     ref: Annotated[
@@ -167,7 +178,7 @@ def card(
     sys.stdout.write(cards.markdown(found))
 
 
-@app.command()
+@commands.command()
 def trace(
     ctx: typer.Context,
     target: Annotated[
@@ -202,7 +213,7 @@ def trace(
 # -- reproduction --------------------------------------------------------------------------
 
 
-@app.command()
+@commands.command()
 def reproduce(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version, e.g. churn/4.")],

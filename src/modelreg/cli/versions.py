@@ -1,7 +1,7 @@
 """Versions: register one, list and read them, fetch their files, tag, describe, search,
 compare and trace their lineage.
 
-The commands register on the app of :mod:`modelreg.cli`, which imports this module at its end;
+:mod:`modelreg.cli` mounts ``commands`` (the top-level commands) and ``tag_app`` (``tag``);
 error handling and exit codes are its :func:`~modelreg.cli.main`'s. Nothing heavy is imported at
 module level.
 """
@@ -14,8 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelreg.cli import app, tag_app
-from modelreg.cli_support import (
+from modelreg.cli.support import (
     JsonOption,
     LimitOption,
     OffsetOption,
@@ -27,6 +26,7 @@ from modelreg.cli_support import (
     check_time,
     count,
     emit_json,
+    help_if_bare,
     metric_values,
     open_registry,
     parsed,
@@ -37,6 +37,20 @@ from modelreg.cli_support import (
     warnings_as_lines,
 )
 from modelreg.errors import ModelregError, RetiredDataWarning, SecretInCommandWarning
+
+# Above this many bytes `register` and `pull` show a progress bar even when stderr is not a
+# terminal. Read when a command runs, so a test may lower it.
+PROGRESS_THRESHOLD = 50 * 1024 * 1024
+
+commands = typer.Typer()
+tag_app = typer.Typer()
+
+
+@tag_app.callback(invoke_without_command=True)
+def tag(ctx: typer.Context) -> None:
+    """Set and delete the tags of a version."""
+    help_if_bare(ctx)
+
 
 # -- registering ---------------------------------------------------------------------------
 
@@ -52,7 +66,7 @@ def _total_size(files: Path | list[Path]) -> int:
         return 0
 
 
-@app.command()
+@commands.command()
 def register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name, e.g. churn.")],
@@ -140,16 +154,13 @@ def register(
     }
     reg = open_registry(ctx)
     total = _total_size(files)
-    # PROGRESS_THRESHOLD lives in modelreg.cli and may be changed there: read it at run time.
-    from modelreg import cli
-
     # A secret on this command line (a --registry URL's password) is recorded masked: the
     # registry's warning says so in one line.
     with warnings_as_lines(SecretInCommandWarning):
-        if total > cli.PROGRESS_THRESHOLD or (total and sys.stderr.isatty()):
-            from modelreg import cli_render
+        if total > PROGRESS_THRESHOLD or (total and sys.stderr.isatty()):
+            from modelreg.cli import render
 
-            with cli_render.byte_progress(total, f"registering {name}") as advance:
+            with render.byte_progress(total, f"registering {name}") as advance:
                 version = reg.register(name, files, progress=advance, **options)
         else:
             version = reg.register(name, files, **options)
@@ -169,7 +180,7 @@ def register(
 # -- reading -------------------------------------------------------------------------------
 
 
-@app.command()
+@commands.command()
 def models(
     ctx: typer.Context,
     limit: LimitOption = None,
@@ -181,12 +192,12 @@ def models(
     if as_json:
         emit_json([m.to_dict() for m in found])
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.models(found)
+    render.models(found)
 
 
-@app.command()
+@commands.command()
 def versions(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
@@ -200,12 +211,12 @@ def versions(
     if as_json:
         emit_json([v.to_dict() for v in found])
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.versions(found, empty=f"model {name!r} has no versions")
+    render.versions(found, empty=f"model {name!r} has no versions")
 
 
-@app.command()
+@commands.command()
 def show(
     ctx: typer.Context,
     ref: Annotated[
@@ -231,12 +242,12 @@ def show(
     if as_json:
         emit_json(version.to_dict())
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.version(version)
+    render.version(version)
 
 
-@app.command()
+@commands.command()
 def pull(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version to fetch.")],
@@ -283,9 +294,6 @@ def pull(
     --verify-with, its signature is checked against its stored records before anything is
     written.
     """
-    # PROGRESS_THRESHOLD lives in modelreg.cli and may be changed there: read it at run time.
-    from modelreg import cli
-
     check_ref(ref)
     at_most_one(verify=verify, verify_with=verify_with is not None)
     key = public_key_file(verify_with)
@@ -296,10 +304,10 @@ def pull(
     # The registry warns about retired data; the CLI prints that as one line, not as Python's
     # warning text (and only once the pull succeeded: a failure prints only its error line).
     with warnings_as_lines(RetiredDataWarning):
-        if version.size > cli.PROGRESS_THRESHOLD or sys.stderr.isatty():
-            from modelreg import cli_render
+        if version.size > PROGRESS_THRESHOLD or sys.stderr.isatty():
+            from modelreg.cli import render
 
-            with cli_render.byte_progress(version.size, f"pulling {version.ref}") as advance:
+            with render.byte_progress(version.size, f"pulling {version.ref}") as advance:
                 # By id, so that an alias moved meanwhile cannot switch the version under us.
                 root = reg.pull(
                     version.id,
@@ -346,7 +354,7 @@ def tag_delete(
     say(f"{ref}: deleted tag {key}")
 
 
-@app.command()
+@commands.command()
 def describe(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
@@ -360,7 +368,7 @@ def describe(
     say(f"{ref}: description set")
 
 
-@app.command()
+@commands.command()
 def delete(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version: NAME/N or its UUID.")],
@@ -397,7 +405,7 @@ def delete(
 # -- search, compare, lineage --------------------------------------------------------------
 
 
-@app.command()
+@commands.command()
 def search(
     ctx: typer.Context,
     filter: Annotated[
@@ -433,12 +441,12 @@ def search(
     if as_json:
         emit_json([v.to_dict() for v in found])
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.versions(found, empty="no version matches")
+    render.versions(found, empty="no version matches")
 
 
-@app.command()
+@commands.command()
 def compare(
     ctx: typer.Context,
     a: Annotated[str, typer.Argument(metavar="REF", help="The version to compare from.")],
@@ -456,12 +464,12 @@ def compare(
     if as_json:
         emit_json(diff)
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.comparison(diff)
+    render.comparison(diff)
 
 
-@app.command()
+@commands.command()
 def lineage(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
@@ -476,6 +484,6 @@ def lineage(
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.lineage(found)
+    render.lineage(found)

@@ -1,7 +1,8 @@
 """Aliases and their promotion gates: move, check, roll back, delete and trace an alias; set
 its policy; approve a version for it.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``commands`` (``approve``), ``alias_app`` (``alias``) and
+``policy_app`` (``policy``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from modelreg.cli import alias_app, app, policy_app
-from modelreg.cli_support import (
+from modelreg.cli.support import (
     Failure,
     ForceOption,
     JsonOption,
@@ -24,11 +24,29 @@ from modelreg.cli_support import (
     check_ref,
     count,
     emit_json,
+    help_if_bare,
     open_registry,
     override_reason,
     parsed,
     say,
 )
+
+commands = typer.Typer()
+alias_app = typer.Typer()
+policy_app = typer.Typer()
+
+
+@alias_app.callback(invoke_without_command=True)
+def alias(ctx: typer.Context) -> None:
+    """Move, check, roll back, delete and trace aliases (NAME@ALIAS)."""
+    help_if_bare(ctx)
+
+
+@policy_app.callback(invoke_without_command=True)
+def policy(ctx: typer.Context) -> None:
+    """The promotion gates of an alias: what a version must pass to take it."""
+    help_if_bare(ctx)
+
 
 # -- moving aliases ------------------------------------------------------------------------
 
@@ -85,9 +103,9 @@ def alias_history(
     if as_json:
         emit_json(events)
         return
-    from modelreg import cli_render
+    from modelreg.cli import render
 
-    cli_render.alias_history(f"{name}@{alias}", events)
+    render.alias_history(f"{name}@{alias}", events)
 
 
 # -- promotion gates -----------------------------------------------------------------------
@@ -322,7 +340,7 @@ def _say_policy(label: str, policy: dict[str, Any] | None) -> None:
     )
 
 
-@app.command()
+@commands.command()
 def approve(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version, e.g. churn/4.")],

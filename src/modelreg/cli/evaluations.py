@@ -1,6 +1,6 @@
 """Evaluations: record a version's metrics on a dataset, list them, rank and trend versions.
 
-Registered on the app of :mod:`modelreg.cli`, which imports this module at its end.
+:mod:`modelreg.cli` mounts ``commands``, the four top-level commands.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import app
-from modelreg.cli_support import (
+from modelreg.cli.support import (
     JsonOption,
     check_dataset_ref,
     check_metric_name,
@@ -22,10 +21,12 @@ from modelreg.cli_support import (
     open_registry,
 )
 
+commands = typer.Typer()
+
 # -- evaluations ---------------------------------------------------------------------------
 
 
-@app.command()
+@commands.command()
 def evaluate(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version evaluated.")],
@@ -56,12 +57,12 @@ def evaluate(
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.evaluation(found)
+    render_governance.evaluation(found)
 
 
-@app.command()
+@commands.command()
 def evaluations(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(metavar="REF", help="The version.")],
@@ -73,9 +74,9 @@ def evaluations(
     if as_json:
         emit_json(found)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.evaluations(ref, found)
+    render_governance.evaluations(ref, found)
 
 
 EvaluationDataset = Annotated[
@@ -91,7 +92,7 @@ EvaluationMetric = Annotated[
 ]
 
 
-@app.command()
+@commands.command()
 def leaderboard(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
@@ -116,12 +117,12 @@ def leaderboard(
     if as_json:
         emit_json(board)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.leaderboard(board)
+    render_governance.leaderboard(board)
 
 
-@app.command()
+@commands.command()
 def trend(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The model's name.")],
@@ -137,6 +138,6 @@ def trend(
     if as_json:
         emit_json(series)
         return
-    from modelreg import cli_render_governance
+    from modelreg.cli import render_governance
 
-    cli_render_governance.trend(series)
+    render_governance.trend(series)
