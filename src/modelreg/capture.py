@@ -117,11 +117,14 @@ def _flag_before(argv: Sequence[str], index: int) -> str | None:
 
 def _label(argv: Sequence[str], index: int) -> str:
     """How to name ``argv[index]`` without showing it: its option or key, else its place."""
+    flag = _flag_before(argv, index)
+    if flag is not None and is_secret_name(flag):  # --password A=B: the option names it
+        return flag
     assignment = _ASSIGNMENT.fullmatch(argv[index])
     if assignment is not None:
         prefix, key = assignment["prefix"], assignment["key"]
         return prefix + key if prefix.startswith("-") else f"{key}="
-    return _flag_before(argv, index) or f"argument {index}"
+    return flag or f"argument {index}"
 
 
 def _masked(argv: Sequence[str], index: int) -> str:
