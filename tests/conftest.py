@@ -30,6 +30,35 @@ __all__ = ["live_server"]
 pytest_plugins = ["services", "browser"]  # PostgreSQL, SeaweedFS, Chromium for the session
 
 IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
+# What the quick tier (``scripts/check --fast``) leaves to the full run: tests that start a
+# server, PostgreSQL, SeaweedFS, Chromium or MLflow, or are marked slow.
+SERVICE_FIXTURES = frozenset(
+    {"live_server", "postgres", "seaweedfs", "browser", "mlflow_server", "s3_bucket"}
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="the quick tier: pure and embedded tests only (no servers, PostgreSQL, S3,"
+        " browser or MLflow; nothing marked slow); CI runs everything",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    kept, left = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        needs = SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        remote = params.get("backend", "embedded") != "embedded"
+        (left if needs or remote or item.get_closest_marker("slow") else kept).append(item)
+    config.hook.pytest_deselected(items=left)
+    items[:] = kept
+
+
 ACTOR = "contract-tester"
 
 

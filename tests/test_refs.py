@@ -122,7 +122,19 @@ def test_valid_names(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["", "A", "Churn", "-a", ".a", "_a", "a b", "a/b", "a@b", "a" * 129, str(uuid.uuid4())],
+    [
+        "",
+        "A",
+        "Churn",
+        "-a",
+        ".a",
+        "_a",
+        "a b",
+        "a/b",
+        "a@b",
+        "a" * 129,
+        "5b19ded2-a613-463d-b1a6-3583c379396d",
+    ],
 )
 def test_invalid_names(name):
     with pytest.raises(InvalidInput):

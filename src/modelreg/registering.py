@@ -28,7 +28,7 @@ from modelreg.values import check_description, check_metrics, check_params, chec
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from modelreg.runs import Run
+    from modelreg.run import Run
 
 
 @dataclass

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         ReproduceOptions,
         WebhookOptions,
     )
-    from modelreg.runs import Run
+    from modelreg.run import Run
     from modelreg.signing import PublicKeyArg
     from modelreg.versions import Model, NewVersion, Version
 

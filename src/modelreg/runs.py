@@ -16,9 +16,6 @@ from modelreg import audit, capture, datasets, schema, versions
 from modelreg.datasets import DatasetUse
 from modelreg.db import insert_rows, now
 from modelreg.errors import Conflict, InvalidInput, NotFound
-from modelreg.run import MAX_NAME as MAX_NAME
-from modelreg.run import Run as Run
-from modelreg.run import RunHost as RunHost
 from modelreg.values import check_key, check_metric
 
 if TYPE_CHECKING:

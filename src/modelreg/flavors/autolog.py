@@ -30,7 +30,7 @@ from modelreg.errors import InvalidInput
 from modelreg.values import MAX_PARAM_VALUE
 
 if TYPE_CHECKING:
-    from modelreg.runs import Run
+    from modelreg.run import Run
 
 Undo = Callable[[], None]
 Patcher = Callable[["Autolog"], list[Undo]]
