@@ -14,6 +14,7 @@ PostgreSQL and S3 (SeaweedFS).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -65,6 +66,11 @@ def app_schema() -> dict[str, Any]:
             registry.close()
     return document
 
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Under pytest-xdist each parametrized test below would pass without running a single
+    # operation (schemathesis expands them only in one process): refuse rather than pass.
+    raise RuntimeError("run tests/test_server_schema.py without pytest-xdist (-p no:xdist)")
 
 # Loaded when the module is collected, so that each operation is a test of its own; the
 # requests go to the live server of each test (base_url). schemathesis.pytest.from_fixture
