@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,61 +35,72 @@ def _by_ids(column: Any) -> Any:
     return column.in_(sa.bindparam("ids", expanding=True))
 
 
+def _by_id(column: Any) -> Any:
+    return column == sa.bindparam("id")
+
+
 # Built once: constructing statements costs more than SQLite takes to run them.
 _v, _m = schema.versions, schema.models
 _pv = _v.alias("pv")
 #: Versions not deleted: what listings, search, charts and lineage's descendants show.
 LIVE = _v.c.deleted_at.is_(None)
 _vd, _d, _p = schema.version_datasets, schema.datasets, schema.version_parents
-_LOAD_VERSIONS = (
-    sa.select(_v, _m.c.name.label("model_name"))
-    .join(_m, _m.c.id == _v.c.model_id)
-    .where(_by_ids(_v.c.id))
-)
-_LOAD_PARAMS = (
-    sa.select(schema.version_params)
-    .where(_by_ids(schema.version_params.c.version_id))
-    .order_by(schema.version_params.c.key)
-)
-_LOAD_METRICS = (
-    sa.select(schema.version_metrics)
-    .where(_by_ids(schema.version_metrics.c.version_id))
-    .order_by(schema.version_metrics.c.key)
-)
-_LOAD_TAGS = (
-    sa.select(schema.version_tags)
-    .where(_by_ids(schema.version_tags.c.version_id))
-    .order_by(schema.version_tags.c.key)
-)
-_LOAD_ALIASES = (
-    sa.select(schema.aliases.c.version_id, schema.aliases.c.alias)
-    .where(_by_ids(schema.aliases.c.version_id))
-    .order_by(schema.aliases.c.alias)
-)
-_LOAD_FILES = (
-    sa.select(schema.version_files)
-    .where(_by_ids(schema.version_files.c.version_id))
-    .order_by(schema.version_files.c.path)
-)
-_LOAD_DATASETS = (
-    sa.select(_vd.c.version_id, _vd.c.role, _d)
-    .join(_d, _d.c.id == _vd.c.dataset_id)
-    .where(_by_ids(_vd.c.version_id))
-    .order_by(_vd.c.role, _d.c.name)
-)
-_LOAD_FLAGS = (
-    sa.select(schema.version_flags.c.version_id, schema.version_flags.c.flag)
-    .where(_by_ids(schema.version_flags.c.version_id))
-    .distinct()
-    .order_by(schema.version_flags.c.flag)
-)
-_LOAD_PARENTS = (
-    sa.select(_p.c.version_id, _m.c.name, _pv.c.number)
-    .join(_pv, _pv.c.id == _p.c.parent_id)
-    .join(_m, _m.c.id == _pv.c.model_id)
-    .where(_by_ids(_p.c.version_id))
-    .order_by(_m.c.name, _pv.c.number)
-)
+
+
+class _Loads(NamedTuple):
+    versions: Any
+    params: Any
+    metrics: Any
+    tags: Any
+    aliases: Any
+    files: Any
+    datasets: Any
+    parents: Any
+    flags: Any
+
+
+def _loads(where: Callable[[Any], Any]) -> _Loads:
+    """The statements that load versions, each row restricted by ``where(version id column)``."""
+    c = schema
+    return _Loads(
+        sa.select(_v, _m.c.name.label("model_name"))
+        .join(_m, _m.c.id == _v.c.model_id)
+        .where(where(_v.c.id)),
+        sa.select(c.version_params)
+        .where(where(c.version_params.c.version_id))
+        .order_by(c.version_params.c.key),
+        sa.select(c.version_metrics)
+        .where(where(c.version_metrics.c.version_id))
+        .order_by(c.version_metrics.c.key),
+        sa.select(c.version_tags)
+        .where(where(c.version_tags.c.version_id))
+        .order_by(c.version_tags.c.key),
+        sa.select(c.aliases.c.version_id, c.aliases.c.alias)
+        .where(where(c.aliases.c.version_id))
+        .order_by(c.aliases.c.alias),
+        sa.select(c.version_files)
+        .where(where(c.version_files.c.version_id))
+        .order_by(c.version_files.c.path),
+        sa.select(_vd.c.version_id, _vd.c.role, _d)
+        .join(_d, _d.c.id == _vd.c.dataset_id)
+        .where(where(_vd.c.version_id))
+        .order_by(_vd.c.role, _d.c.name),
+        sa.select(_p.c.version_id, _m.c.name, _pv.c.number)
+        .join(_pv, _pv.c.id == _p.c.parent_id)
+        .join(_m, _m.c.id == _pv.c.model_id)
+        .where(where(_p.c.version_id))
+        .order_by(_m.c.name, _pv.c.number),
+        sa.select(c.version_flags.c.version_id, c.version_flags.c.flag)
+        .where(where(c.version_flags.c.version_id))
+        .distinct()
+        .order_by(c.version_flags.c.flag),
+    )
+
+
+# Many versions by an IN list; one (the hot path: a get, an alias move) by equality, which
+# spares expanding the list into the statement on every call.
+_LOAD_MANY = _loads(_by_ids)
+_LOAD_ONE = _loads(_by_id)
 
 
 def load(conn: Connection, ids: Sequence[str], registry: Puller | None = None) -> list[Version]:
@@ -103,26 +114,29 @@ def load(conn: Connection, ids: Sequence[str], registry: Puller | None = None) -
     used: dict[str, list[DatasetUse]] = {}
     parents: dict[str, list[str]] = {}
     flags: dict[str, list[str]] = {}
-    for chunk in _chunks(list(dict.fromkeys(ids))):
-        bound = {"ids": list(chunk)}
-        for r in conn.execute(_LOAD_VERSIONS, bound):
+    unique = list(dict.fromkeys(ids))
+    for chunk in _chunks(unique):
+        one = len(chunk) == 1
+        q: _Loads = _LOAD_ONE if one else _LOAD_MANY
+        bound: dict[str, Any] = {"id": chunk[0]} if one else {"ids": list(chunk)}
+        for r in conn.execute(q.versions, bound):
             rows[r.id] = r
-        for r in conn.execute(_LOAD_PARAMS, bound):
+        for r in conn.execute(q.params, bound):
             params.setdefault(r.version_id, {})[r.key] = r.value
-        for r in conn.execute(_LOAD_METRICS, bound):
+        for r in conn.execute(q.metrics, bound):
             metrics.setdefault(r.version_id, {})[r.key] = r.value
-        for r in conn.execute(_LOAD_TAGS, bound):
+        for r in conn.execute(q.tags, bound):
             tags.setdefault(r.version_id, {})[r.key] = r.value
-        for r in conn.execute(_LOAD_ALIASES, bound):
+        for r in conn.execute(q.aliases, bound):
             aliases.setdefault(r.version_id, []).append(r.alias)
-        for r in conn.execute(_LOAD_FILES, bound):
+        for r in conn.execute(q.files, bound):
             files.setdefault(r.version_id, []).append(FileEntry(r.path, r.digest, r.size))
-        for r in conn.execute(_LOAD_DATASETS, bound):
+        for r in conn.execute(q.datasets, bound):
             use = DatasetUse(r.name, r.digest, r.uri, r.size, r.file_count, r.role)
             used.setdefault(r.version_id, []).append(use)
-        for r in conn.execute(_LOAD_PARENTS, bound):
+        for r in conn.execute(q.parents, bound):
             parents.setdefault(r.version_id, []).append(f"{r.name}/{r.number}")
-        for r in conn.execute(_LOAD_FLAGS, bound):
+        for r in conn.execute(q.flags, bound):
             flags.setdefault(r.version_id, []).append(r.flag)
     out = []
     for vid in ids:
