@@ -22,12 +22,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import modelreg
 from live import LiveServer, live_server
 
 __all__ = ["live_server"]
 pytest_plugins = ["services", "browser"]  # PostgreSQL, SeaweedFS, Chromium for the session
+
+# Timing is not behaviour: on a shared machine running the suite on two workers, hypothesis's
+# deadline and its check for slow input generation would fail tests whose behaviour is right.
+settings.register_profile("modelreg", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("modelreg")
 
 IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
 # What the quick tier (``scripts/check --fast``) leaves to the full run: tests that start a

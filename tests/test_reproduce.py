@@ -248,6 +248,7 @@ def test_check_data_digests_a_directory_as_modelreg_does(tmp_path: Path) -> None
     assert "dataset 'images' differs" in bad.stderr
 
 
+@pytest.mark.slow  # builds a virtualenv and retrains: the full run only
 def test_a_deterministic_training_reproduces_byte_for_byte(
     trained: Trained, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
