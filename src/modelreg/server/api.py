@@ -136,10 +136,14 @@ def draft_signing_document(reg: Writer, name: str, body: NewVersionBody) -> JSON
 
 
 @router.get("/versions/{ref:path}", tags=["versions"], response_model=JSON)
-def get_version(reg: Reader, ref: str, at: Text | None = None, lineage: bool = True) -> Response:
+async def get_version(
+    reg: Reader, request: Request, ref: str, at: Text | None = None, lineage: bool = True
+) -> Response:
     """A version by reference (``NAME``, ``NAME/N``, ``NAME@ALIAS`` or UUID), with lineage;
     ``lineage=false`` leaves it out (its ``datasets`` and ``parents`` come instead)."""
-    return _json(wire.version_to_json(reg.get(ref, at=at, lineage=lineage)))
+    state = request.app.state.modelreg
+    version = await state.read(lambda: reg.get(ref, at=at, lineage=lineage))
+    return _json(wire.version_to_json(version))
 
 
 @router.get("/search", tags=["versions"], response_model=list[JSON])
