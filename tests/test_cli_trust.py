@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from modelreg import webhooks
+from modelreg import outbound, webhooks
 from test_cli import CLI, write
 
 KEY_ID = r"[0-9a-f]{64}"
@@ -30,7 +30,7 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    for name in ("MODELREG_URI", "FORCE_COLOR", webhooks.ALLOW_HOSTS_ENV):
+    for name in ("MODELREG_URI", "FORCE_COLOR", outbound.ALLOW_HOSTS_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "160")
@@ -549,7 +549,7 @@ def test_webhook_urls_to_private_hosts_are_refused(run: CLI) -> None:
 def test_webhook_add_list_deliver_and_remove(
     run: CLI, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(webhooks.ALLOW_HOSTS_ENV, "127.0.0.1")
+    monkeypatch.setenv(outbound.ALLOW_HOSTS_ENV, "127.0.0.1")
     write("model.bin")
     run.ok("register", "churn", "model.bin")
     out = run.ok("webhook", "add", "ci", receiver.url, "--action", "alias.").out
@@ -604,13 +604,13 @@ def test_webhook_add_list_deliver_and_remove(
 def test_a_refused_delivery_is_retried_and_logged(
     run: CLI, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(webhooks.ALLOW_HOSTS_ENV, "127.0.0.1")
+    monkeypatch.setenv(outbound.ALLOW_HOSTS_ENV, "127.0.0.1")
     write("model.bin")
     run.ok("register", "churn", "model.bin")
     run.ok("webhook", "add", "ci", receiver.url, "--secret", "s" * 32)
     run.ok("alias", "set", "churn", "staging", "churn/1")
     # The URL is checked again before each connection: without the allow list, no request.
-    monkeypatch.delenv(webhooks.ALLOW_HOSTS_ENV)
+    monkeypatch.delenv(outbound.ALLOW_HOSTS_ENV)
     assert run.json("webhook", "deliver")["retrying"] == 1
     assert receiver.requests == []
     [delivery] = run.json("webhook", "deliveries")
@@ -647,7 +647,7 @@ def test_webhook_errors_are_one_line_with_the_right_exit_code(
 def test_tables_fit_a_narrow_terminal(
     run: CLI, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(webhooks.ALLOW_HOSTS_ENV, "127.0.0.1")
+    monkeypatch.setenv(outbound.ALLOW_HOSTS_ENV, "127.0.0.1")
     write("model.bin")
     run.ok("register", "churn", "model.bin")
     run.ok("keys", "create")

@@ -53,7 +53,7 @@ FACES = {
     "remote": "the HTTP client (httpx)",
     "remote_blobs": "the HTTP client's transfers (httpx)",
     "mlflow_import": "reads an MLflow tracking server over its REST API (httpx)",
-    "webhooks": "the outbound sender of webhook deliveries (httpx, behind its SSRF guard)",
+    "webhook_delivery": "the sender of webhook deliveries (httpx, behind outbound's SSRF guard)",
 }
 STORE_MODULES = sorted(p.stem for p in SRC.glob("*.py") if p.stem not in ("__init__", *FACES))
 CLI_MODULES = sorted(p.stem for p in (SRC / "cli").glob("*.py"))

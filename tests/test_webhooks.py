@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 import modelreg
-from modelreg import webhooks
+from modelreg import outbound, webhook_delivery, webhooks
 from modelreg.errors import Conflict, InvalidInput, NotFound
 
 SECRET = "s3cret-for-tests-only-0123456789"
@@ -93,7 +93,7 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def reg(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv(webhooks.ALLOW_HOSTS_ENV, "127.0.0.1")
+    monkeypatch.setenv(outbound.ALLOW_HOSTS_ENV, "127.0.0.1")
     Path("m.bin").write_text("weights")
     Path("eval.csv").write_text("x,y\n1,2\n")
     with modelreg.connect(workdir / "reg", actor="alice") as registry:
@@ -112,7 +112,7 @@ class Clock:
 
 
 def deliver(reg: Any, clock: Clock, **options: Any) -> dict[str, int]:
-    return webhooks.deliver_pending(reg.db, now=clock, **options)
+    return webhook_delivery.deliver_pending(reg.db, now=clock, **options)
 
 
 def expected_signature(secret: str, received: Received) -> str:
@@ -214,12 +214,12 @@ def test_a_failing_receiver_is_retried_with_backoff_until_it_answers(reg, receiv
     assert deliver(reg, clock)["retrying"] == 1
     waiting = {"webhooks": 1, "delivered": 0, "retrying": 0, "failed": 0, "waiting": 1}
     assert deliver(reg, clock) == waiting
-    clock.advance(webhooks.backoff_seconds(1) - 1)
+    clock.advance(webhook_delivery.backoff_seconds(1) - 1)
     assert deliver(reg, clock)["waiting"] == 1
     assert len(receiver.requests) == 1  # nothing is sent while the webhook backs off
     clock.advance(1)
     assert deliver(reg, clock)["retrying"] == 1
-    clock.advance(webhooks.backoff_seconds(2))
+    clock.advance(webhook_delivery.backoff_seconds(2))
     assert deliver(reg, clock)["delivered"] == 2  # the event, then the one after it
 
     first = receiver.requests[0]
@@ -270,24 +270,27 @@ def test_after_the_last_attempt_an_event_fails_and_the_next_one_is_delivered(reg
     reg.register("churn", "m.bin")
     reg.set_tag("churn/1", "a", "1")
     reg.set_tag("churn/1", "b", "2")
-    receiver.replies = [(503, {})] * webhooks.MAX_ATTEMPTS
+    receiver.replies = [(503, {})] * webhook_delivery.MAX_ATTEMPTS
 
     totals = {"delivered": 0, "retrying": 0, "failed": 0}
-    for _ in range(webhooks.MAX_ATTEMPTS):
+    for _ in range(webhook_delivery.MAX_ATTEMPTS):
         counts = deliver(reg, clock)
         for key in totals:
             totals[key] += counts[key]
-        clock.advance(webhooks.BACKOFF_CAP_SECONDS)
+        clock.advance(webhook_delivery.BACKOFF_CAP_SECONDS)
 
-    assert totals == {"delivered": 1, "retrying": webhooks.MAX_ATTEMPTS - 1, "failed": 1}
+    assert totals == {"delivered": 1, "retrying": webhook_delivery.MAX_ATTEMPTS - 1, "failed": 1}
     tags = [r.event["after"] for r in receiver.requests]
-    assert tags == [{"a": "1"}] * webhooks.MAX_ATTEMPTS + [{"b": "2"}]
+    assert tags == [{"a": "1"}] * webhook_delivery.MAX_ATTEMPTS + [{"b": "2"}]
     log = reg.webhook_deliveries("ci")
     assert [(d["status"], d["attempt"]) for d in log[:2]] == [
         ("delivered", 1),
-        ("failed", webhooks.MAX_ATTEMPTS),
+        ("failed", webhook_delivery.MAX_ATTEMPTS),
     ]
-    assert webhooks.backoff_seconds(webhooks.MAX_ATTEMPTS) <= webhooks.BACKOFF_CAP_SECONDS
+    assert (
+        webhook_delivery.backoff_seconds(webhook_delivery.MAX_ATTEMPTS)
+        <= webhook_delivery.BACKOFF_CAP_SECONDS
+    )
 
 
 def test_the_request_goes_to_the_checked_address_with_the_name_in_host(reg, receiver, monkeypatch):
@@ -299,7 +302,7 @@ def test_the_request_goes_to_the_checked_address_with_the_name_in_host(reg, rece
         return real(host, port, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    monkeypatch.setenv(webhooks.ALLOW_HOSTS_ENV, "hooks.internal")
+    monkeypatch.setenv(outbound.ALLOW_HOSTS_ENV, "hooks.internal")
     reg.add_webhook("ci", f"http://hooks.internal:{receiver.port}/hook?team=growth")
     reg.register("churn", "m.bin")
 
@@ -312,7 +315,7 @@ def test_https_is_pinned_to_the_address_with_the_name_in_sni(monkeypatch):
     monkeypatch.setattr(
         socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("93.184.215.14", 443))]
     )
-    url, headers, extensions = webhooks.check_url("https://Hooks.Example.com/x?y=1").pinned()
+    url, headers, extensions = outbound.check_url("https://Hooks.Example.com/x?y=1").pinned()
     assert url == "https://93.184.215.14:443/x?y=1"
     assert headers == {"Host": "hooks.example.com"}
     assert extensions == {"sni_hostname": "hooks.example.com"}
@@ -342,7 +345,7 @@ def test_https_is_pinned_to_the_address_with_the_name_in_sni(monkeypatch):
     ],
 )
 def test_urls_that_could_reach_inside_are_refused(reg, monkeypatch, url, message):
-    monkeypatch.delenv(webhooks.ALLOW_HOSTS_ENV)
+    monkeypatch.delenv(outbound.ALLOW_HOSTS_ENV)
     with pytest.raises(InvalidInput, match="webhook") as caught:
         reg.add_webhook("ci", url)
     assert message in str(caught.value)
@@ -351,16 +354,16 @@ def test_urls_that_could_reach_inside_are_refused(reg, monkeypatch, url, message
 
 
 def test_the_allow_list_opens_http_and_private_addresses_for_listed_hosts_only():
-    allow = webhooks.AllowList.parse(["127.0.0.1", "10.1.0.0/16", "CI.Internal."])
-    assert webhooks.check_url("http://127.0.0.1:8080/", allowed_hosts=allow).addresses
-    assert webhooks.check_url("https://10.1.2.3/", allowed_hosts=allow).addresses
+    allow = outbound.AllowList.parse(["127.0.0.1", "10.1.0.0/16", "CI.Internal."])
+    assert outbound.check_url("http://127.0.0.1:8080/", allowed_hosts=allow).addresses
+    assert outbound.check_url("https://10.1.2.3/", allowed_hosts=allow).addresses
     with pytest.raises(InvalidInput, match="must use https"):
-        webhooks.check_url("http://10.2.0.1/", allowed_hosts=allow)
+        outbound.check_url("http://10.2.0.1/", allowed_hosts=allow)
     with pytest.raises(InvalidInput, match="private address"):
-        webhooks.check_url("https://10.2.0.1/", allowed_hosts=allow)
+        outbound.check_url("https://10.2.0.1/", allowed_hosts=allow)
     assert allow.allows_host("ci.internal")
     with pytest.raises(InvalidInput, match="MODELREG_WEBHOOK_ALLOW_HOSTS entry"):
-        webhooks.AllowList.parse(["http://ci.internal/"])
+        outbound.AllowList.parse(["http://ci.internal/"])
 
 
 _METADATA = "link-local address (where cloud metadata services answer)"
@@ -437,7 +440,7 @@ _COMPATIBLE = "an IPv4-compatible IPv6 address (deprecated; it embeds"
 def test_addresses_that_are_not_public_are_refused_with_the_reason(address, why):
     url = f"https://[{address}]/" if ":" in address else f"https://{address}/"
     with pytest.raises(InvalidInput) as caught:
-        webhooks.check_url(url)
+        outbound.check_url(url)
     reason = str(caught.value).partition(f" {ipaddress.ip_address(address)} is ")[2]
     assert why in reason
     assert ", not a public address;" in reason
@@ -468,11 +471,11 @@ def test_addresses_that_are_not_public_are_refused_with_the_reason(address, why)
 )
 def test_global_addresses_are_accepted(address):
     url = f"https://[{address}]/hook" if ":" in address else f"https://{address}/hook"
-    assert webhooks.check_url(url).addresses == (ipaddress.ip_address(address),)
+    assert outbound.check_url(url).addresses == (ipaddress.ip_address(address),)
 
 
 def test_a_name_with_one_address_that_is_not_public_is_refused(reg, monkeypatch):
-    monkeypatch.delenv(webhooks.ALLOW_HOSTS_ENV)
+    monkeypatch.delenv(outbound.ALLOW_HOSTS_ENV)
     monkeypatch.setattr(
         socket,
         "getaddrinfo",
@@ -498,7 +501,7 @@ def test_a_name_with_one_address_that_is_not_public_is_refused(reg, monkeypatch)
     ],
 )
 def test_dns_rebinding_between_check_and_connect_reaches_nothing(reg, monkeypatch, rebound, why):
-    monkeypatch.delenv(webhooks.ALLOW_HOSTS_ENV)
+    monkeypatch.delenv(outbound.ALLOW_HOSTS_ENV)
     answers = iter(["93.184.215.14", rebound])
     real = socket.getaddrinfo
 
@@ -592,7 +595,7 @@ def test_a_webhook_being_delivered_by_one_worker_is_skipped_by_another(reg, rece
     reg.register("churn", "m.bin")
     hook_id = reg.db.read(lambda conn: conn.execute(webhooks.schema.webhooks.select()).one().id)
     moment = Clock()()
-    job = reg.db.write(lambda conn: webhooks._claim(conn, hook_id, moment))
+    job = reg.db.write(lambda conn: webhook_delivery._claim(conn, hook_id, moment))
     assert not isinstance(job, str)
     assert deliver(reg, Clock())["delivered"] == 0  # leased by the first worker
     assert receiver.requests == []

@@ -186,14 +186,14 @@ class Governance:
         such as ``alias.``, or ``*``) to ``url``, signed with ``secret`` (random if None).
 
         The result holds the secret: the only time it is shown. The URL is checked against
-        server-side request forgery (see modelreg.webhooks).
+        server-side request forgery (see modelreg.outbound).
         """
-        from modelreg import webhooks
+        from modelreg import outbound, webhooks
 
         check_name(name, kind="webhook name")
         checked = webhooks.check_actions(actions)
         key = webhooks.check_secret(secret)
-        target = webhooks.check_url(url, allowed_hosts=webhooks.allowed_hosts_from_env())
+        target = outbound.check_url(url, allowed_hosts=outbound.allowed_hosts_from_env())
         return self.db.write(
             lambda conn: webhooks.add(
                 conn, name, target, actions=checked, secret=key, actor=self.actor
@@ -221,9 +221,9 @@ class Governance:
 
     def deliver_webhooks(self) -> dict[str, int]:
         """One delivery pass: send due events, schedule retries; counts by outcome."""
-        from modelreg import webhooks
+        from modelreg import webhook_delivery
 
-        return webhooks.deliver_pending(self.db)
+        return webhook_delivery.deliver_pending(self.db)
 
     # -- deletion ------------------------------------------------------------------------------
 

@@ -195,7 +195,7 @@ class RemoteRegistry:
         with registering.prepare(name, files, run=_run, **options) as draft:
             # Refuse before uploading anything; a signed version names its parents as they
             # are now, so that no alias is resolved again between signing and creating.
-            parents = [parse_ref(self.get(str(parent)).ref) for parent in draft.parents]
+            parents = [parse_ref(self.get(str(p), lineage=False).ref) for p in draft.parents]
             entries = check_entries(
                 FileEntry(path, *hash_file(source)) for path, source in draft.local.items()
             )
