@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import modelreg
-from modelreg import cards, schema
+from modelreg import reports, schema
 
 # The characters that matter to Markdown tables and line structure find edge cases faster.
 markdownish = st.text(alphabet="ab|\\#`*_[]<>~ \n\r\x0b\x1c\u2028-é", max_size=40)
@@ -28,7 +28,7 @@ def cell_count(row: str) -> int:
 @example("ends in a backslash \\")
 @example("<br>")
 def test_escaped_text_stays_in_one_cell_and_round_trips(text: str) -> None:
-    escaped = cards.escape(text)
+    escaped = reports.escape(text)
     assert len(escaped.splitlines()) <= 1
     assert cell_count(f"| {escaped} |") == 1
     assert not escaped.startswith("#")
@@ -61,6 +61,6 @@ def test_a_card_reports_stored_signatures_as_stored(tmp_path: Path) -> None:
             }
         ],
     }
-    text = cards.markdown(card)
+    text = reports.card_markdown(card)
     assert "**signed**" in text
     assert "release-bot" in text

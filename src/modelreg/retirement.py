@@ -18,7 +18,6 @@ from modelreg import audit, datasets, lineage, schema
 from modelreg.db import now
 from modelreg.errors import Conflict
 from modelreg.reports import GC_NOTE as GC_NOTE
-from modelreg.reports import markdown as markdown
 from modelreg.values import check_reason as check_reason
 
 FLAG = "data-retired"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from modelreg import IntegrityError, InvalidInput, NotFound, cards
+from modelreg import IntegrityError, InvalidInput, NotFound, reports
 
 HOSTILE = "a | b\n# not a heading"
 
@@ -198,7 +198,7 @@ def tables(text: str) -> list[list[str]]:
 
 
 def test_the_markdown_card_has_one_heading_per_section(registry, audited):
-    text = cards.markdown(registry.card("churn/1"))
+    text = reports.card_markdown(registry.card("churn/1"))
     headings = [line for line in text.splitlines() if line.startswith("#")]
     assert headings == ["# Model card: churn/1", *(f"## {s}" for s in SECTIONS)]
     assert "erasure request 17" in text
@@ -215,7 +215,7 @@ def test_markdown_escapes_hostile_text_so_the_layout_holds(registry, write):
         params={"note": "x | y\r\n## fake section"},
         tags={"owner": "<script>alert(1)</script> \\"},
     )
-    text = cards.markdown(registry.card("churn/1"))
+    text = reports.card_markdown(registry.card("churn/1"))
     headings = [line for line in text.splitlines() if line.startswith("#")]
     assert headings == ["# Model card: churn/1", *(f"## {s}" for s in SECTIONS)]
     for table in tables(text):

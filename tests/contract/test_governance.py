@@ -224,7 +224,7 @@ def test_affected_versions_are_listed_in_version_order(registry, write):
 
 
 def test_the_markdown_report_cannot_be_broken_by_a_reason(registry, chain):
-    from modelreg.retirement import markdown
+    from modelreg.reports import retirement_markdown as markdown
 
     report = registry.retire_dataset("customers.csv", reason="a | b\n# not a heading")
     table = [line for line in markdown(report, dry_run=False).splitlines() if "customers" in line]

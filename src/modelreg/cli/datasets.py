@@ -99,7 +99,7 @@ def dataset_impact(
         from modelreg import reports
 
         retired = all(d["retired"] for d in report["datasets"])
-        sys.stdout.write(reports.markdown(report, dry_run=not retired))
+        sys.stdout.write(reports.retirement_markdown(report, dry_run=not retired))
         return
     from modelreg.cli import render_governance
 
@@ -143,7 +143,7 @@ def dataset_retire(
     if as_markdown:
         from modelreg import reports
 
-        sys.stdout.write(reports.markdown(report, dry_run=dry_run))
+        sys.stdout.write(reports.retirement_markdown(report, dry_run=dry_run))
         return
     from modelreg.cli import render_governance
 

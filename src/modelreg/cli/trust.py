@@ -173,9 +173,9 @@ def card(
     if output_format == "json":
         emit_json(found)
         return
-    from modelreg import cards
+    from modelreg import reports
 
-    sys.stdout.write(cards.markdown(found))
+    sys.stdout.write(reports.card_markdown(found))
 
 
 @commands.command()
@@ -205,9 +205,9 @@ def trace(
     if output_format == "json":
         emit_json(found)
         return
-    from modelreg import cards
+    from modelreg import reports
 
-    sys.stdout.write(cards.trace_markdown(found))
+    sys.stdout.write(reports.trace_markdown(found))
 
 
 # -- reproduction --------------------------------------------------------------------------
