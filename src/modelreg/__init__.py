@@ -31,7 +31,8 @@ from modelreg.errors import (
     SecretInCommandWarning,
     UnsafeModel,
 )
-from modelreg.registry import Registry, connect
+from modelreg.locations import connect
+from modelreg.registry import Registry
 
 __version__ = "0.1.0"
 

@@ -1,15 +1,13 @@
-"""The Registry interface and ``connect``, the one way in."""
+"""The Registry contract: what every registry offers, embedded or over HTTP (``connect``, in
+``locations``, opens one)."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Unpack
-
-from modelreg.errors import InvalidInput
 
 if TYPE_CHECKING:
     from modelreg.audit import AuditEvent, VerifyResult
@@ -25,8 +23,6 @@ if TYPE_CHECKING:
     from modelreg.run import Run
     from modelreg.signing import PublicKeyArg
     from modelreg.versions import Model, NewVersion, Version
-
-DEFAULT_HOME = "~/.modelreg"
 
 
 class Registry(Protocol):
@@ -227,50 +223,6 @@ class Registry(Protocol):
     def revoke_token(self, name: str) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
-
-
-def default_uri() -> str:
-    return os.environ.get("MODELREG_URI") or str(Path(DEFAULT_HOME).expanduser())
-
-
-def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = None) -> Registry:
-    """Open a registry.
-
-    With no argument: ``$MODELREG_URI``, else ``~/.modelreg`` (created on first use). A
-    directory is an embedded registry (SQLite and blobs inside it); an ``http(s)://`` URL
-    is a ``modelreg server``, reached with the token in ``$MODELREG_TOKEN``. A database URL
-    (``postgresql://...``, ``sqlite:///...``) opens that database directly, with the blob
-    store in ``$MODELREG_BLOBS`` (a directory or ``s3://bucket/prefix``); without it, only
-    what needs no blobs works (tokens, search, audit).
-
-    >>> reg = connect("/tmp/my-registry")  # doctest: +SKIP
-    """
-    target = str(uri) if uri is not None else default_uri()
-    if not target.strip():
-        raise InvalidInput("registry location is empty")
-    if target[:8].lower().startswith(("http://", "https://")):
-        from modelreg.remote import RemoteRegistry
-
-        return RemoteRegistry(target, actor=actor)
-    from modelreg import backends
-    from modelreg.local import LocalRegistry
-
-    if backends.is_database_url(target):
-        url = backends.database_url(target)
-        blobs = os.environ.get("MODELREG_BLOBS")
-        store = backends.blob_store(blobs) if blobs else backends.MissingBlobStore(url)
-        return LocalRegistry(db_url=url, blobs=store, actor=actor)
-    scheme = _SCHEME.match(target)
-    if scheme and scheme[1].lower() != "file":
-        # A mistyped URL (htp://, ftp://) must not become a folder named after it.
-        raise InvalidInput(
-            f"registry {target!r} has an unknown scheme {scheme[1]!r}: give a directory,"
-            " http(s):// for a server, or a postgresql:// or sqlite:/// database URL"
-        )
-    return LocalRegistry(target.removeprefix("file://"), actor=actor)
-
-
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 if TYPE_CHECKING:  # mypy proves that both registries keep the contract

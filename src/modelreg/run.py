@@ -12,56 +12,38 @@ What the store does with it (the runs tables) is in ``runs``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from modelreg import capture, dataset_files
 from modelreg.errors import InvalidInput
 from modelreg.manifest import FilesArg
 from modelreg.records import DatasetUse
+from modelreg.registry import Registry
 from modelreg.values import check_metric, check_params
 
 if TYPE_CHECKING:
     from modelreg.flavors.autolog import Autolog
+    from modelreg.options import RegisterOptions
     from modelreg.records import Version
 
 
-class RunHost(Protocol):
-    """What a run records through: a registry, embedded or remote."""
+class RunHost(Registry, Protocol):
+    """What a run records through: a registry, embedded or remote (the Registry contract,
+    and where the uncommitted diff goes)."""
 
     def _put_diff(self, diff: bytes) -> tuple[str, int]: ...
 
-    def open_run(
+    def register(
         self,
-        *,
         name: str,
-        params: Mapping[str, Any],
-        code: Mapping[str, Any],
-        environment: Mapping[str, Any],
-        facts: capture.ProcessFacts,
-    ) -> str: ...
-
-    def close_run(
-        self,
-        run_id: str,
+        files: Any,
         *,
-        status: str,
-        error: str | None = None,
-        metrics: Mapping[str, float] | None = None,
-        datasets: Sequence[DatasetUse] = (),
-    ) -> None: ...
-
-    def record_run_params(
-        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
-    ) -> None: ...
-
-    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None: ...
-
-    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None: ...
-
-    def register(self, *args: Any, **options: Any) -> Version: ...
+        _run: Run | None = None,
+        **options: Unpack[RegisterOptions],
+    ) -> Version: ...
 
 
 MAX_NAME = 256

@@ -76,7 +76,7 @@ def server(
     session = ctx.find_object(Session)
     root = session.uri if session is not None and session.uri else None
     if db is None:
-        from modelreg.registry import default_uri
+        from modelreg.locations import default_uri
 
         root = root or default_uri()
         if root.startswith(("http://", "https://")):

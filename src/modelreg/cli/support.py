@@ -40,7 +40,7 @@ class Session:
 
     def registry(self) -> Any:
         if self._registry is None:
-            from modelreg.registry import connect
+            from modelreg.locations import connect
 
             self._registry = connect(self.uri)
         return self._registry

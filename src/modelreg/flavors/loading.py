@@ -50,7 +50,7 @@ def load(
     (LibraryVersionWarning); one that is not installed raises InvalidInput.
     """
     if registry is None:
-        from modelreg.registry import connect
+        from modelreg.locations import connect
 
         with_own = connect()
         try:
