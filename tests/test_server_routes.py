@@ -371,3 +371,15 @@ def test_show_json_and_the_api_give_one_json_form_of_a_version(
     light = served.http.get("/api/v1/versions/demo", params={"lineage": "false"})
     assert "lineage" not in light.json()
     assert light.json()["files"] == shown["files"]
+
+
+def test_a_query_parameter_given_twice_is_refused_not_read_as_the_last(served: Server) -> None:
+    """A schema-checked client sends a value once; two are a malformed request (only the
+    comparison page takes several versions)."""
+    twice = served.http.get("/api/v1/audit", params=[("actor", "a"), ("actor", "b")])
+    assert twice.status_code == 400
+    assert "'actor' is given more than once" in twice.json()["detail"]
+    for path in ("/api/v1/versions/demo/1", "/api/v1/pages/models"):
+        assert served.http.get(path, params=[("at", "x"), ("at", "y")]).status_code == 400
+    many = served.http.get("/api/v1/pages/compare", params=[("v", "demo/1"), ("v", "nope/1")])
+    assert "model 'nope' not found" in many.json()["detail"]  # both were read

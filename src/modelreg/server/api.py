@@ -28,14 +28,14 @@ from modelreg.blobs import take
 from modelreg.errors import IntegrityError, InvalidInput, RangeNotSatisfiable
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
-from modelreg.server.auth import allow
+from modelreg.server.auth import allow, single_values
 from modelreg.server.problems import PROBLEMS, CorruptBlobServed
 from modelreg.values import MAX_OFFSET, MAX_PAGE
 
 PAGE = 100  # the page size when a listing does not ask for one
 CHUNK = 1024 * 1024
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
+router = APIRouter(prefix="/api/v1", responses=PROBLEMS, dependencies=[Depends(single_values())])
 
 Reader = Annotated[LocalRegistry, Depends(allow("reader"))]
 Writer = Annotated[LocalRegistry, Depends(allow("writer"))]

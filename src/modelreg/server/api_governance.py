@@ -12,11 +12,11 @@ from modelreg import signing, wire
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.server.api import JSON, Body, Maintainer, Reader, Text, Writer
-from modelreg.server.auth import allow
+from modelreg.server.auth import allow, single_values
 from modelreg.server.problems import PROBLEMS
 from modelreg.values import MAX_GRACE, MAX_PAGE
 
-router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
+router = APIRouter(prefix="/api/v1", responses=PROBLEMS, dependencies=[Depends(single_values())])
 Admin = Annotated[LocalRegistry, Depends(allow("admin"))]
 
 

@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.types import Scope
 
 from modelreg import tokens
-from modelreg.errors import ModelregError, NotAuthenticated, PermissionDenied
+from modelreg.errors import InvalidInput, ModelregError, NotAuthenticated, PermissionDenied
 from modelreg.local import LocalRegistry
 from modelreg.server.metrics import Metrics
 
@@ -85,6 +85,20 @@ def _role(context: RouteContext) -> str | None:
             return str(role)
         pending += dependency.dependencies
     return None
+
+
+def single_values(*lists: str) -> Callable[[Request], None]:
+    """A router's rule that a query parameter comes once, but for the ``lists`` it takes many
+    of: ``?ref=a&ref=b`` is refused, not read as ``b``."""
+
+    def check(request: Request) -> None:
+        seen: set[str] = set()
+        for key, _ in request.query_params.multi_items():
+            if key in seen and key not in lists:
+                raise InvalidInput(f"query parameter {key[:80]!r} is given more than once")
+            seen.add(key)
+
+    return check
 
 
 def _check_role(caller: Caller, role: str) -> None:

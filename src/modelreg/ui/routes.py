@@ -29,7 +29,7 @@ from modelreg import __version__, tokens
 from modelreg.errors import InvalidInput, ModelregError, NotAuthenticated, NotFound
 from modelreg.local import LocalRegistry
 from modelreg.server.api import blob_response
-from modelreg.server.auth import PUBLIC, SESSION_COOKIE, AppState, allow
+from modelreg.server.auth import PUBLIC, SESSION_COOKIE, AppState, allow, single_values
 from modelreg.server.problems import PROBLEMS
 from modelreg.ui import pages
 from modelreg.values import MAX_OFFSET
@@ -49,7 +49,9 @@ SECURITY_HEADERS = {
 TWIN = "/api/v1/pages"
 
 router = APIRouter(include_in_schema=False)
-twins = APIRouter(prefix=TWIN, tags=["pages"], responses=PROBLEMS)
+twins = APIRouter(
+    prefix=TWIN, tags=["pages"], responses=PROBLEMS, dependencies=[Depends(single_values("v"))]
+)
 
 Reader = Annotated[LocalRegistry, Depends(allow("reader"))]
 Writer = Annotated[LocalRegistry, Depends(allow("writer"))]
