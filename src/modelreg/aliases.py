@@ -60,7 +60,7 @@ def set_alias(
                     if policy.overrides == "allowed"
                     else ""
                 ),
-                checks=[c.to_dict() for c in checks],
+                checks=[dict(c.to_dict()) for c in checks],
             )
         if failed:
             why_not = promotion.override_refusal(policy, facts, actor)
@@ -68,7 +68,7 @@ def set_alias(
                 raise PromotionRefused(
                     f"{name}@{alias} is protected; {new_ref} failed {refused}; --force is"
                     f" refused: {why_not}",
-                    checks=[c.to_dict() for c in checks],
+                    checks=[dict(c.to_dict()) for c in checks],
                 )
             audit.append(
                 conn,

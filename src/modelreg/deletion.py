@@ -10,14 +10,13 @@ version an alias points at is refused: move the alias first.
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import audit, schema, versions
 from modelreg.db import now
 from modelreg.errors import Conflict
+from modelreg.records import Deletion
 from modelreg.refs import check_deletion_ref as check_ref
 
 _a, _m, _v = schema.aliases, schema.models, schema.versions
@@ -29,7 +28,7 @@ _ALIASES_ON = (
 )
 
 
-def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:
+def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> Deletion:
     """Mark the version ``ref`` names (``NAME/N`` or its UUID) deleted, with its audit event."""
     vid = versions.resolve(conn, check_ref(ref))  # Gone when it was deleted already
     (version,) = versions.load(conn, [vid])

@@ -27,6 +27,7 @@ from modelreg import (
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.errors import InvalidInput
+from modelreg.records import Deletion, NewTokenInfo, TokenInfo
 from modelreg.refs import check_name, parse_ref
 from modelreg.values import check_deletion_reason, check_metrics
 
@@ -227,7 +228,7 @@ class Governance:
 
     # -- deletion ------------------------------------------------------------------------------
 
-    def delete_version(self, ref: str, *, reason: str) -> dict[str, Any]:
+    def delete_version(self, ref: str, *, reason: str) -> Deletion:
         """Delete the version ``ref`` names (``NAME/N`` or its UUID), with a reason.
 
         Its record stays (number, audit history, children's lineage) but it is no longer
@@ -240,7 +241,7 @@ class Governance:
 
     # -- API tokens ----------------------------------------------------------------------------
 
-    def create_token(self, name: str, *, role: str = "reader") -> dict[str, Any]:
+    def create_token(self, name: str, *, role: str = "reader") -> NewTokenInfo:
         """Create an API token for the team server with a role (reader, writer, maintainer or
         admin). The result holds the secret under ``"token"``: the only time it is shown, as
         only its hash is kept. Names are never reused, a revoked token's included.
@@ -252,11 +253,11 @@ class Governance:
         tokens.check_role(role)
         return self.db.write(lambda conn: tokens.create(conn, name, role, actor=self.actor))
 
-    def tokens(self) -> list[dict[str, Any]]:
+    def tokens(self) -> list[TokenInfo]:
         """Every API token by name, revoked ones included; never a secret or its hash."""
         return self.db.read(tokens.listing)
 
-    def revoke_token(self, name: str) -> dict[str, Any]:
+    def revoke_token(self, name: str) -> TokenInfo:
         """Revoke an API token: it never authenticates again. Revoking a revoked token
         returns it unchanged."""
         check_name(name, kind="token name")

@@ -45,6 +45,7 @@ from modelreg.errors import BlobMissing, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
 from modelreg.lineage import of_version as lineage_of
 from modelreg.manifest import FileEntry, FilesArg, check_entries
+from modelreg.records import PromotionCheck
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.run import Run
 from modelreg.values import (
@@ -490,13 +491,13 @@ class LocalRegistry(Governance):
             )
         )
 
-    def check_promotion(self, name: str, alias: str, ref: str) -> dict[str, Any]:
+    def check_promotion(self, name: str, alias: str, ref: str) -> PromotionCheck:
         """Run ``name@alias``'s gates on a version without moving anything."""
         check_name(name)
         check_alias(alias)
         parsed = parse_ref(ref)
 
-        def read(conn: Connection) -> dict[str, Any]:
+        def read(conn: Connection) -> PromotionCheck:
             mid = versions.model_id(conn, name)
             vid = versions.resolve(conn, parsed)
             ref_found = versions.ref_of(conn, vid)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, evaluations, retirement, schema, versions
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput
+from modelreg.records import GateCheck
 from modelreg.refs import check_name
 from modelreg.values import check_key
 
@@ -85,8 +86,8 @@ class Check:
     ok: bool
     detail: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> GateCheck:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (responses)
+
 from modelreg.manifest import FileEntry
 from modelreg.refs import Ref
 
@@ -247,3 +249,54 @@ class VerifyResult:
             "bad_seq": self.bad_seq,
             "reason": self.reason,
         }
+
+
+# -- results of operations, as the SDK returns them and the API sends them ----------------------
+
+
+class TokenInfo(TypedDict):
+    """An API token as listings show it: never its secret, never the secret's hash."""
+
+    id: str
+    name: str
+    role: str
+    prefix: str
+    created_at: str
+    created_by: str
+    revoked_at: str | None
+    revoked_by: str | None
+    last_used_at: str | None
+
+
+class NewTokenInfo(TokenInfo):
+    """A token just made, with its secret: the only time the secret is shown."""
+
+    token: str
+
+
+class Deletion(TypedDict):
+    """A version deleted: when, by whom and why, and what its files held."""
+
+    ref: str
+    id: str
+    deleted_at: str
+    deleted_by: str
+    reason: str
+    files: int
+    size: int
+
+
+class GateCheck(TypedDict):
+    """One check of a protected alias's gates, with the figures that decided it."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+class PromotionCheck(TypedDict):
+    """A version run through an alias's gates without moving anything."""
+
+    protected: bool
+    ok: bool
+    checks: list[GateCheck]

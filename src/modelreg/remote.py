@@ -47,8 +47,12 @@ from modelreg.records import (
     Dataset,
     DatasetArg,
     DatasetUse,
+    Deletion,
     Model,
+    NewTokenInfo,
     NewVersion,
+    PromotionCheck,
+    TokenInfo,
     VerifyResult,
     Version,
 )
@@ -420,9 +424,9 @@ class RemoteRegistry:
         ]
         return found
 
-    def check_promotion(self, name: str, alias: str, ref: str) -> dict[str, Any]:
+    def check_promotion(self, name: str, alias: str, ref: str) -> PromotionCheck:
         path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/check"
-        result: dict[str, Any] = self._call("GET", path, params={"ref": ref})
+        result: PromotionCheck = self._call("GET", path, params={"ref": ref})
         return result
 
     def set_tag(self, ref: str, key: str, value: Any) -> None:
@@ -520,9 +524,9 @@ class RemoteRegistry:
         found: dict[str, Any] = self._call("POST", "/dataset/retire", json=body)
         return found
 
-    def delete_version(self, ref: str, *, reason: str) -> dict[str, Any]:
+    def delete_version(self, ref: str, *, reason: str) -> Deletion:
         path = f"/versions/{_path(str(check_deletion_ref(ref)))}"
-        found: dict[str, Any] = self._call(
+        found: Deletion = self._call(
             "DELETE", path, params={"reason": check_deletion_reason(reason)}
         )
         return found
@@ -637,16 +641,16 @@ class RemoteRegistry:
     def verify_audit(self) -> VerifyResult:
         return wire.verify_result_from_json(self._call("GET", "/audit/verify"))
 
-    def create_token(self, name: str, *, role: str = "reader") -> dict[str, Any]:
-        found: dict[str, Any] = self._call("POST", "/tokens", json={"name": name, "role": role})
+    def create_token(self, name: str, *, role: str = "reader") -> NewTokenInfo:
+        found: NewTokenInfo = self._call("POST", "/tokens", json={"name": name, "role": role})
         return found
 
-    def tokens(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._call("GET", "/tokens")
+    def tokens(self) -> list[TokenInfo]:
+        found: list[TokenInfo] = self._call("GET", "/tokens")
         return found
 
-    def revoke_token(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self._call("DELETE", f"/tokens/{_seg(name, 'token name')}")
+    def revoke_token(self, name: str) -> TokenInfo:
+        found: TokenInfo = self._call("DELETE", f"/tokens/{_seg(name, 'token name')}")
         return found
 
     def add_webhook(self, name: str, url: str, **options: Unpack[WebhookOptions]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, schema
 from modelreg.db import Database, format_time, now
 from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.records import NewTokenInfo, TokenInfo
 from modelreg.refs import check_name
 
 ROLES = ("reader", "writer", "maintainer", "admin")
@@ -84,7 +85,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def _public(row: Any) -> dict[str, Any]:
+def _public(row: Any) -> TokenInfo:
     """A token as listings show it: never the secret, never its hash."""
     return {
         "id": row["id"],
@@ -105,7 +106,7 @@ def _find(conn: Connection, name: str) -> Any:
     return conn.execute(q).mappings().first()
 
 
-def create(conn: Connection, name: str, role: str, *, actor: str) -> dict[str, Any]:
+def create(conn: Connection, name: str, role: str, *, actor: str) -> NewTokenInfo:
     """Create a token (audited, without its secret); the result holds the secret under
     ``"token"``, the only time it is shown."""
     check_name(name, kind="token name")
@@ -145,13 +146,13 @@ def create(conn: Connection, name: str, role: str, *, actor: str) -> dict[str, A
     return {**_public(row), "token": secret}
 
 
-def listing(conn: Connection) -> list[dict[str, Any]]:
+def listing(conn: Connection) -> list[TokenInfo]:
     """Every token by name, revoked ones included; never a secret or its hash."""
     rows = conn.execute(sa.select(_tokens).order_by(_tokens.c.name)).mappings()
     return [_public(row) for row in rows]
 
 
-def revoke(conn: Connection, name: str, *, actor: str) -> dict[str, Any]:
+def revoke(conn: Connection, name: str, *, actor: str) -> TokenInfo:
     """Revoke a token (audited): it never authenticates again. A revoked token is returned
     as it is, revoked when and by whom it first was, and nothing is recorded."""
     check_name(name, kind="token name")

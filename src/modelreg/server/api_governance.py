@@ -11,6 +11,7 @@ from pydantic import Field
 from modelreg import signing, wire
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
+from modelreg.records import Deletion, NewTokenInfo, PromotionCheck, TokenInfo
 from modelreg.server.api import JSON, Body, Maintainer, Reader, Text, Writer
 from modelreg.server.auth import allow, single_values
 from modelreg.server.problems import PROBLEMS
@@ -74,7 +75,7 @@ def get_policy(reg: Reader, name: str, alias: str) -> JSON:
 
 
 @router.get("/models/{name}/aliases/{alias}/check", tags=["aliases"])
-def check_promotion(reg: Reader, name: str, alias: str, ref: Text) -> JSON:
+def check_promotion(reg: Reader, name: str, alias: str, ref: Text) -> PromotionCheck:
     """Run an alias's gates on a version without moving anything."""
     return reg.check_promotion(name, alias, ref)
 
@@ -133,7 +134,7 @@ def retire_dataset(reg: Maintainer, body: RetireBody) -> JSON:
 @router.delete("/versions/{ref:path}", tags=["versions"])
 def delete_version(
     reg: Maintainer, ref: str, reason: Annotated[str, Query(max_length=2000)]
-) -> JSON:
+) -> Deletion:
     """Delete a version (``NAME/N`` or UUID), with a reason: its record stays, reaching it
     answers 410, and gc frees its files. Refused (409) while an alias points at it."""
     return reg.delete_version(ref, reason=reason)
@@ -266,18 +267,18 @@ class TokenBody(Body):
 
 
 @router.post("/tokens", status_code=201, tags=["tokens"])
-def create_token(reg: Admin, body: TokenBody) -> JSON:
+def create_token(reg: Admin, body: TokenBody) -> NewTokenInfo:
     """Make a token; the response holds its secret, the only time it is shown."""
     return reg.create_token(body.name, role=body.role)
 
 
 @router.get("/tokens", tags=["tokens"])
-def list_tokens(reg: Admin) -> list[JSON]:
+def list_tokens(reg: Admin) -> list[TokenInfo]:
     return reg.tokens()
 
 
 @router.delete("/tokens/{name}", tags=["tokens"])
-def revoke_token(reg: Admin, name: str) -> JSON:
+def revoke_token(reg: Admin, name: str) -> TokenInfo:
     return reg.revoke_token(name)
 
 
