@@ -147,3 +147,36 @@ def test_a_range_form_that_is_not_served_is_refused_naming_the_forms(
     answer = server.http.get(f"/api/v1/blobs/{digest}", headers={"Range": header})
     assert answer.status_code == 400
     assert words in answer.json()["detail"]
+
+
+def test_an_empty_blob_has_no_range_to_serve(make_server: Server) -> None:
+    server = make_server()
+    empty = hashlib.sha256(b"").hexdigest()
+    server.registry.blobs.put(io.BytesIO(b""), digest=empty)
+    assert fetch(server, f"/api/v1/blobs/{empty}") == (200, b"")
+    for header in ("bytes=-5", "bytes=0-"):
+        answer = server.http.get(f"/api/v1/blobs/{empty}", headers={"Range": header})
+        assert answer.status_code == 416, header
+        assert answer.headers["content-range"] == "bytes */0"
+
+
+@pytest.mark.parametrize("grown", [1, 2 * 1024 * 1024])
+def test_a_blob_that_changed_size_since_it_was_measured_is_never_served_whole(
+    make_server: Server, monkeypatch: pytest.MonkeyPatch, grown: int
+) -> None:
+    """The bytes past the length announced are not sent, and count as damage: the client
+    never gets a complete response whose bytes were not checked."""
+    server = make_server()
+    server.registry.blobs.put(io.BytesIO(BIG), digest=BIG_DIGEST)
+    store = server.registry.blobs
+    real_size = store.size
+
+    def measured_then_grown(digest: str) -> int:
+        size = real_size(digest)
+        if digest == BIG_DIGEST:
+            overwrite_blob(server.registry, digest, BIG + b"x" * grown)
+        return size
+
+    monkeypatch.setattr(store, "size", measured_then_grown)
+    with pytest.raises(httpx.RemoteProtocolError):
+        fetch(server, f"/api/v1/blobs/{BIG_DIGEST}")

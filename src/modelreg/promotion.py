@@ -267,10 +267,20 @@ def _latest_score(
 
 
 def gather(conn: Connection, policy: Policy, model_id: str, alias: str, candidate_id: str) -> Facts:
-    a = schema.aliases
+    a, e, v = schema.aliases, schema.alias_events, schema.versions
     holder_id = conn.execute(
         sa.select(a.c.version_id).where(a.c.model_id == model_id, a.c.alias == alias)
     ).scalar()
+    if holder_id is None:
+        # An alias deleted and set again is compared with what it last held: deleting a
+        # protected alias first must not let a worse version past the gates.
+        holder_id = conn.execute(
+            sa.select(e.c.version_id)
+            .join(v, v.c.id == e.c.version_id)
+            .where(e.c.model_id == model_id, e.c.alias == alias, v.c.deleted_at.is_(None))
+            .order_by(e.c.at.desc(), e.c.id.desc())
+            .limit(1)
+        ).scalar()
     candidate = versions.load(conn, [candidate_id])[0]
     holder_score = candidate_score = None
     if policy.metric is not None:

@@ -192,3 +192,14 @@ def test_overrides_take_one_of_three_rules(churn):
     with pytest.raises(InvalidInput, match="overrides must be one of allowed, forbidden"):
         churn.set_policy("churn", "production", overrides="sometimes")
     assert churn.policy("churn", "production")["overrides"] == "allowed"
+
+
+def test_deleting_a_protected_alias_does_not_open_its_gates(churn):
+    """Set again after it was deleted, the alias compares a candidate with what it last
+    held: a worse version cannot slip in through the delete."""
+    churn.set_policy("churn", "production", metric="accuracy", overrides="forbidden")
+    churn.delete_alias("churn", "production")
+    with pytest.raises(PromotionRefused, match="not-worse"):
+        churn.set_alias("churn", "production", "churn/2")
+    churn.set_alias("churn", "production", "churn/3")
+    assert holder(churn) == "churn/3"

@@ -136,14 +136,10 @@ def draft_signing_document(reg: Writer, name: str, body: NewVersionBody) -> JSON
 
 
 @router.get("/versions/{ref:path}", tags=["versions"], response_model=JSON)
-async def get_version(
-    reg: Reader, request: Request, ref: str, at: Text | None = None, lineage: bool = True
-) -> Response:
+def get_version(reg: Reader, ref: str, at: Text | None = None, lineage: bool = True) -> Response:
     """A version by reference (``NAME``, ``NAME/N``, ``NAME@ALIAS`` or UUID), with lineage;
     ``lineage=false`` leaves it out (its ``datasets`` and ``parents`` come instead)."""
-    state = request.app.state.modelreg
-    version = await state.read(lambda: reg.get(ref, at=at, lineage=lineage))
-    return _json(wire.version_to_json(version))
+    return _json(wire.version_to_json(reg.get(ref, at=at, lineage=lineage)))
 
 
 @router.get("/search", tags=["versions"], response_model=list[JSON])
@@ -305,12 +301,12 @@ def blob_response(request: Request, reg: LocalRegistry, digest: str) -> Response
         # Checked whole before a byte is sent, so that the client reads an integrity error
         # instead of a cut: a small blob, or one this server has found corrupt before.
         with reg.blobs.open(digest) as stream:
-            data = _read_checked(stream, digest, state, keep=size <= CHUNK)
+            data = _read_checked(stream, digest, size, state, keep=size <= CHUNK)
         if data is not None:
             return Response(data[start:], status_code=status, headers=headers, media_type=binary)
     stream = reg.blobs.open(digest)
     return StreamingResponse(
-        _verified(stream, digest, start, state),
+        _verified(stream, digest, start, size, state),
         status_code=status,
         headers=headers,
         media_type=binary,
@@ -318,16 +314,20 @@ def blob_response(request: Request, reg: LocalRegistry, digest: str) -> Response
     )
 
 
-def _read_checked(stream: BinaryIO, digest: str, state: Any, *, keep: bool) -> bytes | None:
-    """The blob's bytes (None unless ``keep``) once their digest matches; IntegrityError
-    when it does not."""
+def _read_checked(
+    stream: BinaryIO, digest: str, size: int, state: Any, *, keep: bool
+) -> bytes | None:
+    """The blob's ``size`` bytes (None unless ``keep``) once their digest matches;
+    IntegrityError when it does not, or when the blob holds more than ``size`` bytes."""
     hashed = hashlib.sha256()
     kept = bytearray()
-    while chunk := stream.read(CHUNK):
+    left = size
+    while left and (chunk := stream.read(min(CHUNK, left))):
         hashed.update(chunk)
+        left -= len(chunk)
         if keep:
             kept += chunk
-    if hashed.hexdigest() != digest:
+    if hashed.hexdigest() != digest or left or stream.read(1):  # shorter or longer: damage
         state.blob_failed(digest, hashed.hexdigest())
         raise IntegrityError(
             f"blob {digest} on the server does not match its digest: its bytes are damaged"
@@ -337,23 +337,27 @@ def _read_checked(stream: BinaryIO, digest: str, state: Any, *, keep: bool) -> b
     return bytes(kept) if keep else None
 
 
-def _verified(stream: BinaryIO, digest: str, start: int, state: Any) -> Iterator[bytes]:
-    """The blob's bytes from ``start``, hashing all of it (the bytes before ``start`` too,
-    unsent); the last chunk is held back until the whole digest matches, so that a client
-    never receives a complete response of damaged bytes."""
+def _verified(stream: BinaryIO, digest: str, start: int, size: int, state: Any) -> Iterator[bytes]:
+    """The blob's bytes from ``start`` to the ``size`` announced, hashing all of it (the
+    bytes before ``start`` too, unsent); the last chunk is held back until the whole digest
+    matches, so that a client never receives a complete response of damaged bytes. A blob
+    that holds more than ``size`` bytes (changed since it was measured) is damaged too."""
     hashed = hashlib.sha256()
     held = b""
     skip = start
+    left = size - start
     with stream:
         while skip and (chunk := stream.read(min(CHUNK, skip))):
             hashed.update(chunk)
             skip -= len(chunk)
-        while chunk := stream.read(CHUNK):
+        while left and (chunk := stream.read(min(CHUNK, left))):
             hashed.update(chunk)
+            left -= len(chunk)
             if held:
                 yield held
             held = chunk
-    if hashed.hexdigest() != digest:
+        extra = stream.read(1)
+    if hashed.hexdigest() != digest or left or extra:
         state.blob_failed(digest, hashed.hexdigest())
         raise CorruptBlobServed(digest)
     if held:
@@ -376,10 +380,9 @@ def _range_start(header: str | None, size: int) -> int:
         )
     first, last = found.group(1), found.group(2)
     if first == "":  # a suffix: the last N bytes
-        start = max(0, size - int(last))
-        if int(last) == 0:
-            raise RangeNotSatisfiable("a range of the last 0 bytes holds nothing", size=size)
-        return start
+        if int(last) == 0 or size == 0:
+            raise RangeNotSatisfiable(f"a range of the last {last} bytes of {size}", size=size)
+        return max(0, size - int(last))
     start = int(first)
     if start >= size:
         raise RangeNotSatisfiable(

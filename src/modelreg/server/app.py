@@ -14,7 +14,6 @@ import os
 import socket
 from typing import Any
 
-import anyio.to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
@@ -22,7 +21,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from modelreg.blobs import LocalBlobStore
 from modelreg.errors import InvalidInput, ModelregError, TooLarge, Unavailable
 from modelreg.local import LocalRegistry
 from modelreg.server import api, api_governance
@@ -179,17 +177,13 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
         dependencies=[Depends(allow(PUBLIC))],
         responses={503: {"description": "Not ready", "content": {PROBLEM: {}}}},
     )
-    async def healthz() -> dict[str, str]:
+    def healthz() -> dict[str, str]:
         """Ready when the database answers with this modelreg's schema and the blob store
         can be used; a 503 (``unavailable``) names what is not, so that a load balancer
         stops sending requests to this replica."""
-        await state.read(state.registry.db.check_ready)
-        blobs = state.registry.blobs
+        state.registry.db.check_ready()
         try:
-            if isinstance(blobs, LocalBlobStore):  # two stats
-                blobs.check()
-            else:  # S3: a round trip
-                await anyio.to_thread.run_sync(blobs.check)
+            state.registry.blobs.check()
         except OSError as exc:
             _log.error("health check: %s", exc)
             raise Unavailable("the blob store cannot be used (see the server's log)") from None

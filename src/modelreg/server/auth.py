@@ -15,7 +15,6 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
@@ -34,7 +33,6 @@ ACTOR_HEADER = "x-modelreg-actor"
 SESSION_COOKIE = "modelreg_session"
 _UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _log = logging.getLogger("modelreg.server")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,11 +85,11 @@ def _role(context: RouteContext) -> str | None:
     return None
 
 
-def single_values(*lists: str) -> Callable[[Request], None]:
+def single_values(*lists: str) -> Callable[[Request], Awaitable[None]]:
     """A router's rule that a query parameter comes once, but for the ``lists`` it takes many
     of: ``?ref=a&ref=b`` is refused, not read as ``b``."""
 
-    def check(request: Request) -> None:
+    async def check(request: Request) -> None:  # async: no hop to a worker thread
         seen: set[str] = set()
         for key, _ in request.query_params.multi_items():
             if key in seen and key not in lists:
@@ -112,11 +110,6 @@ class AppState:
     def __init__(self, app: FastAPI, registry: LocalRegistry, settings: Settings) -> None:
         self.app = app
         self.registry = registry
-        # A read of a SQLite file takes tens of microseconds: run on the event loop, it costs
-        # less than the hop to a worker thread, and the loop and a pool of threads fighting
-        # for the GIL cut a process's throughput by two thirds. A PostgreSQL read waits on
-        # the network, and goes to a thread.
-        self.inline_reads = registry.db.dialect == "sqlite"
         self.settings = settings
         self.metrics = Metrics()
         self.corrupt_blobs: set[str] = set()  # checked whole before they are sent again
@@ -135,12 +128,6 @@ class AppState:
             digest,
             actual,
         )
-
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``, a short read of the store: inline on SQLite, else in a thread."""
-        if self.inline_reads:
-            return fn(*args)
-        return await anyio.to_thread.run_sync(fn, *args)
 
     def role_of(self, scope: Scope) -> str | None:
         """The role that the route which will answer this request needs: None for a path
@@ -172,7 +159,7 @@ class AppState:
         if role == PUBLIC:
             return Caller(ANONYMOUS, PUBLIC)
         if self.settings.auth:  # a database read: off the event loop
-            caller = await self.read(self.authenticate, request)
+            caller = await anyio.to_thread.run_sync(self.authenticate, request)
         else:
             caller = self.authenticate(request)
         _check_role(caller, role)
