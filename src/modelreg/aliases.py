@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, promotion, schema, versions
 from modelreg.db import now
 from modelreg.errors import InvalidInput, NotFound, PromotionRefused
+from modelreg.records import AliasMove
 from modelreg.refs import Ref
 
 _a, _e, _v = schema.aliases, schema.alias_events, schema.versions
@@ -161,7 +162,7 @@ def delete_alias(conn: Connection, name: str, alias: str, *, actor: str) -> None
     )
 
 
-def history(conn: Connection, name: str, alias: str) -> list[dict[str, Any]]:
+def history(conn: Connection, name: str, alias: str) -> list[AliasMove]:
     """Every move of an alias, oldest first; ``version`` is None where the alias was
     deleted, and ``version_deleted_at`` says when a version it pointed at was deleted since."""
     mid = versions.model_id(conn, name)
@@ -171,7 +172,7 @@ def history(conn: Connection, name: str, alias: str) -> list[dict[str, Any]]:
         .where(_e.c.model_id == mid, _e.c.alias == alias)
         .order_by(_e.c.at, _e.c.id)
     )
-    rows = [
+    rows: list[AliasMove] = [
         {
             "at": r.at,
             "actor": r.actor,

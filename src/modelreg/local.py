@@ -45,7 +45,7 @@ from modelreg.errors import BlobMissing, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
 from modelreg.lineage import of_version as lineage_of
 from modelreg.manifest import FileEntry, FilesArg, check_entries
-from modelreg.records import PromotionCheck
+from modelreg.records import AliasMove, FsckReport, GcReport, PolicyInfo, PromotionCheck
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.run import Run
 from modelreg.values import (
@@ -460,7 +460,7 @@ class LocalRegistry(Governance):
 
         return self.db.write(change)
 
-    def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> dict[str, Any]:
+    def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> PolicyInfo:
         """Set the promotion gates of ``name@alias`` (see promotion.Policy for the options;
         ``protected=False`` lifts them)."""
         check_name(name)
@@ -470,12 +470,12 @@ class LocalRegistry(Governance):
             lambda conn: promotion.set_policy(conn, name, alias, policy, actor=self.actor)
         )
 
-    def policy(self, name: str, alias: str) -> dict[str, Any] | None:
+    def policy(self, name: str, alias: str) -> PolicyInfo | None:
         """The promotion gates of ``name@alias``, or None when it is not protected."""
         check_name(name)
         check_alias(alias)
 
-        def read(conn: Connection) -> dict[str, Any] | None:
+        def read(conn: Connection) -> PolicyInfo | None:
             found = promotion.policy_for(conn, versions.model_id(conn, name), alias)
             return None if found is None else found.to_dict()
 
@@ -522,7 +522,7 @@ class LocalRegistry(Governance):
         check_alias(alias)
         self.db.write(lambda conn: aliases.delete_alias(conn, name, alias, actor=self.actor))
 
-    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
+    def alias_history(self, name: str, alias: str) -> list[AliasMove]:
         """Every move of an alias, oldest first; ``version`` is None where it was deleted."""
         check_name(name)
         check_alias(alias)
@@ -721,12 +721,12 @@ class LocalRegistry(Governance):
     def verify_audit(self) -> VerifyResult:
         return self.db.read(audit.verify)
 
-    def fsck(self) -> dict[str, Any]:
+    def fsck(self) -> FsckReport:
         from modelreg import maintenance
 
         return maintenance.fsck(self)
 
-    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> dict[str, Any]:
+    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport:
         from modelreg import maintenance
 
         return maintenance.gc(self, dry_run=dry_run, grace_seconds=grace_seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from modelreg import schema, versions
 from modelreg.blobs import verify
 from modelreg.errors import NotFound
+from modelreg.records import FsckReport, GcReport
 from modelreg.values import check_grace
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _is_referenced(conn: Connection, digest: str) -> bool:
     )
 
 
-def fsck(registry: LocalRegistry) -> dict[str, Any]:
+def fsck(registry: LocalRegistry) -> FsckReport:
     """Re-hash every blob; report corrupt blobs and blobs that records need but are missing."""
     needed = registry.db.read(referenced)
     stored = set(registry.blobs)
@@ -77,7 +78,7 @@ def _modified(registry: LocalRegistry, digest: str) -> float:
         return float("inf")
 
 
-def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> dict[str, Any]:
+def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> GcReport:
     """Delete blobs nothing references.
 
     Kept: blobs that version files or code diffs reference, and blobs written or re-used

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, evaluations, retirement, schema, versions
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput
-from modelreg.records import GateCheck
+from modelreg.records import GateCheck, PolicyInfo
 from modelreg.refs import check_name
 from modelreg.values import check_key
 
@@ -43,8 +43,17 @@ class Policy:
     # the version for the alias ("approved": two people, never one alone).
     overrides: str = "allowed"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_dict(self) -> PolicyInfo:
+        return {
+            "protected": self.protected,
+            "block_retired": self.block_retired,
+            "metric": self.metric,
+            "dataset": self.dataset,
+            "higher_is_better": self.higher_is_better,
+            "min_margin": self.min_margin,
+            "approvals": self.approvals,
+            "overrides": self.overrides,
+        }
 
     @classmethod
     def checked(cls, **options: Any) -> Policy:
@@ -194,7 +203,7 @@ def policy_for(conn: Connection, model_id: str, alias: str) -> Policy | None:
 
 def set_policy(
     conn: Connection, name: str, alias: str, policy: Policy, *, actor: str
-) -> dict[str, Any]:
+) -> PolicyInfo:
     mid = versions.model_id(conn, name)
     before = policy_for(conn, mid, alias)
     conn.execute(_p.delete().where(_p.c.model_id == mid, _p.c.alias == alias))

@@ -300,3 +300,45 @@ class PromotionCheck(TypedDict):
     protected: bool
     ok: bool
     checks: list[GateCheck]
+
+
+class FsckReport(TypedDict):
+    """Every blob re-hashed: which are damaged, and which the records need but are missing."""
+
+    ok: bool
+    blobs: int
+    referenced: int
+    unreferenced: int
+    corrupt: list[str]
+    missing: list[str]
+
+
+class GcReport(TypedDict):
+    """What gc removed (or, with ``dry_run``, would remove) and kept for its grace period."""
+
+    dry_run: bool
+    removed: list[str]
+    kept_recent: int
+    temporaries_removed: int
+
+
+class AliasMove(TypedDict):
+    """One move of an alias: ``version`` is None where the alias was deleted."""
+
+    at: str
+    actor: str
+    version: str | None
+    version_deleted_at: str | None
+
+
+class PolicyInfo(TypedDict):
+    """The gates of a protected alias (see promotion.Policy)."""
+
+    protected: bool
+    block_retired: bool
+    metric: str | None
+    dataset: str | None
+    higher_is_better: bool
+    min_margin: float
+    approvals: int
+    overrides: str

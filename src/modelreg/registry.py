@@ -20,7 +20,16 @@ if TYPE_CHECKING:
         ReproduceOptions,
         WebhookOptions,
     )
-    from modelreg.records import Deletion, NewTokenInfo, PromotionCheck, TokenInfo
+    from modelreg.records import (
+        AliasMove,
+        Deletion,
+        FsckReport,
+        GcReport,
+        NewTokenInfo,
+        PolicyInfo,
+        PromotionCheck,
+        TokenInfo,
+    )
     from modelreg.run import Run
     from modelreg.signing import PublicKeyArg
     from modelreg.versions import Model, NewVersion, Version
@@ -108,7 +117,7 @@ class Registry(Protocol):
         self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
     ) -> dict[str, Any]: ...
 
-    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]: ...
+    def alias_history(self, name: str, alias: str) -> list[AliasMove]: ...
 
     def rollback_alias(
         self, name: str, alias: str, *, force: bool = False, reason: str | None = None
@@ -181,11 +190,9 @@ class Registry(Protocol):
 
     def metric_trend(self, name: str, *, dataset: str, metric: str) -> dict[str, Any]: ...
 
-    def set_policy(
-        self, name: str, alias: str, **options: Unpack[PolicyOptions]
-    ) -> dict[str, Any]: ...
+    def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> PolicyInfo: ...
 
-    def policy(self, name: str, alias: str) -> dict[str, Any] | None: ...
+    def policy(self, name: str, alias: str) -> PolicyInfo | None: ...
 
     def approve(self, ref: str, *, alias: str) -> list[str]: ...
 
@@ -199,9 +206,9 @@ class Registry(Protocol):
 
     def verify_audit(self) -> VerifyResult: ...
 
-    def fsck(self) -> dict[str, Any]: ...
+    def fsck(self) -> FsckReport: ...
 
-    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> dict[str, Any]: ...
+    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport: ...
 
     def add_webhook(
         self, name: str, url: str, **options: Unpack[WebhookOptions]

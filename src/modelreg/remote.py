@@ -43,14 +43,18 @@ from modelreg.errors import (
 )
 from modelreg.manifest import FileEntry, check_entries, manifest_digest
 from modelreg.records import (
+    AliasMove,
     AuditEvent,
     Dataset,
     DatasetArg,
     DatasetUse,
     Deletion,
+    FsckReport,
+    GcReport,
     Model,
     NewTokenInfo,
     NewVersion,
+    PolicyInfo,
     PromotionCheck,
     TokenInfo,
     VerifyResult,
@@ -396,8 +400,8 @@ class RemoteRegistry:
     def delete_alias(self, name: str, alias: str) -> None:
         self._call("DELETE", f"/models/{_seg(name)}/aliases/{_alias(alias)}")
 
-    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._call(
+    def alias_history(self, name: str, alias: str) -> list[AliasMove]:
+        found: list[AliasMove] = self._call(
             "GET", f"/models/{_seg(name)}/aliases/{_alias(alias)}/history"
         )
         return found
@@ -408,14 +412,14 @@ class RemoteRegistry:
         path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/rollback"
         return self._version(self._call("POST", path, json={"force": force, "reason": reason}))
 
-    def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> dict[str, Any]:
+    def set_policy(self, name: str, alias: str, **options: Unpack[PolicyOptions]) -> PolicyInfo:
         path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/policy"
-        result: dict[str, Any] = self._call("PUT", path, json=options)
+        result: PolicyInfo = self._call("PUT", path, json=options)
         return result
 
-    def policy(self, name: str, alias: str) -> dict[str, Any] | None:
+    def policy(self, name: str, alias: str) -> PolicyInfo | None:
         path = f"/models/{_seg(name)}/aliases/{_alias(alias)}/policy"
-        result: dict[str, Any] | None = self._call("GET", path)["policy"]
+        result: PolicyInfo | None = self._call("GET", path)["policy"]
         return result
 
     def approve(self, ref: str, *, alias: str) -> list[str]:
@@ -679,13 +683,13 @@ class RemoteRegistry:
         found: dict[str, int] = self._call("POST", "/webhook-deliveries")
         return found
 
-    def fsck(self) -> dict[str, Any]:
-        found: dict[str, Any] = self._call("GET", "/fsck")
+    def fsck(self) -> FsckReport:
+        found: FsckReport = self._call("GET", "/fsck")
         return found
 
-    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> dict[str, Any]:
+    def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport:
         body = {"dry_run": dry_run, "grace_seconds": check_grace(grace_seconds)}
-        found: dict[str, Any] = self._call("POST", "/gc", json=body)
+        found: GcReport = self._call("POST", "/gc", json=body)
         return found
 
 

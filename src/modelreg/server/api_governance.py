@@ -11,7 +11,16 @@ from pydantic import Field
 from modelreg import signing, wire
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
-from modelreg.records import Deletion, NewTokenInfo, PromotionCheck, TokenInfo
+from modelreg.records import (
+    AliasMove,
+    Deletion,
+    FsckReport,
+    GcReport,
+    NewTokenInfo,
+    PolicyInfo,
+    PromotionCheck,
+    TokenInfo,
+)
 from modelreg.server.api import JSON, Body, Maintainer, Reader, Text, Writer
 from modelreg.server.auth import allow, single_values
 from modelreg.server.problems import PROBLEMS
@@ -44,7 +53,7 @@ def delete_alias(reg: Maintainer, name: str, alias: str) -> JSON:
 
 
 @router.get("/models/{name}/aliases/{alias}/history", tags=["aliases"])
-def alias_history(reg: Reader, name: str, alias: str) -> list[JSON]:
+def alias_history(reg: Reader, name: str, alias: str) -> list[AliasMove]:
     """Every move of an alias, oldest first."""
     return reg.alias_history(name, alias)
 
@@ -61,7 +70,7 @@ def rollback_alias(reg: Maintainer, name: str, alias: str, body: RollbackBody) -
 
 
 @router.put("/models/{name}/aliases/{alias}/policy", tags=["aliases"])
-def set_policy(reg: Maintainer, name: str, alias: str, body: dict[str, Any]) -> JSON:
+def set_policy(reg: Maintainer, name: str, alias: str, body: dict[str, Any]) -> PolicyInfo:
     """Set the promotion gates of an alias (see ``modelreg policy set``)."""
     clash = sorted({"name", "alias"} & set(body))
     if clash:
@@ -326,7 +335,7 @@ def deliver_webhooks(reg: Admin) -> JSON:
 
 
 @router.get("/fsck", tags=["maintenance"])
-def fsck(reg: Admin) -> JSON:
+def fsck(reg: Admin) -> FsckReport:
     """Re-hash every blob; report missing and corrupt ones."""
     return reg.fsck()
 
@@ -337,6 +346,6 @@ class GcBody(Body):
 
 
 @router.post("/gc", tags=["maintenance"])
-def gc(reg: Admin, body: GcBody) -> JSON:
+def gc(reg: Admin, body: GcBody) -> GcReport:
     """Remove blobs no version references (never one a version being created will)."""
     return reg.gc(dry_run=body.dry_run, grace_seconds=body.grace_seconds)
