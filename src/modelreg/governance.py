@@ -27,7 +27,14 @@ from modelreg import (
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.errors import InvalidInput
-from modelreg.records import Deletion, NewTokenInfo, TokenInfo
+from modelreg.records import (
+    Deletion,
+    NewTokenInfo,
+    SignatureAdded,
+    SignatureCheck,
+    TokenInfo,
+    TrustedKey,
+)
 from modelreg.refs import check_name, parse_ref
 from modelreg.values import check_deletion_reason, check_metrics
 
@@ -125,14 +132,14 @@ class Governance:
 
     # -- signatures ----------------------------------------------------------------------------
 
-    def verify(self, ref: str, *, public_key: signing.PublicKeyArg | None = None) -> dict[str, Any]:
+    def verify(self, ref: str, *, public_key: signing.PublicKeyArg | None = None) -> SignatureCheck:
         """Check a version's signature against its stored records, by ``public_key`` (a key
         or its PEM file) or else by any trusted key: ``{"version", "ok", "key_id", "reason"}``.
         """
         key = signing.public_key(public_key) if public_key is not None else None
         parsed = parse_ref(ref)
 
-        def read(conn: Connection) -> dict[str, Any]:
+        def read(conn: Connection) -> SignatureCheck:
             found = versions.load(conn, [versions.resolve(conn, parsed)])[0]
             return signatures.check(conn, found, key)
 
@@ -149,28 +156,28 @@ class Governance:
 
     def attach_signature(
         self, ref: str, public_key: signing.PublicKeyArg, signature: str
-    ) -> dict[str, Any]:
+    ) -> SignatureAdded:
         """Store a signature of the version made with the private key of ``public_key``."""
         key = signing.public_key(public_key)
         parsed = parse_ref(ref)
         if not isinstance(signature, str):
             raise InvalidInput("a signature is base64 text")
 
-        def change(conn: Connection) -> dict[str, Any]:
+        def change(conn: Connection) -> SignatureAdded:
             found = versions.load(conn, [versions.resolve(conn, parsed)])[0]
             return signatures.attach(conn, found, key, signature, actor=self.actor)
 
         return self.db.write(change)
 
-    def trust_key(self, name: str, public_key: signing.PublicKeyArg) -> dict[str, Any]:
+    def trust_key(self, name: str, public_key: signing.PublicKeyArg) -> TrustedKey:
         """Trust a public key (or its PEM file) under ``name`` for ``verify`` and pulls."""
         key = signing.public_key(public_key)
         return self.db.write(lambda conn: signatures.trust(conn, name, key, actor=self.actor))
 
-    def untrust_key(self, name: str) -> dict[str, Any]:
+    def untrust_key(self, name: str) -> TrustedKey:
         return self.db.write(lambda conn: signatures.untrust(conn, name, actor=self.actor))
 
-    def trusted_keys(self) -> list[dict[str, Any]]:
+    def trusted_keys(self) -> list[TrustedKey]:
         return self.db.read(signatures.trusted)
 
     # -- webhooks ------------------------------------------------------------------------------

@@ -45,7 +45,14 @@ from modelreg.errors import BlobMissing, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
 from modelreg.lineage import of_version as lineage_of
 from modelreg.manifest import FileEntry, FilesArg, check_entries
-from modelreg.records import AliasMove, FsckReport, GcReport, PolicyInfo, PromotionCheck
+from modelreg.records import (
+    AliasMove,
+    FsckReport,
+    GcReport,
+    PolicyInfo,
+    PromotionCheck,
+    SignatureCheck,
+)
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.run import Run
 from modelreg.values import (
@@ -385,7 +392,7 @@ class LocalRegistry(Governance):
         """
         key = signing.public_key(verify_with) if verify_with is not None else None
 
-        def read(conn: Connection) -> tuple[Version, dict[str, Any] | None]:
+        def read(conn: Connection) -> tuple[Version, SignatureCheck | None]:
             found = versions.load(conn, [versions.resolve(conn, parse_ref(ref))])[0]
             checked = signatures.check(conn, found, key) if key is not None or verify else None
             return found, checked

@@ -342,3 +342,29 @@ class PolicyInfo(TypedDict):
     min_margin: float
     approvals: int
     overrides: str
+
+
+class SignatureCheck(TypedDict):
+    """A version's signature checked against its stored records: ``reason`` says why not."""
+
+    version: str
+    ok: bool
+    key_id: str | None
+    reason: str
+
+
+class SignatureAdded(TypedDict):
+    """A signature made elsewhere, stored once it verified."""
+
+    version: str
+    key_id: str
+
+
+class TrustedKey(TypedDict):
+    """A public key the registry trusts to verify signatures by."""
+
+    name: str
+    key_id: str
+    public_key: str
+    added_at: str
+    added_by: str

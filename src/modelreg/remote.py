@@ -56,7 +56,10 @@ from modelreg.records import (
     NewVersion,
     PolicyInfo,
     PromotionCheck,
+    SignatureAdded,
+    SignatureCheck,
     TokenInfo,
+    TrustedKey,
     VerifyResult,
     Version,
 )
@@ -581,9 +584,9 @@ class RemoteRegistry:
         )
         return found
 
-    def verify(self, ref: str, *, public_key: Any = None) -> dict[str, Any]:
+    def verify(self, ref: str, *, public_key: Any = None) -> SignatureCheck:
         pem = None if public_key is None else signing.public_pem(signing.public_key(public_key))
-        found: dict[str, Any] = self._call("POST", "/verify", json={"ref": ref, "public_key": pem})
+        found: SignatureCheck = self._call("POST", "/verify", json={"ref": ref, "public_key": pem})
         return found
 
     def signing_document(self, ref: str) -> bytes:
@@ -592,25 +595,25 @@ class RemoteRegistry:
         data = self._call("GET", "/signing-document", params={"ref": ref})
         return base64.b64decode(data["document"])
 
-    def attach_signature(self, ref: str, public_key: Any, signature: str) -> dict[str, Any]:
+    def attach_signature(self, ref: str, public_key: Any, signature: str) -> SignatureAdded:
         pem = signing.public_pem(signing.public_key(public_key))
         body = {"ref": ref, "public_key": pem, "signature": signature}
-        found: dict[str, Any] = self._call("POST", "/signatures", json=body)
+        found: SignatureAdded = self._call("POST", "/signatures", json=body)
         return found
 
-    def trust_key(self, name: str, public_key: Any) -> dict[str, Any]:
+    def trust_key(self, name: str, public_key: Any) -> TrustedKey:
         pem = signing.public_pem(signing.public_key(public_key))
-        found: dict[str, Any] = self._call(
+        found: TrustedKey = self._call(
             "PUT", f"/keys/{_seg(name, 'key name')}", json={"public_key": pem}
         )
         return found
 
-    def untrust_key(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self._call("DELETE", f"/keys/{_seg(name, 'key name')}")
+    def untrust_key(self, name: str) -> TrustedKey:
+        found: TrustedKey = self._call("DELETE", f"/keys/{_seg(name, 'key name')}")
         return found
 
-    def trusted_keys(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._call("GET", "/keys")
+    def trusted_keys(self) -> list[TrustedKey]:
+        found: list[TrustedKey] = self._call("GET", "/keys")
         return found
 
     # -- audit, tokens, webhooks, maintenance --------------------------------------------------

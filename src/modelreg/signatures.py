@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, lineage, schema
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.records import SignatureAdded, SignatureCheck, TrustedKey
 from modelreg.refs import check_name
 from modelreg.signing import (
     ALGORITHM,
@@ -67,7 +68,7 @@ def document_of(conn: Connection, version: Version) -> bytes:
 
 def attach(
     conn: Connection, version: Version, key: Ed25519PublicKey, signature: str, *, actor: str
-) -> dict[str, Any]:
+) -> SignatureAdded:
     """Store a signature made elsewhere (a remote client signs with a key the server never
     sees); refused unless it verifies against the version's records now."""
     document = document_of(conn, version)
@@ -90,7 +91,7 @@ def attach(
     return {"version": version.ref, "key_id": kid}
 
 
-def check(conn: Connection, version: Version, key: Ed25519PublicKey | None) -> dict[str, Any]:
+def check(conn: Connection, version: Version, key: Ed25519PublicKey | None) -> SignatureCheck:
     """Verify a stored version's signature by ``key``, or by any trusted key when None.
 
     The document is recomputed from the stored records, so an edited row fails. Returns
@@ -98,7 +99,7 @@ def check(conn: Connection, version: Version, key: Ed25519PublicKey | None) -> d
     """
     ref = version.ref
 
-    def result(ok: bool, kid: str | None, reason: str = "") -> dict[str, Any]:
+    def result(ok: bool, kid: str | None, reason: str = "") -> SignatureCheck:
         return {"version": ref, "ok": ok, "key_id": kid, "reason": reason}
 
     q = sa.select(_sig).where(_sig.c.version_id == version.id)
@@ -139,7 +140,7 @@ def check(conn: Connection, version: Version, key: Ed25519PublicKey | None) -> d
 # -- trusted keys ------------------------------------------------------------------------------
 
 
-def _trusted_dict(row: Any) -> dict[str, Any]:
+def _trusted_dict(row: Any) -> TrustedKey:
     return {
         "name": row.name,
         "key_id": row.key_id,
@@ -149,7 +150,7 @@ def _trusted_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def trust(conn: Connection, name: str, key: Ed25519PublicKey, *, actor: str) -> dict[str, Any]:
+def trust(conn: Connection, name: str, key: Ed25519PublicKey, *, actor: str) -> TrustedKey:
     """Add a public key to the registry's trusted keys under ``name`` (audited)."""
     check_name(name, kind="key name")
     kid = key_id(key)
@@ -174,10 +175,16 @@ def trust(conn: Connection, name: str, key: Ed25519PublicKey, *, actor: str) -> 
         entity=name,
         after={"name": name, "key_id": kid},
     )
-    return {k: row[k] for k in ("name", "key_id", "public_key", "added_at", "added_by")}
+    return {
+        "name": row["name"],
+        "key_id": row["key_id"],
+        "public_key": row["public_key"],
+        "added_at": row["added_at"],
+        "added_by": row["added_by"],
+    }
 
 
-def untrust(conn: Connection, name: str, *, actor: str) -> dict[str, Any]:
+def untrust(conn: Connection, name: str, *, actor: str) -> TrustedKey:
     """Remove a trusted key (audited); versions it signed no longer verify by trust alone."""
     check_name(name, kind="key name")
     row = conn.execute(sa.select(_trusted).where(_trusted.c.name == name)).first()
@@ -196,6 +203,6 @@ def untrust(conn: Connection, name: str, *, actor: str) -> dict[str, Any]:
     return _trusted_dict(row)
 
 
-def trusted(conn: Connection) -> list[dict[str, Any]]:
+def trusted(conn: Connection) -> list[TrustedKey]:
     """The trusted keys, by name."""
     return [_trusted_dict(r) for r in conn.execute(sa.select(_trusted).order_by(_trusted.c.name))]

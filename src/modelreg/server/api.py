@@ -28,6 +28,7 @@ from modelreg.blobs import take
 from modelreg.errors import IntegrityError, InvalidInput, RangeNotSatisfiable
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
+from modelreg.records import SignatureAdded
 from modelreg.server.auth import allow, single_values
 from modelreg.server.problems import PROBLEMS, CorruptBlobServed
 from modelreg.values import MAX_OFFSET, MAX_PAGE
@@ -207,7 +208,7 @@ class SignatureBody(Body):
 
 
 @router.post("/signatures", status_code=201, tags=["signatures"])
-def add_signature(reg: Writer, body: SignatureBody) -> JSON:
+def add_signature(reg: Writer, body: SignatureBody) -> SignatureAdded:
     """Attach a signature made on the client (the private key never reaches the server);
     refused unless it verifies against the version's records."""
     key = signing.public_from_pem(body.public_key.encode(), "the public key")

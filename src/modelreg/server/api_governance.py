@@ -19,7 +19,9 @@ from modelreg.records import (
     NewTokenInfo,
     PolicyInfo,
     PromotionCheck,
+    SignatureCheck,
     TokenInfo,
+    TrustedKey,
 )
 from modelreg.server.api import JSON, Body, Maintainer, Reader, Text, Writer
 from modelreg.server.auth import allow, single_values
@@ -209,7 +211,7 @@ class VerifyBody(Body):
 
 
 @router.post("/verify", tags=["signatures"])
-def verify(reg: Reader, body: VerifyBody) -> JSON:
+def verify(reg: Reader, body: VerifyBody) -> SignatureCheck:
     """Check a version's signature by the given public key (PEM) or any trusted key."""
     # PEM text only: a string from a client is never a path on the server.
     pem = body.public_key
@@ -218,7 +220,7 @@ def verify(reg: Reader, body: VerifyBody) -> JSON:
 
 
 @router.get("/keys", tags=["signatures"])
-def trusted_keys(reg: Reader) -> list[JSON]:
+def trusted_keys(reg: Reader) -> list[TrustedKey]:
     return reg.trusted_keys()
 
 
@@ -227,12 +229,12 @@ class KeyBody(Body):
 
 
 @router.put("/keys/{name}", tags=["signatures"])
-def trust_key(reg: Admin, name: str, body: KeyBody) -> JSON:
+def trust_key(reg: Admin, name: str, body: KeyBody) -> TrustedKey:
     return reg.trust_key(name, signing.public_from_pem(body.public_key.encode(), "the key"))
 
 
 @router.delete("/keys/{name}", tags=["signatures"])
-def untrust_key(reg: Admin, name: str) -> JSON:
+def untrust_key(reg: Admin, name: str) -> TrustedKey:
     return reg.untrust_key(name)
 
 
