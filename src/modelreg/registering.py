@@ -86,32 +86,18 @@ def prepare(
     run: Run | None = None,
 ) -> Iterator[Draft]:
     """Check a ``register`` call and capture what it records; a model object is saved by
-    its flavor into a temporary folder that lives as long as the draft."""
+    its flavor into a temporary folder that lives as long as the draft.
+
+    Each argument is checked once, here, before a model object is saved or a file is read:
+    this is the SDK's boundary (the server checks the version again at its own, once).
+    """
     capture.redaction()  # a bad setting fails before a model is saved
-    if flavors.is_model_object(files):
-        check_name(name)  # before a possibly long save
-        with tempfile.TemporaryDirectory(prefix="modelreg-save-") as folder:
-            flavors.save(files, Path(folder), flavor=flavor, input_example=input_example)
-            with prepare(
-                name,
-                folder,
-                params=params,
-                metrics=metrics,
-                tags=tags,
-                datasets=datasets,
-                parents=parents,
-                description=description,
-                sign=sign,
-                run=run,
-            ) as draft:
-                yield draft
-        return
-    if input_example is not None or flavor not in (None, "files"):
+    model_object = flavors.is_model_object(files)
+    if not model_object and (input_example is not None or flavor not in (None, "files")):
         raise InvalidInput(
             "input_example= and flavor= describe a model object; files are registered as"
             " they are (save the model with its flavor, or pass the object itself)"
         )
-    signer = signing.private_key(sign) if sign is not None else None
     check_name(name)
     checked_params = check_params(params)
     checked_metrics = check_metrics(metrics)
@@ -120,10 +106,10 @@ def prepare(
     if isinstance(parents, str) or isinstance(datasets, (str, os.PathLike)):
         raise InvalidInput("parents and datasets are lists: wrap a single one in [ ]")
     parent_refs = [parse_ref(p) for p in (parents or [])]
+    signer = signing.private_key(sign) if sign is not None else None
     uses = [dataset_use(d) for d in (datasets or [])]
     if run is not None:
         uses = [*run.datasets, *uses]
-    local = collect_files(files)
     code: dict[str, Any] = {}
     env: capture.Environment | None = None
     diff: bytes | None = None
@@ -132,22 +118,27 @@ def prepare(
         env = capture.capture_environment()
     # Inside a run, the run has warned about secrets in the command line already.
     command = capture.recorded_command(warn=run is None)
-    yield Draft(
-        name=name,
-        local=local,
-        params=checked_params,
-        metrics=checked_metrics,
-        tags=checked_tags,
-        description=text,
-        parents=parent_refs,
-        datasets=uses,
-        code=code,
-        diff=diff,
-        command=command,
-        environment=env,
-        run_id=run.id if run is not None else None,
-        signer=signer,
-    )
+    with contextlib.ExitStack() as stack:
+        if model_object:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="modelreg-save-"))
+            flavors.save(files, Path(folder), flavor=flavor, input_example=input_example)
+            files = folder
+        yield Draft(
+            name=name,
+            local=collect_files(files),
+            params=checked_params,
+            metrics=checked_metrics,
+            tags=checked_tags,
+            description=text,
+            parents=parent_refs,
+            datasets=uses,
+            code=code,
+            diff=diff,
+            command=command,
+            environment=env,
+            run_id=run.id if run is not None else None,
+            signer=signer,
+        )
 
 
 def dataset_use(item: DatasetArg, *, role: str = "train") -> DatasetUse:
