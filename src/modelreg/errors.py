@@ -8,6 +8,7 @@ response in one place and the client maps a response back to the same class in o
     ├── NotFound            404  not_found
     │   └── Gone                410  gone  (a version that was deleted)
     ├── Conflict            409  conflict
+    │   ├── AlreadyExists       409  already_exists  (a name that is taken)
     │   └── PromotionRefused    409  promotion_refused  (a protected alias's gates failed)
     ├── InvalidInput        400  invalid_input
     │   ├── SearchSyntaxError   400  search_syntax
@@ -57,6 +58,12 @@ class Conflict(ModelregError):
 
     status = 409
     code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    """A new record would take a name that is taken (an MLflow registered model or experiment)."""
+
+    code = "already_exists"
 
 
 class PromotionRefused(Conflict):
@@ -172,6 +179,7 @@ ERRORS_BY_CODE: dict[str, type[ModelregError]] = {
         NotFound,
         Gone,
         Conflict,
+        AlreadyExists,
         PromotionRefused,
         InvalidInput,
         SearchSyntaxError,

@@ -29,10 +29,14 @@ _CODES = (
 )
 
 
+_ARTIFACT_DIGESTS = sa.select(schema.artifact_files.c.digest).distinct()
+
+
 def referenced(conn: Connection) -> set[str]:
-    """Digests some record needs: the files and code diffs of versions not deleted, and
-    the diffs of runs."""
+    """Digests some record needs: the files and code diffs of versions not deleted, the
+    diffs of runs, and the artifact files of runs and logged models (MLflow's)."""
     found = set(conn.execute(_FILE_DIGESTS).scalars())
+    found.update(conn.execute(_ARTIFACT_DIGESTS).scalars())
     for query in _CODES:
         for code in conn.execute(query).scalars():
             if '"diff_digest"' in code:
@@ -45,6 +49,9 @@ def referenced(conn: Connection) -> set[str]:
 def _is_referenced(conn: Connection, digest: str) -> bool:
     file = sa.select(_f.c.digest).join(_v, _v.c.id == _f.c.version_id)
     if conn.execute(file.where(_f.c.digest == digest, versions.LIVE)).first():
+        return True
+    artifact = schema.artifact_files.c.digest
+    if conn.execute(sa.select(artifact).where(artifact == digest).limit(1)).first():
         return True
     return any(
         conn.execute(query).first()

@@ -56,6 +56,83 @@ runs = sa.Table(
     sa.Column("environment_digest", DIGEST, sa.ForeignKey("environments.digest")),
     sa.Column("params", sa.Text, nullable=False, default="{}"),
     sa.Column("error", sa.Text),
+    # The experiment an MLflow client filed the run under; a run started by modelreg's own
+    # SDK is in the default experiment, "0" (migration 0009).
+    sa.Column("experiment_id", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Index(None, "experiment_id", "started_at"),
+)
+
+# -- what MLflow clients write (see server/mlflow): experiments, run and model tags, the
+# files of runs and logged models, and logged models themselves. The bytes are blobs like
+# any other, shared with versions; these tables only name them.
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(500), nullable=False, unique=True),
+    sa.Column("lifecycle_stage", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index(None, "key", "value"),
+)
+
+# A logged model (MLflow 3's ``m-<hex>``): files logged under an experiment, usually by a
+# run, from which registered versions are made.
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("experiment_id", sa.Integer, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id")),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=False, default=""),
+    sa.Column("model_type", sa.String(500), nullable=False, default=""),
+    sa.Column("params", sa.Text, nullable=False, default="{}"),
+    sa.Column("tags", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Index(None, "experiment_id", "created_at"),
+    sa.Index(None, "run_id"),
+)
+
+# The files of a run or of a logged model (``owner_id`` is the one or the other), by path:
+# the artifact store MLflow clients see, its bytes in the blob store.
+artifact_files = sa.Table(
+    "artifact_files",
+    metadata,
+    sa.Column("owner_id", ID, primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("digest", DIGEST, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index(None, "digest"),
+)
+
+model_tags = sa.Table(
+    "model_tags",
+    metadata,
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 run_metrics = sa.Table(

@@ -23,7 +23,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from modelreg.errors import InvalidInput, ModelregError, TooLarge, Unavailable
 from modelreg.local import LocalRegistry
-from modelreg.server import api, api_governance
+from modelreg.server import api, api_governance, mlflow
 from modelreg.server.auth import (
     PUBLIC,
     AppState,
@@ -36,6 +36,10 @@ from modelreg.server.problems import PROBLEM, QUIET_CORRUPT_BLOB, problem, valid
 from modelreg.ui import routes as ui
 
 _log = logging.getLogger("modelreg.server")
+
+
+# Uploads streamed into the blob store, hashed on the way, without the JSON body limit.
+_STREAMED_UPLOADS = ("/api/v1/blobs/", "/api/2.0/mlflow-artifacts/artifacts/")
 
 
 class Guard:
@@ -68,7 +72,7 @@ class Guard:
         settings = self.state.settings
         if refusal is None and not settings.auth and not settings.any_host:
             refusal = foreign_host(headers.get("host", ""))
-        streaming = scope["path"].startswith("/api/v1/blobs/") and method == "PUT"
+        streaming = method == "PUT" and scope["path"].startswith(_STREAMED_UPLOADS)
         limit = self.state.settings.max_body
         if refusal is None and not streaming:
             length = headers.get("content-length", "")
@@ -103,8 +107,11 @@ class Guard:
 
 
 def _refusal(scope: Scope, refusal: ModelregError) -> Response:
-    """problem+json for the API, an error page for the web UI."""
+    """problem+json for the API, MLflow's error shape for its routes, an error page for the
+    web UI."""
     request = Request(scope)
+    if mlflow.is_mlflow(request.url.path):
+        return mlflow.error_response(refusal)
     return ui.error_page(request, refusal) if ui.is_page(request) else problem(refusal)
 
 
@@ -135,7 +142,10 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
     app.state.modelreg = state
 
     def answer(request: Request, exc: ModelregError) -> Response:
-        """problem+json for the API; a page for the web UI's requests."""
+        """problem+json for the API; MLflow's error shape for its routes; a page for the web
+        UI's requests."""
+        if mlflow.is_mlflow(request.url.path):
+            return mlflow.error_response(exc)
         if ui.is_page(request):
             return ui.error_page(request, exc)
         return problem(exc)
@@ -169,6 +179,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
 
     app.include_router(api.router)
     app.include_router(api_governance.router)
+    mlflow.install(app)
     ui.install(app)
 
     @app.get(

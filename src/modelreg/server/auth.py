@@ -9,6 +9,7 @@ the app's Guard asks :meth:`AppState.role_of` and authenticates before the body 
 
 from __future__ import annotations
 
+import base64
 import copy
 import ipaddress
 import logging
@@ -180,7 +181,9 @@ class AppState:
                 raise NotAuthenticated("the session has ended: sign in again")
             tokens.record_use(self.registry.db, found)
             return Caller(found.name, found.role)
-        if scheme.lower() != "bearer" or not secret.strip():
+        if scheme.lower() == "basic":  # MLflow's MLFLOW_TRACKING_USERNAME and _PASSWORD
+            secret = _basic_password(secret)
+        elif scheme.lower() != "bearer" or not secret.strip():
             raise NotAuthenticated(
                 "this server needs a token: set MODELREG_TOKEN (sent as Authorization: Bearer)"
             )
@@ -189,6 +192,22 @@ class AppState:
             raise NotAuthenticated("the token is not valid: it is unknown or was revoked")
         tokens.record_use(self.registry.db, found)  # writes at most once a minute per token
         return Caller(found.name, found.role)
+
+
+def _basic_password(credentials: str) -> str:
+    """The password of HTTP Basic credentials, which is a modelreg token (the user name is
+    not used: the token names its holder)."""
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise NotAuthenticated("the Basic credentials are not base64 of user:password") from None
+    _, colon, password = decoded.partition(":")
+    if not colon or not password.strip():
+        raise NotAuthenticated(
+            "Basic credentials need a password: the password is a modelreg token"
+            " (MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN alone)"
+        )
+    return password
 
 
 # What the web UI's session cookie may call besides the pages and their forms: reads the pages

@@ -1,0 +1,121 @@
+"""What the MLflow routers share: the paths they answer, MLflow's error shape, times as
+milliseconds since the epoch, request bodies, and the server's self-description.
+
+MLflow's client reads an error as ``{"error_code": ..., "message": ...}`` and decides on its
+code: a missing resource is 404 ``RESOURCE_DOES_NOT_EXIST`` (its ``runs:/`` fallback depends
+on it), a duplicate 400 ``RESOURCE_ALREADY_EXISTS``. Each registry error maps to one code.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from modelreg.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidInput,
+    ModelregError,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    PromotionRefused,
+    Unavailable,
+)
+from modelreg.server.auth import allow
+from modelreg.timestamps import format_time
+
+PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow")
+ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def is_mlflow(path: str) -> bool:
+    """True for a path MLflow's client calls (its errors are answered in MLflow's shape)."""
+    return path.startswith(PREFIXES) or path.startswith("/api/2.0/mlflow-artifacts")
+
+
+def error_code(exc: ModelregError) -> tuple[int, str]:
+    """The HTTP status and MLflow error code a registry error is answered with."""
+    if isinstance(exc, NotFound):  # a deleted version (Gone) too: the client knows no 410
+        return 404, "RESOURCE_DOES_NOT_EXIST"
+    if isinstance(exc, AlreadyExists):
+        return 400, "RESOURCE_ALREADY_EXISTS"
+    if isinstance(exc, Conflict):  # a refused promotion, a finished run, an immutable field
+        return 400, "INVALID_STATE"
+    if isinstance(exc, NotAuthenticated):
+        return 401, "UNAUTHENTICATED"
+    if isinstance(exc, PermissionDenied):
+        return 403, "PERMISSION_DENIED"
+    if isinstance(exc, InvalidInput):
+        return exc.status, "INVALID_PARAMETER_VALUE"  # 413 and 416 keep their status
+    if isinstance(exc, Unavailable):
+        return 503, "TEMPORARILY_UNAVAILABLE"
+    if exc.status in (404, 405):  # no route takes this path or method
+        return exc.status, "ENDPOINT_NOT_FOUND"
+    return (exc.status if exc.status >= 400 else 500), "INTERNAL_ERROR"
+
+
+def error_response(exc: ModelregError) -> JSONResponse:
+    """A registry error in MLflow's shape; a refused promotion also lists its checks."""
+    status, code = error_code(exc)
+    body: dict[str, Any] = {"error_code": code, "message": exc.message}
+    if isinstance(exc, PromotionRefused):
+        body["checks"] = exc.checks
+    headers = {"WWW-Authenticate": 'Bearer, Basic realm="modelreg"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def to_ms(stamp: str | None) -> int | None:
+    """A stored time (``2026-12-07T02:04:11.000000Z``) as milliseconds since the epoch."""
+    if stamp is None:
+        return None
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+
+
+def from_ms(value: Any, field: str) -> str:
+    """Milliseconds since the epoch, as MLflow sends times, as a stored time; a value that
+    is not a whole number of milliseconds in years 1970-9999 is refused, naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        else:
+            raise InvalidInput(f"{field} must be milliseconds since the epoch, not {value!r}")
+    if not 0 <= value <= MAX_MS:
+        raise InvalidInput(f"{field} must be milliseconds from 1970 to 9999, not {value}")
+    seconds, millis = divmod(value, 1000)
+    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)
+    return format_time(moment)
+
+
+class Body(BaseModel):
+    """A request body: fields MLflow's client sends that a route does not use are ignored,
+    as MLflow's server ignores them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+router = APIRouter(tags=["mlflow"])
+
+
+@router.get("/api/3.0/mlflow/server-info", dependencies=[Depends(allow("reader"))])
+def server_info() -> dict[str, Any]:
+    """What the server offers an MLflow client."""
+    return {
+        "store_type": "SqlStore",
+        "workspaces_enabled": False,
+        "trace_archival_enabled": False,
+        "multipart_uploads_enabled": False,
+        "multipart_downloads_enabled": False,
+        "presigned_upload_run_id_supported": False,
+        "presigned_upload_model_id_supported": False,
+        "features_enabled": {},
+    }
