@@ -26,6 +26,7 @@ __all__ = ["error_response", "install", "is_mlflow"]
 
 def install(app: FastAPI) -> None:
     """Add the MLflow routes to the app."""
-    from modelreg.server.mlflow import protocol
+    from modelreg.server.mlflow import artifacts, logged_models, protocol, registry, tracking
 
-    app.include_router(protocol.router)
+    for module in (protocol, tracking, artifacts, logged_models, registry):
+        app.include_router(module.router)

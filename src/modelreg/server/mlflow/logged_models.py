@@ -1,0 +1,7 @@
+"""MLflow's logged models routes (see the package's docstring)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["mlflow"])
