@@ -22,6 +22,16 @@ from sqlalchemy.engine import Connection
 from modelreg import aliases, audit, evaluations, lineage, schema, versions
 from modelreg.audit import AuditEvent
 from modelreg.errors import IntegrityError, NotFound
+from modelreg.records import (
+    Card,
+    DatasetUseInfo,
+    EvaluatedOn,
+    Retirement,
+    Trace,
+    TracedDataset,
+    VersionAliasMove,
+    VersionFlag,
+)
 from modelreg.reports import escape as escape
 from modelreg.reports import moved
 from modelreg.transfer import MARKER
@@ -34,7 +44,7 @@ SIGNED, UNSIGNED = "signed", "unsigned"
 # -- building a card -----------------------------------------------------------------------
 
 
-def build(conn: Connection, version_id: str) -> dict[str, Any]:
+def build(conn: Connection, version_id: str) -> Card:
     """Everything recorded about one version, section by section (see the module doc)."""
     version = _load(conn, version_id)
     found = lineage.of_version(conn, version)
@@ -106,7 +116,7 @@ def _retirements(conn: Connection, digests: set[str]) -> dict[str, Any]:
     return {row.digest: row for row in conn.execute(q)}  # the oldest is written last
 
 
-def _retirement(retired: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+def _retirement(retired: dict[str, Any], dataset: DatasetUseInfo | EvaluatedOn) -> Retirement:
     row = retired.get(dataset["digest"])
     return {
         "retired": row is not None,
@@ -116,13 +126,13 @@ def _retirement(retired: dict[str, Any], dataset: dict[str, Any]) -> dict[str, A
     }
 
 
-def _alias_moves(conn: Connection, version: Version) -> list[dict[str, Any]]:
+def _alias_moves(conn: Connection, version: Version) -> list[VersionAliasMove]:
     """Each move of an alias onto or away from this version (a deletion moves it to None)."""
     e = schema.alias_events
     names = conn.execute(
         sa.select(e.c.alias).where(e.c.version_id == version.id).distinct().order_by(e.c.alias)
     ).scalars()
-    moves = []
+    moves: list[VersionAliasMove] = []
     for alias in names:
         previous = None
         for entry in aliases.history(conn, version.model, alias):
@@ -140,7 +150,7 @@ def _alias_moves(conn: Connection, version: Version) -> list[dict[str, Any]]:
     return sorted(moves, key=lambda m: (m["at"], m["alias"]))
 
 
-def _flags(conn: Connection, version_id: str) -> list[dict[str, Any]]:
+def _flags(conn: Connection, version_id: str) -> list[VersionFlag]:
     """Status flags with what raised them (today: a dataset retirement)."""
     f, r, d = schema.version_flags, schema.dataset_retirements, schema.datasets
     q = (
@@ -204,9 +214,7 @@ def _audit_events(conn: Connection, version: Version) -> list[AuditEvent]:
 # -- tracing a deployed version --------------------------------------------------------------
 
 
-def trace(
-    conn: Connection, version_id: str, *, marker: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def trace(conn: Connection, version_id: str, *, marker: dict[str, Any] | None = None) -> Trace:
     """The version's full lineage, and each ancestor's through parent links, nearest first.
 
     A deleted version is traced too (a prediction it made still needs its lineage), with
@@ -231,14 +239,18 @@ def trace(
     ]
     digests = {d["digest"] for _, _, facts in generations for d in facts["datasets"]}
     retired = _retirements(conn, digests)
-    fed: dict[tuple[str, str], dict[str, Any]] = {}
+    fed: dict[tuple[str, str], TracedDataset] = {}
     for depth, v, facts in generations:
         for d in facts["datasets"]:
             key = (d["name"], d["digest"])
             entry = fed.setdefault(
                 key,
                 {
-                    **{k: d[k] for k in ("name", "digest", "uri", "size", "file_count")},
+                    "name": d["name"],
+                    "digest": d["digest"],
+                    "uri": d["uri"],
+                    "size": d["size"],
+                    "file_count": d["file_count"],
                     **_retirement(retired, d),
                     "used_by": [],
                 },

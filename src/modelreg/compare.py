@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from modelreg.records import Comparison, DatasetChange, MappingDiff, MetricChange
 
-def _mapping_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+
+def _mapping_diff(a: dict[str, Any], b: dict[str, Any]) -> MappingDiff:
     return {
         "changed": {k: [a[k], b[k]] for k in sorted(a.keys() & b.keys()) if a[k] != b[k]},
         "added": {k: b[k] for k in sorted(b.keys() - a.keys())},
@@ -13,17 +15,17 @@ def _mapping_diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+def compare(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     """Diff two ``Version.to_dict()`` results that carry ``lineage``."""
     la, lb = a.get("lineage") or {}, b.get("lineage") or {}
-    metrics = {}
+    metrics: dict[str, MetricChange] = {}
     for key in sorted(a["metrics"].keys() | b["metrics"].keys()):
         va, vb = a["metrics"].get(key), b["metrics"].get(key)
         delta = vb - va if va is not None and vb is not None else None
         metrics[key] = {"a": va, "b": vb, "delta": delta}
     da = {(d["role"], d["name"]): d["digest"] for d in la.get("datasets", [])}
     db = {(d["role"], d["name"]): d["digest"] for d in lb.get("datasets", [])}
-    datasets = [
+    datasets: list[DatasetChange] = [
         {"role": role, "name": name, "a": da.get((role, name)), "b": db.get((role, name))}
         for role, name in sorted(da.keys() | db.keys())
         if da.get((role, name)) != db.get((role, name))
@@ -64,26 +66,33 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def side_by_side(versions: list[dict[str, Any]]) -> dict[str, Any]:
-    """Two or more ``Version.to_dict()`` results with ``lineage``, as rows of one table: each
-    row holds one value per version and says whether they differ. Metric rows carry each
-    version's delta from the first."""
+def rows(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mappings side by side: a row per key, with each mapping's value (None where it has
+    none) and whether they differ."""
+    keys = sorted(set().union(*values))
+    out = []
+    for key in keys:
+        cells = [v.get(key) for v in values]
+        out.append({"key": key, "values": cells, "changed": len(set(map(repr, cells))) > 1})
+    return out
 
-    def rows(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        keys = sorted(set().union(*values))
-        out = []
-        for key in keys:
-            cells = [v.get(key) for v in values]
-            out.append({"key": key, "values": cells, "changed": len(set(map(repr, cells))) > 1})
-        return out
 
-    lineages = [v.get("lineage") or {} for v in versions]
-    metrics = rows([v["metrics"] for v in versions])
-    for row in metrics:
+def with_deltas(metric_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Metric rows (from ``rows``) with each value's delta from the first, as ``deltas``."""
+    for row in metric_rows:
         first = row["values"][0]
         row["deltas"] = [
             None if first is None or value is None else value - first for value in row["values"]
         ]
+    return metric_rows
+
+
+def side_by_side(versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Two or more ``Version.to_dict()`` results with ``lineage``, as rows of one table: each
+    row holds one value per version and says whether they differ. Metric rows carry each
+    version's delta from the first."""
+    lineages = [v.get("lineage") or {} for v in versions]
+    metrics = with_deltas(rows([v["metrics"] for v in versions]))
     datasets = [
         {f"{d['role']}: {d['name']}": d["digest"] for d in lin.get("datasets", [])}
         for lin in lineages

@@ -16,13 +16,14 @@ from modelreg import audit, datasets, lineage, schema, versions
 from modelreg.datasets import DatasetUse
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.records import Evaluation, Leaderboard, MetricTrend, TrendPoint
 
 _ev, _em, _d = schema.evaluations, schema.evaluation_metrics, schema.datasets
 
 
 def record(
     conn: Connection, version_id: str, use: DatasetUse, metrics: dict[str, float], *, actor: str
-) -> dict[str, Any]:
+) -> Evaluation:
     if not metrics:
         raise InvalidInput("an evaluation needs at least one metric")
     dataset_id = datasets.ensure(conn, use)
@@ -48,7 +49,7 @@ def record(
         [{"evaluation_id": evaluation_id, "key": k, "value": v} for k, v in metrics.items()],
     )
     ref = versions.ref_of(conn, version_id)
-    result = {
+    result: Evaluation = {
         "id": evaluation_id,
         "version": ref,
         "dataset": {"name": use.name, "digest": use.digest, "uri": use.uri},
@@ -68,7 +69,7 @@ def record(
     return result
 
 
-def _rows(conn: Connection, where: Any) -> list[dict[str, Any]]:
+def _rows(conn: Connection, where: Any) -> list[Evaluation]:
     q = (
         sa.select(_ev, _d.c.name, _d.c.digest, _d.c.uri)
         .join(_d, _d.c.id == _ev.c.dataset_id)
@@ -95,7 +96,7 @@ def _rows(conn: Connection, where: Any) -> list[dict[str, Any]]:
     ]
 
 
-def of_version(conn: Connection, version_id: str) -> list[dict[str, Any]]:
+def of_version(conn: Connection, version_id: str) -> list[Evaluation]:
     """Every evaluation of a version, oldest first."""
     return _rows(conn, _ev.c.version_id == version_id)
 
@@ -108,7 +109,7 @@ def _dataset_version(conn: Connection, ref: str) -> tuple[str, str]:
     return found[-1].id, found[-1].digest
 
 
-def trend(conn: Connection, model: str, dataset: str, metric: str) -> dict[str, Any]:
+def trend(conn: Connection, model: str, dataset: str, metric: str) -> MetricTrend:
     """Every evaluation of a model's versions (not deleted) on one dataset digest, oldest
     first."""
     mid = versions.model_id(conn, model)
@@ -116,7 +117,7 @@ def trend(conn: Connection, model: str, dataset: str, metric: str) -> dict[str, 
     v = schema.versions
     in_model = sa.select(v.c.id).where(v.c.model_id == mid, versions.LIVE)
     rows = _rows(conn, sa.and_(_ev.c.dataset_id == dataset_id, _ev.c.version_id.in_(in_model)))
-    points = [
+    points: list[TrendPoint] = [
         {"at": r["created_at"], "version": r["version"], "value": r["metrics"][metric]}
         for r in rows
         if metric in r["metrics"]
@@ -132,10 +133,10 @@ def trend(conn: Connection, model: str, dataset: str, metric: str) -> dict[str, 
 
 def leaderboard(
     conn: Connection, model: str, dataset: str, metric: str, *, higher_is_better: bool
-) -> dict[str, Any]:
+) -> Leaderboard:
     """The model's versions ranked by their latest evaluation on exactly one dataset digest."""
     series = trend(conn, model, dataset, metric)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, TrendPoint] = {}
     for point in series["points"]:
         latest[point["version"]] = point  # oldest first, so the last one wins
     ranked = sorted(
@@ -148,7 +149,10 @@ def leaderboard(
             f" {dataset} ({series['digest'][:12]})"
         )
     return {
-        **{k: series[k] for k in ("model", "dataset", "digest", "metric")},
+        "model": series["model"],
+        "dataset": series["dataset"],
+        "digest": series["digest"],
+        "metric": series["metric"],
         "higher_is_better": higher_is_better,
         "ranking": [
             {"rank": i + 1, "version": p["version"], "value": p["value"], "evaluated_at": p["at"]}

@@ -28,12 +28,21 @@ from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.errors import InvalidInput
 from modelreg.records import (
+    Card,
+    DatasetImpact,
     Deletion,
+    Evaluation,
+    Leaderboard,
+    MetricTrend,
     NewTokenInfo,
+    NewWebhookInfo,
     SignatureAdded,
     SignatureCheck,
     TokenInfo,
+    Trace,
     TrustedKey,
+    WebhookDelivery,
+    WebhookInfo,
 )
 from modelreg.refs import check_name, parse_ref
 from modelreg.values import check_deletion_reason, check_metrics
@@ -51,12 +60,12 @@ class Governance:
 
     # -- governance: retirement and evaluations -------------------------------------------
 
-    def dataset_impact(self, ref: str) -> dict[str, Any]:
+    def dataset_impact(self, ref: str) -> DatasetImpact:
         """What retiring a dataset (``NAME`` or ``NAME@DIGEST``) touches: every version that
         used it or was evaluated on it, their descendants, and the aliases on them."""
         return self.db.read(lambda conn: retirement.impact(conn, ref))
 
-    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]:
+    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> DatasetImpact:
         """Retire a dataset and flag ``data-retired`` every version that depends on it.
 
         The retirement is recorded for good (and audited); ``dry_run`` only reports.
@@ -64,7 +73,7 @@ class Governance:
         text = retirement.check_reason(reason)
         if dry_run:
 
-            def read(conn: Connection) -> dict[str, Any]:
+            def read(conn: Connection) -> DatasetImpact:
                 retirement.pending(conn, ref)  # refuses, as the real run would
                 return retirement.impact(conn, ref)
 
@@ -73,21 +82,19 @@ class Governance:
             lambda conn: retirement.retire(conn, ref, reason=text, actor=self.actor)
         )
 
-    def evaluate(
-        self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def evaluate(self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]) -> Evaluation:
         """Record a version's metrics on a dataset (hashed from the data, like training data)."""
         parsed = parse_ref(ref)
         checked = check_metrics(metrics)
         use = self._dataset_use(dataset, role="test")
 
-        def change(conn: Connection) -> dict[str, Any]:
+        def change(conn: Connection) -> Evaluation:
             vid = versions.resolve(conn, parsed)
             return evaluations.record(conn, vid, use, checked, actor=self.actor)
 
         return self.db.write(change)
 
-    def evaluations(self, ref: str) -> list[dict[str, Any]]:
+    def evaluations(self, ref: str) -> list[Evaluation]:
         """Every evaluation of a version, oldest first."""
         parsed = parse_ref(ref)
         return self.db.read(
@@ -96,7 +103,7 @@ class Governance:
 
     def leaderboard(
         self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
-    ) -> dict[str, Any]:
+    ) -> Leaderboard:
         """A model's versions ranked by their latest evaluation on one dataset digest."""
         check_name(name)
         return self.db.read(
@@ -105,21 +112,21 @@ class Governance:
             )
         )
 
-    def metric_trend(self, name: str, *, dataset: str, metric: str) -> dict[str, Any]:
+    def metric_trend(self, name: str, *, dataset: str, metric: str) -> MetricTrend:
         """Every evaluation of a model's versions on one dataset digest, over time."""
         check_name(name)
         return self.db.read(lambda conn: evaluations.trend(conn, name, dataset, metric))
 
     # -- cards and traces ------------------------------------------------------------------------
 
-    def card(self, ref: str) -> dict[str, Any]:
+    def card(self, ref: str) -> Card:
         """A model card for an auditor: everything recorded about one version, by section."""
         from modelreg import cards
 
         parsed = parse_ref(ref)
         return self.db.read(lambda conn: cards.build(conn, versions.resolve(conn, parsed)))
 
-    def trace(self, target: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+    def trace(self, target: str | os.PathLike[str] | Mapping[str, Any]) -> Trace:
         """The full lineage of a deployed version and of each of its ancestors.
 
         ``target`` is the version UUID a service logs from the ``modelreg.json`` that pull
@@ -189,7 +196,7 @@ class Governance:
         *,
         actions: Sequence[str] = ("*",),
         secret: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> NewWebhookInfo:
         """Deliver future events whose action matches ``actions`` (``alias.set``, a prefix
         such as ``alias.``, or ``*``) to ``url``, signed with ``secret`` (random if None).
 
@@ -208,20 +215,20 @@ class Governance:
             )
         )
 
-    def webhooks(self) -> list[dict[str, Any]]:
+    def webhooks(self) -> list[WebhookInfo]:
         """The webhooks, by name, with their backlog; never their secrets."""
         from modelreg import webhooks
 
         return self.db.read(webhooks.listing)
 
-    def remove_webhook(self, name: str) -> dict[str, Any]:
+    def remove_webhook(self, name: str) -> WebhookInfo:
         from modelreg import webhooks
 
         return self.db.write(lambda conn: webhooks.remove(conn, name, actor=self.actor))
 
     def webhook_deliveries(
         self, name: str | None = None, *, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[WebhookDelivery]:
         """The delivery log, newest attempt first."""
         from modelreg import webhooks
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import datasets, runs, schema, versions
+from modelreg.records import DeletedDependent, DependentVersion, LineageRun, VersionLineage
 
 if TYPE_CHECKING:
     from modelreg.versions import Version
@@ -38,14 +39,14 @@ def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
     return found
 
 
-def dataset_dependents(conn: Connection, ref: str) -> list[dict[str, Any]]:
+def dataset_dependents(conn: Connection, ref: str) -> list[DependentVersion]:
     """Versions that used a dataset (``NAME`` or ``NAME@DIGEST``) and all their descendants."""
     return dependents(conn, [d.id for d in datasets.find(conn, ref)])
 
 
 def dependents(
-    conn: Connection, dataset_ids: list[str], *, deleted: list[dict[str, Any]] | None = None
-) -> list[dict[str, Any]]:
+    conn: Connection, dataset_ids: list[str], *, deleted: list[DeletedDependent] | None = None
+) -> list[DependentVersion]:
     """Versions trained, validated, tested or evaluated on these dataset versions (direct,
     with how they used them) and, transitively through parent links, their descendants.
 
@@ -79,10 +80,11 @@ def dependents(
     derived = descendants(conn, set(direct))
     more = [i for i in {*derived, *derived.values()} if i not in refs]
     refs.update(refs_of(conn, more, deleted=deleted_at))
-    found = [
+    found: list[DependentVersion] = [
         {"version": refs[i], "id": i, "relation": "direct", "uses": sorted(uses), "via": None}
         for i, uses in direct.items()
-    ] + [
+    ]
+    found += [
         {"version": refs[i], "id": i, "relation": "descendant", "uses": [], "via": refs[parent]}
         for i, parent in derived.items()
         if i not in direct
@@ -161,21 +163,28 @@ CODE_FIELDS: dict[str, Any] = {
 }
 
 
-def of_version(conn: Connection, version: Version) -> dict[str, Any]:
+def of_version(conn: Connection, version: Version) -> VersionLineage:
     """What it takes to recreate a version: run, code, environment, data, parents, children,
     and who signed it.
 
-    A version registered in a run takes its code and environment from the run; one
-    registered outside a run carries its own, captured when it was registered.
+    A version registered in a run takes its code and environment from the run, under any
+    facts of its own; one registered outside a run carries its own, captured when it was
+    registered.
     """
     row = conn.execute(_VERSION_FACTS, {"id": version.id}).one()
     code = json.loads(row.code)
     command, hostname, env_digest = row.command, row.hostname, row.environment_digest
-    run = None
+    run: LineageRun | None = None
     if version.run_id is not None:
-        run = runs.record(conn, version.run_id)
-        code, command, hostname = run.pop("code"), run["command"], run["hostname"]
-        env_digest = run.pop("environment_digest")
+        found = runs.record(conn, version.run_id)
+        # A version's own facts, where it has them, stand on top of its run's: one made
+        # through MLflow's API keeps the source it came from and the environment its files
+        # describe (one registered by the SDK in a run has none of its own).
+        code = {**found.pop("code"), **code}
+        command, hostname = found["command"], found["hostname"]
+        run_environment = found.pop("environment_digest")
+        env_digest = env_digest or run_environment
+        run = cast(LineageRun, found)  # the run's record, its code and environment taken out
     env = {}
     if env_digest is not None:
         env = json.loads(conn.execute(_ENVIRONMENT, {"digest": env_digest}).scalar_one())
@@ -196,5 +205,13 @@ def of_version(conn: Connection, version: Version) -> dict[str, Any]:
             else []
         ),
         "children": versions.children(conn, version.id),
-        "signatures": [dict(r._mapping) for r in conn.execute(_SIGNATURES, {"id": version.id})],
+        "signatures": [
+            {
+                "key_id": r.key_id,
+                "algorithm": r.algorithm,
+                "created_at": r.created_at,
+                "created_by": r.created_by,
+            }
+            for r in conn.execute(_SIGNATURES, {"id": version.id})
+        ],
     }

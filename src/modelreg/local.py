@@ -47,11 +47,16 @@ from modelreg.lineage import of_version as lineage_of
 from modelreg.manifest import FileEntry, FilesArg, check_entries
 from modelreg.records import (
     AliasMove,
+    Comparison,
+    DependentVersion,
     FsckReport,
     GcReport,
     PolicyInfo,
     PromotionCheck,
+    Recipe,
+    Reproduction,
     SignatureCheck,
+    VersionLineage,
 )
 from modelreg.refs import check_alias, check_name, parse_ref
 from modelreg.run import Run
@@ -362,13 +367,13 @@ class LocalRegistry(Governance):
 
         return self.db.read(read)
 
-    def lineage(self, ref: str) -> dict[str, Any]:
+    def lineage(self, ref: str) -> VersionLineage:
         """Run, code, environment, datasets, parents and children of a version."""
         found = self.get(ref).lineage
         assert found is not None
         return found
 
-    def compare(self, a: str, b: str) -> dict[str, Any]:
+    def compare(self, a: str, b: str) -> Comparison:
         """What changed from version ``a`` to version ``b``."""
         return compare(self.get(a).to_dict(), self.get(b).to_dict())
 
@@ -410,7 +415,7 @@ class LocalRegistry(Governance):
             marker=transfer.marker_of(found, self.uri),
         )
 
-    def reproduce(self, ref: str, **options: Unpack[ReproduceOptions]) -> dict[str, Any]:
+    def reproduce(self, ref: str, **options: Unpack[ReproduceOptions]) -> Recipe | Reproduction:
         """Write the recipe that recreates a version into ``to`` (recipe.json, a pinned
         requirements.lock, the uncommitted diff, check_data.py, reproduce.sh); or, with
         ``run``, carry it out in a fresh virtualenv and report whether the re-trained version
@@ -676,7 +681,7 @@ class LocalRegistry(Governance):
         """Every recorded version of a dataset: ``NAME`` or ``NAME@DIGEST``."""
         return self.db.read(lambda conn: datasets.find(conn, ref))
 
-    def dataset_models(self, ref: str) -> list[dict[str, Any]]:
+    def dataset_models(self, ref: str) -> list[DependentVersion]:
         """Every version that used the dataset, and every descendant through parent links."""
         return self.db.read(lambda conn: lineage.dataset_dependents(conn, ref))
 

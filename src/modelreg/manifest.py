@@ -16,10 +16,20 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (responses)
+
 from modelreg.errors import InvalidInput
 
 MAX_PATH_LENGTH = 1024
 MAX_FILES = 100_000
+
+
+class FileInfo(TypedDict):
+    """A file of a version as results show it."""
+
+    path: str
+    digest: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -28,7 +38,7 @@ class FileEntry:
     digest: str
     size: int
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> FileInfo:
         return {"path": self.path, "digest": self.digest, "size": self.size}
 
 

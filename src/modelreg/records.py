@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (responses)
 
-from modelreg.manifest import FileEntry
+from modelreg.manifest import FileEntry, FileInfo
 from modelreg.refs import Ref
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class Version:
     parents: list[str]
     run_id: str | None
     flags: list[str] = field(default_factory=list)
-    lineage: dict[str, Any] | None = None
+    lineage: VersionLineage | None = None
     _registry: Puller | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -164,7 +164,7 @@ class Dataset:
     retired_at: str | None = None  # when the data was retired (see retirement), if it was
     retired_reason: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DatasetInfo:
         return {
             "id": self.id,
             "name": self.name,
@@ -189,7 +189,7 @@ class DatasetUse:
     file_count: int
     role: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> DatasetUseInfo:
         return {
             "name": self.name,
             "digest": self.digest,
@@ -218,7 +218,7 @@ class AuditEvent:
     after: Any
     hash: str
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> AuditEventInfo:
         return {
             "seq": self.seq,
             "at": self.at,
@@ -368,3 +368,644 @@ class TrustedKey(TypedDict):
     public_key: str
     added_at: str
     added_by: str
+
+
+class DatasetInfo(TypedDict):
+    """A recorded dataset version (``Dataset.to_dict``)."""
+
+    id: str
+    name: str
+    digest: str
+    uri: str
+    size: int
+    file_count: int
+    created_at: str
+    retired_at: str | None
+    retired_reason: str | None
+
+
+class DatasetUseInfo(TypedDict):
+    """A dataset as a version or run used it (``DatasetUse.to_dict``)."""
+
+    name: str
+    digest: str
+    uri: str
+    size: int
+    file_count: int
+    role: str
+
+
+class AuditEventInfo(TypedDict):
+    """An audit event (``AuditEvent.to_dict``); ``before`` and ``after`` are the change's
+    own records, whatever their shape."""
+
+    seq: int
+    at: str
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    entity: str
+    before: Any
+    after: Any
+    hash: str
+
+
+# -- comparing two versions ---------------------------------------------------------------------
+
+
+class MappingDiff(TypedDict):
+    """What changed between two mappings (params, tags, packages): ``changed`` holds
+    ``[a, b]`` per key."""
+
+    changed: dict[str, list[Any]]
+    added: dict[str, Any]
+    removed: dict[str, Any]
+
+
+class MetricChange(TypedDict):
+    """A metric of each version (None where it has none), and ``b - a``."""
+
+    a: float | None
+    b: float | None
+    delta: float | None
+
+
+class DatasetChange(TypedDict):
+    """A dataset (by role and name) whose digest differs; None where a version has none."""
+
+    role: str
+    name: str
+    a: str | None
+    b: str | None
+
+
+class CodeChange(TypedDict):
+    """Each version's commit (a code fact as captured, usually text or None), and whether
+    the repository, commit or uncommitted diff differ."""
+
+    a: Any
+    b: Any
+    changed: bool
+
+
+class EnvironmentChange(TypedDict):
+    """``[a, b]`` where Python or the platform differ (None where they do not)."""
+
+    python: list[Any] | None
+    platform: list[Any] | None
+    packages: MappingDiff
+
+
+class FileChanges(TypedDict):
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
+class ParentLists(TypedDict):
+    a: list[str]
+    b: list[str]
+
+
+class Comparison(TypedDict):
+    """What changed from version ``a`` to version ``b``."""
+
+    a: str
+    b: str
+    same_content: bool
+    params: MappingDiff
+    metrics: dict[str, MetricChange]
+    tags: MappingDiff
+    datasets: list[DatasetChange]
+    code: CodeChange
+    environment: EnvironmentChange
+    files: FileChanges
+    parents: ParentLists
+
+
+# -- lineage ------------------------------------------------------------------------------------
+
+
+class RunMetricPoint(TypedDict):
+    step: int
+    value: float
+    timestamp: str
+
+
+class LineageRun(TypedDict):
+    """The run that made a version, with each metric's full history (its code and
+    environment are the lineage's own ``code`` and ``environment``)."""
+
+    id: str
+    name: str
+    status: str
+    started_at: str
+    ended_at: str | None
+    hostname: str
+    user: str
+    command: str
+    params: dict[str, Any]
+    error: str | None
+    metric_history: dict[str, list[RunMetricPoint]]
+
+
+class StoredSignature(TypedDict):
+    """A signature as stored: who attached it and when (verifying it is ``verify``'s job)."""
+
+    key_id: str
+    algorithm: str
+    created_at: str
+    created_by: str
+
+
+class VersionLineage(TypedDict):
+    """What it takes to recreate a version: run, code, environment, data, parents, children
+    and who signed it. ``code`` and ``environment`` hold the facts as captured."""
+
+    version: str
+    id: str
+    run: LineageRun | None
+    code: dict[str, Any]
+    environment: dict[str, Any]
+    environment_digest: str | None
+    hostname: str
+    datasets: list[DatasetUseInfo]
+    parents: list[str]
+    deleted_parents: list[str]
+    children: list[str]
+    signatures: list[StoredSignature]
+
+
+# -- reproducing a version ----------------------------------------------------------------------
+
+
+class RecipeRun(TypedDict):
+    id: str
+    name: str
+
+
+class RecipeDataset(TypedDict):
+    name: str
+    digest: str
+    uri: str
+    role: str
+    size: int
+    file_count: int
+
+
+class ModelregSource(TypedDict):
+    """Where the running modelreg came from: an index (``modelreg==X``) or a directory."""
+
+    version: str
+    source: str
+    install: str
+
+
+class RecipeModelreg(ModelregSource):
+    recorded: str | None  # the modelreg the training ran with, when recorded
+
+
+class Recipe(TypedDict):
+    """What ``reproduce(ref, to=...)`` wrote into recipe.json: the code, command, params,
+    data and environment that recreate a version."""
+
+    version: str
+    id: str
+    model: str
+    manifest_digest: str
+    files: list[FileInfo]
+    run: RecipeRun
+    repository: str
+    commit: str
+    branch: str | None
+    diff: str | None
+    diff_digest: str | None
+    untracked: list[str]
+    command: str
+    argv: list[str]
+    masked: list[str]
+    params: dict[str, Any]
+    seeds: dict[str, Any]
+    datasets: list[RecipeDataset]
+    python: str | None
+    platform: str | None
+    packages: int
+    modelreg: RecipeModelreg
+
+
+class Reproduced(TypedDict):
+    version: str
+    manifest_digest: str
+    registry: str
+
+
+class DifferingFile(TypedDict):
+    """A file whose digest differs; None where one side has no such file."""
+
+    path: str
+    registered: str | None
+    reproduced: str | None
+
+
+class PythonUsed(TypedDict):
+    recorded: str | None
+    used: str
+
+
+class Reproduction(TypedDict):
+    """What ``reproduce(ref, run=True)`` found: whether the re-trained version is identical."""
+
+    version: str
+    manifest_digest: str
+    identical: bool
+    reproduced: Reproduced
+    differing_files: list[DifferingFile]
+    workdir: str
+    recipe: str
+    python: PythonUsed
+    timings: dict[str, float]
+
+
+# -- datasets and their retirement --------------------------------------------------------------
+
+
+class DependentVersion(TypedDict):
+    """A version that used a dataset (``relation`` "direct", with ``uses`` such as
+    ``train:3f2a...``) or derives from one that did ("descendant", ``via`` its parent)."""
+
+    version: str
+    id: str
+    relation: str
+    uses: list[str]
+    via: str | None
+
+
+class DeletedDependent(DependentVersion):
+    deleted_at: str
+
+
+class DatasetStatus(DatasetInfo):
+    """A dataset version and whether it is retired (``reason`` says why)."""
+
+    retired: bool
+    reason: str | None
+
+
+class AliasOnVersion(TypedDict):
+    alias: str  # NAME@ALIAS
+    version: str
+
+
+class DatasetImpact(TypedDict):
+    """What retiring a dataset touches (or touched): its versions under any name, the
+    versions that depend on it, the aliases on those, and deleted dependents whose files
+    stay until gc."""
+
+    dataset: str
+    datasets: list[DatasetStatus]
+    versions: list[DependentVersion]
+    aliases: list[AliasOnVersion]
+    deleted_versions: list[DeletedDependent]
+
+
+# -- evaluations --------------------------------------------------------------------------------
+
+
+class EvaluatedOn(TypedDict):
+    name: str
+    digest: str
+    uri: str
+
+
+class Evaluation(TypedDict):
+    """A version's metrics on one dataset version."""
+
+    id: str
+    version: str
+    dataset: EvaluatedOn
+    metrics: dict[str, float]
+    created_at: str
+    created_by: str
+
+
+class TrendPoint(TypedDict):
+    at: str
+    version: str
+    value: float
+
+
+class MetricTrend(TypedDict):
+    """Every evaluation of a model's versions on one dataset digest, oldest first."""
+
+    model: str
+    dataset: str
+    digest: str
+    metric: str
+    points: list[TrendPoint]
+
+
+class RankedVersion(TypedDict):
+    rank: int
+    version: str
+    value: float
+    evaluated_at: str
+
+
+class Leaderboard(TypedDict):
+    """A model's versions ranked by their latest evaluation on one dataset digest."""
+
+    model: str
+    dataset: str
+    digest: str
+    metric: str
+    higher_is_better: bool
+    ranking: list[RankedVersion]
+
+
+# -- cards and traces ---------------------------------------------------------------------------
+
+
+class Retirement(TypedDict):
+    """Whether data with a digest is retired, when, by whom and why."""
+
+    retired: bool
+    retired_at: str | None
+    retired_by: str | None
+    reason: str | None
+
+
+class CardIdentity(TypedDict):
+    id: str
+    ref: str
+    model: str
+    number: int
+    description: str
+    manifest_digest: str
+    size: int
+    file_count: int
+    tags: dict[str, str]
+
+
+class CardRegistration(TypedDict):
+    created_by: str
+    created_at: str
+    hostname: str
+
+
+# A move of an alias onto or away from a version (None where it was deleted); "from" is a
+# keyword, hence the functional form.
+VersionAliasMove = TypedDict(
+    "VersionAliasMove",
+    {"alias": str, "at": str, "actor": str, "from": str | None, "to": str | None},
+)
+
+
+class CardAliases(TypedDict):
+    current: list[str]
+    history: list[VersionAliasMove]
+
+
+class CardEvaluationData(EvaluatedOn, Retirement):
+    """The data of an evaluation, and whether it is retired."""
+
+
+class CardEvaluation(TypedDict):
+    id: str
+    version: str
+    dataset: CardEvaluationData
+    metrics: dict[str, float]
+    created_at: str
+    created_by: str
+
+
+class CardDataset(DatasetUseInfo, Retirement):
+    """A dataset the version used, and whether it is retired."""
+
+
+class FlagSource(TypedDict):
+    """The retirement that raised a flag."""
+
+    dataset: str
+    digest: str
+    reason: str
+    retired_at: str
+    retired_by: str
+
+
+class VersionFlag(TypedDict):
+    flag: str
+    raised_at: str
+    source: FlagSource | None
+
+
+class CardSignature(TypedDict):
+    status: str  # "signed" or "unsigned"
+    signatures: list[StoredSignature]
+
+
+class Card(TypedDict):
+    """A model card: everything recorded about one version, section by section.
+    ``environment`` is the captured environment with its ``digest``."""
+
+    identity: CardIdentity
+    registration: CardRegistration
+    run: LineageRun | None
+    aliases: CardAliases
+    params: dict[str, str]
+    metrics: dict[str, float]
+    evaluations: list[CardEvaluation]
+    datasets: list[CardDataset]
+    code: dict[str, Any]
+    environment: dict[str, Any]
+    parents: list[str]
+    children: list[str]
+    flags: list[VersionFlag]
+    signature: CardSignature
+    audit: list[AuditEventInfo]
+    files: list[FileInfo]
+
+
+class DeletionNote(TypedDict):
+    """When a version was deleted, by whom and why."""
+
+    at: str
+    by: str
+    reason: str
+
+
+class TracedAncestor(TypedDict):
+    """An ancestor of a traced version, ``depth`` generations back."""
+
+    version: str
+    id: str
+    depth: int
+    created_at: str
+    created_by: str
+    manifest_digest: str
+    parents: list[str]
+    datasets: list[DatasetUseInfo]
+    code: dict[str, Any]
+    environment_digest: str | None
+    hostname: str
+    run_id: str | None
+    flags: list[str]
+    deleted: DeletionNote | None
+
+
+class DatasetUser(TypedDict):
+    version: str
+    role: str
+    depth: int
+
+
+class TracedDataset(TypedDict):
+    """A dataset version that fed a traced version, directly or through an ancestor."""
+
+    name: str
+    digest: str
+    uri: str
+    size: int
+    file_count: int
+    retired: bool
+    retired_at: str | None
+    retired_by: str | None
+    reason: str | None
+    used_by: list[DatasetUser]
+
+
+class Trace(TypedDict):
+    """A deployed version's full lineage and each ancestor's; ``marker`` is the
+    modelreg.json it was traced from, if any."""
+
+    id: str
+    version: str
+    manifest_digest: str
+    marker: dict[str, Any] | None
+    flags: list[str]
+    deleted: DeletionNote | None
+    lineage: VersionLineage
+    ancestors: list[TracedAncestor]
+    datasets: list[TracedDataset]
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+
+class WebhookInfo(TypedDict):
+    """A webhook as listings show it: its URL's credentials hidden, never its secret;
+    ``pending`` counts the matching events after its cursor."""
+
+    name: str
+    url: str
+    actions: list[str]
+    active: bool
+    cursor_seq: int
+    pending: int
+    created_at: str
+    created_by: str
+
+
+class NewWebhookInfo(WebhookInfo):
+    """A webhook just added, with its full URL and its secret: the only time it is shown."""
+
+    secret: str
+
+
+class WebhookDelivery(TypedDict):
+    """One attempt to deliver one event to one webhook."""
+
+    id: int
+    webhook: str
+    delivery: str
+    event_seq: int
+    action: str
+    attempt: int
+    status: str
+    status_code: int | None
+    error: str | None
+    at: str
+    next_attempt_at: str | None
+
+
+# -- experiments and tracked runs (what MLflow clients log: server/mlflow) ----------------------
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named folder of runs; ``0`` ("Default") holds the runs modelreg's SDK makes.
+    ``lifecycle_stage`` is ``active`` or ``deleted``."""
+
+    id: int
+    name: str
+    lifecycle_stage: str
+    created_at: str
+    updated_at: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One point of a run's metric history."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """A dataset a run read, as an MLflow client logged it (its own name and digest, the
+    source as JSON text, schema and profile), or as modelreg's SDK recorded it."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str = ""
+    profile: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """A run as a tracking client sees it: its record, params, tags, the latest value of
+    each metric and its inputs. ``status`` is running, finished, failed, killed or scheduled;
+    ``origin`` is ``modelreg`` (the SDK) or ``mlflow`` (the MLflow API)."""
+
+    id: str
+    name: str
+    experiment_id: int
+    user: str
+    status: str
+    started_at: str
+    ended_at: str | None
+    lifecycle_stage: str
+    origin: str
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: list[MetricPoint] = field(default_factory=list)
+    inputs: list[RunInput] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """An MLflow logged model (``m-<32 hex>``): files logged under an experiment, usually by
+    a run (``run_id``), from which versions are registered. ``status`` is ``pending`` (its
+    files are being uploaded), ``ready`` or ``failed``; ``registrations`` lists the live
+    versions made from it, as (model name, version number)."""
+
+    id: str
+    experiment_id: int
+    name: str
+    status: str
+    status_message: str
+    model_type: str
+    run_id: str | None
+    created_at: str
+    created_by: str
+    updated_at: str
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    registrations: tuple[tuple[str, int], ...] = ()

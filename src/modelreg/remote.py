@@ -45,23 +45,37 @@ from modelreg.manifest import FileEntry, check_entries, manifest_digest
 from modelreg.records import (
     AliasMove,
     AuditEvent,
+    Card,
+    Comparison,
     Dataset,
     DatasetArg,
+    DatasetImpact,
     DatasetUse,
     Deletion,
+    DependentVersion,
+    Evaluation,
     FsckReport,
     GcReport,
+    Leaderboard,
+    MetricTrend,
     Model,
     NewTokenInfo,
     NewVersion,
+    NewWebhookInfo,
     PolicyInfo,
     PromotionCheck,
+    Recipe,
+    Reproduction,
     SignatureAdded,
     SignatureCheck,
     TokenInfo,
+    Trace,
     TrustedKey,
     VerifyResult,
     Version,
+    VersionLineage,
+    WebhookDelivery,
+    WebhookInfo,
 )
 from modelreg.refs import check_alias, check_deletion_ref, check_name, parse_ref
 from modelreg.remote_blobs import RemoteBlobs, chunks, error_of
@@ -346,11 +360,11 @@ class RemoteRegistry:
             params["order_by"] = order_by
         return [self._version(v) for v in self._pages("/search", params, limit, offset)]
 
-    def compare(self, a: str, b: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/compare", params={"a": a, "b": b})
+    def compare(self, a: str, b: str) -> Comparison:
+        result: Comparison = self._call("GET", "/compare", params={"a": a, "b": b})
         return result
 
-    def lineage(self, ref: str) -> dict[str, Any]:
+    def lineage(self, ref: str) -> VersionLineage:
         found = self.get(ref).lineage
         assert found is not None
         return found
@@ -386,7 +400,7 @@ class RemoteRegistry:
             workers=TRANSFERS,
         )
 
-    def reproduce(self, ref: str, **options: Unpack[ReproduceOptions]) -> dict[str, Any]:
+    def reproduce(self, ref: str, **options: Unpack[ReproduceOptions]) -> Recipe | Reproduction:
         from modelreg import reproduce
 
         return reproduce.recreate(self, ref, **options)
@@ -512,23 +526,23 @@ class RemoteRegistry:
         found = self._call("GET", "/dataset", params={"ref": _text(ref, "dataset reference")})
         return [wire.dataset_from_json(d) for d in found]
 
-    def dataset_models(self, ref: str) -> list[dict[str, Any]]:
+    def dataset_models(self, ref: str) -> list[DependentVersion]:
         params = {"ref": _text(ref, "dataset reference")}
-        found: list[dict[str, Any]] = self._call("GET", "/dataset/models", params=params)
+        found: list[DependentVersion] = self._call("GET", "/dataset/models", params=params)
         return found
 
-    def dataset_impact(self, ref: str) -> dict[str, Any]:
+    def dataset_impact(self, ref: str) -> DatasetImpact:
         params = {"ref": _text(ref, "dataset reference")}
-        found: dict[str, Any] = self._call("GET", "/dataset/impact", params=params)
+        found: DatasetImpact = self._call("GET", "/dataset/impact", params=params)
         return found
 
-    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> dict[str, Any]:
+    def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> DatasetImpact:
         body = {
             "ref": _text(ref, "dataset reference"),
             "reason": check_reason(reason),
             "dry_run": dry_run,
         }
-        found: dict[str, Any] = self._call("POST", "/dataset/retire", json=body)
+        found: DatasetImpact = self._call("POST", "/dataset/retire", json=body)
         return found
 
     def delete_version(self, ref: str, *, reason: str) -> Deletion:
@@ -538,50 +552,44 @@ class RemoteRegistry:
         )
         return found
 
-    def evaluate(
-        self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def evaluate(self, ref: str, dataset: DatasetArg, *, metrics: Mapping[str, Any]) -> Evaluation:
         """Record a version's metrics on a dataset, hashed here from the data."""
         parse_ref(ref)
         use = registering.dataset_use(dataset, role="test")
         body = {"ref": ref, "dataset": use.to_dict(), "metrics": check_metrics(metrics)}
-        found: dict[str, Any] = self._call("POST", "/evaluations", json=body)
+        found: Evaluation = self._call("POST", "/evaluations", json=body)
         return found
 
-    def evaluations(self, ref: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._call("GET", "/evaluations", params={"ref": ref})
+    def evaluations(self, ref: str) -> list[Evaluation]:
+        found: list[Evaluation] = self._call("GET", "/evaluations", params={"ref": ref})
         return found
 
     def leaderboard(
         self, name: str, *, dataset: str, metric: str, higher_is_better: bool = True
-    ) -> dict[str, Any]:
+    ) -> Leaderboard:
         params = {
             "dataset": _text(dataset, "dataset"),
             "metric": _text(metric, "metric"),
             "higher_is_better": higher_is_better,
         }
-        found: dict[str, Any] = self._call(
-            "GET", f"/models/{_seg(name)}/leaderboard", params=params
-        )
+        found: Leaderboard = self._call("GET", f"/models/{_seg(name)}/leaderboard", params=params)
         return found
 
-    def metric_trend(self, name: str, *, dataset: str, metric: str) -> dict[str, Any]:
+    def metric_trend(self, name: str, *, dataset: str, metric: str) -> MetricTrend:
         params = {"dataset": _text(dataset, "dataset"), "metric": _text(metric, "metric")}
-        found: dict[str, Any] = self._call("GET", f"/models/{_seg(name)}/trend", params=params)
+        found: MetricTrend = self._call("GET", f"/models/{_seg(name)}/trend", params=params)
         return found
 
     # -- cards, traces and signatures ----------------------------------------------------------
 
-    def card(self, ref: str) -> dict[str, Any]:
-        found: dict[str, Any] = self._call("GET", "/card", params={"ref": ref})
+    def card(self, ref: str) -> Card:
+        found: Card = self._call("GET", "/card", params={"ref": ref})
         return found
 
-    def trace(self, target: Any) -> dict[str, Any]:
+    def trace(self, target: Any) -> Trace:
         """Trace a deployed version: its UUID, or the modelreg.json (or folder) pull wrote."""
         version_id, marker = transfer.trace_target(target)
-        found: dict[str, Any] = self._call(
-            "POST", "/trace", json={"id": version_id, "marker": marker}
-        )
+        found: Trace = self._call("POST", "/trace", json={"id": version_id, "marker": marker})
         return found
 
     def verify(self, ref: str, *, public_key: Any = None) -> SignatureCheck:
@@ -660,26 +668,28 @@ class RemoteRegistry:
         found: TokenInfo = self._call("DELETE", f"/tokens/{_seg(name, 'token name')}")
         return found
 
-    def add_webhook(self, name: str, url: str, **options: Unpack[WebhookOptions]) -> dict[str, Any]:
+    def add_webhook(self, name: str, url: str, **options: Unpack[WebhookOptions]) -> NewWebhookInfo:
         body: dict[str, Any] = {"name": name, "url": url, **options}
         if "actions" in options:
             body["actions"] = list(options["actions"])
-        found: dict[str, Any] = self._call("POST", "/webhooks", json=body)
+        found: NewWebhookInfo = self._call("POST", "/webhooks", json=body)
         return found
 
-    def webhooks(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = self._call("GET", "/webhooks")
+    def webhooks(self) -> list[WebhookInfo]:
+        found: list[WebhookInfo] = self._call("GET", "/webhooks")
         return found
 
-    def remove_webhook(self, name: str) -> dict[str, Any]:
-        found: dict[str, Any] = self._call("DELETE", f"/webhooks/{_seg(name, 'webhook name')}")
+    def remove_webhook(self, name: str) -> WebhookInfo:
+        found: WebhookInfo = self._call("DELETE", f"/webhooks/{_seg(name, 'webhook name')}")
         return found
 
-    def webhook_deliveries(self, name: str | None = None, *, limit: int = 100) -> list[Any]:
+    def webhook_deliveries(
+        self, name: str | None = None, *, limit: int = 100
+    ) -> list[WebhookDelivery]:
         params: dict[str, Any] = {"limit": limit}
         if name is not None:
             params["name"] = name
-        found: list[Any] = self._call("GET", "/webhook-deliveries", params=params)
+        found: list[WebhookDelivery] = self._call("GET", "/webhook-deliveries", params=params)
         return found
 
     def deliver_webhooks(self) -> dict[str, int]:

@@ -31,8 +31,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from typing_extensions import TypedDict
+
 from modelreg import capture
 from modelreg.errors import Conflict, IntegrityError, InvalidInput
+from modelreg.records import (
+    DifferingFile,
+    ModelregSource,
+    Recipe,
+    Reproduced,
+    Reproduction,
+    VersionLineage,
+)
 
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
@@ -50,7 +60,7 @@ def seeds(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in sorted(params.items()) if _SEED.search(k)}
 
 
-def modelreg_source() -> dict[str, str]:
+def modelreg_source() -> ModelregSource:
     """Where the running modelreg was installed from: a local directory, or the index."""
     from importlib import metadata
     from urllib.parse import unquote, urlparse
@@ -86,7 +96,7 @@ def _inside(path: str, root: str) -> bool:
     return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
-def build_recipe(version: Any, lineage: dict[str, Any]) -> dict[str, Any]:
+def build_recipe(version: Any, lineage: VersionLineage) -> Recipe:
     """What recipe.json holds; refuses a version whose record cannot be re-run."""
     run, code = lineage.get("run"), lineage["code"]
     if run is None:
@@ -123,7 +133,14 @@ def build_recipe(version: Any, lineage: dict[str, Any]) -> dict[str, Any]:
         "params": params,
         "seeds": seeds(params),
         "datasets": [
-            {k: d[k] for k in ("name", "digest", "uri", "role", "size", "file_count")}
+            {
+                "name": d["name"],
+                "digest": d["digest"],
+                "uri": d["uri"],
+                "role": d["role"],
+                "size": d["size"],
+                "file_count": d["file_count"],
+            }
             for d in lineage["datasets"]
         ],
         "python": env.get("python"),
@@ -149,7 +166,7 @@ def recreate(
     workdir: str | os.PathLike[str] | None = None,
     find_links: Sequence[str | os.PathLike[str]] = (),
     no_index: bool = False,
-) -> dict[str, Any]:
+) -> Recipe | Reproduction:
     """What ``reproduce`` does on either registry: write the recipe into ``to``, or with
     ``run`` carry it out in ``workdir``."""
     if run:
@@ -159,7 +176,7 @@ def recreate(
     return write_recipe(registry, ref, to)
 
 
-def write_recipe(registry: AnyRegistry, ref: str, to: str | os.PathLike[str]) -> dict[str, Any]:
+def write_recipe(registry: AnyRegistry, ref: str, to: str | os.PathLike[str]) -> Recipe:
     """Write the recipe of ``ref`` into the directory ``to``; return recipe.json's content."""
     version = registry.get(ref)
     lineage = version.lineage or registry.lineage(ref)
@@ -181,7 +198,7 @@ def write_recipe(registry: AnyRegistry, ref: str, to: str | os.PathLike[str]) ->
     return recipe
 
 
-def _lock_text(recipe: dict[str, Any], env: dict[str, Any]) -> str:
+def _lock_text(recipe: Recipe, env: dict[str, Any]) -> str:
     source = recipe["modelreg"]
     lines = [
         f"# The environment recorded with {recipe['version']} (Python {recipe['python']}),",
@@ -193,7 +210,7 @@ def _lock_text(recipe: dict[str, Any], env: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _check_data_text(recipe: dict[str, Any]) -> str:
+def _check_data_text(recipe: Recipe) -> str:
     data = json.dumps(recipe["datasets"], indent=4, sort_keys=True)
     return CHECK_DATA.replace("@REF@", recipe["version"]).replace("@DATASETS@", data)
 
@@ -270,7 +287,7 @@ if __name__ == "__main__":
 '''
 
 
-def _shell_text(recipe: dict[str, Any]) -> str:
+def _shell_text(recipe: Recipe) -> str:
     q = shlex.quote
     source = recipe["modelreg"]
     lines = [
@@ -318,7 +335,7 @@ def run_recipe(
     workdir: str | os.PathLike[str] | None = None,
     find_links: Sequence[str | os.PathLike[str]] = (),
     no_index: bool = False,
-) -> dict[str, Any]:
+) -> Reproduction:
     """Write the recipe into ``workdir`` (a new temporary directory by default, kept for
     inspection) and carry it out; report whether the re-trained version is identical.
 
@@ -434,11 +451,20 @@ class _Steps:
             )
 
 
-def _compare(recipe: dict[str, Any], scratch: Path) -> dict[str, Any]:
+class _Compared(TypedDict):
+    """The part of a Reproduction that comparing the two versions finds."""
+
+    version: str
+    manifest_digest: str
+    identical: bool
+    reproduced: Reproduced
+    differing_files: list[DifferingFile]
+
+
+def _compare(recipe: Recipe, scratch: Path) -> _Compared:
     from modelreg.local import LocalRegistry
 
     registered = {f["path"]: f["digest"] for f in recipe["files"]}
-    base = {"version": recipe["version"], "manifest_digest": recipe["manifest_digest"]}
     if not (scratch / "registry.db").exists():
         raise Conflict(
             f"the re-run registered nothing in {scratch}: does the training connect with"
@@ -450,13 +476,14 @@ def _compare(recipe: dict[str, Any], scratch: Path) -> dict[str, Any]:
             raise Conflict(f"the re-run registered no version of {recipe['model']!r}")
         new = found[0]
         made = {f.path: f.digest for f in new.files}
-        differing = [
+        differing: list[DifferingFile] = [
             {"path": p, "registered": registered.get(p), "reproduced": made.get(p)}
             for p in sorted(set(registered) | set(made))
             if registered.get(p) != made.get(p)
         ]
         return {
-            **base,
+            "version": recipe["version"],
+            "manifest_digest": recipe["manifest_digest"],
             "identical": new.manifest_digest == recipe["manifest_digest"],
             "reproduced": {
                 "version": new.ref,

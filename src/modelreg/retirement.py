@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, datasets, lineage, schema
 from modelreg.db import now
 from modelreg.errors import Conflict
+from modelreg.records import AliasOnVersion, DatasetImpact, DeletedDependent
 from modelreg.reports import GC_NOTE as GC_NOTE
 from modelreg.values import check_reason as check_reason
 
@@ -29,7 +30,7 @@ def _retirements(conn: Connection, dataset_ids: list[str]) -> dict[str, Any]:
     return {r.dataset_id: r for r in rows}
 
 
-def _aliases_on(conn: Connection, version_ids: list[str]) -> list[dict[str, str]]:
+def _aliases_on(conn: Connection, version_ids: list[str]) -> list[AliasOnVersion]:
     a, m = schema.aliases, schema.models
     refs = lineage.refs_of(conn, version_ids)
     q = (
@@ -43,11 +44,11 @@ def _aliases_on(conn: Connection, version_ids: list[str]) -> list[dict[str, str]
     ]
 
 
-def impact(conn: Connection, ref: str) -> dict[str, Any]:
+def impact(conn: Connection, ref: str) -> DatasetImpact:
     """What retiring ``ref`` touches (or touched): dataset versions, versions and aliases."""
     found = same_data(conn, datasets.find(conn, ref))
     retired = _retirements(conn, [d.id for d in found])
-    deleted: list[dict[str, Any]] = []
+    deleted: list[DeletedDependent] = []
     versions = lineage.dependents(conn, [d.id for d in found], deleted=deleted)
     return {
         "dataset": ref,
@@ -114,7 +115,7 @@ def flag_new_version(conn: Connection, version_id: str) -> list[str]:
     return [FLAG] if sources else []
 
 
-def retire(conn: Connection, ref: str, *, reason: str, actor: str) -> dict[str, Any]:
+def retire(conn: Connection, ref: str, *, reason: str, actor: str) -> DatasetImpact:
     """Retire the dataset versions ``ref`` names that are not retired yet; flag dependents."""
     todo = pending(conn, ref)
     stamp = now()

@@ -16,9 +16,9 @@ from modelreg.datasets import DatasetUse
 from modelreg.db import insert_rows, now
 from modelreg.errors import Gone, NotFound
 from modelreg.manifest import FileEntry, manifest_digest
+from modelreg.records import DeletionNote, Puller
 from modelreg.records import Model as Model
 from modelreg.records import NewVersion as NewVersion
-from modelreg.records import Puller
 from modelreg.records import Version as Version
 from modelreg.refs import Ref
 from modelreg.values import param_number
@@ -281,9 +281,9 @@ _DELETIONS = sa.select(_v.c.id, _v.c.deleted_at, _v.c.deleted_by, _v.c.deleted_r
 )
 
 
-def deletions(conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+def deletions(conn: Connection, ids: Sequence[str]) -> dict[str, DeletionNote]:
     """{version id: {"at", "by", "reason"}} for those of ``ids`` that were deleted."""
-    found: dict[str, dict[str, str]] = {}
+    found: dict[str, DeletionNote] = {}
     for chunk in _chunks(list(ids)):
         for r in conn.execute(_DELETIONS, {"ids": list(chunk)}):
             found[r.id] = {"at": r.deleted_at, "by": r.deleted_by, "reason": r.deleted_reason}

@@ -43,6 +43,7 @@ from modelreg import audit, schema
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.outbound import Target, shown_url
+from modelreg.records import NewWebhookInfo, WebhookDelivery, WebhookInfo
 from modelreg.refs import check_name
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def add(
     actions: list[str],
     secret: str,
     actor: str,
-) -> dict[str, Any]:
+) -> NewWebhookInfo:
     """Register a webhook (audited, without its secret); it gets events from now on."""
     check_name(name, kind="webhook name")
     if conn.execute(sa.select(_hooks.c.id).where(_hooks.c.name == name)).first() is not None:
@@ -155,7 +156,7 @@ def add(
     return {**_public(conn, row), "url": row["url"], "secret": secret}
 
 
-def remove(conn: Connection, name: str, *, actor: str) -> dict[str, Any]:
+def remove(conn: Connection, name: str, *, actor: str) -> WebhookInfo:
     """Remove a webhook and its delivery log (audited); pending events are dropped."""
     check_name(name, kind="webhook name")
     row = conn.execute(sa.select(_hooks).where(_hooks.c.name == name)).mappings().first()
@@ -176,7 +177,7 @@ def remove(conn: Connection, name: str, *, actor: str) -> dict[str, Any]:
     return found
 
 
-def listing(conn: Connection) -> list[dict[str, Any]]:
+def listing(conn: Connection) -> list[WebhookInfo]:
     """Every webhook by name, with its backlog; never the secrets."""
     rows = conn.execute(sa.select(_hooks).order_by(_hooks.c.name)).mappings()
     return [_public(conn, row) for row in rows]
@@ -184,7 +185,7 @@ def listing(conn: Connection) -> list[dict[str, Any]]:
 
 def deliveries(
     conn: Connection, name: str | None = None, *, limit: int = 100
-) -> list[dict[str, Any]]:
+) -> list[WebhookDelivery]:
     """The delivery log, newest attempt first, for one webhook or all."""
     if not isinstance(limit, int) or not 1 <= limit <= 10_000:
         raise InvalidInput(f"limit must be between 1 and 10000, not {limit!r}")
@@ -222,7 +223,7 @@ def delivery_id(webhook_id: str, seq: int) -> str:
     return str(uuid.uuid5(uuid.UUID(webhook_id), str(seq)))
 
 
-def _public(conn: Connection, row: Any) -> dict[str, Any]:
+def _public(conn: Connection, row: Any) -> WebhookInfo:
     actions = json.loads(row["actions"])
     pending = conn.execute(
         sa.select(sa.func.count())

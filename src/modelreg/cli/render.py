@@ -177,7 +177,8 @@ def version(v: Version) -> None:
         facts["description"] = v.description
     if v.parents:
         facts["parents"] = ", ".join(v.parents)
-    run = (v.lineage or {}).get("run")
+    lineage: Mapping[str, Any] = v.lineage or {}
+    run = lineage.get("run")
     if run:
         facts["run"] = f"{run['name'] or run['id']} ({run['status']})"
     out: list[Any] = [head, grid("", facts)]
@@ -199,7 +200,6 @@ def version(v: Version) -> None:
         for d in v.datasets:
             used.add_row(d.role, d.name, short(d.digest), d.uri)
         out.append(section("datasets", used))
-    lineage = v.lineage or {}
     code = lineage.get("code") or {}
     if code.get("commit") or code.get("repository"):
         out.append(grid("code", _code_facts(code)))

@@ -28,7 +28,7 @@ from modelreg.blobs import take
 from modelreg.errors import IntegrityError, InvalidInput, RangeNotSatisfiable
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
-from modelreg.records import SignatureAdded
+from modelreg.records import Comparison, SignatureAdded
 from modelreg.server.auth import allow, single_values
 from modelreg.server.problems import PROBLEMS, CorruptBlobServed
 from modelreg.values import MAX_OFFSET, MAX_PAGE
@@ -158,7 +158,7 @@ def search(
 
 
 @router.get("/compare", tags=["versions"])
-def compare(reg: Reader, a: Text, b: Text) -> JSON:
+def compare(reg: Reader, a: Text, b: Text) -> Comparison:
     """What changed from version ``a`` to version ``b``."""
     return reg.compare(a, b)
 

@@ -13,15 +13,27 @@ from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.records import (
     AliasMove,
+    AuditEventInfo,
+    Card,
+    DatasetImpact,
+    DatasetInfo,
     Deletion,
+    DependentVersion,
+    Evaluation,
     FsckReport,
     GcReport,
+    Leaderboard,
+    MetricTrend,
     NewTokenInfo,
+    NewWebhookInfo,
     PolicyInfo,
     PromotionCheck,
     SignatureCheck,
     TokenInfo,
+    Trace,
     TrustedKey,
+    WebhookDelivery,
+    WebhookInfo,
 )
 from modelreg.server.api import JSON, Body, Maintainer, Reader, Text, Writer
 from modelreg.server.auth import allow, single_values
@@ -105,24 +117,24 @@ def approve(reg: Maintainer, body: ApprovalBody) -> JSON:
 
 
 @router.get("/datasets", tags=["datasets"])
-def list_datasets(reg: Reader) -> list[JSON]:
+def list_datasets(reg: Reader) -> list[DatasetInfo]:
     return [d.to_dict() for d in reg.datasets()]
 
 
 @router.get("/dataset", tags=["datasets"])
-def get_dataset(reg: Reader, ref: Text) -> list[JSON]:
+def get_dataset(reg: Reader, ref: Text) -> list[DatasetInfo]:
     """Every recorded version of a dataset: ``NAME`` or ``NAME@DIGEST``."""
     return [d.to_dict() for d in reg.dataset(ref)]
 
 
 @router.get("/dataset/models", tags=["datasets"])
-def dataset_models(reg: Reader, ref: Text) -> list[JSON]:
+def dataset_models(reg: Reader, ref: Text) -> list[DependentVersion]:
     """Every version that used the dataset, and their descendants."""
     return reg.dataset_models(ref)
 
 
 @router.get("/dataset/impact", tags=["datasets"])
-def dataset_impact(reg: Reader, ref: Text) -> JSON:
+def dataset_impact(reg: Reader, ref: Text) -> DatasetImpact:
     """What retiring the dataset would touch."""
     return reg.dataset_impact(ref)
 
@@ -134,7 +146,7 @@ class RetireBody(Body):
 
 
 @router.post("/dataset/retire", tags=["datasets"])
-def retire_dataset(reg: Maintainer, body: RetireBody) -> JSON:
+def retire_dataset(reg: Maintainer, body: RetireBody) -> DatasetImpact:
     """Retire a dataset and flag every version that depends on it."""
     return reg.retire_dataset(body.ref, reason=body.reason, dry_run=body.dry_run)
 
@@ -158,26 +170,26 @@ class EvaluationBody(Body):
 
 
 @router.post("/evaluations", status_code=201, tags=["evaluations"])
-def evaluate(reg: Writer, body: EvaluationBody) -> JSON:
+def evaluate(reg: Writer, body: EvaluationBody) -> Evaluation:
     """Record a version's metrics on a dataset the client hashed."""
     use = wire.dataset_use_from_json(body.dataset)
     return reg.evaluate(body.ref, use, metrics=body.metrics)
 
 
 @router.get("/evaluations", tags=["evaluations"])
-def evaluations(reg: Reader, ref: Text) -> list[JSON]:
+def evaluations(reg: Reader, ref: Text) -> list[Evaluation]:
     return reg.evaluations(ref)
 
 
 @router.get("/models/{name}/leaderboard", tags=["evaluations"])
 def leaderboard(
     reg: Reader, name: str, dataset: Text, metric: Text, higher_is_better: bool = True
-) -> JSON:
+) -> Leaderboard:
     return reg.leaderboard(name, dataset=dataset, metric=metric, higher_is_better=higher_is_better)
 
 
 @router.get("/models/{name}/trend", tags=["evaluations"])
-def metric_trend(reg: Reader, name: str, dataset: Text, metric: Text) -> JSON:
+def metric_trend(reg: Reader, name: str, dataset: Text, metric: Text) -> MetricTrend:
     return reg.metric_trend(name, dataset=dataset, metric=metric)
 
 
@@ -185,7 +197,7 @@ def metric_trend(reg: Reader, name: str, dataset: Text, metric: Text) -> JSON:
 
 
 @router.get("/card", tags=["governance"])
-def card(reg: Reader, ref: Text) -> JSON:
+def card(reg: Reader, ref: Text) -> Card:
     """A model card: everything recorded about one version, by section."""
     return reg.card(ref)
 
@@ -196,7 +208,7 @@ class TraceBody(Body):
 
 
 @router.post("/trace", tags=["governance"])
-def trace(reg: Reader, body: TraceBody) -> JSON:
+def trace(reg: Reader, body: TraceBody) -> Trace:
     """The lineage of a deployed version (by UUID, or the modelreg.json marker it came with)
     and of each of its ancestors."""
     # A UUID or the marker's content only: a client's string is never a path on the server.
@@ -250,7 +262,7 @@ def audit(
     action: Text | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     before_seq: Annotated[int | None, Query(ge=0, le=2**31 - 1)] = None,
-) -> list[JSON]:
+) -> list[AuditEventInfo]:
     """Audit events, newest first; page back with ``before_seq``."""
     events = reg.audit(
         entity_type=entity_type,
@@ -304,17 +316,17 @@ class WebhookBody(Body):
 
 
 @router.post("/webhooks", status_code=201, tags=["webhooks"])
-def add_webhook(reg: Admin, body: WebhookBody) -> JSON:
+def add_webhook(reg: Admin, body: WebhookBody) -> NewWebhookInfo:
     return reg.add_webhook(body.name, body.url, actions=body.actions, secret=body.secret)
 
 
 @router.get("/webhooks", tags=["webhooks"])
-def list_webhooks(reg: Admin) -> list[JSON]:
+def list_webhooks(reg: Admin) -> list[WebhookInfo]:
     return reg.webhooks()
 
 
 @router.delete("/webhooks/{name}", tags=["webhooks"])
-def remove_webhook(reg: Admin, name: str) -> JSON:
+def remove_webhook(reg: Admin, name: str) -> WebhookInfo:
     return reg.remove_webhook(name)
 
 
@@ -323,7 +335,7 @@ def webhook_deliveries(
     reg: Admin,
     name: Text | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-) -> list[JSON]:
+) -> list[WebhookDelivery]:
     return reg.webhook_deliveries(name, limit=limit)
 
 
