@@ -198,6 +198,11 @@ def _empty_database(postgres: Any, url: str) -> None:
     ) as conn:
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, %s)", ["0" * 64])
+        conn.execute(  # the default experiment, as migration 0009 seeds it
+            "INSERT INTO experiments (id, name, lifecycle_stage, created_at, updated_at)"
+            " VALUES (0, 'Default', 'active', %s, %s)",
+            ["2026-01-01T00:00:00.000000Z"] * 2,
+        )
 
 
 @pytest.fixture(scope="session")

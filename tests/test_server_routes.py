@@ -46,7 +46,15 @@ PUBLIC_ANSWERS = {
     ("GET", "/static/{name:path}"): 404,  # there is no static file "x"
 }
 # POSTs that change nothing: they carry a body only because their input is large or structured.
-READ_ONLY_POSTS = {("POST", "/api/v1/trace"), ("POST", "/api/v1/verify")}
+READ_ONLY_POSTS = {
+    ("POST", "/api/v1/trace"),
+    ("POST", "/api/v1/verify"),
+    # MLflow's searches take their filter in a POST body
+    ("POST", "/api/2.0/mlflow/experiments/search"),
+    ("POST", "/api/2.0/mlflow/runs/search"),
+    ("POST", "/api/2.0/mlflow/logged-models/search"),
+    ("POST", "/api/2.0/mlflow/registered-models/get-latest-versions"),
+}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 SIZE = len(CONTENT)
 

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, schema
+from modelreg import audit, runs, schema
 from modelreg.db import now
+from modelreg.errors import InvalidInput, NotFound
 from modelreg.manifest import FileEntry, check_path
+from modelreg.refs import ArtifactLocation
 
 _t = schema.artifact_files
+_OWNERS = {"run": (schema.runs, "run"), "logged_model": (schema.logged_models, "logged model")}
 
 
 @dataclass(frozen=True)
@@ -28,14 +31,46 @@ class Listed:
     size: int | None
 
 
+def check_owner(conn: Connection, where: ArtifactLocation, *, writing: bool = False) -> None:
+    """NotFound unless the run or logged model ``where`` names exists in its experiment. To
+    be ``writing`` to, a run must also take new facts (``runs.check_writable``): an MLflow
+    run does even after it ended, as MLflow's do; a run of modelreg's SDK only while it runs;
+    a deleted one does not."""
+    table, noun = _OWNERS[where.kind]
+    row = conn.execute(sa.select(table.c.experiment_id).where(table.c.id == where.owner_id)).first()
+    if row is None:
+        raise NotFound(f"{noun} {where.owner_id!r} not found")
+    if row.experiment_id != where.experiment_id:
+        raise NotFound(
+            f"experiment {where.experiment_id} has no {noun} {where.owner_id}: it is filed"
+            f" under experiment {row.experiment_id}"
+        )
+    if writing and where.kind == "run":
+        runs.check_writable(conn, where.owner_id)
+
+
+def run_location(conn: Connection, run_id: str, path: str = "") -> ArtifactLocation:
+    """Where ``path`` of run ``run_id`` is (its experiment read from the run); NotFound if
+    there is no such run."""
+    row = conn.execute(
+        sa.select(schema.runs.c.experiment_id).where(schema.runs.c.id == run_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"run {run_id!r} not found")
+    return ArtifactLocation(row.experiment_id, "run", run_id, path)
+
+
 def put(conn: Connection, owner_id: str, entry: FileEntry, *, actor: str, kind: str) -> None:
     """Name ``entry``'s blob (already stored) as ``entry.path`` of ``owner_id``, a ``kind``
-    ("run" or "logged_model"); a file already at that path is replaced."""
+    ("run" or "logged_model"); a file already at that path is replaced. A path cannot be a
+    file and a folder at once (a version made from these files could not hold both)."""
     path = check_path(entry.path)
     key = (_t.c.owner_id == owner_id) & (_t.c.path == path)
     before = conn.execute(sa.select(_t.c.digest, _t.c.size).where(key)).first()
     if before is not None and before.digest == entry.digest:
         return  # the same bytes again: nothing changes, nothing to audit
+    if before is None:
+        _check_no_clash(conn, owner_id, path)
     if before is not None:
         conn.execute(_t.delete().where(key))
     conn.execute(
@@ -55,6 +90,67 @@ def put(conn: Connection, owner_id: str, entry: FileEntry, *, actor: str, kind: 
     )
 
 
+def _check_no_clash(conn: Connection, owner_id: str, path: str) -> None:
+    parts = path.split("/")
+    folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+    if folders:
+        file = conn.execute(
+            sa.select(_t.c.path).where(_t.c.owner_id == owner_id, _t.c.path.in_(folders)).limit(1)
+        ).scalar()
+        if file is not None:
+            raise InvalidInput(
+                f"artifact {path!r} cannot be written: {file!r} is a file, not a folder"
+            )
+    inside = conn.execute(
+        sa.select(_t.c.path).where(_t.c.owner_id == owner_id, _under(path)).limit(1)
+    ).scalar()
+    if inside is not None:
+        raise InvalidInput(
+            f"artifact {path!r} cannot be written: it is a folder (it holds {inside!r})"
+        )
+
+
+def _under(folder: str) -> sa.ColumnElement[bool]:
+    """Paths inside ``folder``: compared as text, since LIKE ignores case on SQLite."""
+    prefix = folder + "/"
+    return sa.func.substr(_t.c.path, 1, len(prefix)) == prefix
+
+
+def delete(conn: Connection, owner_id: str, path: str, *, actor: str, kind: str) -> int:
+    """Remove the file at ``path`` of ``owner_id``, or every file in the folder ``path``;
+    how many. Their blobs stay until gc finds nothing else names them."""
+    path = check_path(path)
+    gone = files(conn, owner_id, path)
+    file = get(conn, owner_id, path)
+    if file is not None:
+        gone.insert(0, file)
+    if not gone:
+        raise NotFound(f"{_OWNERS[kind][1]} {owner_id} has no artifact file or folder {path!r}")
+    conn.execute(_t.delete().where(_t.c.owner_id == owner_id, (_t.c.path == path) | _under(path)))
+    audit.append(
+        conn,
+        actor=actor,
+        action="artifact.delete",
+        entity_type=kind,
+        entity_id=owner_id,
+        entity=f"{owner_id}/{path}",
+        before={"files": [e.to_dict() for e in gone[:_LISTED]], "count": len(gone)},
+        after=None,
+    )
+    return len(gone)
+
+
+_LISTED = 100  # files named in a deletion's audit event (the count covers the rest)
+
+
+def remove_all(conn: Connection, owner_id: str) -> list[FileEntry]:
+    """Remove every file of ``owner_id`` (a logged model being deleted, whose own event
+    records them); what they were."""
+    gone = files(conn, owner_id)
+    conn.execute(_t.delete().where(_t.c.owner_id == owner_id))
+    return gone
+
+
 def get(conn: Connection, owner_id: str, path: str) -> FileEntry | None:
     """The file at ``path`` of ``owner_id``, if there is one."""
     row = conn.execute(
@@ -70,8 +166,7 @@ def files(conn: Connection, owner_id: str, folder: str = "") -> list[FileEntry]:
     query = sa.select(_t.c.path, _t.c.digest, _t.c.size).where(_t.c.owner_id == owner_id)
     folder = folder.strip("/")
     if folder:
-        escaped = folder.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(_t.c.path.like(escaped + "/%", escape="\\"))
+        query = query.where(_under(folder))
     return [FileEntry(r.path, r.digest, r.size) for r in conn.execute(query.order_by(_t.c.path))]
 
 

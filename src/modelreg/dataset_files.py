@@ -97,9 +97,15 @@ def parse_ref(text: str) -> tuple[str, str | None]:
     check_name(name, kind="dataset name")
     if at and not digest:
         raise InvalidInput(f"dataset reference {text!r}: give a digest after '@', or no '@'")
-    if digest and not re.fullmatch(r"[0-9a-f]{8,64}", digest):
+    if digest and not (re.fullmatch(r"[0-9a-f]{8,64}", digest) or MLFLOW_DIGEST.fullmatch(digest)):
         raise InvalidInput(
             f"dataset reference {text!r}: the part after '@' must be 8 to 64 lowercase hex"
-            " digits of the data's sha256 (a prefix is enough)"
+            " digits of the data's sha256 (a prefix is enough), or mlflow:DIGEST for a"
+            " dataset an MLflow client logged"
         )
     return name, digest or None
+
+
+# The digest of a dataset an MLflow client logged (MLflow's own, not a sha256, at most 36
+# characters), stored with this prefix: it never equals or starts a sha256's hex digits.
+MLFLOW_DIGEST = re.compile(r"mlflow:[^\s@]{1,36}")

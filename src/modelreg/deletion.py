@@ -5,7 +5,8 @@ alias history and the children that name it as a parent still make sense. It is 
 listed, searched, pulled or resolved (reaching it raises Gone, saying when, by whom and
 why; ``trace`` still answers, marked deleted), and its blobs are freed by ``gc`` unless a
 version not deleted, or a run, holds the same content (gc's grace period still applies). A
-version an alias points at is refused: move the alias first.
+version an alias points at is refused: move the alias first (an MLflow client's deletion takes
+the aliases on it along, but a protected one: ``delete_with_aliases``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, schema, versions
+from modelreg import aliases, audit, promotion, schema, versions
 from modelreg.db import now
 from modelreg.errors import Conflict
 from modelreg.records import Deletion
@@ -68,3 +69,20 @@ def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> Deletion:
         "files": len(version.files),
         "size": version.size,
     }
+
+
+def delete_with_aliases(conn: Connection, ref: str, *, reason: str, actor: str) -> Deletion:
+    """Delete a version and the aliases on it, as MLflow's clients expect of a deletion;
+    one a protected alias (``production``) points at is refused: move that alias first."""
+    vid = versions.resolve(conn, check_ref(ref))
+    (version,) = versions.load(conn, [vid])
+    model_id = versions.model_id(conn, version.model)
+    protected = [a for a in version.aliases if promotion.policy_for(conn, model_id, a)]
+    if protected:
+        raise Conflict(
+            f"{version.ref} is what {', '.join(f'{version.model}@{a}' for a in protected)}"
+            " points at, a protected alias: point it at another version first"
+        )
+    for alias in version.aliases:
+        aliases.delete_alias(conn, version.model, alias, actor=actor)
+    return delete(conn, ref, reason=reason, actor=actor)

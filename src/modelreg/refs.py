@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 
 from modelreg.errors import InvalidInput
+from modelreg.manifest import check_path
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,127}"
 _NAME = re.compile(NAME_PATTERN)
@@ -124,3 +125,64 @@ def check_deletion_ref(ref: str) -> Ref:
             " or an alias moves, and a deletion must not"
         )
     return parsed
+
+
+# -- MLflow's artifact locations ---------------------------------------------------------------
+
+_EXPERIMENT_ID = re.compile(r"0|[1-9][0-9]{0,17}")
+_OWNER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,35}")
+LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class ArtifactLocation:
+    """A place in MLflow's proxied artifact store (``mlflow-artifacts:/...``): ``path`` ("" for
+    the root) among the artifacts of a run or of a logged model (``kind``), filed under
+    experiment ``experiment_id``."""
+
+    experiment_id: int
+    kind: str  # "run" or "logged_model"
+    owner_id: str
+    path: str
+
+    def __str__(self) -> str:
+        owner = self.owner_id if self.kind == "run" else f"models/{self.owner_id}"
+        return "/".join(p for p in (str(self.experiment_id), owner, "artifacts", self.path) if p)
+
+    @property
+    def uri(self) -> str:
+        """As MLflow names it: ``mlflow-artifacts:/2/<run id>/artifacts/model``."""
+        return f"mlflow-artifacts:/{self}"
+
+
+def parse_artifact_location(text: str, *, file: bool = False) -> ArtifactLocation:
+    """Parse ``<experiment>/<run id>/artifacts[/<path>]`` or
+    ``<experiment>/models/<model id>/artifacts[/<path>]``; with ``file``, a path is required.
+    The path is checked as a version's file paths are (no '..', not absolute, no empty part).
+
+    >>> parse_artifact_location("2/49b3/artifacts/model/MLmodel")
+    ArtifactLocation(experiment_id=2, kind='run', owner_id='49b3', path='model/MLmodel')
+    """
+    if not isinstance(text, str):
+        raise InvalidInput(f"artifact path must be a string, not {type(text).__name__}")
+    parts = text.split("/")
+    kind = "logged_model" if len(parts) > 1 and parts[1] == "models" else "run"
+    head, rest = (parts[:4], parts[4:]) if kind == "logged_model" else (parts[:3], parts[3:])
+    shape_ok = (
+        len(head) == (4 if kind == "logged_model" else 3)
+        and _EXPERIMENT_ID.fullmatch(head[0]) is not None
+        and _OWNER_ID.fullmatch(head[-2]) is not None
+        and head[-1] == "artifacts"
+        and (kind == "run" or LOGGED_MODEL_ID.fullmatch(head[2]) is not None)
+    )
+    if not shape_ok:
+        raise InvalidInput(
+            f"artifact path {text[:200]!r} is not <experiment id>/<run id>/artifacts/<path> nor"
+            " <experiment id>/models/<logged model id>/artifacts/<path>"
+        )
+    path = "/".join(rest)
+    if path.endswith("/") and not file:
+        path = path[:-1]  # a folder may be named with its trailing slash
+    if path or file:
+        path = check_path(path)
+    return ArtifactLocation(int(head[0]), kind, head[-2], path)

@@ -16,6 +16,12 @@ read, and nothing is uploaded when the bucket holds it already); a stream that c
 re-read is spooled to a temporary file while hashed. So every upload knows its digest
 before it starts, and needs no staging object and no server-side copy.
 
+A client may also send a large file straight to the bucket (MLflow's multipart upload, through
+presigned part URLs): its parts go to a staging key ``<prefix>/staging/<token>``, never to a
+blob's, since the digest is not known yet. Completing it hashes the assembled object (read back
+from the bucket), copies it under its digest inside the bucket, and deletes the staged object,
+so a blob's key still only ever holds bytes that match it.
+
 S3 cannot touch an object without copying it, so a re-put of a stored blob writes an empty
 marker ``<prefix>/touched/<ab>/<digest>``; a blob's ``modified`` time is the later of the
 two. An interrupted process can leave a multipart upload behind (invisible, but billed): gc
@@ -34,6 +40,8 @@ import contextlib
 import hashlib
 import io
 import os
+import re
+import secrets
 import tempfile
 import time
 from collections.abc import Iterator
@@ -49,6 +57,9 @@ MIN_PART_SIZE = 5 << 20  # S3's smallest part (all but the last)
 MAX_PART_SIZE = 5 << 30
 MAX_PARTS = 10_000
 PARTS_PER_SIZE = 1_000  # the part size doubles after every 1,000 parts
+COPY_PART_SIZE = 512 << 20  # a server-side copy larger than S3's 5 GiB CopyObject, in parts
+UPLOAD_URL_SECONDS = 3600  # how long a presigned part URL of a staged upload works
+_STAGED_ID = re.compile(r"([0-9a-f]{32})\.(.{1,1024})", re.DOTALL)
 _MISSING = ("404", "NoSuchKey", "NotFound")
 
 
@@ -89,6 +100,7 @@ class S3BlobStore:
         root = f"{self.prefix}/" if self.prefix else ""
         self._blobs = f"{root}sha256/"
         self._touched = f"{root}touched/"
+        self._staging = f"{root}staging/"
 
     def __repr__(self) -> str:
         return f"S3BlobStore({self.uri!r})"
@@ -195,6 +207,154 @@ class S3BlobStore:
     def _part_size(self, number: int) -> int:
         return min(MAX_PART_SIZE, self.part_size << ((number - 1) // PARTS_PER_SIZE))
 
+    # -- uploads a client sends straight to the bucket ----------------------------------------
+
+    def start_staged_upload(
+        self, parts: int, *, expires: int = UPLOAD_URL_SECONDS
+    ) -> tuple[str, list[str]]:
+        """Begin a multipart upload that a client sends straight to the bucket, in ``parts``
+        parts, to a staging key; the upload's id and a presigned URL for each part."""
+        if isinstance(parts, bool) or not isinstance(parts, int) or not 1 <= parts <= MAX_PARTS:
+            raise InvalidInput(f"a multipart upload has 1 to {MAX_PARTS} parts, not {parts!r}")
+        token = secrets.token_hex(16)
+        key = self._staging + token
+        with self._errors("start the staged upload", token):
+            upload_id = str(
+                self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+            )
+            urls = [
+                str(
+                    self.client.generate_presigned_url(
+                        "upload_part",
+                        Params={
+                            "Bucket": self.bucket,
+                            "Key": key,
+                            "UploadId": upload_id,
+                            "PartNumber": number,
+                        },
+                        ExpiresIn=expires,
+                    )
+                )
+                for number in range(1, parts + 1)
+            ]
+        return f"{token}.{upload_id}", urls
+
+    def finish_staged_upload(self, upload_id: str, etags: list[tuple[int, str]]) -> tuple[str, int]:
+        """Complete a staged upload from its parts' (number, ETag), hash what it assembled,
+        and store that as a blob (copied inside the bucket, unless the digest is held
+        already); (digest, size). The staged object is deleted whatever happens."""
+        key, s3_id = self._staged(upload_id)
+        with (
+            self._refused(upload_id),
+            self._errors("complete the staged upload", key.rsplit("/", 1)[-1]),
+        ):
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=s3_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in etags]},
+            )
+        try:
+            with self._errors("read the staged upload", key.rsplit("/", 1)[-1]):
+                got = self.client.get_object(Bucket=self.bucket, Key=key)
+                etag = str(got["ETag"])
+                with contextlib.closing(got["Body"]) as body:
+                    digest, size = hash_stream(body)
+            if self._refresh(digest) is None:
+                self._copy(key, etag, size, self.key(digest))
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        return digest, size
+
+    def abort_staged_upload(self, upload_id: str) -> None:
+        """Drop a staged upload and the parts sent so far."""
+        key, s3_id = self._staged(upload_id)
+        with (
+            self._refused(upload_id),
+            self._errors("abort the staged upload", key.rsplit("/", 1)[-1]),
+        ):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=s3_id)
+
+    @contextlib.contextmanager
+    def _refused(self, upload_id: str) -> Iterator[None]:
+        """S3's refusals of what a client sent for a staged upload (an unknown or finished
+        upload, parts it does not hold), as the client's errors rather than the server's."""
+        try:
+            yield
+        except S3Error as exc:
+            code = _code(exc.__cause__) if hasattr(exc.__cause__, "response") else ""
+            # Said without the bucket's name, which S3Error's message gives.
+            if code == "NoSuchUpload":
+                raise NotFound(
+                    f"upload {upload_id[:80]!r} is finished, aborted or unknown"
+                ) from None
+            if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+                raise InvalidInput(f"the parts listed do not make the upload ({code})") from None
+            raise
+
+    def _staged(self, upload_id: str) -> tuple[str, str]:
+        found = _STAGED_ID.fullmatch(upload_id) if isinstance(upload_id, str) else None
+        if found is None:
+            raise InvalidInput(f"{str(upload_id)[:80]!r} is not an upload id this server gave")
+        return self._staging + found.group(1), found.group(2)
+
+    def _copy(self, source: str, etag: str, size: int, target: str) -> None:
+        """Copy ``source`` to ``target`` inside the bucket, only while ``source`` is still
+        the object that was hashed (its ETag); in parts past S3's 5 GiB CopyObject limit."""
+        what = target.rsplit("/", 1)[-1]
+        copy_source = {"Bucket": self.bucket, "Key": source}
+        if size <= MAX_PART_SIZE:
+            with self._errors("store", what):
+                self.client.copy_object(
+                    Bucket=self.bucket, Key=target, CopySource=copy_source, CopySourceIfMatch=etag
+                )
+            return
+        with self._errors("start copying", what):
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=target)[
+                "UploadId"
+            ]
+        try:
+            parts = []
+            for number, start in enumerate(range(0, size, COPY_PART_SIZE), 1):
+                end = min(start + COPY_PART_SIZE, size) - 1
+                with self._errors(f"copy part {number} of", what):
+                    done = self.client.upload_part_copy(
+                        Bucket=self.bucket,
+                        Key=target,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        CopySource=copy_source,
+                        CopySourceRange=f"bytes={start}-{end}",
+                        CopySourceIfMatch=etag,
+                    )
+                parts.append({"PartNumber": number, "ETag": done["CopyPartResult"]["ETag"]})
+            with self._errors("finish copying", what):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=target,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=target, UploadId=upload_id
+                )
+            raise
+
+    def presigned_url(self, digest: str, *, expires: int = 300) -> str:
+        """A URL that downloads the blob straight from the bucket for ``expires`` seconds,
+        without credentials (the client verifies nothing: see docs/mlflow.md)."""
+        with self._errors("sign a download of", digest):
+            return str(
+                self.client.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": self.bucket, "Key": self.key(digest)},
+                    ExpiresIn=expires,
+                )
+            )
+
     # -- reading ----------------------------------------------------------------------------
 
     def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
@@ -234,24 +394,42 @@ class S3BlobStore:
             self.client.head_bucket(Bucket=self.bucket)
 
     def remove_stale_temporaries(self, older_than: float) -> int:
-        """Abort the multipart uploads under the prefix that interrupted processes left,
-        started more than ``older_than`` seconds ago, and delete the touched markers older
-        than that whose blob is gone (a re-use racing the blob's deletion leaves one);
-        return how many."""
+        """Abort the multipart uploads under the prefix that interrupted processes (or
+        clients, for staged uploads) left, started more than ``older_than`` seconds ago, and
+        delete the staged objects older than that and the touched markers older than that
+        whose blob is gone (a re-use racing the blob's deletion leaves one); how many."""
         cutoff = time.time() - older_than
-        removed = self._remove_orphan_markers(cutoff)
-        with self._errors("list the unfinished uploads in", self._blobs):
-            pages = self.client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=self.bucket, Prefix=self._blobs
-            )
-            for page in pages:
-                for upload in page.get("Uploads", []):
-                    if upload["Initiated"].timestamp() < cutoff:
-                        self.client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
-                        removed += 1
+        removed = self._remove_orphan_markers(cutoff) + self._remove_old_staged(cutoff)
+        for prefix in (self._blobs, self._staging):
+            with self._errors("list the unfinished uploads in", prefix):
+                pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=self.bucket, Prefix=prefix
+                )
+                for page in pages:
+                    for upload in page.get("Uploads", []):
+                        if upload["Initiated"].timestamp() < cutoff:
+                            self.client.abort_multipart_upload(
+                                Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                            )
+                            removed += 1
         return removed
+
+    def _remove_old_staged(self, cutoff: float) -> int:
+        """Delete staged uploads a crash left assembled but never stored as blobs."""
+        with self._errors("list the staged uploads in", self._staging):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._staging
+            )
+            old = [
+                item["Key"]
+                for page in pages
+                for item in page.get("Contents", [])
+                if item["LastModified"].timestamp() < cutoff
+            ]
+        for key in old:
+            with self._errors("delete the staged upload", key.rsplit("/", 1)[-1]):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        return len(old)
 
     def _remove_orphan_markers(self, cutoff: float) -> int:
         with self._errors("list the touched markers in", self._touched):

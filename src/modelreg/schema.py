@@ -59,6 +59,11 @@ runs = sa.Table(
     # The experiment an MLflow client filed the run under; a run started by modelreg's own
     # SDK is in the default experiment, "0" (migration 0009).
     sa.Column("experiment_id", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # Who made the run: "modelreg" (the SDK, embedded or over /api/v1) or "mlflow" (the
+    # MLflow API, whose runs may be reopened and logged to after they end, as MLflow's are).
+    sa.Column("origin", sa.String(16), nullable=False, server_default="modelreg"),
+    # An MLflow client's delete_run hides a run from MLflow's searches; its record stays.
+    sa.Column("deleted_at", TS),
     sa.Index(None, "experiment_id", "started_at"),
 )
 
@@ -112,6 +117,16 @@ logged_models = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     sa.Index(None, "experiment_id", "created_at"),
     sa.Index(None, "run_id"),
+)
+
+# The logged models a run produced (MLflow's run outputs), with the step it was at.
+logged_model_outputs = sa.Table(
+    "logged_model_outputs",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("model_id", ID, sa.ForeignKey("logged_models.id"), primary_key=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Index(None, "model_id"),
 )
 
 # The files of a run or of a logged model (``owner_id`` is the one or the other), by path:
@@ -270,6 +285,9 @@ run_datasets = sa.Table(
     sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id"), primary_key=True),
     sa.Column("role", sa.String(32), primary_key=True),
+    # The dataset input as an MLflow client logged it (JSON: its own name, digest, source,
+    # schema, profile and tags), shown back to MLflow clients as they gave it.
+    sa.Column("details", sa.Text),
 )
 
 version_parents = sa.Table(

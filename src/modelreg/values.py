@@ -18,6 +18,8 @@ from modelreg.errors import InvalidInput
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 5000
+MAX_RUN_TAG_VALUE = 8000  # a run's tags, as MLflow takes them
+MAX_EXPERIMENT_TAG_VALUE = 20_000  # an experiment's tags, as MLflow takes them
 MAX_DESCRIPTION = 20_000
 MAX_ENTRIES = 1000
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}")
@@ -103,14 +105,12 @@ def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return {key: check_metric(key, value) for key, value in _entries(metrics, "metric").items()}
 
 
-def check_tag(key: Any, value: Any) -> tuple[str, str]:
+def check_tag(key: Any, value: Any, *, limit: int = MAX_TAG_VALUE) -> tuple[str, str]:
     check_key(key, kind="tag")
     if not isinstance(value, str):
         value = param_text(value)
-    if len(value) > MAX_TAG_VALUE:
-        raise InvalidInput(
-            f"tag {key!r} is {len(value)} characters long; the limit is {MAX_TAG_VALUE}"
-        )
+    if len(value) > limit:
+        raise InvalidInput(f"tag {key!r} is {len(value)} characters long; the limit is {limit}")
     if "\x00" in value:
         raise InvalidInput(f"tag {key!r} contains a NUL character")
     return key, value
@@ -118,6 +118,20 @@ def check_tag(key: Any, value: Any) -> tuple[str, str]:
 
 def check_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     return dict(check_tag(key, value) for key, value in _entries(tags, "tag").items())
+
+
+def check_text(value: Any, *, what: str, limit: int) -> str:
+    """Text of 1 to ``limit`` characters without NUL, such as a name an MLflow client gives
+    an experiment or a run; the refusal names ``what``."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if len(value) > limit:
+        raise InvalidInput(f"{what} is {len(value)} characters long; the limit is {limit}")
+    if "\x00" in value:
+        raise InvalidInput(f"{what} contains a NUL character")
+    return value
 
 
 def check_description(text: Any) -> str:

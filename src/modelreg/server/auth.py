@@ -211,8 +211,13 @@ def _basic_password(credentials: str) -> str:
 
 
 # What the web UI's session cookie may call besides the pages and their forms: reads the pages
-# make after they load. Every other API route takes only an Authorization header.
-_SESSION_API_READS = ("/api/v1/pages/", "/api/v1/audit/verify")
+# make after they load, and the downloads of a run's files that a run's page links to (MLflow's
+# artifact route: always an attachment). Every other API route takes only an Authorization header.
+_SESSION_API_READS = (
+    "/api/v1/pages/",
+    "/api/v1/audit/verify",
+    "/api/2.0/mlflow-artifacts/artifacts/",
+)
 
 
 def _session_reaches(request: Request) -> bool:

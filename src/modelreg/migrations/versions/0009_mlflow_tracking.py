@@ -29,6 +29,12 @@ def upgrade() -> None:
         "runs",
         sa.Column("experiment_id", sa.Integer(), server_default=sa.text("0"), nullable=False),
     )
+    op.add_column(
+        "runs",
+        sa.Column("origin", sa.String(length=16), server_default="modelreg", nullable=False),
+    )
+    op.add_column("runs", sa.Column("deleted_at", TS, nullable=True))
+    op.add_column("run_datasets", sa.Column("details", sa.Text(), nullable=True))
     op.create_index(
         op.f("ix_runs_experiment_id_started_at"), "runs", ["experiment_id", "started_at"]
     )
@@ -42,7 +48,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experiments")),
         sa.UniqueConstraint("name", name=op.f("uq_experiments_name")),
     )
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     op.bulk_insert(
         experiments,
         [
@@ -105,6 +111,22 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_logged_models_run_id"), "logged_models", ["run_id"])
     op.create_table(
+        "logged_model_outputs",
+        sa.Column("run_id", ID, nullable=False),
+        sa.Column("model_id", ID, nullable=False),
+        sa.Column("step", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.id"], name=op.f("fk_logged_model_outputs_run_id_runs")
+        ),
+        sa.ForeignKeyConstraint(
+            ["model_id"],
+            ["logged_models.id"],
+            name=op.f("fk_logged_model_outputs_model_id_logged_models"),
+        ),
+        sa.PrimaryKeyConstraint("run_id", "model_id", name=op.f("pk_logged_model_outputs")),
+    )
+    op.create_index(op.f("ix_logged_model_outputs_model_id"), "logged_model_outputs", ["model_id"])
+    op.create_table(
         "artifact_files",
         sa.Column("owner_id", ID, nullable=False),
         sa.Column("path", sa.String(length=1024), nullable=False),
@@ -130,6 +152,8 @@ def downgrade() -> None:
     op.drop_table("model_tags")
     op.drop_index(op.f("ix_artifact_files_digest"), table_name="artifact_files")
     op.drop_table("artifact_files")
+    op.drop_index(op.f("ix_logged_model_outputs_model_id"), table_name="logged_model_outputs")
+    op.drop_table("logged_model_outputs")
     op.drop_index(op.f("ix_logged_models_run_id"), table_name="logged_models")
     op.drop_index(op.f("ix_logged_models_experiment_id_created_at"), table_name="logged_models")
     op.drop_table("logged_models")
@@ -138,5 +162,9 @@ def downgrade() -> None:
     op.drop_table("experiment_tags")
     op.drop_table("experiments")
     op.drop_index(op.f("ix_runs_experiment_id_started_at"), table_name="runs")
+    with op.batch_alter_table("run_datasets") as batch:
+        batch.drop_column("details")
     with op.batch_alter_table("runs") as batch:
+        batch.drop_column("deleted_at")
+        batch.drop_column("origin")
         batch.drop_column("experiment_id")

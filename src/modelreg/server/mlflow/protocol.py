@@ -9,7 +9,7 @@ on it), a duplicate 400 ``RESOURCE_ALREADY_EXISTS``. Each registry error maps to
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
@@ -26,6 +26,8 @@ from modelreg.errors import (
     PromotionRefused,
     Unavailable,
 )
+from modelreg.local import LocalRegistry
+from modelreg.s3 import S3BlobStore
 from modelreg.server.auth import allow
 from modelreg.timestamps import format_time
 
@@ -69,6 +71,28 @@ def error_response(exc: ModelregError) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error_code": {"type": "string"},
+        "message": {"type": "string"},
+        "checks": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["error_code", "message"],
+}
+#: The errors a router's routes may answer, for its ``responses=`` (so /docs shows them).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+    for code, text in (
+        (400, "Invalid input or state (INVALID_PARAMETER_VALUE, RESOURCE_ALREADY_EXISTS, ...)"),
+        (401, "No valid token (UNAUTHENTICATED)"),
+        (403, "Not allowed (PERMISSION_DENIED)"),
+        (404, "Not found (RESOURCE_DOES_NOT_EXIST)"),
+        (413, "Request body too large"),
+    )
+}
+
+
 def to_ms(stamp: str | None) -> int | None:
     """A stored time (``2026-12-07T02:04:11.000000Z``) as milliseconds since the epoch."""
     if stamp is None:
@@ -103,18 +127,20 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-router = APIRouter(tags=["mlflow"])
+router = APIRouter(tags=["mlflow"], responses=ERRORS)
 
 
-@router.get("/api/3.0/mlflow/server-info", dependencies=[Depends(allow("reader"))])
-def server_info() -> dict[str, Any]:
-    """What the server offers an MLflow client."""
+@router.get("/api/3.0/mlflow/server-info")
+def server_info(reg: Annotated[LocalRegistry, Depends(allow("reader"))]) -> dict[str, Any]:
+    """What the server offers an MLflow client: multipart transfers straight to and from the
+    bucket where the blobs are in S3 (see ``artifacts``)."""
+    in_bucket = isinstance(reg.blobs, S3BlobStore)
     return {
         "store_type": "SqlStore",
         "workspaces_enabled": False,
         "trace_archival_enabled": False,
-        "multipart_uploads_enabled": False,
-        "multipart_downloads_enabled": False,
+        "multipart_uploads_enabled": in_bucket,
+        "multipart_downloads_enabled": in_bucket,
         "presigned_upload_run_id_supported": False,
         "presigned_upload_model_id_supported": False,
         "features_enabled": {},

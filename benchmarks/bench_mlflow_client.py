@@ -1,0 +1,161 @@
+"""MLflow's own client, unchanged, against ``mlflow server`` and ``modelreg server``.
+
+One workload (mlflow_client_workload.py): log a run with 50 metrics x 100 steps (one
+``log_metrics`` call per step), log a scikit-learn model with ``registered_model_name``, set
+an alias, load the model back by alias. It runs against each server in turn, in rounds whose
+order alternates, on the same minutes of this shared machine: ``modelreg server`` (SQLite and
+a blob directory, one worker) and ``mlflow server --serve-artifacts`` (SQLite and a
+directory) with its default workers and with ``--workers 1``; each MLflow figure is the better
+of the two. Memory is the peak RSS of each server's whole process tree, sampled every 25 ms.
+
+Targets (issue 15): modelreg at least 3x faster end to end, its server's memory at most 1/10
+of MLflow's. Figures are printed, never asserted.
+
+    .venv/bin/python benchmarks/bench_mlflow_client.py            # 3 rounds
+    .venv/bin/python benchmarks/bench_mlflow_client.py --rounds 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from _common import emit, figure, header
+from server_vs_mlflow import (
+    MLFLOW_PYTHON,
+    QUIET_ENV,
+    MemorySampler,
+    Server,
+    mlflow_server,
+    modelreg_server,
+)
+
+BENCH = "MLflow client"
+WORKLOAD = Path(__file__).with_name("mlflow_client_workload.py")
+PHASES = ("log_run", "log_model", "alias", "load", "total")
+
+
+def run_workload(server: Server, name: str, work: Path) -> dict[str, float]:
+    env = {**os.environ, **QUIET_ENV, "MLFLOW_TRACKING_URI": server.url}
+    env = {k: v for k, v in env.items() if not k.startswith("MODELREG_")}
+    done = subprocess.run(
+        [str(MLFLOW_PYTHON), str(WORKLOAD), name],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    lines = done.stdout.splitlines()
+    if done.returncode != 0 or not lines or not lines[-1].startswith("PHASES "):
+        raise RuntimeError(f"{server.label}: the workload failed:\n{done.stderr[-3000:]}")
+    phases: dict[str, float] = json.loads(lines[-1][len("PHASES ") :])
+    return phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    header("MLflow's client against mlflow server and modelreg server")
+    if not MLFLOW_PYTHON.exists():
+        raise SystemExit(f"{MLFLOW_PYTHON} is missing: run scripts/bootstrap-mlflow")
+    with tempfile.TemporaryDirectory(prefix="bench-mlflow-client-") as scratch:
+        root = Path(scratch)
+        servers: list[Server] = []
+        for label, make in (
+            ("modelreg", lambda f: modelreg_server(f)[0]),
+            ("mlflow-4", lambda f: mlflow_server(f, None)[0]),
+            ("mlflow-1", lambda f: mlflow_server(f, 1)[0]),
+        ):
+            folder = root / label
+            folder.mkdir()
+            servers.append(make(folder))
+        samplers: dict[str, MemorySampler] = {}
+        times: dict[str, dict[str, list[float]]] = {s.label: {} for s in servers}
+        try:
+            for server in servers:
+                server.start()
+            for server in servers:
+                server.settle()
+                assert server.proc is not None
+                samplers[server.label] = MemorySampler(server.proc.pid).__enter__()
+            for round_number in range(args.rounds):
+                order = servers if round_number % 2 == 0 else servers[::-1]
+                for server in order:
+                    work = root / f"work-{round_number}-{server.label}".replace(" ", "-")
+                    work.mkdir()
+                    phases = run_workload(server, f"bench-{round_number}", work)
+                    for phase in PHASES:
+                        times[server.label].setdefault(phase, []).append(phases[phase])
+        finally:
+            for sampler in samplers.values():
+                sampler.__exit__(None, None, None)
+            for server in servers:
+                server.stop()
+
+    def median(label: str, phase: str) -> float:
+        return statistics.median(times[label][phase])
+
+    mlflow_labels = [s.label for s in servers if s.label != "modelreg"]
+    print(f"\n   {'phase':<12}{'modelreg':>12}" + "".join(f"{m:>26}" for m in mlflow_labels))
+    for phase in PHASES:
+        row = f"   {phase:<12}{median('modelreg', phase):>11.2f}s"
+        row += "".join(f"{median(m, phase):>25.2f}s" for m in mlflow_labels)
+        print(row)
+    memory = {label: sampler.peak / 2**20 for label, sampler in samplers.items()}
+    print("   peak RSS    " + "   ".join(f"{k}: {v:.0f} MiB" for k, v in memory.items()))
+
+    figures: list[dict[str, Any]] = []
+    best_mlflow = min(median(m, "total") for m in mlflow_labels)
+    speedup = best_mlflow / median("modelreg", "total")
+    print(f"\n   end to end: modelreg {speedup:.2f}x faster than MLflow's better configuration")
+    figures.append(
+        figure(
+            BENCH,
+            "end-to-end speed-up over mlflow server",
+            speedup,
+            "x",
+            target=">= 3",
+            passed=speedup >= 3,
+            baseline=f"mlflow server {best_mlflow:.2f} s",
+        )
+    )
+    for phase in PHASES[:-1]:
+        mine, theirs = median("modelreg", phase), min(median(m, phase) for m in mlflow_labels)
+        figures.append(
+            figure(
+                BENCH,
+                f"{phase} speed-up",
+                theirs / mine,
+                "x",
+                target="",
+                passed=None,
+                baseline=f"mlflow server {theirs:.2f} s, modelreg {mine:.2f} s",
+            )
+        )
+    least_mlflow = min(memory[m] for m in mlflow_labels)
+    share = memory["modelreg"] / least_mlflow
+    print(f"   memory: modelreg's server peaks at {share:.1%} of MLflow's leaner configuration")
+    figures.append(
+        figure(
+            BENCH,
+            "server peak RSS relative to mlflow server",
+            share,
+            "ratio",
+            target="<= 0.10",
+            passed=share <= 0.10,
+            baseline=f"mlflow server {least_mlflow:.0f} MiB, modelreg {memory['modelreg']:.0f} MiB",
+        )
+    )
+    emit(figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""MLflow's registry searches over the store: registered models and model versions found by
+the comparisons of an MLflow filter (``mlflow_mapping.parse_filter``), ordered and paged, and
+the MLflow source each version was made from.
+
+Comparisons run as MLflow's own SQL store runs them: ``LIKE`` is the database's (SQLite folds
+ASCII case, PostgreSQL does not), ``ILIKE`` ignores case everywhere, and a tag comparison
+needs the tag, but for MLflow's rule that a model without ``mlflow.prompt.is_prompt`` is not
+a prompt. Deleted versions are never found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg import models, schema, versions
+from modelreg.mlflow_mapping import Condition, Order
+
+_m, _v, _a = schema.models, schema.versions, schema.aliases
+_mt, _vt = schema.model_tags, schema.version_tags
+
+
+def _compare(column: Any, condition: Condition) -> Any:
+    op, value = condition.op, condition.value
+    if op in ("IN", "NOT IN"):
+        assert isinstance(value, tuple)
+        return column.in_(list(value)) if op == "IN" else column.not_in(list(value))
+    if op == "LIKE":
+        return column.like(value)
+    if op == "ILIKE":
+        return column.ilike(value)
+    comparisons = {
+        "=": column.__eq__,
+        "!=": column.__ne__,
+        "<": column.__lt__,
+        "<=": column.__le__,
+        ">": column.__gt__,
+        ">=": column.__ge__,
+    }
+    return comparisons[op](value)
+
+
+def _tag(owned: Any, table: sa.Table, condition: Condition) -> Any:
+    """Whether the row ``owned`` (a condition on ``table``'s owner column) has the tag."""
+    own = (owned, table.c.key == condition.key)
+    value = _compare(table.c.value, condition)
+    matched = sa.exists(sa.select(1).select_from(table).where(*own, value))
+    if condition.matches_missing_tag():
+        return matched | ~sa.exists(sa.select(1).select_from(table).where(*own))
+    return matched
+
+
+def _page(q: Any, conn: Connection, offset: int, limit: int) -> tuple[list[str], bool]:
+    found = [str(i) for i in conn.execute(q.offset(offset).limit(limit + 1)).scalars()]
+    return found[:limit], len(found) > limit
+
+
+def search_models(
+    conn: Connection,
+    conditions: Sequence[Condition],
+    order: Sequence[Order],
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[str], bool]:
+    """The ids of one page of the models a filter finds, in order, and whether more follow
+    (by name unless ``order`` says otherwise)."""
+    q = sa.select(_m.c.id).select_from(models.FROM)
+    for c in conditions:
+        if c.field == "tag":
+            q = q.where(_tag(_mt.c.model_id == _m.c.id, _mt, c))
+        else:
+            q = q.where(_compare(_m.c.name, c))
+    columns = {
+        "name": _m.c.name,
+        "creation_timestamp": _m.c.created_at,
+        "last_updated_timestamp": models.UPDATED_AT,
+    }
+    sort = [columns[o.key].desc() if o.descending else columns[o.key].asc() for o in order]
+    return _page(q.order_by(*sort, _m.c.name), conn, offset, limit)
+
+
+def search_versions(
+    conn: Connection,
+    conditions: Sequence[Condition],
+    order: Sequence[Order],
+    *,
+    offset: int,
+    limit: int,
+) -> tuple[list[str], bool]:
+    """The ids of one page of the versions (not deleted) a filter finds, in order, and
+    whether more follow (by name, newest first, unless ``order`` says otherwise)."""
+    columns = {
+        "name": _m.c.name,
+        "run_id": _v.c.run_id,
+        "version_number": _v.c.number,
+        "creation_timestamp": _v.c.created_at,
+        "last_updated_timestamp": _v.c.created_at,
+    }
+    q = sa.select(_v.c.id).join(_m, _m.c.id == _v.c.model_id).where(versions.LIVE)
+    for c in conditions:
+        if c.field == "tag":
+            q = q.where(_tag(_vt.c.version_id == _v.c.id, _vt, c))
+        else:
+            q = q.where(_compare(columns[c.field], c))
+    sort = [columns[o.key].desc() if o.descending else columns[o.key].asc() for o in order]
+    return _page(q.order_by(*sort, _m.c.name, _v.c.number.desc()), conn, offset, limit)
+
+
+def sources(conn: Connection, version_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """{version id: (MLflow source, logged model id)} as kept in each version's code facts
+    ("" and None for a version not made through MLflow's API)."""
+    found: dict[str, tuple[str, str | None]] = {}
+    ids = list(dict.fromkeys(version_ids))
+    for start in range(0, len(ids), versions.CHUNK):
+        q = sa.select(_v.c.id, _v.c.code).where(_v.c.id.in_(ids[start : start + versions.CHUNK]))
+        for r in conn.execute(q):
+            code = json.loads(r.code)
+            source = code.get("mlflow_source") if isinstance(code, dict) else None
+            model_id = code.get("mlflow_model_id") if isinstance(code, dict) else None
+            found[r.id] = (
+                source if isinstance(source, str) else "",
+                model_id if isinstance(model_id, str) else None,
+            )
+    return found

@@ -1,0 +1,729 @@
+"""MLflow's model registry on modelreg's server, driven by the real MLflow client.
+
+Registered models are models, model versions are ordinary immutable versions made from files
+the server holds (a logged model, or a folder of a run's artifacts), and the stages Staging,
+Production and Archived are the aliases staging, production and archived, so ``production``
+keeps its promotion gates. Each scenario runs the client against SQLite and a directory and
+against PostgreSQL and S3 (``any_server``), then looks at what modelreg recorded; bad input is
+checked over plain HTTP, in MLflow's error shape, with nothing written.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlflow_kit import run_client
+from modelreg import artifacts, logged_models, models, runs
+from modelreg import mlflow_mapping as mapping
+from modelreg.db import now
+from modelreg.errors import InvalidInput
+from modelreg.local import LocalRegistry
+from modelreg.manifest import FileEntry
+from modelreg.records import DatasetUse
+from server_kit import Server, any_server, make_server, registry_template, state
+
+__all__ = ["any_server", "make_server", "registry_template"]  # fixtures
+
+API = "/api/2.0/mlflow"
+GIT_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+RUN_TAGS = {
+    "mlflow.user": "ana",
+    "mlflow.source.name": "train.py",
+    "mlflow.source.type": "LOCAL",
+    "mlflow.source.git.commit": GIT_COMMIT,
+    "mlflow.source.git.repoURL": "https://github.com/acme/churn.git",
+}
+MLMODEL = """\
+flavors:
+  python_function:
+    loader_module: mlflow.sklearn
+    python_version: 3.11.7
+  sklearn:
+    sklearn_version: 1.9.1
+mlflow_version: 3.17.2
+"""
+TRAIN = DatasetUse("churn-train", "a" * 64, "s3://data/churn.parquet", 1024, 1, "train")
+FILES = {
+    "MLmodel": MLMODEL.encode(),
+    "python_env.yaml": b"python: 3.11.7\nbuild_dependencies:\n- pip==23.2.1\ndependencies:\n"
+    b"- -r requirements.txt\n",
+    "requirements.txt": b"mlflow==3.17.2\nscikit-learn==1.9.1\ncloudpickle\n",
+    "model.skops": b"weights" * 100,
+}
+
+
+def tracked_run(reg: LocalRegistry, *, metrics: dict[str, float] | None = None) -> str:
+    """A run as an MLflow client leaves it (made in the store: the tracking routes have
+    their own tests), with params, metrics over two steps and a dataset."""
+    run_id = uuid.uuid4().hex
+
+    def write(conn: Any) -> None:
+        runs.create_tracked(
+            conn, run_id=run_id, name="train", experiment_id=0, user="ana",
+            started_at=now(), tags=RUN_TAGS, actor="ana",
+        )  # fmt: skip
+        runs.log_params(conn, run_id, {"alpha": "0.5", "depth": "3"}, actor="ana")
+        points = [(k, v / 2, 0) for k, v in (metrics or {"acc": 0.9}).items()]
+        points += [(k, v, 1) for k, v in (metrics or {"acc": 0.9}).items()]
+        runs.add_metrics(conn, run_id, points, actor="ana")
+        runs.add_dataset(conn, run_id, TRAIN, actor="ana")
+
+    reg.db.write(write)
+    return run_id
+
+
+def put_files(reg: LocalRegistry, owner: str, files: dict[str, bytes], *, kind: str) -> None:
+    for path, data in files.items():
+        digest, size = reg.blobs.put(io.BytesIO(data))
+        entry = FileEntry(path, digest, size)
+        reg.db.write(lambda c, e=entry: artifacts.put(c, owner, e, actor="ana", kind=kind))
+
+
+def logged_model(
+    reg: LocalRegistry, run_id: str | None, files: dict[str, bytes] = FILES, *, ready: bool = True
+) -> str:
+    """A logged model of ``run_id`` holding ``files``, as ``log_model`` leaves it."""
+    model = reg.db.write(
+        lambda c: logged_models.create(
+            c, experiment_id=0, name="model", model_type="", run_id=run_id,
+            params={"alpha": "0.5", "depth": "3"}, tags={}, actor="ana",
+        )
+    )  # fmt: skip
+    put_files(reg, model.id, files, kind="logged_model")
+    if ready:
+        reg.db.write(lambda c: logged_models.finalize(c, model.id, "ready", actor="ana"))
+    return model.id
+
+
+def error(response: Any) -> tuple[int, str, str]:
+    body = response.json()
+    return response.status_code, body["error_code"], body["message"]
+
+
+# -- registered models ---------------------------------------------------------------------------
+
+
+def test_registered_models_through_the_client(any_server: Server) -> None:
+    seen = run_client(
+        any_server.url,
+        """
+        from mlflow.entities.model_registry import RegisteredModelTag
+        c = MlflowClient()
+        m = c.create_registered_model("churn", tags={"team": "ml"}, description="d1")
+        out([m.name, m.description, m.tags, m.latest_versions])
+        c.create_registered_model("churn-eu", tags={"team": "eu"})
+        c.create_registered_model("fraud")
+        out(error_of(c.create_registered_model, "churn"))
+        out(error_of(c.create_registered_model, "Churn Model"))
+        got = c.get_registered_model("churn")
+        out([got.name, got.description, got.tags, got.creation_timestamp > 0])
+        names = lambda ms: [m.name for m in ms]
+        out(names(c.search_registered_models()))
+        out(names(c.search_registered_models("name = 'churn'")))
+        out(names(c.search_registered_models("name LIKE 'churn%'")))
+        out(names(c.search_registered_models("name ILIKE 'CHURN-%'")))
+        out(names(c.search_registered_models("tags.team = 'ml'")))
+        out(names(c.search_registered_models(order_by=["name DESC"])))
+        page = c.search_registered_models(max_results=2)
+        rest = c.search_registered_models(max_results=2, page_token=page.token)
+        out([names(page), names(rest), rest.token])
+        # MLflow's fluent API asks for models that are not prompts
+        out(names(mlflow.search_registered_models(filter_string="name='fraud'")))
+        c.update_registered_model("churn", description="d2")
+        c.set_registered_model_tag("churn", "owner", "ana")
+        c.delete_registered_model_tag("churn", "team")
+        got = c.get_registered_model("churn")
+        out([got.description, got.tags])
+        out(error_of(c.rename_registered_model, "churn", "churn2"))
+        c.delete_registered_model("fraud")
+        out(error_of(c.get_registered_model, "fraud"))
+        out(error_of(c.get_registered_model, "Fraud"))
+        """,
+    )
+    assert seen[0] == ["churn", "d1", {"team": "ml"}, []]
+    assert seen[1]["code"] == "RESOURCE_ALREADY_EXISTS"
+    assert seen[2]["code"] == "INVALID_PARAMETER_VALUE"
+    assert "lowercase" in seen[2]["message"]
+    assert "'churn-model'" in seen[2]["message"]
+    assert seen[3] == ["churn", "d1", {"team": "ml"}, True]
+    assert seen[4] == ["churn", "churn-eu", "demo", "fraud"]
+    assert seen[5] == ["churn"]
+    assert seen[6] == ["churn", "churn-eu"]
+    assert seen[7] == ["churn-eu"]
+    assert seen[8] == ["churn"]
+    assert seen[9] == ["fraud", "demo", "churn-eu", "churn"]
+    assert seen[10] == [["churn", "churn-eu"], ["demo", "fraud"], ""]
+    assert seen[11] == ["fraud"]
+    assert seen[12] == ["d2", {"owner": "ana"}]
+    assert seen[13]["code"] == "INVALID_STATE"
+    assert "names are stable" in seen[13]["message"]
+    assert seen[14]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert seen[15]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "'fraud'" in seen[15]["message"]
+    reg = any_server.registry
+    assert [m.name for m in reg.models()] == ["churn", "churn-eu", "demo"]
+    actions = [(e.action, e.entity) for e in reversed(reg.audit(entity_type="model"))]
+    assert actions == [
+        ("model.create", "demo"),
+        ("model.create", "churn"),
+        ("model.create", "churn-eu"),
+        ("model.create", "fraud"),
+        ("model.describe", "churn"),
+        ("model.tag.set", "churn"),
+        ("model.tag.delete", "churn"),
+        ("model.delete", "fraud"),
+    ]
+
+
+# -- model versions ------------------------------------------------------------------------------
+
+
+def test_versions_are_made_from_files_the_server_holds(any_server: Server, tmp_path: Path) -> None:
+    reg = any_server.registry
+    run_id = tracked_run(reg, metrics={"acc": 0.9, "loss": 0.2})
+    model_id = logged_model(reg, run_id)
+    put_files(reg, run_id, {f"model/{k}": v for k, v in FILES.items()}, kind="run")
+    put_files(reg, run_id, {"notes.txt": b"not part of the model"}, kind="run")
+    seen = run_client(
+        any_server.url,
+        f"""
+        c = MlflowClient()
+        c.create_registered_model("churn")
+        v1 = c.create_model_version("churn", "models:/{model_id}", model_id="{model_id}",
+                                    tags={{"stage": "candidate"}}, description="first")
+        v2 = c.create_model_version("churn", "runs:/{run_id}/model", run_id="{run_id}")
+        v3 = c.create_model_version("churn", "mlflow-artifacts:/0/{run_id}/artifacts/model")
+        for v in (v1, v2, v3):
+            out([v.version, v.status, v.source, v.run_id, v.current_stage, v.tags,
+                 v.description])
+        got = c.get_model_version("churn", "1")
+        out([got.version, got.source, got.user_id, got.creation_timestamp > 0])
+        out(c.get_model_version_download_uri("churn", "1"))
+        out(c.get_model_version_download_uri("churn", "2"))
+        c.update_model_version("churn", "2", description="second")
+        c.set_model_version_tag("churn", "2", "reviewed", "yes")
+        c.delete_model_version_tag("churn", "1", "stage")
+        versions = lambda vs: [v.name + "/" + v.version for v in vs]
+        out(versions(c.search_model_versions("name = 'churn'")))
+        out(versions(c.search_model_versions(f"run_id = '{run_id}' AND version_number >= 2")))
+        out(versions(c.search_model_versions("tags.reviewed = 'yes'")))
+        out(versions(c.search_model_versions("name='churn'", order_by=["version_number ASC"])))
+        page = c.search_model_versions("name='churn'", max_results=2)
+        rest = c.search_model_versions("name='churn'", max_results=2, page_token=page.token)
+        out([versions(page), versions(rest)])
+        got = c.get_model_version("churn", "2")
+        out([got.description, got.tags])
+        """,
+    )
+    source_1 = f"models:/{model_id}"
+    assert seen[0] == ["1", "READY", source_1, run_id, "None", {"stage": "candidate"}, "first"]
+    assert seen[1] == ["2", "READY", f"runs:/{run_id}/model", run_id, "None", {}, ""]
+    assert seen[2][:4] == ["3", "READY", f"mlflow-artifacts:/0/{run_id}/artifacts/model", run_id]
+    assert seen[3][:3] == ["1", source_1, "anonymous"]
+    assert seen[3][3]
+    assert seen[4] == f"mlflow-artifacts:/0/models/{model_id}/artifacts"
+    assert seen[5] == f"mlflow-artifacts:/0/{run_id}/artifacts/model"
+    assert seen[6] == ["churn/3", "churn/2", "churn/1"]
+    assert seen[7] == ["churn/3", "churn/2"]
+    assert seen[8] == ["churn/2"]
+    assert seen[9] == ["churn/1", "churn/2", "churn/3"]
+    assert seen[10] == [["churn/3", "churn/2"], ["churn/1"]]
+    assert seen[11] == ["second", {"reviewed": "yes"}]
+
+    shown = any_server.http.get(f"{API}/model-versions/get", params={"name": "churn", "version": 1})
+    assert shown.json()["model_version"]["model_id"] == model_id  # the client reads it not
+
+    # On modelreg's side: ordinary versions, their files verified, their lineage the run's.
+    v1, v2, v3 = (reg.get(f"churn/{n}") for n in (1, 2, 3))
+    assert {f.path for f in v1.files} == set(FILES)
+    assert v1.manifest_digest == v2.manifest_digest == v3.manifest_digest
+    assert v1.params == {"alpha": "0.5", "depth": "3"}
+    assert v1.metrics == {"acc": 0.9, "loss": 0.2}  # the run's latest values
+    assert v1.run_id == v2.run_id == run_id
+    assert v1.datasets == [TRAIN]  # the run's, so that retiring the data flags the version
+    lineage = v1.lineage
+    assert lineage is not None
+    assert lineage["run"] is not None
+    assert lineage["run"]["id"] == run_id
+    assert lineage["code"]["commit"] == GIT_COMMIT
+    assert lineage["code"]["repository"] == "https://github.com/acme/churn.git"
+    assert lineage["code"]["mlflow_source"] == source_1
+    environment = lineage["environment"]
+    assert environment["python"] == "3.11.7"
+    assert environment["packages"] == {"mlflow": "3.17.2", "scikit-learn": "1.9.1"}
+    assert environment["requirements"] == ["mlflow==3.17.2", "scikit-learn==1.9.1", "cloudpickle"]
+    assert environment["flavors"] == ["python_function", "sklearn"]
+    pulled = reg.pull("churn/2", tmp_path / "pulled")  # each file verified against its digest
+    assert {p.name: p.read_bytes() for p in pulled.iterdir() if p.name in FILES} == FILES
+    events = [(e.action, e.entity) for e in reversed(reg.audit(limit=1000))]
+    for expected in [
+        ("model.create", "churn"),
+        ("version.create", "churn/1"),
+        ("version.create", "churn/2"),
+        ("version.describe", "churn/2"),
+        ("tag.set", "churn/2"),
+        ("tag.delete", "churn/1"),
+    ]:
+        assert expected in events
+
+
+# -- aliases and stages --------------------------------------------------------------------------
+
+
+def test_stages_are_the_aliases_staging_production_and_archived(any_server: Server) -> None:
+    reg = any_server.registry
+    run_id = tracked_run(reg)
+    model_id = logged_model(reg, run_id)
+    seen = run_client(
+        any_server.url,
+        f"""
+        c = MlflowClient()
+        c.create_registered_model("churn")
+        for _ in range(4):
+            c.create_model_version("churn", "models:/{model_id}", model_id="{model_id}")
+        stage = lambda vs: sorted((v.version, v.current_stage) for v in vs)
+        c.set_registered_model_alias("churn", "champion", "2")
+        got = c.get_model_version_by_alias("churn", "champion")
+        out([got.version, list(got.aliases)])
+        out(error_of(c.set_registered_model_alias, "churn", "Champion", "2"))
+        c.transition_model_version_stage("churn", "1", "Staging")
+        c.transition_model_version_stage("churn", "2", "production")
+        out(stage(c.get_latest_versions("churn")))
+        out(stage(c.get_latest_versions("churn", stages=["Production"])))
+        # v3 takes Production; archive_existing_versions archives v2, which held it
+        v = c.transition_model_version_stage("churn", "3", "Production",
+                                             archive_existing_versions=True)
+        out([v.version, v.current_stage, sorted(v.aliases)])
+        out(stage(c.search_model_versions("name='churn'")))
+        m = c.get_registered_model("churn")
+        out([stage(m.latest_versions), m.aliases])
+        c.transition_model_version_stage("churn", "1", "None")
+        out(c.get_model_version("churn", "1").current_stage)
+        c.delete_registered_model_alias("churn", "champion")
+        out(error_of(c.get_model_version_by_alias, "churn", "champion"))
+        # a version deleted takes its aliases along, but not a protected one
+        out(error_of(c.delete_model_version, "churn", "3"))
+        c.delete_model_version("churn", "2")
+        out(error_of(c.get_model_version, "churn", "2"))
+        out(c.get_model_version_by_alias("churn", "production").version)
+        out(stage(c.get_latest_versions("churn")))
+        """,
+    )
+    assert seen[0] == ["2", ["champion"]]
+    assert seen[1]["code"] == "INVALID_PARAMETER_VALUE"
+    assert "'champion'" in seen[1]["message"]
+    assert seen[2] == [["1", "Staging"], ["2", "Production"], ["4", "None"]]
+    assert seen[3] == [["2", "Production"]]
+    assert seen[4] == ["3", "Production", ["production"]]
+    assert seen[5] == [["1", "Staging"], ["2", "Archived"], ["3", "Production"], ["4", "None"]]
+    assert seen[6] == [
+        [["1", "Staging"], ["2", "Archived"], ["3", "Production"], ["4", "None"]],
+        {"archived": "2", "champion": "2", "production": "3", "staging": "1"},
+    ]
+    assert seen[7] == "None"
+    assert seen[8]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert seen[9]["code"] == "INVALID_STATE"
+    assert "churn@production" in seen[9]["message"]
+    assert seen[10]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert seen[11] == "3"
+    assert seen[12] == [["3", "Production"], ["4", "None"]]
+    model = next(m for m in reg.models() if m.name == "churn")
+    assert model.aliases == {"production": 3}
+    assert [v.ref for v in reg.versions("churn")] == ["churn/4", "churn/3", "churn/1"]
+    moves = [(m["version"]) for m in reg.alias_history("churn", "production")]
+    assert moves == ["churn/2", "churn/3"]
+    deleted = reg.audit(action="version.delete")[0]
+    assert deleted.entity == "churn/2"
+    assert "MLflow" in deleted.after["reason"]
+
+
+def test_promotion_gates_hold_production_against_mlflow_clients(any_server: Server) -> None:
+    reg = any_server.registry
+    model_id = logged_model(reg, tracked_run(reg))
+    http = any_server.http
+    http.post(f"{API}/registered-models/create", json={"name": "churn"})
+    for _ in range(2):
+        made = http.post(
+            f"{API}/model-versions/create", json={"name": "churn", "source": f"models:/{model_id}"}
+        )
+        assert made.status_code == 200
+    promoted = http.post(
+        f"{API}/model-versions/transition-stage",
+        json={"name": "churn", "version": "1", "stage": "Production"},
+    )
+    assert promoted.json()["model_version"]["current_stage"] == "Production"
+    reg.set_policy("churn", "production", approvals=1, overrides="forbidden")
+    seen = run_client(
+        any_server.url,
+        """
+        c = MlflowClient()
+        out(error_of(c.transition_model_version_stage, "churn", "2", "Production",
+                     archive_existing_versions=True))
+        out(error_of(c.set_registered_model_alias, "churn", "production", "2"))
+        out(c.get_model_version("churn", "2").current_stage)
+        out(c.get_model_version("churn", "1").current_stage)
+        """,
+    )
+    for refused in seen[:2]:
+        assert refused["code"] == "INVALID_STATE"
+        assert "churn@production is protected" in refused["message"]
+        assert "approvals: 0 of 1" in refused["message"]
+    assert seen[2:] == ["None", "Production"]
+    refused = any_server.http.post(
+        f"{API}/model-versions/transition-stage",
+        json={"name": "churn", "version": "2", "stage": "Production"},
+    )
+    assert error(refused)[:2] == (400, "INVALID_STATE")
+    checks = {c["name"]: c["ok"] for c in refused.json()["checks"]}  # as `alias set` lists them
+    assert checks == {"not-data-retired": True, "approvals": False}
+    assert reg.get("churn@production").ref == "churn/1"
+    assert reg.audit(action="alias.set")[0].after == {"version": "churn/1"}
+
+
+# -- refusals, over plain HTTP ------------------------------------------------------------------
+
+
+def test_names_modelreg_cannot_keep_are_refused_with_its_rule(make_server: Any) -> None:
+    server = make_server()
+    before = state(server)
+    for name, hint in [
+        ("Churn Model", "use 'churn-model'"),
+        ("Churn", "use 'churn'"),
+        ("a" * 129, "use 'aaaa"),
+        ("0e0d8e5a-5a43-4c1c-9a2e-9a3b2f1d7c11", "form of a UUID"),
+    ]:
+        status, code, message = error(
+            server.http.post(f"{API}/registered-models/create", json={"name": name})
+        )
+        assert (status, code) == (400, "INVALID_PARAMETER_VALUE"), name
+        assert hint in message
+    status, code, message = error(server.http.post(f"{API}/registered-models/create", json={}))
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert "name" in message
+    status, code, message = error(
+        server.http.get(f"{API}/registered-models/get", params={"name": "Demo"})
+    )
+    assert (status, code) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert "did you mean 'demo'" in message
+    assert state(server) == before
+
+
+def test_a_source_this_server_does_not_hold_is_refused(make_server: Any) -> None:
+    server = make_server()
+    reg = server.registry
+    run_id = tracked_run(reg)
+    model_id = logged_model(reg, run_id)
+    pending = logged_model(reg, run_id, ready=False)
+    put_files(reg, run_id, {"model/MLmodel": MLMODEL.encode()}, kind="run")
+    other_id = logged_model(reg, tracked_run(reg))
+    another_run = tracked_run(reg)
+    reg.db.write(lambda c: models.create(c, "churn", description="", tags={}, actor="setup"))
+    before = state(server)
+    create = lambda **body: server.http.post(f"{API}/model-versions/create", json=body)  # noqa: E731
+    for source in [
+        "s3://bucket/churn/model",
+        "file:///tmp/model",
+        "/tmp/model",
+        "http://mlflow.example.com/api/2.0/mlflow-artifacts/artifacts/1/abc/artifacts/model",
+        "runs:/0123456789abcdef0123456789abcdef/model",  # another server's run
+        f"runs:/{run_id}/no-such-folder",
+        f"mlflow-artifacts://mlflow.example.com/0/{run_id}/artifacts/model",
+        f"mlflow-artifacts:/7/{run_id}/artifacts/model",  # not its experiment
+        "models:/m-0123456789abcdef0123456789abcdef",
+        "models:/demo/1",
+        "dbfs:/databricks/mlflow/model",
+    ]:
+        status, code, message = error(create(name="churn", source=source))
+        assert (status, code) == (400, "INVALID_PARAMETER_VALUE"), source
+        assert "holds" in message, source
+        assert "modelreg import" in message, source
+    refusals = [
+        (create(name="churn"), "source is required"),
+        (create(name="churn", source=f"runs:/{run_id}/../x"), "'..'"),
+        (create(name="churn", source=f"models:/{model_id}", model_id=other_id), "model_id"),
+        (create(name="churn", source=f"runs:/{run_id}/model", run_id=another_run), "run_id"),
+        (create(name="Churn", source=f"models:/{model_id}"), "use 'churn'"),
+    ]
+    for response, words in refusals:
+        status, code, message = error(response)
+        assert (status, code) == (400, "INVALID_PARAMETER_VALUE"), message
+        assert words in message
+    assert error(create(name="nope", source=f"models:/{model_id}"))[:2] == (
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    status, code, message = error(create(name="churn", source=f"models:/{pending}"))
+    assert (status, code) == (400, "INVALID_STATE")
+    assert "pending" in message
+    assert state(server) == before
+
+
+def test_unknown_versions_bad_searches_and_stages_answer_in_mlflow_shape(
+    make_server: Any,
+) -> None:
+    server = make_server()
+    before = state(server)
+    get = server.http.get
+    cases = [
+        (get(f"{API}/model-versions/get", params={"name": "demo", "version": "9"}), 404,
+         "RESOURCE_DOES_NOT_EXIST", "demo/9 not found"),
+        (get(f"{API}/model-versions/get", params={"name": "nope", "version": "1"}), 404,
+         "RESOURCE_DOES_NOT_EXIST", "'nope' not found"),
+        (get(f"{API}/model-versions/get", params={"name": "demo", "version": "one"}), 400,
+         "INVALID_PARAMETER_VALUE", "version number"),
+        (get(f"{API}/model-versions/get-download-uri", params={"name": "demo", "version": "1"}),
+         400, "INVALID_PARAMETER_VALUE", "modelreg pull demo/1"),
+        (get(f"{API}/registered-models/alias", params={"name": "demo", "alias": "gone"}), 404,
+         "RESOURCE_DOES_NOT_EXIST", "demo@gone"),
+        (get(f"{API}/model-versions/search", params={"filter": "name='a' OR name='b'"}), 400,
+         "INVALID_PARAMETER_VALUE", "AND only"),
+        (get(f"{API}/model-versions/search", params={"filter": "source = 'x'"}), 400,
+         "INVALID_PARAMETER_VALUE", "searched by name, run_id, version_number"),
+        (get(f"{API}/registered-models/search", params={"filter": "name = "}), 400,
+         "INVALID_PARAMETER_VALUE", "quoted string"),
+        (get(f"{API}/registered-models/search", params={"page_token": "nonsense"}), 400,
+         "INVALID_PARAMETER_VALUE", "page_token"),
+        (get(f"{API}/registered-models/search", params={"max_results": 5000}), 400,
+         "INVALID_PARAMETER_VALUE", "max_results"),
+        (get(f"{API}/registered-models/search", params={"order_by": "size"}), 400,
+         "INVALID_PARAMETER_VALUE", "order_by"),
+        (server.http.post(f"{API}/model-versions/transition-stage",
+                          json={"name": "demo", "version": "1", "stage": "Live"}), 400,
+         "INVALID_PARAMETER_VALUE", "None, Staging, Production, Archived"),
+        (server.http.post(f"{API}/model-versions/transition-stage",
+                          json={"name": "demo", "version": "1", "stage": "Archived",
+                                "archive_existing_versions": True}), 400,
+         "INVALID_PARAMETER_VALUE", "archive_existing_versions"),
+        (server.http.request("DELETE", f"{API}/registered-models/delete", json={"name": "demo"}),
+         400, "INVALID_STATE", "versions 1 that are not deleted"),
+        (server.http.request("DELETE", f"{API}/registered-models/delete-tag",
+                             json={"name": "demo", "key": "none"}), 404,
+         "RESOURCE_DOES_NOT_EXIST", "no tag 'none'"),
+    ]  # fmt: skip
+    for response, status, code, words in cases:
+        assert response.headers["content-type"] == "application/json"
+        assert set(response.json()) == {"error_code", "message"}
+        got_status, got_code, message = error(response)
+        assert (got_status, got_code) == (status, code), message
+        assert words in message
+    assert state(server) == before
+
+
+def test_a_model_that_held_versions_stays_and_a_changed_folder_is_not_loaded(
+    make_server: Any,
+) -> None:
+    server = make_server()
+    reg = server.registry
+    run_id = tracked_run(reg)
+    put_files(reg, run_id, {f"model/{k}": v for k, v in FILES.items()}, kind="run")
+    http = server.http
+    http.post(f"{API}/registered-models/create", json={"name": "churn"})
+    made = http.post(
+        f"{API}/model-versions/create", json={"name": "churn", "source": f"runs:/{run_id}/model"}
+    )
+    assert made.json()["model_version"]["version"] == "1"
+    uri = http.get(f"{API}/model-versions/get-download-uri", params={"name": "churn", "version": 1})
+    assert uri.json() == {"artifact_uri": f"mlflow-artifacts:/0/{run_id}/artifacts/model"}
+    # the run's folder changes after the version was made: MLflow may not load it from there
+    put_files(reg, run_id, {"model/extra.txt": b"added later"}, kind="run")
+    status, code, message = error(
+        http.get(f"{API}/model-versions/get-download-uri", params={"name": "churn", "version": 1})
+    )
+    assert (status, code) == (400, "INVALID_STATE")
+    assert "modelreg pull churn/1" in message
+    assert {f.path for f in reg.get("churn/1").files} == set(FILES)  # the version is intact
+    http.request("DELETE", f"{API}/model-versions/delete", json={"name": "churn", "version": "1"})
+    status, code, message = error(
+        http.request("DELETE", f"{API}/registered-models/delete", json={"name": "churn"})
+    )
+    assert (status, code) == (400, "INVALID_STATE")
+    assert "deleted versions 1" in message
+    assert "churn" in [m.name for m in reg.models()]
+
+
+def test_the_roles_apply_to_the_registry_routes(make_server: Any) -> None:
+    server = make_server(auth=True)
+    reg = server.registry
+    model_id = logged_model(reg, tracked_run(reg))
+    tokens = {role: server.token(role, role) for role in ("reader", "writer", "maintainer")}
+
+    def call(role: str, method: str, path: str, body: dict[str, Any]) -> int:
+        headers = {"Authorization": f"Bearer {tokens[role]}"}
+        if method == "GET":
+            return server.http.get(f"{API}/{path}", params=body, headers=headers).status_code
+        return server.http.request(method, f"{API}/{path}", json=body, headers=headers).status_code
+
+    version = {"name": "churn", "version": "1"}
+    assert call("reader", "POST", "registered-models/create", {"name": "churn"}) == 403
+    assert call("writer", "POST", "registered-models/create", {"name": "churn"}) == 200
+    source = {"name": "churn", "source": f"models:/{model_id}"}
+    assert call("writer", "POST", "model-versions/create", source) == 200
+    assert call("reader", "GET", "model-versions/get", version) == 200
+    stage = {**version, "stage": "Production"}
+    assert call("writer", "POST", "model-versions/transition-stage", stage) == 403
+    alias = {"name": "churn", "alias": "production", "version": "1"}
+    assert call("writer", "POST", "registered-models/alias", alias) == 403
+    assert call("writer", "DELETE", "model-versions/delete", version) == 403
+    assert call("maintainer", "POST", "model-versions/transition-stage", stage) == 200
+    assert reg.get("churn@production").ref == "churn/1"
+    assert reg.audit(action="alias.set")[0].actor == "maintainer"
+
+
+# -- the whole loop: log, register, promote, load -----------------------------------------------
+
+
+def test_log_model_registers_a_version_that_loads_by_every_model_uri(
+    any_server: Server, tmp_path: Path
+) -> None:
+    seen = run_client(
+        any_server.url,
+        """
+        import numpy as np
+        import mlflow.sklearn
+        from sklearn.linear_model import LogisticRegression
+        X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+        mlflow.set_experiment("churn-training")
+        with mlflow.start_run() as run:
+            mlflow.log_params({"C": 1.0, "solver": "lbfgs"})
+            mlflow.log_input(mlflow.data.from_numpy(X, name="churn-train"), context="training")
+            model = LogisticRegression().fit(X, y)
+            mlflow.log_metric("acc", model.score(X, y))
+            info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
+                                            input_example=X[:1])
+        out(run.info.run_id, info.model_id, info.registered_model_version)
+        c = MlflowClient()
+        c.set_registered_model_alias("churn", "champion", "1")
+        c.transition_model_version_stage("churn", "1", "Production")
+        expected = model.predict(X).tolist()
+        for uri in ["models:/churn@champion", "models:/churn/1", "models:/churn/latest",
+                    "models:/churn/Production", f"models:/{info.model_id}",
+                    f"runs:/{run.info.run_id}/model"]:
+            out([uri, mlflow.pyfunc.load_model(uri).predict(X).tolist() == expected])
+        loaded = mlflow.sklearn.load_model("models:/churn@champion")
+        out(loaded.predict(X).tolist() == expected)
+        # runs:/RUN/model names the model the run logged (MLflow 3 keeps it apart from the
+        # run's own files): resolved by the client, and by the server when sent as a source
+        v2 = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
+        v3 = c.create_model_version("churn", f"runs:/{run.info.run_id}/model", run.info.run_id)
+        out([v2.version, v2.source, v3.version, v3.source])
+        out(c.get_model_version_download_uri("churn", "3"))
+        """,
+    )
+    run_id, model_id, number = seen[:3]
+    assert str(number) == "1"
+    assert seen[3:9] == [[uri, True] for uri in [
+        "models:/churn@champion", "models:/churn/1", "models:/churn/latest",
+        "models:/churn/Production", f"models:/{model_id}", f"runs:/{run_id}/model",
+    ]]  # fmt: skip
+    assert seen[9] is True
+    assert seen[10] == ["2", f"models:/{model_id}", "3", f"runs:/{run_id}/model"]
+    assert seen[11].endswith(f"/models/{model_id}/artifacts")
+    reg = any_server.registry
+    version = reg.get("churn/1")
+    assert version.run_id == run_id
+    assert version.params == {"C": "1.0", "solver": "lbfgs"}
+    assert "MLmodel" in {f.path for f in version.files}
+    assert version.aliases == ["champion", "production"]
+    lineage = version.lineage
+    assert lineage is not None
+    assert lineage["run"] is not None
+    assert lineage["run"]["id"] == run_id
+    assert lineage["environment"]["packages"]["mlflow"].startswith("3.")
+    assert [(d["name"], d["role"]) for d in lineage["datasets"]] == [("churn-train", "train")]
+    assert lineage["code"]["mlflow_model_id"] == model_id
+    assert (version.pull(tmp_path / "pulled") / "MLmodel").is_file()
+
+
+# -- the mapping rules, without a server ---------------------------------------------------------
+
+
+def test_mlflow_filters_parse_into_comparisons_joined_by_and() -> None:
+    parsed = mapping.parse_filter(
+        "name='m2' AND tag.`mlflow.prompt.is_prompt` != 'true' and tags.\"my key\" ILIKE 'a%'",
+        mapping.MODELS,
+    )
+    assert parsed == (
+        mapping.Condition("name", "=", "m2"),
+        mapping.Condition("tag", "!=", "true", "mlflow.prompt.is_prompt"),
+        mapping.Condition("tag", "ILIKE", "a%", "my key"),
+    )
+    assert parsed[1].matches_missing_tag()  # a model without the tag is not a prompt
+    versions = mapping.parse_filter(
+        "run_id IN ('a', 'b') AND version_number >= 2 AND attributes.name != \"x\"",
+        mapping.VERSIONS,
+    )
+    assert [(c.field, c.op, c.value) for c in versions] == [
+        ("run_id", "IN", ("a", "b")),
+        ("version_number", ">=", 2),
+        ("name", "!=", "x"),
+    ]
+    for bad, words in [
+        ("name = 'a' OR name = 'b'", "AND only"),
+        ("run_id = 'a'", "searched by name and tags.KEY"),  # not a field of models
+        ("name < 'a'", "name takes =, !=, LIKE, ILIKE, IN, NOT IN"),
+        ("tags.team IN ('a')", "a tag takes =, !=, LIKE, ILIKE"),
+        ("name = 'a' AND", "expected a field"),
+        ("name = 'unclosed", "closing '"),
+    ]:
+        with pytest.raises(InvalidInput, match=re.escape(words)):
+            mapping.parse_filter(bad, mapping.MODELS)
+
+
+def test_sources_name_a_logged_model_or_a_run_folder_and_nothing_else() -> None:
+    model_id = "m-" + "0" * 32
+    assert mapping.parse_source(f"models:/{model_id}", model_id) == mapping.Source(
+        "logged_model", model_id, ""
+    )
+    assert mapping.parse_source("runs:/abc123/model/sub") == mapping.Source(
+        "run", "abc123", "model/sub"
+    )
+    assert mapping.parse_source("mlflow-artifacts:/4/abc123/artifacts/model") == mapping.Source(
+        "run", "abc123", "model", 4
+    )
+    assert mapping.parse_source(f"mlflow-artifacts:/4/models/{model_id}/artifacts") == (
+        mapping.Source("logged_model", model_id, "", 4)
+    )
+    foreign_sources = [
+        "s3://b/k", "file:///m", "gs://b/k", "models:/churn/3", "hdfs:/m", "runs://host/abc/m",
+        "mlflow-artifacts://host/4/abc/artifacts/m",
+    ]  # fmt: skip
+    for foreign in foreign_sources:
+        with pytest.raises(InvalidInput, match="modelreg import"):
+            mapping.parse_source(foreign)
+    with pytest.raises(InvalidInput, match="model_id"):
+        mapping.parse_source("runs:/abc123/model", model_id)
+
+
+def test_stages_map_to_aliases_and_back() -> None:
+    assert mapping.canonical_stage("production") == "Production"
+    assert mapping.canonical_stage("NONE") == "None"
+    with pytest.raises(InvalidInput, match="Staging, Production, Archived"):
+        mapping.canonical_stage("Live")
+    assert mapping.stage_of(["champion", "staging", "production"]) == "Production"
+    assert mapping.stage_of(["archived"]) == "Archived"
+    assert mapping.stage_of(["champion"]) == "None"
+
+
+def test_the_environment_an_mlflow_model_describes() -> None:
+    texts = {name: data.decode() for name, data in FILES.items() if name != "model.skops"}
+    facts = mapping.environment_facts(texts)
+    assert facts == {
+        "python": "3.11.7",
+        "packages": {"mlflow": "3.17.2", "scikit-learn": "1.9.1"},
+        "requirements": ["mlflow==3.17.2", "scikit-learn==1.9.1", "cloudpickle"],
+        "build_dependencies": ["pip==23.2.1"],
+        "mlflow_version": "3.17.2",
+        "flavors": ["python_function", "sklearn"],
+        "described_by": ["MLmodel", "python_env.yaml", "requirements.txt"],
+    }
+    assert mapping.environment_facts({"model.bin": ""}) is None
+    page = mapping.page_token(200)
+    assert mapping.page_offset(page) == 200
+    with pytest.raises(InvalidInput, match="page_token"):
+        mapping.page_offset("not-a-token")
