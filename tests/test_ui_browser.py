@@ -24,6 +24,7 @@ from modelreg import demo
 from modelreg.local import LocalRegistry
 from modelreg.server import create_app
 from modelreg.ui.routes import CSP
+from tracking_kit import new_experiment, track
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -324,7 +325,9 @@ def test_a_description_with_markup_shows_as_text(site: Site) -> None:
 
 def test_pages_fit_a_phone_and_work_from_the_keyboard(site: Site) -> None:
     site.page.set_viewport_size({"width": 390, "height": 844})
-    for path in ["/", f"/models/{MAIN}", f"/models/{MIDDLE.replace('/', '/versions/')}"]:
+    run_id = (site.registry.get(MIDDLE).lineage or {})["run"]["id"]
+    for path in ["/", f"/models/{MAIN}", f"/models/{MIDDLE.replace('/', '/versions/')}",
+                 "/experiments", "/experiments/0", f"/runs/{run_id}"]:  # fmt: skip
         page = site.open(path)
         overflow = page.evaluate(
             "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -470,3 +473,101 @@ def test_the_ui_over_postgresql_and_s3(
         assert page_errors == []
     finally:
         registry.close()
+
+
+# -- experiments and runs -------------------------------------------------------------------------
+
+
+def test_an_experiments_runs_sort_filter_open_and_compare(site: Site) -> None:
+    """An experiment logged as MLflow clients log one: its runs table sorts by a metric on the
+    server, takes MLflow's filter grammar (a bad filter says why), opens a run whose long
+    history is charted downsampled, and compares two runs picked by their checkboxes."""
+    reg = site.registry
+    eid = new_experiment(reg, "sweep")
+    for name, alpha, acc, steps in [("a", "0.1", 0.7, 1500), ("b", "0.2", 0.9, 200),
+                                    ("c", "0.3", 0.8, 200)]:  # fmt: skip
+        losses = [1 / (s + 1) + float(alpha) for s in range(steps)]
+        track(reg, eid, name, params={"alpha": alpha}, metrics={"loss": losses, "acc": [acc]},
+              tags={"team": "growth"})  # fmt: skip
+    page = site.open("/experiments")
+    row = page.locator("#experiments tbody tr", has_text="sweep")
+    assert row.locator("td").nth(2).inner_text() == "3"
+    screenshot(page, "experiments")
+    row.get_by_role("link", name="sweep").click()
+    page.wait_for_url(re.compile(rf"/experiments/{eid}$"))
+
+    def names() -> list[str]:
+        return page.locator("#runs tbody tr td:nth-child(2) a").all_inner_texts()
+
+    assert names() == ["c", "b", "a"]  # newest first
+    page.locator("#runs thead a", has_text=re.compile(r"^acc")).click()
+    page.wait_for_url(re.compile(r"sort=metrics.acc&order=desc"))
+    assert names() == ["b", "c", "a"]
+    page.locator("#runs thead a", has_text=re.compile(r"^acc")).click()
+    page.wait_for_url(re.compile(r"order=asc"))
+    assert names() == ["a", "c", "b"]
+    assert page.locator('#runs th[aria-sort="ascending"]').inner_text().startswith("acc")
+    screenshot(page, "experiment-runs")
+    # MLflow's filter grammar; the sort stays.
+    page.get_by_label("Filter runs").fill("metrics.acc >= 0.8 and params.alpha != '0.3'")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"q=metrics"))
+    assert names() == ["b"]
+    page.get_by_label("Filter runs").fill("metrics.acc >")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#filter-error")
+    assert "number" in page.get_by_role("alert").inner_text()
+    assert page.locator("#runs").count() == 0
+    screenshot(page, "experiment-bad-filter")
+    assert all("400" in e for e in site.errors), site.errors  # the page's own status: 400
+    site.errors.clear()
+    # Pick two runs and compare them.
+    page = site.open(f"/experiments/{eid}")
+    page.get_by_label("Compare a", exact=True).check()
+    page.get_by_label("Compare b", exact=True).check()
+    page.get_by_role("button", name="Compare selected runs").click()
+    page.wait_for_url(re.compile(r"/runs/compare\?r=\w+&r=\w+$"))
+    changed = page.locator("#compare-params tr.changed").evaluate_all(
+        "rows => rows.map(r => r.dataset.key)"
+    )
+    assert changed == ["alpha"]
+    assert "changed" not in page.locator('#compare-tags tr[data-key="team"]').inner_text()
+    charts = {c["title"]: c for c in site.charts()}
+    assert len(charts["loss"]["labels"]) == 2
+    assert sorted(charts["loss"]["values"]) == [200, 750]  # a's 1500 steps, two per point
+    assert charts["loss"]["painted"] > 500
+    screenshot(page, "compare-runs")
+    # Open a run: its long history is charted as buckets' mean, min and max.
+    page.locator("#compare-params").get_by_role("link", name=re.compile(r"^a \(")).click()
+    page.wait_for_url(re.compile(r"/runs/[0-9a-f]{32}$"))
+    assert page.get_by_role("heading", level=1).inner_text().startswith("a")
+    assert "alpha\t0.1" in page.locator("#params").inner_text()
+    charts = {c["title"]: c for c in site.charts()}
+    assert charts["loss"]["labels"] == ["loss (mean of 2 points)", "min", "max"]
+    assert charts["loss"]["points"] == 750
+    assert charts["loss"]["placed"]
+    assert charts["loss"]["painted"] > 500
+    assert charts["acc"]["points"] == 1
+    screenshot(page, "run")
+
+
+def test_a_versions_training_run_opens_the_runs_page(site: Site) -> None:
+    v = site.registry.get(MIDDLE)
+    run = (v.lineage or {})["run"]
+    page = site.open(f"/models/{MAIN}/versions/{v.number}")
+    page.locator("#run a", has_text=run["name"]).click()
+    page.wait_for_url(re.compile(rf"/runs/{run['id']}$"))
+    assert page.get_by_role("heading", level=1).inner_text().startswith(run["name"])
+    assert "Default" in page.locator(".crumbs").inner_text()  # the SDK's runs: experiment 0
+    charts = {c["title"]: c for c in site.charts()}
+    history = run["metric_history"]
+    assert sorted(charts) == sorted(history)
+    for key, points in history.items():
+        assert charts[key]["points"] == len(points), key
+        assert charts[key]["painted"] > 500, key
+    assert MIDDLE in page.locator("#versions").inner_text()
+    for d in (v.lineage or {})["datasets"]:
+        assert d["digest"] in page.locator("#datasets").inner_text()
+    screenshot(page, "run-sdk")
+    page.locator("#versions a", has_text=MIDDLE).click()
+    page.wait_for_url(re.compile(rf"/models/{MAIN}/versions/{v.number}$"))

@@ -7,6 +7,7 @@ a model with 10,000 versions renders as fast as one with ten.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -128,7 +129,7 @@ def model(
 def version(reg: LocalRegistry, ref: str) -> dict[str, Any]:
     """Everything about one version: what it holds, what made it, and its lineage graph."""
     v = reg.get(ref)
-    lin = v.lineage or {}
+    lin: Mapping[str, Any] = v.lineage or {}
     evals = reg.db.read(lambda conn: evaluations.of_version(conn, v.id))
     code = dict(lin.get("code") or {})
     diff = None
@@ -161,7 +162,9 @@ def version(reg: LocalRegistry, ref: str) -> dict[str, Any]:
     }
 
 
-def _graph(v: Version, lin: dict[str, Any], evals: list[dict[str, Any]]) -> dict[str, Any]:
+def _graph(
+    v: Version, lin: Mapping[str, Any], evals: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """Nodes and edges: datasets -> run -> this version -> children, parents above."""
     nodes: list[dict[str, Any]] = []
     edges: list[dict[str, Any]] = []
@@ -171,7 +174,8 @@ def _graph(v: Version, lin: dict[str, Any], evals: list[dict[str, Any]]) -> dict
     into = me
     if run is not None:
         into = f"run:{run['id']}"
-        nodes.append({"id": into, "kind": "run", "label": f"run {run['name']}", "href": "#run"})
+        href = f"/runs/{run['id']}"
+        nodes.append({"id": into, "kind": "run", "label": f"run {run['name']}", "href": href})
         edges.append({"source": into, "target": me})
     used = [(d, into) for d in lin.get("datasets") or []]
     used += [({**e["dataset"], "role": "evaluation"}, me) for e in evals]
@@ -214,7 +218,8 @@ def compare(reg: LocalRegistry, refs: list[str]) -> dict[str, Any]:
     table["files_changed"] = len(changed_files)
     histories: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for v in found:
-        run = (v.lineage or {}).get("run") or {}
+        lineage: Mapping[str, Any] = v.lineage or {}
+        run = lineage.get("run") or {}
         for key, points in (run.get("metric_history") or {}).items():
             histories.setdefault(key, {})[v.ref] = [
                 {"step": p["step"], "value": p["value"]} for p in points

@@ -31,7 +31,7 @@ from modelreg.local import LocalRegistry
 from modelreg.server.api import blob_response
 from modelreg.server.auth import PUBLIC, SESSION_COOKIE, AppState, allow, single_values
 from modelreg.server.problems import PROBLEMS
-from modelreg.ui import pages
+from modelreg.ui import pages, tracking
 from modelreg.values import MAX_OFFSET
 
 HERE = Path(__file__).parent
@@ -50,7 +50,7 @@ TWIN = "/api/v1/pages"
 
 router = APIRouter(include_in_schema=False)
 twins = APIRouter(
-    prefix=TWIN, tags=["pages"], responses=PROBLEMS, dependencies=[Depends(single_values("v"))]
+    prefix=TWIN, tags=["pages"], responses=PROBLEMS, dependencies=[Depends(single_values("v", "r"))]
 )
 
 Reader = Annotated[LocalRegistry, Depends(allow("reader"))]
@@ -125,6 +125,17 @@ def _delta(value: float) -> str:
     return f"{value:+.4g}"
 
 
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        return ""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
 def _bytes(size: Any) -> str:
     if not isinstance(size, int):
         return ""
@@ -147,6 +158,7 @@ ENV.filters.update(
     num=_num,
     delta=_delta,
     bytes=_bytes,
+    duration=_duration,
     short=lambda digest: str(digest or "")[:12],
     version_href=pages.version_href,
     pretty=lambda value: json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False),
@@ -373,6 +385,87 @@ def audit_twin(
 ) -> dict[str, Any]:
     """The audit log, newest first, filtered by entity and actor, with the chain's check."""
     return pages.audit(reg, entity=entity.strip(), actor=actor.strip(), before=before)
+
+
+@router.get("/experiments", response_class=HTMLResponse)
+def experiments_page(request: Request, reg: Reader, offset: Offset = 0) -> Response:
+    page = tracking.experiments_page(reg, offset=offset)
+    return render(request, "experiments.html", page, nav="experiments", twin=_twin_of(request))
+
+
+@twins.get("/experiments")
+def experiments_twin(reg: Reader, offset: Offset = 0) -> dict[str, Any]:
+    """Every experiment of tracked runs, with its number of runs and its latest run's start."""
+    return tracking.experiments_page(reg, offset=offset)
+
+
+@router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
+def experiment_page(
+    request: Request,
+    reg: Reader,
+    experiment_id: str,
+    q: Text = "",
+    sort: Text = "start_time",
+    order: Text = "desc",
+    offset: Offset = 0,
+) -> Response:
+    page = tracking.experiment(
+        reg, experiment_id, q=q.strip(), sort=sort, order=order, offset=offset, tolerant=True
+    )
+    return render(
+        request,
+        "experiment.html",
+        page,
+        nav="experiments",
+        twin=_twin_of(request),
+        status=400 if page["error"] else 200,
+        sort_link=lambda key, direction: _sort_link(request, key, direction),
+    )
+
+
+@twins.get("/experiments/{experiment_id}")
+def experiment_twin(
+    reg: Reader,
+    experiment_id: str,
+    q: Text = "",
+    sort: Text = "start_time",
+    order: Text = "desc",
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """An experiment's runs (50 a page) with their params, metrics and tags, filtered by
+    ``q`` in MLflow's filter grammar and sorted by ``sort`` (``start_time``, ``run_name``,
+    ``metrics.KEY``, ``params.KEY``, ``tags.KEY``, ...)."""
+    return tracking.experiment(
+        reg, experiment_id, q=q.strip(), sort=sort, order=order, offset=offset
+    )
+
+
+Runs = Annotated[list[str], Query(max_length=20)]
+
+
+@router.get("/runs/compare", response_class=HTMLResponse)
+def compare_runs_page(request: Request, reg: Reader, r: Runs) -> Response:
+    page = tracking.compare_runs(reg, [run_id.strip() for run_id in r if run_id.strip()])
+    return render(request, "run_compare.html", page, nav="experiments", twin=_twin_of(request))
+
+
+@twins.get("/runs/compare")
+def compare_runs_twin(reg: Reader, r: Runs) -> dict[str, Any]:
+    """Two to eight runs side by side (``?r=RUN_ID&r=RUN_ID...``)."""
+    return tracking.compare_runs(reg, [run_id.strip() for run_id in r if run_id.strip()])
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, reg: Reader, run_id: str) -> Response:
+    page = tracking.run(reg, run_id)
+    return render(request, "run.html", page, nav="experiments", twin=_twin_of(request))
+
+
+@twins.get("/runs/{run_id}")
+def run_twin(reg: Reader, run_id: str) -> dict[str, Any]:
+    """A run: its record, source, params, metrics with their histories (downsampled), tags,
+    datasets, artifacts, logged models and the versions registered from it."""
+    return tracking.run(reg, run_id)
 
 
 # -- forms that change a version ----------------------------------------------------------------
