@@ -464,6 +464,21 @@ def test_metric_history_pages_in_mlflows_order(served: Server) -> None:
     assert run_events(served.registry, run_id)[-1] == "run.metric"  # one event for the batch
 
 
+def test_a_point_sent_again_is_stored_once_as_mlflow_does(served: Server) -> None:
+    # MLflow's client sends a run's latest points again when it logs a model.
+    run_id = new_run(served)
+    point = {"key": "loss", "value": 0.25, "timestamp": T0, "step": 3}
+    batch = {"run_id": run_id, "metrics": [point, point]}
+    assert post(served, "runs/log-batch", batch).json() == {}
+    assert post(served, "runs/log-batch", batch).json() == {}
+    other = {**point, "value": 0.5}  # another value at the same step and time is a new point
+    assert post(served, "runs/log-batch", {"run_id": run_id, "metrics": [other]}).json() == {}
+    params = {"run_id": run_id, "metric_key": "loss"}
+    history = served.http.get(f"{API}/metrics/get-history", params=params).json()["metrics"]
+    assert sorted(m["value"] for m in history) == [0.25, 0.5]
+    assert run_events(served.registry, run_id).count("run.metric") == 2  # nothing new: no event
+
+
 def test_search_filters_by_time_to_the_millisecond(served: Server) -> None:
     early = new_run(served, start_time=T0)
     late = new_run(served, start_time=T0 + 1)

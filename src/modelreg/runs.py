@@ -212,6 +212,31 @@ def add_metrics(
     )
 
 
+def unseen_points(
+    conn: Connection, run_id: str, points: list[tuple[str, float, int]], stamps: Sequence[str]
+) -> tuple[list[tuple[str, float, int]], list[str]]:
+    """The points (with their times) that the run does not hold already, the same key, step,
+    time and value: MLflow stores a point once, and its client sends a run's latest points
+    again when it logs a model. Read through the run's rows of the batch's keys and steps."""
+    if not points:
+        return points, list(stamps)
+    t = schema.run_metrics
+    keys = sorted({k for k, _, _ in points})
+    steps = [s for _, _, s in points]
+    query = sa.select(t.c.key, t.c.value, t.c.step, t.c.timestamp).where(
+        t.c.run_id == run_id, t.c.key.in_(keys), t.c.step.between(min(steps), max(steps))
+    )
+    seen = {(r.key, r.value, r.step, r.timestamp) for r in conn.execute(query)}
+    kept: list[tuple[str, float, int]] = []
+    kept_stamps: list[str] = []
+    for (key, value, step), stamp in zip(points, stamps, strict=True):
+        if (key, value, step, stamp) not in seen:
+            seen.add((key, value, step, stamp))
+            kept.append((key, value, step))
+            kept_stamps.append(stamp)
+    return kept, kept_stamps
+
+
 def points_digest(points: list[tuple[str, float, int]]) -> str:
     """sha256 of a batch of metric points (key, value, step) as canonical JSON."""
     text = json.dumps([[k, v, s] for k, v, s in points], separators=(",", ":"))

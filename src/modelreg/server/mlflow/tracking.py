@@ -550,11 +550,14 @@ def log_batch(reg: Writer, body: LogBatchBody) -> JSON:
     def log(c: Connection) -> None:
         if params:
             runs.log_params(c, found, params, actor=reg.actor)
-        if points:
-            runs.add_metrics(c, found, points, actor=reg.actor, stamps=stamps)
+        # A point sent again (the client re-sends a run's latest ones when it logs a model)
+        # is stored once, as MLflow does.
+        fresh, times = runs.unseen_points(c, found, points, stamps)
+        if fresh:
+            runs.add_metrics(c, found, fresh, actor=reg.actor, stamps=times)
         if tags:
             runs.set_tags(c, found, tags, actor=reg.actor)
-        if not (params or points or tags):
+        if not (params or fresh or tags):
             runs.check_writable(c, found, facts=False)
 
     reg.db.write(log)
