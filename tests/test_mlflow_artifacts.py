@@ -15,9 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from mlflow_kit import run_client
-from modelreg import capture, logged_models
+from modelreg import capture, logged_models, schema
 from modelreg.s3 import S3BlobStore
 from modelreg.server.mlflow import artifacts as artifact_routes
 from server_kit import Server, any_server, make_server, overwrite_blob, registry_template
@@ -696,6 +698,62 @@ def test_a_logged_model_a_version_was_registered_from_cannot_be_deleted(
     assert error(server.http.get(f"{API}/logged-models/{free}")) == (404, "RESOURCE_DOES_NOT_EXIST")
     assert files_of(server, free) == {}
     assert server.registry.audit(action="logged_model.delete")[0].before["file_count"] == 1
+
+
+def test_a_logged_models_registrations_are_found_by_index(make_server: Any) -> None:
+    """Each version registered from a logged model is linked to it in the transaction that
+    makes the version, so reading a logged model looks its versions up by index instead of
+    reading every version's code facts."""
+    server = make_server()
+    reg = server.registry
+    a, b = (create(server, name=n).json()["model"]["info"]["model_id"] for n in ("a", "b"))
+    digest = hashlib.sha256(b"w").hexdigest()
+    reg.blobs.put(io.BytesIO(b"w"), digest=digest)
+    from modelreg import wire
+
+    def register(name: str, code: dict[str, str]) -> str:
+        files = [{"path": "w", "digest": digest, "size": 1}]
+        return reg.commit_version(
+            wire.new_version_from_json(name, {"files": files, "code": code})
+        ).id
+
+    made = {
+        register("churn", {"mlflow_model_id": a, "mlflow_source": f"models:/{a}"}): a,
+        register("churn", {"mlflow_model_id": b}): b,
+        register("other", {"mlflow_model_id": a}): a,
+    }
+    register("churn", {"mlflow_source": f"models:/{a}", "note": a})  # names it, not made from it
+    register("churn", {"mlflow_model_id": "not-a-logged-model-id"})
+    reg.delete_version("other/1", reason="superseded")
+    links = reg.db.read(
+        lambda c: c.execute(
+            sa.select(
+                schema.version_logged_models.c.version_id, schema.version_logged_models.c.model_id
+            )
+        ).all()
+    )
+    assert dict(links) == made  # a deleted version keeps its record, and its link
+    registrations = {
+        m: server.http.get(f"{API}/logged-models/{m}").json()["model"]["info"]["registrations"]
+        for m in (a, b)
+    }
+    assert registrations == {
+        a: [{"name": "churn", "version": "1"}],
+        b: [{"name": "churn", "version": "2"}],
+    }
+    searched = server.http.post(f"{API}/logged-models/search", json={"experiment_ids": ["0"]})
+    assert {
+        m["info"]["model_id"]: m["info"]["registrations"] for m in searched.json()["models"]
+    } == registrations
+
+    query = logged_models.registrations_query([a, b])
+    statement = str(query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    plan = " | ".join(
+        str(row[-1])
+        for row in reg.db.read(lambda c: c.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}").all())
+    )
+    assert "ix_version_logged_models_model_id" in plan, plan
+    assert "SCAN versions" not in plan, plan
 
 
 def test_the_role_table_applies_to_files_and_logged_models(make_server: Any) -> None:

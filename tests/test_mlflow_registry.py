@@ -19,18 +19,30 @@ from typing import Any
 import pytest
 
 from mlflow_kit import run_client
-from modelreg import artifacts, logged_models, models, runs
+from modelreg import artifacts, logged_models, models, registry_search, runs, wire
 from modelreg import mlflow_mapping as mapping
 from modelreg.db import now
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
 from modelreg.manifest import FileEntry
+from modelreg.mlflow_filter import (
+    MODEL_VERSIONS,
+    REGISTERED_MODELS,
+    Clause,
+    OrderKey,
+    page_offset,
+    page_token,
+    parse_filter,
+    parse_order_by,
+)
 from modelreg.records import DatasetUse
+from modelreg.refs import ArtifactLocation
 from server_kit import Server, any_server, make_server, registry_template, state
 
 __all__ = ["any_server", "make_server", "registry_template"]  # fixtures
 
 API = "/api/2.0/mlflow"
+ART = "/api/2.0/mlflow-artifacts/artifacts"
 GIT_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 RUN_TAGS = {
     "mlflow.user": "ana",
@@ -227,8 +239,9 @@ def test_versions_are_made_from_files_the_server_holds(any_server: Server, tmp_p
     assert seen[2][:4] == ["3", "READY", f"mlflow-artifacts:/0/{run_id}/artifacts/model", run_id]
     assert seen[3][:3] == ["1", source_1, "anonymous"]
     assert seen[3][3]
-    assert seen[4] == f"mlflow-artifacts:/0/models/{model_id}/artifacts"
-    assert seen[5] == f"mlflow-artifacts:/0/{run_id}/artifacts/model"
+    # loaded from the version's own files, not from the folder they came from
+    assert seen[4] == f"mlflow-artifacts:/versions/{reg.get('churn/1').id}"
+    assert seen[5] == f"mlflow-artifacts:/versions/{reg.get('churn/2').id}"
     assert seen[6] == ["churn/3", "churn/2", "churn/1"]
     assert seen[7] == ["churn/3", "churn/2"]
     assert seen[8] == ["churn/2"]
@@ -327,7 +340,7 @@ def test_stages_are_the_aliases_staging_production_and_archived(any_server: Serv
         {"archived": "2", "champion": "2", "production": "3", "staging": "1"},
     ]
     assert seen[7] == "None"
-    assert seen[8]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert seen[8]["code"] == "INVALID_PARAMETER_VALUE"  # as MLflow answers an alias not set
     assert seen[9]["code"] == "INVALID_STATE"
     assert "churn@production" in seen[9]["message"]
     assert seen[10]["code"] == "RESOURCE_DOES_NOT_EXIST"
@@ -477,16 +490,16 @@ def test_unknown_versions_bad_searches_and_stages_answer_in_mlflow_shape(
          "RESOURCE_DOES_NOT_EXIST", "'nope' not found"),
         (get(f"{API}/model-versions/get", params={"name": "demo", "version": "one"}), 400,
          "INVALID_PARAMETER_VALUE", "version number"),
-        (get(f"{API}/model-versions/get-download-uri", params={"name": "demo", "version": "1"}),
-         400, "INVALID_PARAMETER_VALUE", "modelreg pull demo/1"),
-        (get(f"{API}/registered-models/alias", params={"name": "demo", "alias": "gone"}), 404,
-         "RESOURCE_DOES_NOT_EXIST", "demo@gone"),
+        (get(f"{API}/model-versions/get-download-uri", params={"name": "demo", "version": "2"}),
+         404, "RESOURCE_DOES_NOT_EXIST", "demo/2 not found"),
+        (get(f"{API}/registered-models/alias", params={"name": "demo", "alias": "gone"}), 400,
+         "INVALID_PARAMETER_VALUE", "demo@gone"),  # MLflow's answer to an alias not set
         (get(f"{API}/model-versions/search", params={"filter": "name='a' OR name='b'"}), 400,
          "INVALID_PARAMETER_VALUE", "AND only"),
         (get(f"{API}/model-versions/search", params={"filter": "source = 'x'"}), 400,
          "INVALID_PARAMETER_VALUE", "searched by name, run_id, version_number"),
         (get(f"{API}/registered-models/search", params={"filter": "name = "}), 400,
-         "INVALID_PARAMETER_VALUE", "quoted string"),
+         "INVALID_PARAMETER_VALUE", "quoted value"),
         (get(f"{API}/registered-models/search", params={"page_token": "nonsense"}), 400,
          "INVALID_PARAMETER_VALUE", "page_token"),
         (get(f"{API}/registered-models/search", params={"max_results": 5000}), 400,
@@ -515,7 +528,7 @@ def test_unknown_versions_bad_searches_and_stages_answer_in_mlflow_shape(
     assert state(server) == before
 
 
-def test_a_model_that_held_versions_stays_and_a_changed_folder_is_not_loaded(
+def test_a_version_hands_over_its_own_files_whatever_its_folder_holds_later(
     make_server: Any,
 ) -> None:
     server = make_server()
@@ -528,17 +541,64 @@ def test_a_model_that_held_versions_stays_and_a_changed_folder_is_not_loaded(
         f"{API}/model-versions/create", json={"name": "churn", "source": f"runs:/{run_id}/model"}
     )
     assert made.json()["model_version"]["version"] == "1"
+    vid = reg.get("churn/1").id
     uri = http.get(f"{API}/model-versions/get-download-uri", params={"name": "churn", "version": 1})
-    assert uri.json() == {"artifact_uri": f"mlflow-artifacts:/0/{run_id}/artifacts/model"}
-    # the run's folder changes after the version was made: MLflow may not load it from there
-    put_files(reg, run_id, {"model/extra.txt": b"added later"}, kind="run")
-    status, code, message = error(
-        http.get(f"{API}/model-versions/get-download-uri", params={"name": "churn", "version": 1})
-    )
-    assert (status, code) == (400, "INVALID_STATE")
-    assert "modelreg pull churn/1" in message
-    assert {f.path for f in reg.get("churn/1").files} == set(FILES)  # the version is intact
+    assert uri.json() == {"artifact_uri": f"mlflow-artifacts:/versions/{vid}"}
+    # the run's folder changes after the version was made: the version's files do not
+    put_files(reg, run_id, {"model/extra.txt": b"added later", "model/MLmodel": b"x"}, kind="run")
+    listed = http.get(ART, params={"path": f"versions/{vid}"}).json()["files"]
+    assert listed == [
+        {"path": name, "is_dir": False, "file_size": len(FILES[name])} for name in sorted(FILES)
+    ]
+    got = http.get(f"{ART}/versions/{vid}/MLmodel")
+    assert got.content == FILES["MLmodel"]  # verified against its digest as it is sent
+    assert "filename*=UTF-8''MLmodel" in got.headers["content-disposition"]
+    presigned = http.get(f"/api/2.0/mlflow-artifacts/presigned/versions/{vid}/MLmodel").json()
+    assert presigned["url"].endswith(f"{ART}/versions/{vid}/MLmodel")
+    audited = reg.verify_audit().events
+
+    # read-only: a write there is refused, and writes nothing
+    for response in (
+        http.put(f"{ART}/versions/{vid}/MLmodel", content=b"replaced"),
+        http.put(f"{ART}/versions/{vid}/new.txt", content=b"added"),
+        http.delete(f"{ART}/versions/{vid}/MLmodel"),
+        http.delete(f"{ART}/versions/{vid}/model.skops"),
+    ):
+        status, code, message = error(response)
+        assert (status, code) == (400, "INVALID_STATE"), message
+        assert "files of version churn/1 cannot change" in message
+    assert reg.verify_audit().events == audited
+    assert http.get(f"{ART}/versions/{vid}/MLmodel").content == FILES["MLmodel"]
+    for response, status, words in [
+        (http.get(f"{ART}/versions/{vid}/missing.txt"), 404, "no artifact file 'missing.txt'"),
+        (http.get(ART, params={"path": f"versions/{uuid.uuid4()}"}), 404, "not found"),
+        (http.get(f"{ART}/versions/not-a-uuid/MLmodel"), 400, "versions/<version UUID>"),
+        (http.get(ART, params={"path": f"versions/{vid}/../x"}), 400, "'..'"),
+    ]:
+        assert error(response)[0] == status, response.text
+        assert words in error(response)[2]
+
+    # a version registered by modelreg's SDK is read the same way
+    demo = reg.get("demo/1")
+    uri = http.get(f"{API}/model-versions/get-download-uri", params={"name": "demo", "version": 1})
+    assert uri.json() == {"artifact_uri": f"mlflow-artifacts:/versions/{demo.id}"}
+    (only,) = demo.files
+    listed = http.get(ART, params={"path": f"versions/{demo.id}"}).json()["files"]
+    assert listed == [{"path": only.path, "is_dir": False, "file_size": only.size}]
+    # and a version's files can make another version (as a copy: the same manifest)
+    copied = http.post(
+        f"{API}/model-versions/create",
+        json={"name": "churn", "source": f"mlflow-artifacts:/versions/{demo.id}"},
+    ).json()["model_version"]
+    assert copied["version"] == "2"
+    assert reg.get("churn/2").manifest_digest == demo.manifest_digest
+
+    # a deleted version's files are no longer handed out
     http.request("DELETE", f"{API}/model-versions/delete", json={"name": "churn", "version": "1"})
+    status, code, message = error(http.get(ART, params={"path": f"versions/{vid}"}))
+    assert (status, code) == (404, "RESOURCE_DOES_NOT_EXIST")
+    assert "deleted" in message
+    http.request("DELETE", f"{API}/model-versions/delete", json={"name": "churn", "version": "2"})
     status, code, message = error(
         http.request("DELETE", f"{API}/registered-models/delete", json={"name": "churn"})
     )
@@ -623,8 +683,8 @@ def test_log_model_registers_a_version_that_loads_by_every_model_uri(
     ]]  # fmt: skip
     assert seen[9] is True
     assert seen[10] == ["2", f"models:/{model_id}", "3", f"runs:/{run_id}/model"]
-    assert seen[11].endswith(f"/models/{model_id}/artifacts")
     reg = any_server.registry
+    assert seen[11] == f"mlflow-artifacts:/versions/{reg.get('churn/3').id}"
     version = reg.get("churn/1")
     assert version.run_id == run_id
     assert version.params == {"C": "1.0", "solver": "lbfgs"}
@@ -640,58 +700,172 @@ def test_log_model_registers_a_version_that_loads_by_every_model_uri(
     assert (version.pull(tmp_path / "pulled") / "MLmodel").is_file()
 
 
+def test_models_uris_load_the_versions_own_bytes_after_the_logged_model_changes(
+    any_server: Server,
+) -> None:
+    """A logged model's folder stays writable, as in MLflow; a version made from it holds
+    its own files, and ``models:/NAME/N`` (by number, alias, latest or stage) loads those."""
+    seen = run_client(
+        any_server.url,
+        """
+        import os, tempfile
+        import numpy as np
+        import mlflow.sklearn
+        from sklearn.linear_model import LogisticRegression
+        X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+        mlflow.set_experiment("churn-training")
+        with mlflow.start_run():
+            original = LogisticRegression().fit(X, y)
+            info = mlflow.sklearn.log_model(original, name="model", registered_model_name="churn")
+        c = MlflowClient()
+        c.set_registered_model_alias("churn", "champion", "1")
+        c.transition_model_version_stage("churn", "1", "Production")
+        # another model's files written over the logged model's (PUTs to the artifact route)
+        flipped = LogisticRegression().fit(X, 1 - y)
+        other = os.path.join(tempfile.mkdtemp(), "model")
+        mlflow.sklearn.save_model(flipped, other)
+        c.log_model_artifacts(info.model_id, other)
+        expected = original.predict(X).tolist()
+        out(info.model_id, expected, flipped.predict(X).tolist())
+        out(mlflow.pyfunc.load_model(f"models:/{info.model_id}").predict(X).tolist())
+        for uri in ["models:/churn/1", "models:/churn@champion", "models:/churn/latest",
+                    "models:/churn/Production"]:
+            out([uri, mlflow.pyfunc.load_model(uri).predict(X).tolist()])
+        out(mlflow.sklearn.load_model("models:/churn/1").predict(X).tolist())
+        out(c.get_model_version_download_uri("churn", "1"))
+        out(sorted(os.listdir(mlflow.artifacts.download_artifacts("models:/churn/1"))))
+        """,
+    )
+    model_id, expected, overwritten, logged, *by_uri = seen[:9]
+    assert overwritten != expected  # the two models disagree on every row
+    assert logged == overwritten  # the logged model is what was written last, as in MLflow
+    assert by_uri[:4] == [
+        [uri, expected]
+        for uri in ("models:/churn/1", "models:/churn@champion", "models:/churn/latest",
+                    "models:/churn/Production")
+    ]  # fmt: skip
+    assert by_uri[4] == expected
+    reg = any_server.registry
+    version = reg.get("churn/1")
+    assert seen[9] == f"mlflow-artifacts:/versions/{version.id}"
+    own = {f.path for f in version.files}
+    assert "MLmodel" in own
+    assert seen[10] == sorted(own | {"registered_model_meta"})  # the client adds that one
+    now_held = reg.db.read(lambda c: artifacts.files(c, model_id))
+    assert {(f.path, f.digest) for f in now_held} != {(f.path, f.digest) for f in version.files}
+
+    # A version modelreg's SDK registered loads the same way when it holds an MLflow model
+    # (an MLmodel); one without is listed and downloaded, and MLflow says it has no MLmodel.
+    reg.commit_version(
+        wire.new_version_from_json("churn-sdk", {"files": [f.to_dict() for f in version.files]})
+    )
+    demo = reg.get("demo/1")
+    loaded = run_client(
+        any_server.url,
+        """
+        import os
+        import numpy as np
+        X = np.array([[0.0], [1.0], [2.0], [3.0]])
+        out(mlflow.pyfunc.load_model("models:/churn-sdk/1").predict(X).tolist())
+        out(sorted(os.listdir(mlflow.artifacts.download_artifacts("models:/demo/1"))))
+        out(error_of(mlflow.pyfunc.load_model, "models:/demo/1"))
+        """,
+    )
+    assert loaded[0] == expected
+    assert loaded[1] == [f.path for f in demo.files]
+    assert loaded[2]["code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert 'Could not find an "MLmodel" configuration file' in loaded[2]["message"]
+
+
 # -- the mapping rules, without a server ---------------------------------------------------------
 
 
-def test_mlflow_filters_parse_into_comparisons_joined_by_and() -> None:
-    parsed = mapping.parse_filter(
+def test_registry_filters_are_mlflows_grammar_joined_by_and() -> None:
+    """The registry's searches are parsed by the one MLflow filter parser, with their own
+    grammars: models by name and tags, versions also by run id and number."""
+    parsed = parse_filter(
         "name='m2' AND tag.`mlflow.prompt.is_prompt` != 'true' and tags.\"my key\" ILIKE 'a%'",
-        mapping.MODELS,
+        REGISTERED_MODELS,
     )
     assert parsed == (
-        mapping.Condition("name", "=", "m2"),
-        mapping.Condition("tag", "!=", "true", "mlflow.prompt.is_prompt"),
-        mapping.Condition("tag", "ILIKE", "a%", "my key"),
+        Clause("attribute", "name", "=", "m2"),
+        Clause("tag", "mlflow.prompt.is_prompt", "!=", "true"),
+        Clause("tag", "my key", "ILIKE", "a%"),
     )
-    assert parsed[1].matches_missing_tag()  # a model without the tag is not a prompt
-    versions = mapping.parse_filter(
-        "run_id IN ('a', 'b') AND version_number >= 2 AND attributes.name != \"x\"",
-        mapping.VERSIONS,
+    assert registry_search.matches_missing_tag(parsed[1])  # a model without it is no prompt
+    assert not registry_search.matches_missing_tag(parsed[2])
+    versions = parse_filter(
+        "run_id IN ('a', 'b') AND version_number >= 2 AND attributes.name != \"x\""
+        " AND version_number = '3' AND version_number NOT IN (1, '4') AND name LIKE 'c%'",
+        MODEL_VERSIONS,
     )
-    assert [(c.field, c.op, c.value) for c in versions] == [
-        ("run_id", "IN", ("a", "b")),
-        ("version_number", ">=", 2),
-        ("name", "!=", "x"),
-    ]
+    assert versions == (
+        Clause("attribute", "run_id", "IN", ("a", "b")),
+        Clause("attribute", "version_number", ">=", 2),
+        Clause("attribute", "name", "!=", "x"),
+        Clause("attribute", "version_number", "=", 3),
+        Clause("attribute", "version_number", "NOT IN", (1, 4)),
+        Clause("attribute", "name", "LIKE", "c%"),
+    )
+    assert parse_filter("  ", MODEL_VERSIONS) == ()
+    assert parse_order_by(["name ASC", "attributes.`timestamp` DESC"], REGISTERED_MODELS) == (
+        OrderKey("attribute", "name"),
+        OrderKey("attribute", "creation_timestamp", ascending=False),
+    )
+    assert parse_order_by(["attributes.version_number DESC"], MODEL_VERSIONS) == (
+        OrderKey("attribute", "version_number", ascending=False),
+    )
     for bad, words in [
         ("name = 'a' OR name = 'b'", "AND only"),
         ("run_id = 'a'", "searched by name and tags.KEY"),  # not a field of models
         ("name < 'a'", "name takes =, !=, LIKE, ILIKE, IN, NOT IN"),
-        ("tags.team IN ('a')", "a tag takes =, !=, LIKE, ILIKE"),
+        ("tags.team IN ('a')", "tags.team takes =, !=, LIKE, ILIKE, not IN"),
+        ("tags.team IS NULL", "tags.team takes =, !=, LIKE, ILIKE, not IS NULL"),
+        ("metrics.acc > 1", "unknown entity 'metrics'"),
         ("name = 'a' AND", "expected a field"),
         ("name = 'unclosed", "closing '"),
+        (" AND ".join(["name = 'a'"] * 51), "at most 50 comparisons"),
     ]:
         with pytest.raises(InvalidInput, match=re.escape(words)):
-            mapping.parse_filter(bad, mapping.MODELS)
+            parse_filter(bad, REGISTERED_MODELS)
+    for bad, words in [
+        ("version_number = 2.5", "version_number is compared with a whole number"),
+        ("version_number = 'two'", "version_number is compared with a whole number"),
+        ("version_number IN ('1', 'x')", "version_number is compared with a whole number"),
+        ("source = 'x'", "searched by name, run_id, version_number and tags.KEY"),
+    ]:
+        with pytest.raises(InvalidInput, match=re.escape(words)):
+            parse_filter(bad, MODEL_VERSIONS)
+    for order, words in [
+        (["tags.team"], "unknown entity 'tags'"),
+        (["size"], "ordered by creation_timestamp, last_updated_timestamp, name"),
+        (["name sideways"], "ASC, DESC"),
+    ]:
+        with pytest.raises(InvalidInput, match=re.escape(words)):
+            parse_order_by(order, REGISTERED_MODELS)
 
 
-def test_sources_name_a_logged_model_or_a_run_folder_and_nothing_else() -> None:
+def test_sources_name_a_logged_model_a_run_folder_or_a_version_and_nothing_else() -> None:
     model_id = "m-" + "0" * 32
-    assert mapping.parse_source(f"models:/{model_id}", model_id) == mapping.Source(
-        "logged_model", model_id, ""
+    version_id = str(uuid.uuid4())
+    assert mapping.parse_source(f"models:/{model_id}", model_id) == ArtifactLocation(
+        None, "logged_model", model_id, ""
     )
-    assert mapping.parse_source("runs:/abc123/model/sub") == mapping.Source(
-        "run", "abc123", "model/sub"
+    assert mapping.parse_source("runs:/abc123/model/sub") == ArtifactLocation(
+        None, "run", "abc123", "model/sub"
     )
-    assert mapping.parse_source("mlflow-artifacts:/4/abc123/artifacts/model") == mapping.Source(
-        "run", "abc123", "model", 4
+    assert mapping.parse_source("mlflow-artifacts:/4/abc123/artifacts/model") == (
+        ArtifactLocation(4, "run", "abc123", "model")
     )
     assert mapping.parse_source(f"mlflow-artifacts:/4/models/{model_id}/artifacts") == (
-        mapping.Source("logged_model", model_id, "", 4)
+        ArtifactLocation(4, "logged_model", model_id, "")
+    )
+    assert mapping.parse_source(f"mlflow-artifacts:/versions/{version_id}") == (
+        ArtifactLocation(None, "version", version_id, "")
     )
     foreign_sources = [
         "s3://b/k", "file:///m", "gs://b/k", "models:/churn/3", "hdfs:/m", "runs://host/abc/m",
-        "mlflow-artifacts://host/4/abc/artifacts/m",
+        "mlflow-artifacts://host/4/abc/artifacts/m", "mlflow-artifacts:/versions/3",
     ]  # fmt: skip
     for foreign in foreign_sources:
         with pytest.raises(InvalidInput, match="modelreg import"):
@@ -723,7 +897,11 @@ def test_the_environment_an_mlflow_model_describes() -> None:
         "described_by": ["MLmodel", "python_env.yaml", "requirements.txt"],
     }
     assert mapping.environment_facts({"model.bin": ""}) is None
-    page = mapping.page_token(200)
-    assert mapping.page_offset(page) == 200
-    with pytest.raises(InvalidInput, match="page_token"):
-        mapping.page_offset("not-a-token")
+
+
+def test_a_page_token_names_where_the_next_page_starts() -> None:
+    assert page_offset(page_token(200)) == 200
+    assert page_offset(None) == page_offset("") == 0
+    for bad in ("not-a-token", page_token(-1)):
+        with pytest.raises(InvalidInput, match="page_token"):
+            page_offset(bad)

@@ -293,6 +293,66 @@ def test_runs_create_names_and_files_a_run_as_mlflow_does(served: Server) -> Non
     assert "secret" not in str(served.registry.audit(limit=5))
 
 
+def test_a_run_shows_the_logged_models_it_produced_as_its_outputs(served: Server) -> None:
+    """``runs/get`` and ``runs/search`` answer a run's outputs as MLflow 3 does: ``{}`` for
+    none, else ``model_outputs`` with each logged model's step; the inputs as before."""
+    first, second = new_run(served), new_run(served)
+    dataset = {"name": "d", "digest": "abc", "source_type": "local", "source": "{}"}
+    logged = post(served, "runs/log-inputs", {"run_id": first, "datasets": [{"dataset": dataset}]})
+    assert logged.json() == {}
+
+    def made_by(run_id: str) -> str:
+        body = {"experiment_id": "0", "name": "model", "source_run_id": run_id}
+        model_id: str = post(served, "logged-models", body).json()["model"]["info"]["model_id"]
+        return model_id
+
+    a, b = sorted([made_by(first), made_by(first)])
+    get = served.http.get(f"{API}/runs/get", params={"run_id": first}).json()["run"]
+    assert get["outputs"] == {}
+    outputs = [{"model_id": a, "step": 3}, {"model_id": b, "step": 0}]
+    assert post(served, "runs/outputs", {"run_id": first, "models": outputs}).json() == {}
+    get = served.http.get(f"{API}/runs/get", params={"run_id": first}).json()["run"]
+    assert get["outputs"] == {"model_outputs": outputs}
+    assert [i["dataset"]["name"] for i in get["inputs"]["dataset_inputs"]] == ["d"]
+    found = post(served, "runs/search", {"experiment_ids": ["0"]}).json()["runs"]
+    assert {r["info"]["run_id"]: r["outputs"] for r in found} == {
+        first: {"model_outputs": outputs},
+        second: {},
+    }
+    assert {r["info"]["run_id"]: len(r["inputs"]["dataset_inputs"]) for r in found} == {
+        first: 1,
+        second: 0,
+    }
+
+
+def test_register_model_picks_the_model_a_run_logged_last_by_its_outputs(served: Server) -> None:
+    """MLflow's client reads a run's outputs to choose among logged models of one name."""
+    seen = run_client(
+        served.url,
+        """
+        import numpy as np
+        import mlflow.sklearn
+        from sklearn.linear_model import LogisticRegression
+        X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+        with mlflow.start_run() as run:
+            early = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", step=1)
+            late = mlflow.sklearn.log_model(LogisticRegression().fit(X, y), name="model", step=5)
+        c = MlflowClient()
+        got = c.get_run(run.info.run_id)
+        out(sorted([o.model_id, o.step] for o in got.outputs.model_outputs))
+        out([sorted([o.model_id, o.step] for o in r.outputs.model_outputs)
+             for r in c.search_runs(["0"])])
+        v = mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
+        out(early.model_id, late.model_id, v.version, v.source)
+        """,
+    )
+    outputs, searched, early, late, version, source = seen
+    assert outputs == sorted([[early, 1], [late, 5]])
+    assert searched == [outputs]
+    assert (version, source) == ("1", f"models:/{late}")  # the one at the greater step
+    assert served.registry.get("churn/1").lineage is not None
+
+
 def test_experiments_are_created_renamed_tagged_deleted_and_restored(served: Server) -> None:
     new = post(
         served, "experiments/create", {"name": "Exp A", "tags": [{"key": "k", "value": "v"}]}

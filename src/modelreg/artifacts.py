@@ -1,8 +1,11 @@
-"""The files of runs and of logged models, by path: the artifact store MLflow clients see.
+"""The files of runs and of logged models, by path: the artifact store MLflow clients see,
+and the files of versions, read through the same paths.
 
 Each file is a blob, stored and verified like a version's, shared with every version and
 artifact that has the same bytes; ``artifact_files`` only names it under its owner (a run id
 or a logged model id). A path written again points at its new bytes; each write is audited.
+A version's files (``version_files``) are read here too, and never written: they are the
+version's own, for good.
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, runs, schema
+from modelreg import audit, runs, schema, versions
 from modelreg.db import now
-from modelreg.errors import InvalidInput, NotFound
+from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.manifest import FileEntry, check_path
-from modelreg.refs import ArtifactLocation
+from modelreg.refs import LOGGED_MODEL, RUN, VERSION, ArtifactLocation, Ref
 
 _t = schema.artifact_files
-_OWNERS = {"run": (schema.runs, "run"), "logged_model": (schema.logged_models, "logged model")}
+_OWNERS = {RUN: (schema.runs, "run"), LOGGED_MODEL: (schema.logged_models, "logged model")}
+NOUNS = {RUN: "run", LOGGED_MODEL: "logged model", VERSION: "version"}
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,18 @@ def check_owner(conn: Connection, where: ArtifactLocation, *, writing: bool = Fa
     """NotFound unless the run or logged model ``where`` names exists in its experiment. To
     be ``writing`` to, a run must also take new facts (``runs.check_writable``): an MLflow
     run does even after it ended, as MLflow's do; a run of modelreg's SDK only while it runs;
-    a deleted one does not."""
+    a deleted one does not. A version's files are read, never written: its location is
+    refused for ``writing``; a deleted version's answers Gone (saying when and why)."""
+    if where.kind == VERSION:
+        vid = versions.resolve(conn, Ref(version_id=where.owner_id))
+        if writing:
+            ref = versions.ref_of(conn, vid)
+            raise Conflict(
+                f"the files of version {ref} cannot change: a modelreg version holds its files"
+                " for good. Log files to a run or a logged model, and register a new version"
+                " from them"
+            )
+        return
     table, noun = _OWNERS[where.kind]
     row = conn.execute(sa.select(table.c.experiment_id).where(table.c.id == where.owner_id)).first()
     if row is None:
@@ -110,10 +125,18 @@ def _check_no_clash(conn: Connection, owner_id: str, path: str) -> None:
         )
 
 
-def _under(folder: str) -> sa.ColumnElement[bool]:
+def _under(folder: str, table: sa.Table = _t) -> sa.ColumnElement[bool]:
     """Paths inside ``folder``: compared as text, since LIKE ignores case on SQLite."""
     prefix = folder + "/"
-    return sa.func.substr(_t.c.path, 1, len(prefix)) == prefix
+    return sa.func.substr(table.c.path, 1, len(prefix)) == prefix
+
+
+def _table(kind: str) -> tuple[sa.Table, sa.Column[str]]:
+    """Where the files of a ``kind`` are named, and its owner column: a version's in
+    ``version_files``, a run's and a logged model's in ``artifact_files``."""
+    if kind == VERSION:
+        return schema.version_files, schema.version_files.c.version_id
+    return _t, _t.c.owner_id
 
 
 def delete(conn: Connection, owner_id: str, path: str, *, actor: str, kind: str) -> int:
@@ -151,31 +174,34 @@ def remove_all(conn: Connection, owner_id: str) -> list[FileEntry]:
     return gone
 
 
-def get(conn: Connection, owner_id: str, path: str) -> FileEntry | None:
-    """The file at ``path`` of ``owner_id``, if there is one."""
+def get(conn: Connection, owner_id: str, path: str, *, kind: str = RUN) -> FileEntry | None:
+    """The file at ``path`` of ``owner_id`` (a ``kind``), if there is one."""
+    table, owner = _table(kind)
     row = conn.execute(
-        sa.select(_t.c.path, _t.c.digest, _t.c.size).where(
-            _t.c.owner_id == owner_id, _t.c.path == path
+        sa.select(table.c.path, table.c.digest, table.c.size).where(
+            owner == owner_id, table.c.path == path
         )
     ).first()
     return None if row is None else FileEntry(row.path, row.digest, row.size)
 
 
-def files(conn: Connection, owner_id: str, folder: str = "") -> list[FileEntry]:
-    """Every file of ``owner_id`` under ``folder`` ("" for all), by path."""
-    query = sa.select(_t.c.path, _t.c.digest, _t.c.size).where(_t.c.owner_id == owner_id)
+def files(conn: Connection, owner_id: str, folder: str = "", *, kind: str = RUN) -> list[FileEntry]:
+    """Every file of ``owner_id`` (a ``kind``) under ``folder`` ("" for all), by path."""
+    table, owner = _table(kind)
+    query = sa.select(table.c.path, table.c.digest, table.c.size).where(owner == owner_id)
     folder = folder.strip("/")
     if folder:
-        query = query.where(_under(folder))
-    return [FileEntry(r.path, r.digest, r.size) for r in conn.execute(query.order_by(_t.c.path))]
+        query = query.where(_under(folder, table))
+    rows = conn.execute(query.order_by(table.c.path))
+    return [FileEntry(r.path, r.digest, r.size) for r in rows]
 
 
-def listing(conn: Connection, owner_id: str, folder: str = "") -> list[Listed]:
-    """The entries directly in ``folder`` of ``owner_id``: files with their sizes, and the
-    folders that hold deeper files, by name."""
+def listing(conn: Connection, owner_id: str, folder: str = "", *, kind: str = RUN) -> list[Listed]:
+    """The entries directly in ``folder`` of ``owner_id`` (a ``kind``): files with their
+    sizes, and the folders that hold deeper files, by name."""
     prefix = folder.strip("/") + "/" if folder.strip("/") else ""
     found: dict[str, Listed] = {}
-    for entry in files(conn, owner_id, folder):
+    for entry in files(conn, owner_id, folder, kind=kind):
         name, slash, _ = entry.path[len(prefix) :].partition("/")
         if slash:
             found.setdefault(name, Listed(name, True, None))

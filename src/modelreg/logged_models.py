@@ -4,9 +4,10 @@ by a run) before any version is registered from them, with params, tags and a st
 A logged model is created ``pending``, its files are uploaded as artifacts (``artifacts``,
 owner ``m-<32 hex>``), and the client marks it ``ready`` (or ``failed``). Versions registered
 from it copy its files into their own immutable manifest; they are its ``registrations``
-(found through the ``mlflow_model_id`` each such version's code facts keep, see
-``mlflow_mapping.code_facts``), and while one lives the logged model cannot be deleted. Each
-change is audited. A run's outputs (``log_outputs``) link it to the models it produced.
+(found by index in ``version_logged_models``, written with each version whose code facts name
+the logged model, see ``mlflow_mapping.code_facts``), and while one lives the logged model
+cannot be deleted. Each change is audited. A run's outputs (``log_outputs``) link it to the
+models it produced.
 
 Searches take MLflow's filter grammar (``mlflow_filter.LOGGED_MODELS``); the attributes that
 compare by equality are filtered in SQL, the rest (patterns, times, params and tags, kept as
@@ -38,7 +39,7 @@ from modelreg.values import MAX_RUN_TAG_VALUE, check_params, check_tag, check_te
 
 _m = schema.logged_models
 _o = schema.logged_model_outputs
-_v = schema.versions
+_v, _vl = schema.versions, schema.version_logged_models
 
 STATUSES = ("pending", "ready", "failed")
 # MLflow's names of the statuses, as its clients send and read them.
@@ -120,38 +121,33 @@ def get(conn: Connection, model_id: str, *, registrations: bool = True) -> Logge
     return with_registrations(conn, [model])[0] if registrations else model
 
 
+def registrations_query(model_ids: Sequence[str]) -> sa.Select[Any]:
+    """The live versions registered from these logged models: (logged model, model name,
+    number), by index (``version_logged_models.model_id``), never a scan of the versions."""
+    return (
+        sa.select(_vl.c.model_id, schema.models.c.name, _v.c.number)
+        .join(_v, _v.c.id == _vl.c.version_id)
+        .join(schema.models, schema.models.c.id == _v.c.model_id)
+        .where(_vl.c.model_id.in_(list(model_ids)), _v.c.deleted_at.is_(None))
+        .order_by(schema.models.c.name, _v.c.number)
+    )
+
+
 def with_registrations(conn: Connection, models: list[LoggedModel]) -> list[LoggedModel]:
     """``models`` with the live versions registered from each, by model name and number."""
     if not models:
         return models
     found: dict[str, list[tuple[str, int]]] = {m.id: [] for m in models}
-    # Versions keep the model in their code facts (JSON text): one scan of the versions,
-    # for one model's id, or for every version made from any logged model.
-    needle = next(iter(found)) if len(found) == 1 else _CODE_KEY
-    mentions = _v.c.code.contains(needle, autoescape=True)
-    query = (
-        sa.select(schema.models.c.name, _v.c.number, _v.c.code)
-        .join(schema.models, schema.models.c.id == _v.c.model_id)
-        .where(_v.c.deleted_at.is_(None), mentions)
-        .order_by(schema.models.c.name, _v.c.number)
-    )
-    for row in conn.execute(query):
-        model_id = _model_of(row.code)
-        if model_id in found:
-            found[model_id].append((row.name, row.number))
+    for row in conn.execute(registrations_query(list(found))):
+        found[row.model_id].append((row.name, row.number))
     return [_replace(m, registrations=tuple(found[m.id])) for m in models]
 
 
-_CODE_KEY = "mlflow_model_id"  # see mlflow_mapping.code_facts
-
-
-def _model_of(code: str) -> str | None:
-    try:
-        facts = json.loads(code)
-    except ValueError:
-        return None
-    value = facts.get(_CODE_KEY) if isinstance(facts, dict) else None
-    return value if isinstance(value, str) else None
+def registered_from(conn: Connection, version_id: str) -> str | None:
+    """The logged model version ``version_id`` was registered from, if any."""
+    query = sa.select(_vl.c.model_id).where(_vl.c.version_id == version_id)
+    found = conn.execute(query).scalar()
+    return None if found is None else str(found)
 
 
 def _replace(model: LoggedModel, **changes: Any) -> LoggedModel:
@@ -338,8 +334,24 @@ def log_outputs(
 
 def outputs_of(conn: Connection, run_id: str) -> list[tuple[str, int]]:
     """The logged models run ``run_id`` produced, with their steps (MLflow's run outputs)."""
-    query = sa.select(_o.c.model_id, _o.c.step).where(_o.c.run_id == run_id)
-    return [(r.model_id, r.step) for r in conn.execute(query.order_by(_o.c.model_id))]
+    return outputs_of_runs(conn, [run_id])[run_id]
+
+
+def outputs_of_runs(conn: Connection, run_ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
+    """{run id: the logged models it produced, with their steps}, for every run of ``run_ids``
+    (in a few queries, whatever their number)."""
+    found: dict[str, list[tuple[str, int]]] = {run_id: [] for run_id in run_ids}
+    ids = list(found)
+    for start in range(0, len(ids), _CHUNK):
+        query = sa.select(_o.c.run_id, _o.c.model_id, _o.c.step).where(
+            _o.c.run_id.in_(ids[start : start + _CHUNK])
+        )
+        for r in conn.execute(query.order_by(_o.c.run_id, _o.c.model_id)):
+            found[r.run_id].append((r.model_id, r.step))
+    return found
+
+
+_CHUNK = 500  # ids in one IN list
 
 
 def _update(conn: Connection, model_id: str, **values: str) -> None:

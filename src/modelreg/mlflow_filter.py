@@ -1,6 +1,7 @@
-"""MLflow's tracking search grammar: the ``filter`` strings and ``order_by`` clauses of
-MLflow's searches of runs and experiments, parsed into clauses that ``tracking_search``
-compiles to SQL. Pure.
+"""MLflow's search grammar: the ``filter`` strings, ``order_by`` clauses and page tokens of
+MLflow's searches, parsed into clauses that the stores compile to SQL (``tracking_search``
+for runs and experiments, ``logged_models``, ``registry_search`` for registered models and
+model versions). Pure.
 
     metrics.rmse < 0.8 AND params.alpha = '0.5' AND tags.`mlflow.user` LIKE 'a%'
     order_by: ["metrics.rmse ASC", "attributes.start_time DESC"]
@@ -9,21 +10,26 @@ A filter is comparisons joined by ``AND``, as MLflow's own server takes it (it h
 and no parentheses). Each comparison names an entity and a key (``metrics.K``, ``params.K``,
 ``tags.K``, ``attributes.K`` or a bare attribute, ``datasets.K``), an operator and a value;
 a key with other characters is quoted: ``tags.`mlflow.user``` or ``tags."mlflow.user"``. What
-each search takes (its entities, attributes and operators) is a ``Grammar``: ``RUNS`` and
-``EXPERIMENTS``. The tokens are modelreg's own search language's (``search_language.tokenize``):
-one tokenizer reads both. (The registry's searches, by name, run id, version and tags, are
-parsed by ``mlflow_mapping``.)
+each search takes (its entities, attributes and operators) is a ``Grammar``: ``RUNS``,
+``EXPERIMENTS``, ``LOGGED_MODELS``, ``REGISTERED_MODELS`` and ``MODEL_VERSIONS``. The tokens
+are modelreg's own search language's (``search_language.tokenize``): one tokenizer reads both.
+
+A page token names where the next page starts; every MLflow search pages with it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from modelreg.errors import InvalidInput, SearchSyntaxError
 from modelreg.search_language import Token, tokenize
+from modelreg.values import MAX_OFFSET
 
 MAX_LENGTH = 100_000  # a filter of a thousand run ids in an IN list fits
 MAX_IN_VALUES = 10_000
@@ -54,13 +60,15 @@ NULL_OPS = ("IS NULL", "IS NOT NULL")
 LIST_OPS = ("IN", "NOT IN")
 _OPS = {"=": "=", "==": "=", "!=": "!=", "<>": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
-Value: TypeAlias = str | int | float | tuple[str, ...] | None
+Value: TypeAlias = str | int | float | tuple[str, ...] | tuple[int, ...] | None
 
 
 @dataclass(frozen=True)
 class Grammar:
-    """What one search takes: its entities, its attributes by type, the attributes that take
-    a list (``IN``), those one may order by, other names for attributes, dataset fields."""
+    """What one search takes: its entities, its attributes by type (``integers`` are numbers
+    compared with whole numbers, given bare or quoted), the attributes that take a list
+    (``IN``), those one may order by, other names for attributes, dataset fields, the
+    operators of tags, the entities one may order by, and how many comparisons at most."""
 
     what: str
     entities: frozenset[str]
@@ -70,11 +78,21 @@ class Grammar:
     orderable: frozenset[str] = frozenset()
     aliases: Mapping[str, str] = field(default_factory=dict)
     datasets: frozenset[str] = frozenset()
+    integers: frozenset[str] = frozenset()
+    tag_ops: tuple[str, ...] = ("=", "!=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL")
+    ordered_entities: frozenset[str] | None = None  # None: every entity but datasets
+    max_clauses: int | None = None
 
     def attribute(self, key: str) -> str | None:
         """The attribute ``key`` names (through its aliases), or None."""
         key = self.aliases.get(key, key)
-        return key if key in self.strings or key in self.numbers else None
+        known = self.strings | self.numbers | self.orderable
+        return key if key in known else None
+
+    def orders_by(self, entity: str) -> bool:
+        if self.ordered_entities is None:
+            return entity != "dataset"
+        return entity in self.ordered_entities
 
 
 RUNS = Grammar(
@@ -126,6 +144,35 @@ LOGGED_MODELS = Grammar(
     aliases={"creation_time": "creation_timestamp", "last_updated_time": "last_updated_timestamp"},
 )
 
+# MLflow's model registry: registered models by name and tags, versions also by run and
+# number; ordered by attributes only. A tag takes no IS NULL there.
+_REGISTRY_TAG_OPS = ("=", "!=", "LIKE", "ILIKE")
+_REGISTRY_TIMES = frozenset({"creation_timestamp", "last_updated_timestamp"})
+REGISTERED_MODELS = Grammar(
+    what="registered models",
+    entities=frozenset({"tag", "attribute"}),
+    strings=frozenset({"name"}),
+    numbers=frozenset(),
+    lists=frozenset({"name"}),
+    orderable=frozenset({"name"}) | _REGISTRY_TIMES,
+    aliases={"timestamp": "creation_timestamp"},
+    tag_ops=_REGISTRY_TAG_OPS,
+    ordered_entities=frozenset({"attribute"}),
+    max_clauses=50,
+)
+MODEL_VERSIONS = Grammar(
+    what="model versions",
+    entities=frozenset({"tag", "attribute"}),
+    strings=frozenset({"name", "run_id"}),
+    numbers=frozenset({"version_number"}),
+    integers=frozenset({"version_number"}),
+    lists=frozenset({"name", "run_id", "version_number"}),
+    orderable=frozenset({"name", "version_number"}) | _REGISTRY_TIMES,
+    tag_ops=_REGISTRY_TAG_OPS,
+    ordered_entities=frozenset({"attribute"}),
+    max_clauses=50,
+)
+
 
 @dataclass(frozen=True)
 class Clause:
@@ -156,7 +203,7 @@ def parse_filter(text: str | None, grammar: Grammar) -> tuple[Clause, ...]:
     >>> parse_filter("metrics.acc > 0.9 and tags.team = 'ml'", RUNS)[0]
     Clause(entity='metric', key='acc', op='>', value=0.9)
     """
-    if text is None or text == "":
+    if text is None or (isinstance(text, str) and not text.strip()):
         return ()
     p = _Parser(text, grammar)
     clauses = [p.comparison()]
@@ -164,6 +211,10 @@ def parse_filter(text: str | None, grammar: Grammar) -> tuple[Clause, ...]:
         if p.is_word("and"):
             p.next()
             clauses.append(p.comparison())
+            if grammar.max_clauses is not None and len(clauses) > grammar.max_clauses:
+                p.fail(
+                    f"a search of {grammar.what} joins at most {grammar.max_clauses} comparisons"
+                )
         elif p.is_word("or"):
             p.fail(
                 f"MLflow's search joins comparisons with AND only; 'OR' is not supported in a"
@@ -308,7 +359,7 @@ class _Parser:
         else:
             self.expected(f"a field such as {_example(g)}")
         entity = ENTITIES.get(head.lower())
-        takes = sorted(e for e in g.entities if not (ordering and e == "dataset"))
+        takes = sorted(e for e in g.entities if not ordering or g.orders_by(e))
         if entity is None or entity not in takes:
             kinds = ", ".join(f"{PLURAL[e]}." for e in takes)
             self.fail(
@@ -322,8 +373,14 @@ class _Parser:
             names = g.orderable if ordering else g.strings | g.numbers
             if found is None or found not in names:
                 listed = ", ".join(sorted(names))
-                verb = "are ordered by" if ordering else "are searched by"
-                self.fail(f"unknown attribute {key!r}: {g.what} {verb} {listed}", tok)
+                if ordering:
+                    self.fail(f"unknown attribute {key!r}: {g.what} are ordered by {listed}", tok)
+                keyed = ", ".join(f"{PLURAL[e]}.KEY" for e in takes if e != "attribute")
+                self.fail(
+                    f"unknown attribute {key!r}: {g.what} are searched by {listed}"
+                    + (f" and {keyed}" if keyed else ""),
+                    tok,
+                )
             key = found
         elif entity == "dataset" and key not in g.datasets:
             self.fail(f"unknown dataset field {key!r}: use {', '.join(sorted(g.datasets))}", tok)
@@ -339,8 +396,11 @@ class _Parser:
             self.fail(f"{name} takes {', '.join(allowed)}, not {op}", op_tok)
         if op in NULL_OPS:
             return Clause(entity, key, op, None)
+        whole = entity == "attribute" and key in self.grammar.integers
         if op in LIST_OPS:
-            return Clause(entity, key, op, self.values(name))
+            return Clause(entity, key, op, self.integers(name) if whole else self.values(name))
+        if whole:
+            return Clause(entity, key, op, self.integer(name))
         numeric = entity == "metric" or (entity == "attribute" and key in self.grammar.numbers)
         tok = self.tok
         if numeric:
@@ -382,12 +442,14 @@ class _Parser:
         g = self.grammar
         if entity == "metric":
             return COMPARE
-        if entity in ("param", "tag"):
+        if entity == "param":
             return TEXT_OPS + NULL_OPS
+        if entity == "tag":
+            return g.tag_ops
         if entity == "dataset":
             return TEXT_OPS + LIST_OPS
         if key in g.numbers:
-            return COMPARE
+            return COMPARE + (LIST_OPS if key in g.lists else ())
         if key in g.lists:
             return TEXT_OPS + LIST_OPS
         return TEXT_OPS
@@ -411,6 +473,35 @@ class _Parser:
                 self.expected("',' or ')' in the list")
             self.next()
 
+    def integer(self, name: str) -> int:
+        """A whole number, bare or quoted (MLflow's registry takes ``version_number = '2'``)."""
+        tok = self.tok
+        value = tok.value if tok.kind == "number" else None
+        text = str(tok.value).strip() if tok.kind == "string" else ""
+        if text.isascii() and text.isdecimal() and len(text) <= 18:
+            value = int(text)
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(f"{name} is compared with a whole number, not {_describe(tok)}")
+        self.next()
+        return value
+
+    def integers(self, name: str) -> tuple[int, ...]:
+        if self.tok.kind != "(":
+            self.expected(f"'(' and a list of whole numbers after IN ({name})")
+        self.next()
+        found: list[int] = []
+        while True:
+            tok = self.tok
+            found.append(self.integer(name))
+            if len(found) > MAX_IN_VALUES:
+                self.fail(f"IN takes at most {MAX_IN_VALUES} values", tok)
+            if self.tok.kind == ")":
+                self.next()
+                return tuple(found)
+            if self.tok.kind != ",":
+                self.expected("',' or ')' in the list")
+            self.next()
+
 
 def _describe(tok: Token) -> str:
     if tok.kind == "end":
@@ -423,3 +514,27 @@ def _example(g: Grammar) -> str:
     if "metric" in g.entities:
         return "metrics.KEY, params.KEY, tags.KEY or attributes.status"
     return "name or tags.KEY"
+
+
+# -- pages -------------------------------------------------------------------------------------
+
+
+def page_token(offset: int) -> str:
+    """The token of the page that starts ``offset`` results in."""
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def page_offset(token: Any) -> int:
+    """Where the page a ``page_token`` names starts (0 without one)."""
+    if token is None or token == "":
+        return 0
+    try:
+        data = json.loads(base64.urlsafe_b64decode(str(token).encode()))
+        offset = data["offset"]
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeError):
+        offset = None
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(
+            "page_token is invalid: pass the next_page_token of the page before, unchanged"
+        )
+    return offset

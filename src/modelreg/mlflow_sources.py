@@ -1,11 +1,13 @@
-"""What an MLflow model version is made from: the files of a logged model or of a folder of
-a run's artifacts that this server holds, and what the store knows of the run behind them.
+"""What an MLflow model version is made from: the files of a logged model, of a folder of a
+run's artifacts, or of another version, that this server holds, and what the store knows of
+the run behind them.
 
 A version made this way is an ordinary modelreg version: its files are exactly those files
 (paths relative to the folder), and its lineage names the run, the run's datasets, its params
 and latest metrics, its code (the run's ``mlflow.source.*`` tags) and the environment the
 model's MLmodel, python_env.yaml and requirements.txt describe. A source naming nothing this
-server holds is refused (``mlflow_mapping.not_held``).
+server holds is refused (``mlflow_mapping.not_held``). MLflow's client then loads the version
+from its own files (``mlflow-artifacts:/versions/<UUID>``), never from where they came from.
 """
 
 from __future__ import annotations
@@ -19,53 +21,42 @@ from sqlalchemy.engine import Connection
 
 from modelreg import artifacts, capture, logged_models, runs, schema, versions
 from modelreg.blobs import BlobStore
-from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.errors import Conflict, Gone, InvalidInput, NotFound
 from modelreg.manifest import FileEntry, check_entries
 from modelreg.mlflow_mapping import (
     ENVIRONMENT_FILES,
-    LOGGED_MODEL,
     MAX_ENVIRONMENT_FILE,
-    RUN,
-    Source,
-    artifact_uri,
     code_facts,
     environment_facts,
     not_held,
-    parse_source,
 )
 from modelreg.records import DatasetUse, LoggedModel, NewVersion
+from modelreg.refs import LOGGED_MODEL, RUN, VERSION, ArtifactLocation, Ref
 from modelreg.values import check_metrics, check_params
 
 
 @dataclass
 class Held:
-    """The files a source names, where they are, and the run behind them."""
+    """The files a source names, the experiment they are filed under (None for a version's),
+    and the run behind them."""
 
-    kind: str  # LOGGED_MODEL or RUN
-    owner: str  # the logged model or run id
-    folder: str
-    experiment_id: int
-    files: list[FileEntry]  # relative to ``folder``
+    experiment_id: int | None
+    files: list[FileEntry]  # relative to the source's folder
     run_id: str | None
     model_id: str | None  # the logged model, if the files are one's
     params: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def uri(self) -> str:
-        """The artifact URI an MLflow client downloads these files from."""
-        return artifact_uri(self.kind, self.experiment_id, self.owner, self.folder)
 
-
-def _files(conn: Connection, owner: str, folder: str) -> list[FileEntry]:
+def _files(conn: Connection, owner: str, folder: str, *, kind: str) -> list[FileEntry]:
     """The files under ``folder`` of ``owner``, by path relative to it; a folder that names
     one file gives that file, under its own name."""
     if not folder:
-        return artifacts.files(conn, owner)
+        return artifacts.files(conn, owner, kind=kind)
     found = [
         FileEntry(e.path[len(folder) + 1 :], e.digest, e.size)
-        for e in artifacts.files(conn, owner, folder)
+        for e in artifacts.files(conn, owner, folder, kind=kind)
     ]
-    if not found and (single := artifacts.get(conn, owner, folder)) is not None:
+    if not found and (single := artifacts.get(conn, owner, folder, kind=kind)) is not None:
         found = [FileEntry(folder.rpartition("/")[2], single.digest, single.size)]
     return found
 
@@ -86,9 +77,24 @@ def _logged_model(conn: Connection, model_id: str, folder: str, source: str) -> 
             + "; a version is made from a logged model once it is finalized as"
             " LOGGED_MODEL_READY (its files are then the version's own, for good)"
         )
-    held = Held(LOGGED_MODEL, model_id, folder, model.experiment_id, [], model.run_id, model_id)
-    held.params = dict(model.params)
-    held.files = _files(conn, model_id, folder)
+    held = Held(model.experiment_id, [], model.run_id, model_id, dict(model.params))
+    held.files = _files(conn, model_id, folder, kind=LOGGED_MODEL)
+    return held
+
+
+def _version(conn: Connection, version_id: str, folder: str, source: str) -> Held:
+    """Another version's files (an immutable copy of them), with its run, params and the
+    logged model it was registered from. A deleted version says when and why."""
+    try:
+        found = versions.resolve(conn, Ref(version_id=version_id))
+    except Gone:
+        raise
+    except NotFound:
+        raise not_held(source) from None
+    (version,) = versions.load(conn, [found])
+    held = Held(None, [], version.run_id, None, dict(version.params))
+    held.model_id = logged_models.registered_from(conn, version.id)
+    held.files = _files(conn, version.id, folder, kind=VERSION)
     return held
 
 
@@ -105,25 +111,26 @@ def _newest_logged_model(conn: Connection, run_id: str, name: str) -> str | None
     return None if found is None else str(found)
 
 
-def resolve(conn: Connection, source: Source, text: str) -> Held:
+def resolve(conn: Connection, source: ArtifactLocation, text: str) -> Held:
     """The files ``source`` (parsed from ``text``) names on this server. A run folder that
     holds no files names the model the run logged under that name, as MLflow 3's client
     resolves ``runs:/RUN/NAME``; nothing held at all is refused."""
     if source.kind == LOGGED_MODEL:
-        held = _logged_model(conn, source.owner, source.folder, text)
+        held = _logged_model(conn, source.owner_id, source.path, text)
+    elif source.kind == VERSION:
+        held = _version(conn, source.owner_id, source.path, text)
     else:
         try:
-            run = runs.load_tracked(conn, source.owner)
+            run = runs.load_tracked(conn, source.owner_id)
         except NotFound:
             raise not_held(text) from None
-        held = Held(RUN, run.id, source.folder, run.experiment_id, [], run.id, None)
-        held.params = dict(run.params)
-        held.files = _files(conn, run.id, source.folder)
-        if not held.files and source.folder and "/" not in source.folder:
-            found = _newest_logged_model(conn, run.id, source.folder)
-            if found is not None and source.experiment is None:
+        held = Held(run.experiment_id, [], run.id, None, dict(run.params))
+        held.files = _files(conn, run.id, source.path, kind=RUN)
+        if not held.files and source.path and "/" not in source.path:
+            found = _newest_logged_model(conn, run.id, source.path)
+            if found is not None and source.experiment_id is None:
                 return _logged_model(conn, found, "", text)
-    if source.experiment is not None and source.experiment != held.experiment_id:
+    if source.experiment_id is not None and source.experiment_id != held.experiment_id:
         raise not_held(text)
     if not held.files:
         raise not_held(text)
@@ -163,7 +170,7 @@ def new_version(
     conn: Connection,
     blobs: BlobStore,
     name: str,
-    source: Source,
+    source: ArtifactLocation,
     text: str,
     *,
     run_id: str | None,
@@ -197,25 +204,3 @@ def new_version(
         run_id=held.run_id,
     )
     return new, held
-
-
-def download_uri(conn: Connection, ref: str, source: str, files: list[FileEntry]) -> str:
-    """The artifact URI an MLflow client loads version ``ref`` from: the folder its files
-    came from, once checked to hold exactly those files still."""
-    if not source:
-        raise InvalidInput(
-            f"{ref} was registered by modelreg, not from files logged through MLflow: it has"
-            f" no MLflow artifact location (`modelreg pull {ref}` fetches its files)"
-        )
-    try:
-        held = resolve(conn, parse_source(source), source)
-    except InvalidInput:
-        held = None
-    ours = {(e.path, e.digest) for e in files}
-    if held is None or {(e.path, e.digest) for e in held.files} != ours:
-        raise Conflict(
-            f"the files {source!r} named when {ref} was registered are no longer there as they"
-            f" were: MLflow cannot load {ref} from them. The version's own files are intact:"
-            f" `modelreg pull {ref}` fetches them"
-        )
-    return held.uri

@@ -129,24 +129,40 @@ def check_deletion_ref(ref: str) -> Ref:
 
 # -- MLflow's artifact locations ---------------------------------------------------------------
 
+RUN, LOGGED_MODEL, VERSION = "run", "logged_model", "version"  # what holds a location's files
+VERSIONS = "versions"  # the root of every version's own files, by version UUID
 _EXPERIMENT_ID = re.compile(r"0|[1-9][0-9]{0,17}")
-_OWNER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,35}")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,35}")  # an MLflow run's hex id, or a UUID
 LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
+
+
+def is_owner_id(kind: str, text: str) -> bool:
+    """Whether ``text`` has the form of the id of a ``kind`` (RUN, LOGGED_MODEL, VERSION)."""
+    pattern = {RUN: RUN_ID, LOGGED_MODEL: LOGGED_MODEL_ID, VERSION: _UUID}[kind]
+    return pattern.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
 class ArtifactLocation:
-    """A place in MLflow's proxied artifact store (``mlflow-artifacts:/...``): ``path`` ("" for
-    the root) among the artifacts of a run or of a logged model (``kind``), filed under
-    experiment ``experiment_id``."""
+    """A place among the files of a run, a logged model or a version (``kind``): ``path``
+    ("" for the root). A run's or logged model's files are filed under experiment
+    ``experiment_id`` (None where a URI names none, as ``runs:/RUN/PATH`` and
+    ``models:/m-...`` do); a version's are not, and never change.
 
-    experiment_id: int
-    kind: str  # "run" or "logged_model"
+    ``mlflow-artifacts:/2/<run id>/artifacts/<path>``,
+    ``mlflow-artifacts:/2/models/<logged model id>/artifacts/<path>``,
+    ``mlflow-artifacts:/versions/<version UUID>/<path>``.
+    """
+
+    experiment_id: int | None
+    kind: str  # RUN, LOGGED_MODEL or VERSION
     owner_id: str
     path: str
 
     def __str__(self) -> str:
-        owner = self.owner_id if self.kind == "run" else f"models/{self.owner_id}"
+        if self.kind == VERSION:
+            return "/".join(p for p in (VERSIONS, self.owner_id, self.path) if p)
+        owner = self.owner_id if self.kind == RUN else f"models/{self.owner_id}"
         return "/".join(p for p in (str(self.experiment_id), owner, "artifacts", self.path) if p)
 
     @property
@@ -156,9 +172,10 @@ class ArtifactLocation:
 
 
 def parse_artifact_location(text: str, *, file: bool = False) -> ArtifactLocation:
-    """Parse ``<experiment>/<run id>/artifacts[/<path>]`` or
-    ``<experiment>/models/<model id>/artifacts[/<path>]``; with ``file``, a path is required.
-    The path is checked as a version's file paths are (no '..', not absolute, no empty part).
+    """Parse ``<experiment>/<run id>/artifacts[/<path>]``,
+    ``<experiment>/models/<model id>/artifacts[/<path>]`` or ``versions/<version UUID>[/<path>]``;
+    with ``file``, a path is required. The path is checked as a version's file paths are (no
+    '..', not absolute, no empty part).
 
     >>> parse_artifact_location("2/49b3/artifacts/model/MLmodel")
     ArtifactLocation(experiment_id=2, kind='run', owner_id='49b3', path='model/MLmodel')
@@ -166,23 +183,31 @@ def parse_artifact_location(text: str, *, file: bool = False) -> ArtifactLocatio
     if not isinstance(text, str):
         raise InvalidInput(f"artifact path must be a string, not {type(text).__name__}")
     parts = text.split("/")
-    kind = "logged_model" if len(parts) > 1 and parts[1] == "models" else "run"
-    head, rest = (parts[:4], parts[4:]) if kind == "logged_model" else (parts[:3], parts[3:])
+    if parts[0] == VERSIONS:
+        if len(parts) < 2 or not is_owner_id(VERSION, parts[1]):
+            raise InvalidInput(
+                f"artifact path {text[:200]!r} is not {VERSIONS}/<version UUID>/<path>"
+            )
+        return ArtifactLocation(None, VERSION, parts[1], _location_path(parts[2:], file=file))
+    kind = LOGGED_MODEL if len(parts) > 1 and parts[1] == "models" else RUN
+    head, rest = (parts[:4], parts[4:]) if kind == LOGGED_MODEL else (parts[:3], parts[3:])
     shape_ok = (
-        len(head) == (4 if kind == "logged_model" else 3)
+        len(head) == (4 if kind == LOGGED_MODEL else 3)
         and _EXPERIMENT_ID.fullmatch(head[0]) is not None
-        and _OWNER_ID.fullmatch(head[-2]) is not None
+        and is_owner_id(kind, head[-2])
         and head[-1] == "artifacts"
-        and (kind == "run" or LOGGED_MODEL_ID.fullmatch(head[2]) is not None)
     )
     if not shape_ok:
         raise InvalidInput(
-            f"artifact path {text[:200]!r} is not <experiment id>/<run id>/artifacts/<path> nor"
-            " <experiment id>/models/<logged model id>/artifacts/<path>"
+            f"artifact path {text[:200]!r} is not <experiment id>/<run id>/artifacts/<path>,"
+            " <experiment id>/models/<logged model id>/artifacts/<path> nor"
+            f" {VERSIONS}/<version UUID>/<path>"
         )
-    path = "/".join(rest)
+    return ArtifactLocation(int(head[0]), kind, head[-2], _location_path(rest, file=file))
+
+
+def _location_path(parts: list[str], *, file: bool) -> str:
+    path = "/".join(parts)
     if path.endswith("/") and not file:
         path = path[:-1]  # a folder may be named with its trailing slash
-    if path or file:
-        path = check_path(path)
-    return ArtifactLocation(int(head[0]), kind, head[-2], path)
+    return check_path(path) if path or file else ""

@@ -1,6 +1,7 @@
 """MLflow's registry searches over the store: registered models and model versions found by
-the comparisons of an MLflow filter (``mlflow_mapping.parse_filter``), ordered and paged, and
-the MLflow source each version was made from.
+the comparisons of an MLflow filter (``mlflow_filter.parse_filter`` with the grammars
+``REGISTERED_MODELS`` and ``MODEL_VERSIONS``), ordered and paged, and the MLflow source each
+version was made from.
 
 Comparisons run as MLflow's own SQL store runs them: ``LIKE`` is the database's (SQLite folds
 ASCII case, PostgreSQL does not), ``ILIKE`` ignores case everywhere, and a tag comparison
@@ -18,13 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import models, schema, versions
-from modelreg.mlflow_mapping import Condition, Order
+from modelreg.mlflow_filter import Clause, OrderKey
+from modelreg.mlflow_mapping import logged_model_of
 
 _m, _v, _a = schema.models, schema.versions, schema.aliases
 _mt, _vt = schema.model_tags, schema.version_tags
+IS_PROMPT = "mlflow.prompt.is_prompt"
 
 
-def _compare(column: Any, condition: Condition) -> Any:
+def _compare(column: Any, condition: Clause) -> Any:
     op, value = condition.op, condition.value
     if op in ("IN", "NOT IN"):
         assert isinstance(value, tuple)
@@ -44,14 +47,27 @@ def _compare(column: Any, condition: Condition) -> Any:
     return comparisons[op](value)
 
 
-def _tag(owned: Any, table: sa.Table, condition: Condition) -> Any:
+def _tag(owned: Any, table: sa.Table, condition: Clause) -> Any:
     """Whether the row ``owned`` (a condition on ``table``'s owner column) has the tag."""
     own = (owned, table.c.key == condition.key)
     value = _compare(table.c.value, condition)
     matched = sa.exists(sa.select(1).select_from(table).where(*own, value))
-    if condition.matches_missing_tag():
+    if matches_missing_tag(condition):
         return matched | ~sa.exists(sa.select(1).select_from(table).where(*own))
     return matched
+
+
+def matches_missing_tag(c: Clause) -> bool:
+    """MLflow's rule for models without the prompt tag: they are not prompts."""
+    return (
+        c.entity == "tag"
+        and c.key == IS_PROMPT
+        and ((c.op == "=" and c.value == "false") or (c.op == "!=" and c.value == "true"))
+    )
+
+
+def _sort(columns: dict[str, Any], order: Sequence[OrderKey]) -> list[Any]:
+    return [columns[o.key].asc() if o.ascending else columns[o.key].desc() for o in order]
 
 
 def _page(q: Any, conn: Connection, offset: int, limit: int) -> tuple[list[str], bool]:
@@ -61,8 +77,8 @@ def _page(q: Any, conn: Connection, offset: int, limit: int) -> tuple[list[str],
 
 def search_models(
     conn: Connection,
-    conditions: Sequence[Condition],
-    order: Sequence[Order],
+    clauses: Sequence[Clause],
+    order: Sequence[OrderKey],
     *,
     offset: int,
     limit: int,
@@ -70,8 +86,8 @@ def search_models(
     """The ids of one page of the models a filter finds, in order, and whether more follow
     (by name unless ``order`` says otherwise)."""
     q = sa.select(_m.c.id).select_from(models.FROM)
-    for c in conditions:
-        if c.field == "tag":
+    for c in clauses:
+        if c.entity == "tag":
             q = q.where(_tag(_mt.c.model_id == _m.c.id, _mt, c))
         else:
             q = q.where(_compare(_m.c.name, c))
@@ -80,14 +96,13 @@ def search_models(
         "creation_timestamp": _m.c.created_at,
         "last_updated_timestamp": models.UPDATED_AT,
     }
-    sort = [columns[o.key].desc() if o.descending else columns[o.key].asc() for o in order]
-    return _page(q.order_by(*sort, _m.c.name), conn, offset, limit)
+    return _page(q.order_by(*_sort(columns, order), _m.c.name), conn, offset, limit)
 
 
 def search_versions(
     conn: Connection,
-    conditions: Sequence[Condition],
-    order: Sequence[Order],
+    clauses: Sequence[Clause],
+    order: Sequence[OrderKey],
     *,
     offset: int,
     limit: int,
@@ -102,12 +117,12 @@ def search_versions(
         "last_updated_timestamp": _v.c.created_at,
     }
     q = sa.select(_v.c.id).join(_m, _m.c.id == _v.c.model_id).where(versions.LIVE)
-    for c in conditions:
-        if c.field == "tag":
+    for c in clauses:
+        if c.entity == "tag":
             q = q.where(_tag(_vt.c.version_id == _v.c.id, _vt, c))
         else:
-            q = q.where(_compare(columns[c.field], c))
-    sort = [columns[o.key].desc() if o.descending else columns[o.key].asc() for o in order]
+            q = q.where(_compare(columns[c.key], c))
+    sort = _sort(columns, order)
     return _page(q.order_by(*sort, _m.c.name, _v.c.number.desc()), conn, offset, limit)
 
 
@@ -120,10 +135,7 @@ def sources(conn: Connection, version_ids: Sequence[str]) -> dict[str, tuple[str
         q = sa.select(_v.c.id, _v.c.code).where(_v.c.id.in_(ids[start : start + versions.CHUNK]))
         for r in conn.execute(q):
             code = json.loads(r.code)
-            source = code.get("mlflow_source") if isinstance(code, dict) else None
-            model_id = code.get("mlflow_model_id") if isinstance(code, dict) else None
-            found[r.id] = (
-                source if isinstance(source, str) else "",
-                model_id if isinstance(model_id, str) else None,
-            )
+            code = code if isinstance(code, dict) else {}
+            source = code.get("mlflow_source")
+            found[r.id] = (source if isinstance(source, str) else "", logged_model_of(code))
     return found

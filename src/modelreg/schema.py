@@ -205,6 +205,16 @@ version_files = sa.Table(
     sa.Index(None, "digest"),
 )
 
+# The logged model a version was registered from through MLflow's API (its code facts say so
+# too): how a logged model finds its registrations by index. Written with the version.
+version_logged_models = sa.Table(
+    "version_logged_models",
+    metadata,
+    sa.Column("version_id", ID, sa.ForeignKey("versions.id"), primary_key=True),
+    sa.Column("model_id", ID, nullable=False),  # may name a logged model of another server
+    sa.Index(None, "model_id"),
+)
+
 version_params = sa.Table(
     "version_params",
     metadata,

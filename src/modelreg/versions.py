@@ -16,6 +16,7 @@ from modelreg.datasets import DatasetUse
 from modelreg.db import insert_rows, now
 from modelreg.errors import Gone, NotFound
 from modelreg.manifest import FileEntry, manifest_digest
+from modelreg.mlflow_mapping import logged_model_of
 from modelreg.records import DeletionNote, Puller
 from modelreg.records import Model as Model
 from modelreg.records import NewVersion as NewVersion
@@ -428,6 +429,10 @@ def insert(
     insert_rows(conn, schema.version_metrics, ("version_id", "key", "value"), metrics)
     tags = [(vid, k, val) for k, val in new.tags.items()]
     insert_rows(conn, schema.version_tags, ("version_id", "key", "value"), tags)
+    if (logged_model := logged_model_of(new.code)) is not None:  # its registrations, by index
+        conn.execute(
+            schema.version_logged_models.insert(), {"version_id": vid, "model_id": logged_model}
+        )
     uses = list({(u.name, u.digest, u.role): u for u in new.datasets}.values())
     if uses:
         conn.execute(

@@ -32,7 +32,6 @@ from modelreg.compare import rows, with_deltas
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.local import LocalRegistry
 from modelreg.mlflow_filter import RUNS, Clause, OrderKey, parse_filter, stored_times
-from modelreg.mlflow_mapping import Condition
 from modelreg.records import Experiment, TrackedRun
 from modelreg.server.mlflow.protocol import ARTIFACTS, from_ms
 from modelreg.ui.pages import CHART_POINTS, MAX_COMPARED, PAGE, SHOWN_FILES, _paging, summary
@@ -214,7 +213,7 @@ def run(reg: LocalRegistry, run_id: str) -> dict[str, Any]:
             conn, [found.experiment_id], [made_by], [], offset=0, limit=PAGE
         )
         ids, _ = registry_search.search_versions(
-            conn, [Condition("run_id", "=", run_id)], [], offset=0, limit=PAGE
+            conn, [Clause("attribute", "run_id", "=", run_id)], [], offset=0, limit=PAGE
         )
         series = runs.history_series(conn, run_id, max_points=CHART_POINTS)
         return {

@@ -1,4 +1,5 @@
-"""what MLflow clients write: experiments, run and model tags, logged models, artifact files
+"""what MLflow clients write: experiments, run and model tags, logged models, artifact files,
+and the logged model each version was registered from
 
 The MLflow-compatible API (server/mlflow) files runs under experiments; the default
 experiment, "0", exists from the start and holds every run made before.
@@ -137,6 +138,20 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_artifact_files_digest"), "artifact_files", ["digest"])
     op.create_table(
+        "version_logged_models",
+        sa.Column("version_id", ID, nullable=False),
+        sa.Column("model_id", ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["version_id"],
+            ["versions.id"],
+            name=op.f("fk_version_logged_models_version_id_versions"),
+        ),
+        sa.PrimaryKeyConstraint("version_id", name=op.f("pk_version_logged_models")),
+    )
+    op.create_index(
+        op.f("ix_version_logged_models_model_id"), "version_logged_models", ["model_id"]
+    )
+    op.create_table(
         "model_tags",
         sa.Column("model_id", ID, nullable=False),
         sa.Column("key", KEY, nullable=False),
@@ -150,6 +165,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("model_tags")
+    op.drop_index(op.f("ix_version_logged_models_model_id"), table_name="version_logged_models")
+    op.drop_table("version_logged_models")
     op.drop_index(op.f("ix_artifact_files_digest"), table_name="artifact_files")
     op.drop_table("artifact_files")
     op.drop_index(op.f("ix_logged_model_outputs_model_id"), table_name="logged_model_outputs")

@@ -1,11 +1,17 @@
 """MLflow's proxied artifact store (``/api/2.0/mlflow-artifacts``): the files of runs and of
-logged models, each a blob of the one content-addressed store.
+logged models, each a blob of the one content-addressed store, and the files of versions.
 
 A location is ``<experiment>/<run id>/artifacts/<path>`` or
 ``<experiment>/models/<logged model id>/artifacts/<path>`` (``refs.parse_artifact_location``);
 its run or logged model must exist in that experiment. An upload streams into the blob store,
 hashed on the way, and then names the blob under its path in one audited transaction; a
 download is verified against the digest while it is sent (``api.blob_response``).
+
+``versions/<version UUID>/<path>`` is a version's own files, read-only: where
+``model-versions/get-download-uri`` sends MLflow's client to load ``models:/NAME/N`` (by
+number, alias, latest or stage), so that it gets exactly the bytes the version holds,
+whatever happened to the folder they were registered from. Listed and downloaded (verified)
+like any other; an upload, a multipart upload or a deletion there is refused.
 
 A run made through MLflow's API takes artifacts after it finished, as MLflow allows (they add
 files beside what it recorded, each write audited); a run of modelreg's SDK takes them only
@@ -112,13 +118,12 @@ def download_artifact(artifact_path: str, request: Request, reg: Reader) -> Resp
 
 def _file(conn: Connection, where: ArtifactLocation) -> FileEntry:
     artifacts.check_owner(conn, where)
-    entry = artifacts.get(conn, where.owner_id, where.path)
+    entry = artifacts.get(conn, where.owner_id, where.path, kind=where.kind)
     if entry is not None:
         return entry
-    noun = "run" if where.kind == "run" else "logged model"
-    folder = (
-        " (it is a folder: list it)" if artifacts.files(conn, where.owner_id, where.path) else ""
-    )
+    inside = artifacts.files(conn, where.owner_id, where.path, kind=where.kind)
+    folder = " (it is a folder: list it)" if inside else ""
+    noun = artifacts.NOUNS[where.kind]
     raise NotFound(f"{noun} {where.owner_id} has no artifact file {where.path!r}{folder}")
 
 
@@ -143,7 +148,7 @@ def list_artifacts(reg: Reader, path: Path = "") -> JSON:
 
 def _listing(conn: Connection, where: ArtifactLocation) -> list[artifacts.Listed]:
     artifacts.check_owner(conn, where)
-    return artifacts.listing(conn, where.owner_id, where.path)
+    return artifacts.listing(conn, where.owner_id, where.path, kind=where.kind)
 
 
 def file_info(path: str, is_dir: bool, size: int | None) -> JSON:

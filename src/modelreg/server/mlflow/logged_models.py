@@ -19,8 +19,7 @@ from modelreg import artifacts, logged_models
 from modelreg.errors import InvalidInput
 from modelreg.logged_models import WIRE_STATUS, LoggedModel
 from modelreg.manifest import check_path
-from modelreg.mlflow_filter import LOGGED_MODELS, parse_filter
-from modelreg.mlflow_mapping import page_offset, page_token
+from modelreg.mlflow_filter import LOGGED_MODELS, page_offset, page_token, parse_filter
 from modelreg.refs import ArtifactLocation
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.auth import single_values

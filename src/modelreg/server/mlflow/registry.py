@@ -5,7 +5,9 @@ stages, answered by modelreg's own records and rules (see ``modelreg.mlflow_mapp
 - A model version is an ordinary immutable version made from files this server holds (a
   logged model, or a folder of a run's artifacts): created through ``commit_version`` with
   its run, the run's datasets, params and latest metrics, and the environment its files
-  describe; its MLflow ``source`` is kept with it, unchanged.
+  describe; its MLflow ``source`` is kept with it, unchanged. Its download URI is its own
+  files (``mlflow-artifacts:/versions/<UUID>``), so ``models:/NAME/N`` loads exactly them;
+  a version registered by modelreg's SDK is listed and downloaded there too.
 - The stages Staging, Production and Archived are the aliases ``staging``, ``production``
   and ``archived``: a transition moves the alias, through the promotion gates of a
   protected one, so each stage holds at most one version.
@@ -23,26 +25,28 @@ from pydantic import Field
 from sqlalchemy.engine import Connection
 
 from modelreg import deletion, mlflow_sources, models, registry_search, stages, versions
-from modelreg.errors import Conflict
-from modelreg.mlflow_mapping import (
-    MODELS,
-    STAGES,
-    VERSIONS,
-    canonical_stage,
-    check_max_results,
-    check_model_name,
-    lookup_alias,
-    lookup_name,
+from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.mlflow_filter import (
+    MODEL_VERSIONS,
+    REGISTERED_MODELS,
+    Grammar,
     page_offset,
     page_token,
     parse_filter,
     parse_order_by,
+)
+from modelreg.mlflow_mapping import (
+    STAGES,
+    canonical_stage,
+    check_model_name,
+    lookup_alias,
+    lookup_name,
     parse_source,
     stage_of,
     version_number,
 )
 from modelreg.records import Version
-from modelreg.refs import Ref
+from modelreg.refs import VERSION, ArtifactLocation, Ref
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.auth import single_values
 from modelreg.server.mlflow.protocol import ERRORS, Body, to_ms
@@ -56,6 +60,21 @@ JSON = dict[str, Any]
 Text = Annotated[str, Query(max_length=4096)]
 Texts = Annotated[list[str] | None, Query()]
 DELETED_BY_MLFLOW = "deleted through MLflow's API (model-versions/delete)"
+# MLflow's pages of registry searches: the most one may ask for, and what one gets unasked.
+MAX_RESULTS = {REGISTERED_MODELS.what: 1000, MODEL_VERSIONS.what: 10_000}
+DEFAULT_RESULTS = {REGISTERED_MODELS.what: 100, MODEL_VERSIONS.what: 10_000}
+
+
+def check_max_results(value: Any, grammar: Grammar) -> int:
+    if value is None:
+        return DEFAULT_RESULTS[grammar.what]
+    limit = MAX_RESULTS[grammar.what]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise InvalidInput(
+            f"max_results must be a whole number from 1 to {limit} for {grammar.what},"
+            f" not {value!r}"
+        )
+    return value
 
 
 # -- the shapes MLflow's client reads ------------------------------------------------------------
@@ -239,24 +258,22 @@ def search_registered_models(
 ) -> JSON:
     """Models by MLflow's filter (name and tags with =, !=, LIKE, ILIKE; AND), by name
     unless ``order_by`` says otherwise."""
-    conditions = parse_filter(filter, MODELS)
-    order = parse_order_by(order_by, MODELS)
-    limit = check_max_results(max_results, MODELS)
+    clauses = parse_filter(filter, REGISTERED_MODELS)
+    order = parse_order_by(order_by, REGISTERED_MODELS)
+    limit = check_max_results(max_results, REGISTERED_MODELS)
     offset = page_offset(page_token)
 
     def read(conn: Connection) -> JSON:
-        ids, more = registry_search.search_models(
-            conn, conditions, order, offset=offset, limit=limit
-        )
+        ids, more = registry_search.search_models(conn, clauses, order, offset=offset, limit=limit)
         found: JSON = {"registered_models": _models_json(conn, ids)}
         if more:
-            found["next_page_token"] = _next(offset, limit)
+            found["next_page_token"] = next_page(offset, limit)
         return found
 
     return reg.db.read(read)
 
 
-def _next(offset: int, limit: int) -> str:
+def next_page(offset: int, limit: int) -> str:
     return page_token(offset + limit)
 
 
@@ -321,10 +338,21 @@ def delete_registered_model_alias(reg: Maintainer, body: AliasKey) -> JSON:
 
 @router.get(f"{P}/registered-models/alias")
 def get_model_version_by_alias(reg: Reader, name: Text, alias: Text) -> JSON:
-    ref = Ref(model=lookup_name(name), alias=lookup_alias(alias))
-    return {
-        "model_version": reg.db.read(lambda conn: _version_of(conn, versions.resolve(conn, ref)))
-    }
+    """As MLflow answers: ``latest`` (any case) is the newest version, and an alias the model
+    does not hold is INVALID_PARAMETER_VALUE (a model that does not exist is a 404)."""
+    model = lookup_name(name)
+
+    def read(conn: Connection) -> JSON:
+        versions.model_id(conn, model)
+        if alias.lower() == "latest":
+            return _version_of(conn, versions.resolve(conn, Ref(model=model)))
+        try:
+            found = versions.resolve(conn, Ref(model=model, alias=lookup_alias(alias)))
+        except NotFound as exc:
+            raise InvalidInput(exc.message) from None
+        return _version_of(conn, found)
+
+    return {"model_version": reg.db.read(read)}
 
 
 def _latest_versions(reg: Reader, name: str, asked: list[str]) -> JSON:
@@ -402,19 +430,19 @@ def search_model_versions(
 ) -> JSON:
     """Versions (not deleted) by MLflow's filter: name, run_id, version_number and tags,
     joined with AND; by name, newest first, unless ``order_by`` says otherwise."""
-    conditions = parse_filter(filter, VERSIONS)
-    order = parse_order_by(order_by, VERSIONS)
-    limit = check_max_results(max_results, VERSIONS)
+    clauses = parse_filter(filter, MODEL_VERSIONS)
+    order = parse_order_by(order_by, MODEL_VERSIONS)
+    limit = check_max_results(max_results, MODEL_VERSIONS)
     offset = page_offset(page_token)
 
     def read(conn: Connection) -> JSON:
         ids, more = registry_search.search_versions(
-            conn, conditions, order, offset=offset, limit=limit
+            conn, clauses, order, offset=offset, limit=limit
         )
         held = _versions_json(conn, ids)
         found: JSON = {"model_versions": [held[i] for i in ids if i in held]}
         if more:
-            found["next_page_token"] = _next(offset, limit)
+            found["next_page_token"] = next_page(offset, limit)
         return found
 
     return reg.db.read(read)
@@ -460,16 +488,11 @@ def delete_model_version_tag(reg: Writer, body: VersionTagKey) -> JSON:
 
 @router.get(f"{P}/model-versions/get-download-uri")
 def get_model_version_download_uri(reg: Reader, name: Text, version: Text) -> JSON:
-    """The artifact URI of the logged model or run folder the version was made from, once
-    checked to hold the version's own files still."""
-
-    def read(conn: Connection) -> str:
-        vid = _version_id(conn, name, version)
-        found = versions.load(conn, [vid])[0]
-        source, _ = registry_search.sources(conn, [vid])[vid]
-        return mlflow_sources.download_uri(conn, found.ref, source, found.files)
-
-    return {"artifact_uri": reg.db.read(read)}
+    """Where MLflow's client loads the version from: its own files, read-only
+    (``mlflow-artifacts:/versions/<UUID>``), whatever the folder they were registered from
+    holds now, and whoever registered it (MLflow's client or modelreg's SDK)."""
+    vid = reg.db.read(lambda conn: _version_id(conn, name, version))
+    return {"artifact_uri": ArtifactLocation(None, VERSION, vid, "").uri}
 
 
 @router.post(f"{P}/model-versions/transition-stage")

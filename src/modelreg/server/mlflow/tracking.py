@@ -6,6 +6,7 @@ answered by modelreg's own stores (``experiments``, ``runs``, ``tracking_search`
   events audited as the SDK's are (``run.start``, ``run.params``, ``run.metric``, ...). The
   runs of modelreg's SDK are in experiment ``0`` and show there.
 - A run's ``data.metrics`` holds the latest value of each metric (greatest step, then time).
+- A run's ``outputs`` are the logged models it produced (``runs/outputs``), as MLflow 3 shows.
 - A run resumed with ``start_run(run_id=...)`` (status RUNNING after it ended) is reopened,
   audited as ``run.reopen``; a run of modelreg's SDK that ended stays ended (INVALID_STATE).
 - ``log_input``'s datasets become modelreg datasets, so lineage and retirement see them:
@@ -27,7 +28,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field, StrictInt
 from sqlalchemy.engine import Connection
 
-from modelreg import experiments, runs, tracking_search
+from modelreg import experiments, logged_models, runs, tracking_search
 from modelreg.dataset_files import ROLES
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
@@ -36,12 +37,12 @@ from modelreg.mlflow_filter import (
     RUNS,
     Clause,
     Grammar,
+    page_offset,
     parse_filter,
     parse_order_by,
     stored_times,
 )
-from modelreg.mlflow_mapping import page_offset
-from modelreg.mlflow_mapping import page_token as next_page_token
+from modelreg.mlflow_filter import page_token as next_page_token
 from modelreg.records import DatasetUse, Experiment, RunInput, TrackedRun
 from modelreg.refs import check_name, is_uuid, slug
 from modelreg.run import MAX_NAME as MAX_RUN_NAME
@@ -184,7 +185,9 @@ def _input_json(used: RunInput) -> JSON:
     return {"tags": _pairs(used.tags), "dataset": dataset}
 
 
-def run_json(r: TrackedRun) -> JSON:
+def run_json(r: TrackedRun, outputs: Sequence[tuple[str, int]] = ()) -> JSON:
+    """A run as MLflow's ``Run``: info, data, its inputs, and its outputs (the logged models
+    it produced, each at its step; ``{}`` when none, as MLflow writes it)."""
     tags = dict(r.tags)
     tags.setdefault(runs.RUN_NAME_TAG, r.name)
     return {
@@ -198,6 +201,11 @@ def run_json(r: TrackedRun) -> JSON:
             "tags": _pairs(tags),
         },
         "inputs": {"dataset_inputs": [_input_json(i) for i in r.inputs]},
+        "outputs": (
+            {"model_outputs": [{"model_id": m, "step": step} for m, step in outputs]}
+            if outputs
+            else {}
+        ),
     }
 
 
@@ -405,7 +413,11 @@ def create_run(reg: Writer, body: CreateRunBody) -> JSON:
 @router.get("/runs/get")
 def get_run(reg: Reader, run_id: str | None = None, run_uuid: str | None = None) -> JSON:
     found = run_id_of(run_id, run_uuid)
-    return {"run": run_json(reg.db.read(lambda c: runs.load_tracked(c, found)))}
+
+    def read(c: Connection) -> JSON:
+        return run_json(runs.load_tracked(c, found), logged_models.outputs_of(c, found))
+
+    return {"run": reg.db.read(read)}
 
 
 class UpdateRunBody(Body):
@@ -749,7 +761,7 @@ def search_runs(reg: Reader, body: SearchRunsBody) -> JSON:
     limit = max_results(body.max_results)
     offset = page_offset(body.page_token)
 
-    def search(c: Connection) -> tuple[list[TrackedRun], bool]:
+    def search(c: Connection) -> tuple[list[JSON], bool]:
         found, more = tracking_search.search_runs(
             c,
             experiment_ids=ids,
@@ -759,10 +771,11 @@ def search_runs(reg: Reader, body: SearchRunsBody) -> JSON:
             limit=limit,
             offset=offset,
         )
-        return runs.load_tracked_many(c, found), more
+        outputs = logged_models.outputs_of_runs(c, found)
+        return [run_json(r, outputs[r.id]) for r in runs.load_tracked_many(c, found)], more
 
     found, more = reg.db.read(search)
-    answer: JSON = {"runs": [run_json(r) for r in found]}
+    answer: JSON = {"runs": found}
     if more:
         answer["next_page_token"] = next_page_token(offset + limit)
     return answer
