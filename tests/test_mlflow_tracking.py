@@ -503,6 +503,14 @@ def test_what_does_not_exist_is_a_404_in_mlflows_shape(served: Server) -> None:
         assert error(response)[:2] == (404, "RESOURCE_DOES_NOT_EXIST"), response.text
 
 
+def test_a_text_that_is_no_run_id_names_no_run_on_either_backend(any_server: Server) -> None:
+    # Found by fuzzing: a NUL byte reached PostgreSQL, which refuses it in a text parameter.
+    for bad in ("a\u0000b", "x" * 37, "a_b"):
+        response = any_server.http.post(f"{API}/runs/outputs", json={"run_id": bad, "models": []})
+        assert error(response)[:2] == (404, "RESOURCE_DOES_NOT_EXIST"), response.text
+        assert "not a run id" in error(response)[2]
+
+
 def test_metric_history_pages_in_mlflows_order(served: Server) -> None:
     run_id = new_run(served)
     metrics = [

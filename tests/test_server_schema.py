@@ -9,7 +9,8 @@ allowed ones.
 
 Twice over: without auth on SQLite and a directory (every caller is admin), and with auth on
 as each role (no token, reader, writer, maintainer, admin), on SQLite and a directory and on
-PostgreSQL and S3 (SeaweedFS).
+PostgreSQL and S3 (SeaweedFS); MLflow's routes with auth as each role on SQLite and a
+directory, and as an admin on PostgreSQL and S3.
 """
 
 from __future__ import annotations
@@ -180,7 +181,7 @@ def call_as(case: Any, role: str, served: tuple[Any, dict[str, str]], live: Live
     case.call_and_validate(base_url=live.mount(app), headers=headers, checks=CHECKS)
 
 
-@fuzzed.parametrize()
+@fuzzed.exclude(tag="mlflow").parametrize()
 @pytest.mark.parametrize("backend", ["sqlite_dir", "postgres_s3"])
 @pytest.mark.parametrize("role", ROLES)
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
@@ -188,6 +189,18 @@ def test_every_operation_answers_as_its_schema_says_to_each_role(
     case: Any, role: str, backend: str, authed: AuthedStores, live_server: LiveServer
 ) -> None:
     call_as(case, role, authed.served(backend), live_server)
+
+
+# MLflow's routes are a face on the same rules and stores as the ones above: each role on
+# SQLite and a directory here, an admin on PostgreSQL and S3 below (the stores' own paths are
+# fuzzed on both backends above), and each MLflow test file runs the real client on both.
+@fuzzed.include(tag="mlflow").parametrize()
+@pytest.mark.parametrize("role", ROLES)
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+def test_every_mlflow_operation_answers_as_its_schema_says_to_each_role(
+    case: Any, role: str, authed: AuthedStores, live_server: LiveServer
+) -> None:
+    call_as(case, role, authed.served("sqlite_dir"), live_server)
 
 
 @schema.parametrize()

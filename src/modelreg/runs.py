@@ -20,6 +20,7 @@ from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.records import MetricPoint as MetricPoint
 from modelreg.records import RunInput as RunInput
 from modelreg.records import TrackedRun as TrackedRun
+from modelreg.refs import RUN, is_owner_id
 from modelreg.values import check_key, check_metric
 
 if TYPE_CHECKING:
@@ -73,6 +74,10 @@ STATUSES = ("finished", "failed")
 
 
 def check_exists(conn: Connection, run_id: str) -> None:
+    # A text that is no run id names no run (and never reaches the database: PostgreSQL
+    # refuses a NUL byte in a text parameter).
+    if not isinstance(run_id, str) or not is_owner_id(RUN, run_id):
+        raise NotFound(f"run {str(run_id)[:80]!r} not found: it is not a run id")
     found = conn.execute(sa.select(schema.runs.c.id).where(schema.runs.c.id == run_id)).first()
     if found is None:
         raise NotFound(f"run {run_id!r} not found")

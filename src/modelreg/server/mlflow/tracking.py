@@ -19,7 +19,6 @@ answered by modelreg's own stores (``experiments``, ``runs``, ``tracking_search`
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -44,7 +43,7 @@ from modelreg.mlflow_filter import (
 )
 from modelreg.mlflow_filter import page_token as next_page_token
 from modelreg.records import DatasetUse, Experiment, RunInput, TrackedRun
-from modelreg.refs import check_name, is_uuid, slug
+from modelreg.refs import RUN, check_name, is_owner_id, is_uuid, slug
 from modelreg.run import MAX_NAME as MAX_RUN_NAME
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.mlflow.protocol import ERRORS, Body, from_ms, to_ms
@@ -94,16 +93,13 @@ def experiment_id(value: Any, field: str = "experiment_id") -> int:
     return tracking_search.experiment_number(value)
 
 
-_RUN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,255}")  # MLflow's own rule
-
-
 def run_id_of(run_id: str | None, run_uuid: str | None) -> str:
     found = run_id or run_uuid
     if not found:
         raise InvalidInput("run_id is required")
-    if not _RUN_ID.fullmatch(found):
+    if not is_owner_id(RUN, found):
         raise InvalidInput(
-            f"run_id {found[:80]!r} is invalid: a run id is letters, digits, '_' and '-'"
+            f"run_id {found[:80]!r} is invalid: a run id is up to 36 letters, digits and '-'"
         )
     return found
 
