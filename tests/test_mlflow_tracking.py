@@ -511,6 +511,48 @@ def test_a_text_that_is_no_run_id_names_no_run_on_either_backend(any_server: Ser
         assert "not a run id" in error(response)[2]
 
 
+def test_text_postgresql_refuses_gets_a_4xx_on_either_backend(any_server: Server) -> None:
+    # Found in review: NUL bytes and a LIKE pattern ending in a lone backslash reached the
+    # database (PostgreSQL refuses both) and answered 500.
+    http = any_server.http
+    run_id = new_run(any_server)
+    post(any_server, "registered-models/create", {"name": "tagged"})
+    answers = [
+        http.get(f"{API}/artifacts/list", params={"run_id": "a\u0000b"}),
+        post(
+            any_server,
+            "model-versions/create",
+            {"name": "tagged", "source": f"runs:/{run_id}/model", "run_id": "a\u0000"},
+        ),
+        http.request(
+            "DELETE",
+            f"{API}/registered-models/delete-tag",
+            json={"name": "tagged", "key": "\u0000"},
+        ),
+        http.request(
+            "DELETE",
+            f"{API}/model-versions/delete-tag",
+            json={"name": "demo", "version": "1", "key": "\u0000"},
+        ),
+        http.get(f"{API}/registered-models/search", params={"filter": "name LIKE 'a\\'"}),
+        post(any_server, "runs/search", {"experiment_ids": ["0"], "filter": "tags.t LIKE 'a\\'"}),
+    ]
+    for response in answers:
+        status, code, _ = error(response)
+        assert 400 <= status < 500, response.text
+        assert code != "INTERNAL_ERROR", response.text
+    use = {
+        "dataset": {
+            "name": "d",
+            "digest": "abc",
+            "source_type": "local",
+            "source": '{"uri": "s3://x\\u0000"}',
+        }
+    }
+    logged = post(any_server, "runs/log-inputs", {"run_id": run_id, "datasets": [use]})
+    assert logged.status_code < 500, logged.text
+
+
 def test_metric_history_pages_in_mlflows_order(served: Server) -> None:
     run_id = new_run(served)
     metrics = [

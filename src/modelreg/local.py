@@ -63,6 +63,7 @@ from modelreg.run import Run
 from modelreg.values import (
     check_before,
     check_description,
+    check_key,
     check_metrics,
     check_page,
     check_params,
@@ -545,7 +546,7 @@ class LocalRegistry(Governance):
         self._change_tag(ref, key, text)
 
     def delete_tag(self, ref: str, key: str) -> None:
-        self._change_tag(ref, key, None)
+        self._change_tag(ref, check_key(key, kind="tag"), None)
 
     def _change_tag(self, ref: str, key: str, value: str | None) -> None:
         parsed = parse_ref(ref)

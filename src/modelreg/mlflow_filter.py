@@ -519,6 +519,19 @@ def _example(g: Grammar) -> str:
 # -- pages -------------------------------------------------------------------------------------
 
 
+def like_pattern(value: object) -> str:
+    """A LIKE or ILIKE pattern as the database takes it: a backslash escapes the character
+    after it, so a pattern may not end in one that escapes nothing."""
+    text = str(value)
+    trailing = len(text) - len(text.rstrip("\\"))
+    if trailing % 2:
+        raise InvalidInput(
+            f"the pattern {text[:80]!r} ends in a backslash that escapes nothing: write \\\\"
+            " for a backslash itself"
+        )
+    return text
+
+
 def page_token(offset: int) -> str:
     """The token of the page that starts ``offset`` results in."""
     return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import models, schema, versions
-from modelreg.mlflow_filter import Clause, OrderKey
+from modelreg.mlflow_filter import Clause, OrderKey, like_pattern
 from modelreg.mlflow_mapping import logged_model_of
 
 _m, _v, _a = schema.models, schema.versions, schema.aliases
@@ -33,9 +33,9 @@ def _compare(column: Any, condition: Clause) -> Any:
         assert isinstance(value, tuple)
         return column.in_(list(value)) if op == "IN" else column.not_in(list(value))
     if op == "LIKE":
-        return column.like(value)
+        return column.like(like_pattern(value))
     if op == "ILIKE":
-        return column.ilike(value)
+        return column.ilike(like_pattern(value))
     comparisons = {
         "=": column.__eq__,
         "!=": column.__ne__,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg import experiments, runs, schema
 from modelreg.errors import InvalidInput
-from modelreg.mlflow_filter import Clause, OrderKey
+from modelreg.mlflow_filter import Clause, OrderKey, like_pattern
 from modelreg.records import Experiment
 
 VIEWS = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
@@ -165,9 +165,9 @@ def _test(column: Expr, c: Clause, dialect: str) -> Cond:
     if op == "LIKE":
         if dialect == "sqlite":  # its LIKE folds case; GLOB does not
             return column.op("GLOB")(_glob(str(value)))
-        return column.like(str(value))
+        return column.like(like_pattern(value))
     if op == "ILIKE":
-        return column.ilike(str(value))
+        return column.ilike(like_pattern(value))
     if op in ("RANGE", "NOT RANGE"):
         assert isinstance(value, tuple)
         low, high = value

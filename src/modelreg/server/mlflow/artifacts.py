@@ -44,7 +44,7 @@ from modelreg import artifacts
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.local import LocalRegistry
 from modelreg.manifest import FileEntry, check_path
-from modelreg.refs import ArtifactLocation, parse_artifact_location
+from modelreg.refs import RUN, ArtifactLocation, is_owner_id, parse_artifact_location
 from modelreg.s3 import MAX_PARTS, S3BlobStore
 from modelreg.server.api import Reader, Writer, _BodyReader, blob_response
 from modelreg.server.auth import single_values
@@ -174,6 +174,8 @@ def list_run_artifacts(
     run = run_id or run_uuid
     if not run:
         raise InvalidInput("run_id is required")
+    if not is_owner_id(RUN, run):  # names no run, and never reaches the database
+        raise NotFound(f"run {run[:80]!r} not found: it is not a run id")
     folder = check_path(path.strip("/")) if path.strip("/") else ""
 
     def read(conn: Connection) -> tuple[ArtifactLocation, list[artifacts.Listed]]:

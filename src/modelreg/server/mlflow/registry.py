@@ -46,11 +46,11 @@ from modelreg.mlflow_mapping import (
     version_number,
 )
 from modelreg.records import Version
-from modelreg.refs import VERSION, ArtifactLocation, Ref
+from modelreg.refs import RUN, VERSION, ArtifactLocation, Ref, is_owner_id
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.auth import single_values
 from modelreg.server.mlflow.protocol import ERRORS, Body, to_ms
-from modelreg.values import check_description, check_tag, check_tags
+from modelreg.values import check_description, check_key, check_tag, check_tags
 
 router = APIRouter(
     tags=["mlflow"], responses=ERRORS, dependencies=[Depends(single_values("order_by", "stages"))]
@@ -317,7 +317,8 @@ def set_registered_model_tag(reg: Writer, body: ModelTagBody) -> JSON:
 @router.delete(f"{P}/registered-models/delete-tag")
 def delete_registered_model_tag(reg: Writer, body: ModelTagKey) -> JSON:
     name = lookup_name(body.name)
-    reg.db.write(lambda conn: models.set_tag(conn, name, body.key, None, actor=reg.actor))
+    key = check_key(body.key, kind="tag")
+    reg.db.write(lambda conn: models.set_tag(conn, name, key, None, actor=reg.actor))
     return {}
 
 
@@ -398,6 +399,8 @@ def create_model_version(reg: Writer, body: NewVersionBody) -> JSON:
     exactly those files, and it is READY at once (see ``mlflow_sources``)."""
     name = check_model_name(body.name)
     source = parse_source(body.source, body.model_id or None)
+    if body.run_id and not is_owner_id(RUN, body.run_id):
+        raise InvalidInput(f"run_id {body.run_id[:80]!r} is invalid: it is not a run id")
     tags = _tags(body.tags)
     description = check_description(body.description)
 

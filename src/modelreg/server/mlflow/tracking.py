@@ -644,7 +644,7 @@ def _source_uri(source: str) -> str:
         return source
     if isinstance(parsed, dict):
         for key in ("uri", "url", "path", "location", "table_name"):
-            if isinstance(parsed.get(key), str) and parsed[key]:
+            if isinstance(parsed.get(key), str) and parsed[key] and "\x00" not in parsed[key]:
                 return str(parsed[key])
     return source
 
