@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeAlias
 
 from modelreg.errors import InvalidInput, SearchSyntaxError
-from modelreg.search_language import Token, tokenize
+from modelreg.search_language import Token, TokenCursor, tokenize
 from modelreg.values import MAX_OFFSET
 
 MAX_LENGTH = 100_000  # a filter of a thousand run ids in an IN list fits
@@ -296,7 +296,7 @@ def stored_times(
     return tuple(out)
 
 
-class _Parser:
+class _Parser(TokenCursor):
     def __init__(self, text: str, grammar: Grammar) -> None:
         if not isinstance(text, str):
             raise InvalidInput(f"a search filter must be text, not {type(text).__name__}")
@@ -317,19 +317,6 @@ class _Parser:
                 column=exc.column,
             ) from None
         self.pos = 0
-
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.pos]
-
-    @property
-    def at_end(self) -> bool:
-        return self.tok.kind == "end"
-
-    def next(self) -> Token:
-        tok = self.tokens[self.pos]
-        self.pos = min(self.pos + 1, len(self.tokens) - 1)
-        return tok
 
     def is_word(self, *words: str) -> bool:
         return self.tok.kind == "word" and self.tok.text.lower() in words

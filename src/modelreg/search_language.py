@@ -231,18 +231,12 @@ def parse_order_by(text: str) -> tuple[OrderItem, ...]:
     return order
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        if not isinstance(text, str):
-            raise InvalidInput(f"a search query must be a string, not {type(text).__name__}")
-        if len(text) > MAX_LENGTH:
-            raise InvalidInput(
-                f"the search query is {len(text)} characters long; the limit is {MAX_LENGTH}"
-            )
-        self.text = text
-        self.tokens = tokenize(text)
-        self.pos = 0
-        self.depth = 0
+class TokenCursor:
+    """A position in a list of tokens ending with an "end" token: the parsers of the search
+    language and of MLflow's filter grammar walk their tokens with it."""
+
+    tokens: list[Token]
+    pos: int
 
     @property
     def tok(self) -> Token:
@@ -256,6 +250,20 @@ class _Parser:
         tok = self.tokens[self.pos]
         self.pos = min(self.pos + 1, len(self.tokens) - 1)
         return tok
+
+
+class _Parser(TokenCursor):
+    def __init__(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise InvalidInput(f"a search query must be a string, not {type(text).__name__}")
+        if len(text) > MAX_LENGTH:
+            raise InvalidInput(
+                f"the search query is {len(text)} characters long; the limit is {MAX_LENGTH}"
+            )
+        self.text = text
+        self.tokens = tokenize(text)
+        self.pos = 0
+        self.depth = 0
 
     def is_kw(self, *words: str) -> bool:
         """Whether the current token is one of ``words`` (keywords, or ``(`` ``)`` ``,``)."""

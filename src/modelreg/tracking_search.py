@@ -163,9 +163,10 @@ def _test(column: Expr, c: Clause, dialect: str) -> Cond:
         listed = column.in_(list(value))
         return listed if op == "IN" else sa.and_(column.is_not(None), sa.not_(listed))
     if op == "LIKE":
+        pattern = like_pattern(value)  # refused alike on every database
         if dialect == "sqlite":  # its LIKE folds case; GLOB does not
-            return column.op("GLOB")(_glob(str(value)))
-        return column.like(like_pattern(value))
+            return column.op("GLOB")(_glob(pattern))
+        return column.like(pattern)
     if op == "ILIKE":
         return column.ilike(like_pattern(value))
     if op in ("RANGE", "NOT RANGE"):
