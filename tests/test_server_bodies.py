@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelreg import runs
 from server_kit import DIGEST, make_server, registry_template
 
 __all__ = ["make_server", "registry_template"]
@@ -157,3 +158,31 @@ def test_json_nested_past_the_recursion_limit_is_refused_naming_it(
     answer = server.http.post(f"/api/v1/runs/{run}/metrics", content=deep)
     assert answer.status_code == 400
     assert "nested too deeply" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("point", "message"),
+    [
+        (["loss", 0.5, 0, "yesterday"], "metric 'loss': the time must be whole milliseconds"),
+        (["loss", 0.5, 0, 1.5], "metric 'loss': the time must be whole milliseconds"),
+        (["loss", 0.5, 0, -1], "metric 'loss': time must be milliseconds from 1970 to 9999"),
+        (["loss", 0.5, 0, 2**60], "metric 'loss': time must be milliseconds from 1970 to 9999"),
+        (["loss", 0.5, 0, 1, 2], "a metric point is (key, value, step) or (key, value, step, ms)"),
+        (["loss", 0.5, True], "metric 'loss': step must be a non-negative integer"),
+    ],
+)
+def test_a_point_with_a_bad_time_or_shape_is_refused_with_its_batch(
+    make_server: Callable[..., Any], point: list[Any], message: str
+) -> None:
+    server = make_server()
+    run = server.http.post("/api/v1/runs", json={"name": "r"}).json()["id"]
+    good = ["loss", 0.25, 0, 1_765_000_000_000]
+    answer = server.http.post(f"/api/v1/runs/{run}/metrics", json={"points": [good, point]})
+    assert answer.status_code == 400
+    assert message in answer.json()["detail"]
+    assert server.registry.audit(entity=run, action="run.metric") == []
+    # A good batch keeps each point's time.
+    answer = server.http.post(f"/api/v1/runs/{run}/metrics", json={"points": [good]})
+    assert answer.status_code == 200
+    (stored,) = server.registry.db.read(lambda c: runs.metric_history(c, run, "loss"))
+    assert stored.timestamp == "2025-12-06T05:46:40.000000Z"

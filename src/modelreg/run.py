@@ -6,20 +6,25 @@ with reg.start_run(name="nightly", params={"C": 0.1}) as run:
     run.log_metric("loss", 0.4, step=1)
     run.register("churn", "model.skops")
 
+Metric points are buffered and sent in batches by a background thread (``metric_buffer``):
+``log_metric`` returns in microseconds, and the registry stores a batch in one transaction
+with one audit event. The run flushes them before it registers a version and when it ends.
+
 What the store does with it (the runs tables) is in ``runs``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Unpack
 
 from modelreg import capture, dataset_files
-from modelreg.errors import InvalidInput
+from modelreg.errors import InvalidInput, ModelregError
 from modelreg.manifest import FilesArg
+from modelreg.metric_buffer import MetricBuffer
 from modelreg.records import DatasetUse
 from modelreg.registry import Registry
 from modelreg.values import check_metric, check_params
@@ -66,6 +71,7 @@ class Run:
         self.id: str | None = None
         self.status = "pending"
         self._autolog: Autolog | None = None
+        self._buffer: MetricBuffer | None = None
 
     def __repr__(self) -> str:
         return f"<Run {self.name!r} {self.id} {self.status}>"
@@ -95,10 +101,25 @@ class Run:
     ) -> None:
         self.status = "failed" if exc_type is not None else "finished"
         error = None if exc is None else f"{exc_type.__name__ if exc_type else ''}: {exc}"
+        lost: ModelregError | None = None
         try:
             if self._autolog is not None:
                 self._autolog.stop()
         finally:
+            try:
+                self.flush()
+            except ModelregError as failure:  # some points were not stored: the run says so
+                lost = failure
+                self.status = "failed"
+                error = str(failure) if error is None else f"{error}; {failure}"
+            finally:
+                if self._buffer is not None:
+                    self._buffer.close()
+            if lost is None and self._buffer is not None and self._buffer.lost:
+                # reported during the run: the history is still incomplete
+                self.status = "failed"
+                missing = f"{self._buffer.lost} metric points were not recorded"
+                error = missing if error is None else f"{error}; {missing}"
             assert self.id is not None
             self._registry.close_run(
                 self.id,
@@ -107,6 +128,8 @@ class Run:
                 metrics=self.metrics,
                 datasets=self.datasets,
             )
+        if lost is not None and exc is None:
+            raise lost
 
     def _live(self) -> str:
         if self.id is None or self.status != "running":
@@ -123,31 +146,103 @@ class Run:
         self._registry.record_run_params(run_id, self.params, checked)
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        """Append a point to the metric's history; steps count up from 0 when not given."""
-        self.log_metrics({key: value}, step)
+        """Append a point to the metric's history; steps count up from 0 when not given.
+
+        The point is sent in the background with others (see ``flush``)."""
+        buffer = self._buffer if self.status == "running" else None
+        if buffer is None:
+            buffer = self._metric_buffer()
+        steps = self._steps
+        if (
+            type(value) is not float
+            or type(key) is not str
+            or key not in steps
+            or not (-math.inf < value < math.inf)
+        ):
+            value = check_metric(key, value)  # a new key, or a value to convert or refuse
+        if step is None:
+            step = steps.get(key, -1) + 1
+        elif type(step) is not int or step < 0:
+            raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
+        buffer.add(key, value, step)
+        if step > steps.get(key, -1):
+            steps[key] = step
+        self.metrics[key] = value
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Append one point per metric, in one transaction and one audit event."""
-        run_id = self._live()
+        """Append one point per metric, all at ``step`` (each key's next step if not given)."""
+        buffer = self._metric_buffer()
         if not isinstance(metrics, Mapping):
             raise InvalidInput(f"metrics must be a mapping of key to value, not {metrics!r}")
         if isinstance(step, bool) or not (step is None or (isinstance(step, int) and step >= 0)):
             raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
-        points = []
-        seen = self._steps  # keys already checked by an earlier point of this run
-        for key, value in metrics.items():
-            if type(value) is float and type(key) is str and key in seen and math.isfinite(value):
-                number = value
-            else:
-                number = check_metric(key, value)
-            at = seen.get(key, -1) + 1 if step is None else step
-            points.append((key, number, at))
-        if not points:
-            return
-        self._registry.record_run_metrics(run_id, points)
+        points = [self._point(key, value, step) for key, value in metrics.items()]
         for key, number, at in points:
+            buffer.add(key, number, at)
             self._steps[key] = max(at, self._steps.get(key, -1))
             self.metrics[key] = number
+
+    def log_metrics_history(
+        self, history: Mapping[str, Sequence[float]] | Iterable[tuple[str, float, int]]
+    ) -> None:
+        """Append many points of many metrics at once: ``{"loss": [0.9, 0.7, ...]}`` (each
+        key's steps go on from its last one), or ``(key, value, step)`` triples, the shape of
+        MLflow's ``log_batch``. Every point is checked before any is queued."""
+        buffer = self._metric_buffer()
+        points: list[tuple[str, float, int]] = []
+        if isinstance(history, Mapping):
+            for key, values in history.items():
+                if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+                    raise InvalidInput(
+                        f"metric {key!r}: the history is a sequence of values, not {values!r}"
+                    )
+                next_step = self._steps.get(key, -1) + 1
+                points += [self._point(key, v, next_step + i) for i, v in enumerate(values)]
+        elif isinstance(history, (str, bytes)) or not isinstance(history, Iterable):
+            raise InvalidInput(
+                "a metric history is a mapping of key to values, or (key, value, step) triples,"
+                f" not {history!r}"
+            )
+        else:
+            for point in history:
+                if not isinstance(point, (tuple, list)) or len(point) != 3:
+                    raise InvalidInput(f"a metric point is (key, value, step), not {point!r}")
+                key, value, step = point
+                if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                    raise InvalidInput(
+                        f"metric {key!r}: step must be a non-negative integer, not {step!r}"
+                    )
+                points.append(self._point(key, value, step))
+        for key, number, at in points:
+            buffer.add(key, number, at)
+            self._steps[key] = max(at, self._steps.get(key, -1))
+            self.metrics[key] = number
+
+    def flush(self) -> None:
+        """Wait until every metric point logged so far is stored. A point that could not be
+        stored is reported here (or by the next ``log_metric``), never dropped silently."""
+        if self._buffer is not None:
+            self._buffer.flush()
+
+    def _point(self, key: Any, value: Any, step: int | None) -> tuple[str, float, int]:
+        if type(value) is float and type(key) is str and key in self._steps:
+            if not math.isfinite(value):
+                value = check_metric(key, value)  # refuses it, naming the metric
+        else:
+            value = check_metric(key, value)
+        return key, value, self._steps.get(key, -1) + 1 if step is None else step
+
+    def _metric_buffer(self) -> MetricBuffer:
+        run_id = self._live()
+        if self._buffer is not None:
+            return self._buffer
+        registry = self._registry
+
+        def send(points: list[tuple[str, float, int, int]]) -> None:
+            registry.record_run_metrics(run_id, points)
+
+        self._buffer = MetricBuffer(send, owner=f"run {run_id}")
+        return self._buffer
 
     def use_dataset(
         self,
@@ -186,6 +281,7 @@ class Run:
         model fitted last is registered.
         """
         self._live()
+        self.flush()  # the version links to a run whose history is stored
         if files is None:
             if self._autolog is None or self._autolog.model is None:
                 raise InvalidInput(

@@ -21,6 +21,7 @@ from modelreg.records import MetricPoint as MetricPoint
 from modelreg.records import RunInput as RunInput
 from modelreg.records import TrackedRun as TrackedRun
 from modelreg.refs import RUN, is_owner_id
+from modelreg.timestamps import from_ms
 from modelreg.values import check_key, check_metric
 
 if TYPE_CHECKING:
@@ -151,30 +152,55 @@ MAX_POINTS = 100_000
 MAX_STEP = 2**31 - 1  # a 32-bit integer column on every backend
 
 
-def check_points(points: Any) -> list[tuple[str, float, int]]:
-    """Metric points as (key, value, step) triples, each checked.
+def _step(key: str, step: Any) -> int:
+    """A point's step, checked: a whole number from 0 to MAX_STEP."""
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise InvalidInput(f"metric {key!r}: step must be a non-negative integer")
+    if not 0 <= step <= MAX_STEP:
+        raise InvalidInput(f"metric {key!r}: step must be from 0 to {MAX_STEP}, not {step}")
+    return int(step)
 
-    A batch repeats a few keys many times: each distinct key is checked once, and a finite
-    float passes without conversion.
+
+def check_points(points: Any) -> tuple[list[tuple[str, float, int]], list[str] | None]:
+    """Metric points as (key, value, step) triples, each checked, and their times.
+
+    A point is ``(key, value, step)`` or ``(key, value, step, ms)``, ``ms`` being when it was
+    logged in milliseconds since the epoch (a point without one is stamped now). The times
+    are None when no point has one. A batch repeats a few keys and times many times: each
+    distinct key and time is checked once, and a finite float passes without conversion.
     """
     if not isinstance(points, (list, tuple)) or len(points) > MAX_POINTS:
         raise InvalidInput(f"metric points must be a list of at most {MAX_POINTS} entries")
     keys: set[str] = set()
+    times: dict[Any, str] = {}
     checked = []
+    stamps: list[str] = []
+    inf = math.inf
     for point in points:
-        if not isinstance(point, (list, tuple)) or len(point) != 3:
-            raise InvalidInput(f"a metric point is (key, value, step), not {point!r}")
-        key, value, step = point
+        size = len(point) if type(point) is list or type(point) is tuple else 0
+        if size == 4:
+            key, value, step, ms = point
+        elif size == 3:
+            (key, value, step), ms = point, None
+        else:
+            raise InvalidInput(
+                f"a metric point is (key, value, step) or (key, value, step, ms), not {point!r}"
+            )
         if type(key) is not str or key not in keys:
             keys.add(check_key(key, kind="metric"))
-        if type(step) is not int and (isinstance(step, bool) or not isinstance(step, int)):
-            raise InvalidInput(f"metric {key!r}: step must be a non-negative integer")
-        if not 0 <= step <= MAX_STEP:
-            raise InvalidInput(f"metric {key!r}: step must be from 0 to {MAX_STEP}, not {step}")
-        if type(value) is not float or not math.isfinite(value):
+        if type(step) is not int or not 0 <= step <= MAX_STEP:
+            step = _step(key, step)
+        if type(value) is not float or not -inf < value < inf:
             value = check_metric(key, value)
-        checked.append((key, value, int(step)))
-    return checked
+        checked.append((key, value, step))
+        stamp = times.get(ms)
+        if stamp is None:
+            if type(ms) is not int and ms is not None:
+                raise InvalidInput(f"metric {key!r}: the time must be whole milliseconds")
+            stamp = now() if ms is None else from_ms(ms, f"metric {key!r}: time")
+            times[ms] = stamp
+        stamps.append(stamp)
+    return checked, (stamps if len(times) > 1 or None not in times else None)
 
 
 def add_metrics(

@@ -101,22 +101,31 @@ def test_run_events_record_what_the_run_did(registry, write):
     write("data/train.csv", "t")
     with registry.start_run(name="nightly", params={"C": 0.1}) as run:
         run.log_params({"epochs": 3})
-        run.log_metric("loss", 0.5)
+        for step in range(2000):
+            run.log_metric("loss", 1 / (step + 1))
         run.use_dataset("data/train.csv")
-    start, params, metric, dataset, end = reversed(registry.audit(entity_type="run"))
+    events = list(reversed(registry.audit(entity_type="run")))
+    start, params, *middle, end = events
     assert start.entity_id == run.id
     assert start.after["params"] == {"C": "0.1"}
     assert params.after == {"epochs": "3"}
-    # A batch of points is summarised, with the digest of the points themselves.
-    assert metric.after == {
-        "points": 1,
-        "keys": ["loss"],
-        "steps": [0, 0],
-        "digest": points_digest([("loss", 0.5, 0)]),
-    }
+    (dataset,) = [e for e in middle if e.action == "run.dataset"]
     assert dataset.after["name"] == "train.csv"
+    # Points are sent in batches, each summarised by one event with the digest of its points.
+    metric_events = [e for e in middle if e.action == "run.metric"]
+    assert 1 <= len(metric_events) < 20
+    points = [("loss", 1 / (step + 1), step) for step in range(2000)]
+    for event in metric_events:
+        batch, points = points[: event.after["points"]], points[event.after["points"] :]
+        assert event.after == {
+            "points": len(batch),
+            "keys": ["loss"],
+            "steps": [batch[0][2], batch[-1][2]],
+            "digest": points_digest(batch),
+        }
+    assert points == []
     assert end.after["status"] == "finished"
-    assert end.after["metrics"] == {"loss": 0.5}
+    assert end.after["metrics"] == {"loss": 1 / 2000}
 
 
 def test_the_log_can_be_filtered_and_paged(registry, write):

@@ -12,16 +12,21 @@ import getpass
 import hashlib
 import os
 import platform
+import re
 import shlex
 import socket
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from modelreg import InvalidInput, NotFound
+from modelreg import InvalidInput, NotFound, capture
+from modelreg.errors import Unavailable
+from modelreg.timestamps import format_time
 
 
 def git(*args: str) -> str:
@@ -115,8 +120,8 @@ class TestCode:
         with registry.start_run() as run:
             v = run.register("churn", "m.bin")
         lineage = registry.lineage(v.ref)
-        assert lineage["code"]["command"] == shlex.join(sys.argv)
-        assert lineage["run"]["command"] == shlex.join(sys.argv)
+        assert lineage["code"]["command"] == shlex.join(capture.runnable(sys.argv))
+        assert lineage["run"]["command"] == shlex.join(capture.runnable(sys.argv))
 
 
 class TestRunRecord:
@@ -243,6 +248,99 @@ class TestMetrics:
             v_metrics = dict(run.metrics)
         assert v_metrics == {"loss": 0.5}
 
+    def test_points_go_in_batches_each_with_the_time_it_was_logged(self, registry, write):
+        write("m.bin", "m")
+        with registry.start_run() as run:
+            before = time.time()
+            for step in range(5000):
+                run.log_metrics({"loss": 1 / (step + 1), "lr": 0.1}, step=step)
+            after = time.time()
+            run.flush()
+            stored = registry.lineage(run.register("churn", "m.bin").ref)["run"]
+        history = stored["metric_history"]
+        assert [p["step"] for p in history["loss"]] == list(range(5000))
+        assert [p["value"] for p in history["lr"]] == [0.1] * 5000
+        # Each point keeps the time it was logged, not the time its batch was stored.
+        stamps = {p["timestamp"] for p in history["loss"]}
+        assert min(stamps) >= format_time(datetime.fromtimestamp(before - 0.001, UTC))
+        assert max(stamps) <= format_time(datetime.fromtimestamp(after + 0.001, UTC))
+        # 10,000 points make a handful of audit events (one per batch), not 10,000.
+        batches = registry.audit(entity=run.id, action="run.metric")
+        assert sum(e.after["points"] for e in batches) == 10_000
+        assert 1 <= len(batches) < 20
+
+    def test_a_history_is_logged_at_once_in_either_shape(self, registry, write):
+        write("m.bin", "m")
+        with registry.start_run() as run:
+            run.log_metric("loss", 1.0)
+            run.log_metrics_history({"loss": [0.9, 0.8], "acc": (0.5, 0.6, 0.7)})
+            run.log_metrics_history([("f1", 0.25, 10), ("f1", 0.5, 20), ("auc", 0.75, 0)])
+            run.log_metrics_history(("auc", float(v), s) for s, v in ((1, 0.8), (2, 0.9)))
+            v = run.register("churn", "m.bin")
+        history = registry.lineage(v.ref)["run"]["metric_history"]
+        assert [(p["step"], p["value"]) for p in history["loss"]] == [(0, 1.0), (1, 0.9), (2, 0.8)]
+        assert [p["step"] for p in history["acc"]] == [0, 1, 2]
+        assert [(p["step"], p["value"]) for p in history["f1"]] == [(10, 0.25), (20, 0.5)]
+        assert [p["value"] for p in history["auc"]] == [0.75, 0.8, 0.9]
+        assert v.metrics == {"loss": 0.8, "acc": 0.7, "f1": 0.5, "auc": 0.9}
+
+    @pytest.mark.parametrize(
+        ("history", "message"),
+        [
+            ({"loss": 0.5}, "metric 'loss': the history is a sequence of values"),
+            ({"loss": "0.5"}, "metric 'loss': the history is a sequence of values"),
+            ({"loss": [0.5, float("nan")]}, "loss"),
+            ([("loss", 0.5)], "a metric point is (key, value, step)"),
+            ([("loss", 0.5, -1)], "step must be a non-negative integer"),
+            ([("loss", 0.5, True)], "step must be a non-negative integer"),
+            (0.5, "a metric history is a mapping of key to values"),
+            ([("bad key!", 0.5, 0)], "bad key!"),
+        ],
+    )
+    def test_a_bad_history_is_refused_whole(self, registry, history, message):
+        with registry.start_run() as run:
+            with pytest.raises(InvalidInput, match=re.escape(message)):
+                run.log_metrics_history(history)
+            run.flush()
+            assert registry.audit(entity=run.id, action="run.metric") == []
+
+    def test_a_batch_that_cannot_be_stored_is_reported_and_fails_the_run(
+        self, registry, monkeypatch
+    ):
+        calls = []
+        store = registry.record_run_metrics
+
+        def unavailable(run_id, points):  # fault injection: the registry refuses a batch
+            calls.append(len(points))
+            if len(calls) == 1:
+                raise Unavailable("the database is not ready")
+            store(run_id, points)
+
+        monkeypatch.setattr(registry, "record_run_metrics", unavailable)
+        lost = r"^3 metric points were not recorded \(run .*\): the database is not ready"
+        with registry.start_run() as run:
+            for step in range(3):
+                run.log_metric("loss", 0.5, step=step)
+            with pytest.raises(Unavailable, match=lost):
+                run.flush()
+        # Reported once: points logged after the report are stored again.
+        with registry.start_run() as second:
+            second.log_metric("loss", 0.5)
+        failed = registry.audit(entity=run.id, action="run.end")[0].after
+        assert failed["status"] == "failed"
+        assert "3 metric points" in failed["error"]
+
+    def test_a_failure_at_the_end_fails_the_run_and_is_raised(self, registry, monkeypatch):
+        def unavailable(run_id, points):
+            raise Unavailable("the server went away")
+
+        monkeypatch.setattr(registry, "record_run_metrics", unavailable)
+        lost = r"^1 metric point was not recorded \(run .*\): the server went away"
+        run = registry.start_run()
+        with pytest.raises(Unavailable, match=lost), run:
+            run.log_metric("loss", 0.5)
+        assert registry.audit(entity=run.id, action="run.end")[0].after["status"] == "failed"
+
 
 class TestDatasets:
     def test_a_file_dataset_is_named_by_its_file_and_digested_from_its_bytes(self, registry, write):
@@ -323,7 +421,7 @@ class TestOutsideARun:
         assert lineage["code"]["branch"] == "main"
         assert lineage["code"]["dirty"] is True
         assert b"+print('tweaked')" in backend.read_blob(lineage["code"]["diff_digest"])
-        assert lineage["code"]["command"] == shlex.join(sys.argv)
+        assert lineage["code"]["command"] == shlex.join(capture.runnable(sys.argv))
         assert lineage["environment"]["packages"]["sqlalchemy"] == metadata.version("sqlalchemy")
         assert lineage["environment"]["python"] == platform.python_version()
         assert lineage["hostname"] == socket.gethostname()

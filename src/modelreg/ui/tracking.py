@@ -33,7 +33,8 @@ from modelreg.errors import InvalidInput, NotFound
 from modelreg.local import LocalRegistry
 from modelreg.mlflow_filter import RUNS, Clause, OrderKey, parse_filter, stored_times
 from modelreg.records import Experiment, TrackedRun
-from modelreg.server.mlflow.protocol import ARTIFACTS, from_ms
+from modelreg.server.mlflow.protocol import ARTIFACTS
+from modelreg.timestamps import from_ms
 from modelreg.ui.pages import CHART_POINTS, MAX_COMPARED, PAGE, SHOWN_FILES, _paging, summary
 from modelreg.values import check_page
 

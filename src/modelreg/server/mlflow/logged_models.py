@@ -24,7 +24,8 @@ from modelreg.refs import ArtifactLocation
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.auth import single_values
 from modelreg.server.mlflow.artifacts import file_info
-from modelreg.server.mlflow.protocol import ERRORS, Body, to_ms
+from modelreg.server.mlflow.protocol import ERRORS, Body
+from modelreg.timestamps import to_ms
 from modelreg.values import MAX_PAGE
 
 PREFIX = "/api/2.0/mlflow"

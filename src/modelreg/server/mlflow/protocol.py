@@ -8,7 +8,6 @@ on it), a duplicate 400 ``RESOURCE_ALREADY_EXISTS``. Each registry error maps to
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
@@ -29,7 +28,6 @@ from modelreg.errors import (
 from modelreg.local import LocalRegistry
 from modelreg.s3 import S3BlobStore
 from modelreg.server.auth import allow
-from modelreg.timestamps import format_time
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -91,33 +89,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "Request body too large"),
     )
 }
-
-
-def to_ms(stamp: str | None) -> int | None:
-    """A stored time (``2026-12-07T02:04:11.000000Z``) as milliseconds since the epoch."""
-    if stamp is None:
-        return None
-    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
-
-
-def from_ms(value: Any, field: str) -> str:
-    """Milliseconds since the epoch, as MLflow sends times, as a stored time; a value that
-    is not a whole number of milliseconds in years 1970-9999 is refused, naming ``field``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        else:
-            raise InvalidInput(f"{field} must be milliseconds since the epoch, not {value!r}")
-    if not 0 <= value <= MAX_MS:
-        raise InvalidInput(f"{field} must be milliseconds from 1970 to 9999, not {value}")
-    seconds, millis = divmod(value, 1000)
-    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)
-    return format_time(moment)
 
 
 class Body(BaseModel):

@@ -49,7 +49,8 @@ from modelreg.records import Version
 from modelreg.refs import RUN, VERSION, ArtifactLocation, Ref, is_owner_id
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.auth import single_values
-from modelreg.server.mlflow.protocol import ERRORS, Body, to_ms
+from modelreg.server.mlflow.protocol import ERRORS, Body
+from modelreg.timestamps import to_ms
 from modelreg.values import check_description, check_key, check_tag, check_tags
 
 router = APIRouter(

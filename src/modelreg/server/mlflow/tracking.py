@@ -46,8 +46,8 @@ from modelreg.records import DatasetUse, Experiment, RunInput, TrackedRun
 from modelreg.refs import RUN, check_name, is_owner_id, is_uuid, slug
 from modelreg.run import MAX_NAME as MAX_RUN_NAME
 from modelreg.server.api import Maintainer, Reader, Writer
-from modelreg.server.mlflow.protocol import ERRORS, Body, from_ms, to_ms
-from modelreg.timestamps import now
+from modelreg.server.mlflow.protocol import ERRORS, Body
+from modelreg.timestamps import from_ms, now, to_ms
 from modelreg.values import (
     MAX_EXPERIMENT_TAG_VALUE,
     MAX_RUN_TAG_VALUE,
@@ -497,7 +497,7 @@ class LogMetricBody(MetricBody):
 
 def _points(metrics: Sequence[MetricBody]) -> tuple[list[tuple[str, float, int]], list[str]]:
     """Metric points, checked (finite values, steps from 0 to 2**31 - 1), with their times."""
-    points = runs.check_points([(m.key, m.value, m.step) for m in metrics])
+    points, _ = runs.check_points([(m.key, m.value, m.step) for m in metrics])
     known: dict[int | None, str] = {None: now()}
     stamps = []
     for m in metrics:
