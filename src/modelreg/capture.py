@@ -1,8 +1,10 @@
 """What made a model, captured without user code: the code, the command and the environment.
 
-Every reader of a registry sees what is captured. A command line argument that looks like it
-holds a secret (``--password X``, ``token=X``, a URL's password, a GitHub or OpenAI key) is
-recorded masked as ``***`` and named in a :class:`SecretInCommandWarning`; with
+The command line is recorded so that it runs again from a checkout of the repository in a
+virtualenv holding the same packages (see :func:`runnable`). Every reader of a registry sees
+what is captured. A command line argument that looks like it holds a secret
+(``--password X``, ``token=X``, a URL's password, a GitHub or OpenAI key) is recorded masked
+as ``***`` and named in a :class:`SecretInCommandWarning`; with
 ``MODELREG_COMMAND_REDACTION=keep`` it is recorded as is (still with the warning). The
 uncommitted diff is stored as it is.
 """
@@ -22,6 +24,7 @@ import shlex
 import socket
 import subprocess
 import sys
+import sysconfig
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -183,11 +186,101 @@ def redaction() -> str:
     return value
 
 
+# -- the command line, as it runs again ------------------------------------------------------
+
+
+def runnable(argv: Sequence[str]) -> list[str]:
+    """``argv`` (this process's ``sys.argv``) as a command that runs again from a checkout of
+    the repository, in a virtualenv holding the same packages:
+
+    - a program of the running environment, a file in its ``bin`` directory or a console
+      script of an installed distribution, is recorded by its name: ``.venv/bin/modelreg
+      demo`` is ``modelreg demo``, found on the PATH of the virtualenv that runs it again;
+    - a module run as ``python -m pkg.train`` (whose ``sys.argv[0]`` is the module's file) is
+      recorded as ``python -m pkg.train``;
+    - a relative path that leads out of the repository (``../data/train.csv``) is made
+      absolute: the checkout that runs it again is elsewhere.
+
+    A script started as ``python train.py`` stays ``train.py``, relative to where it ran.
+    """
+    if not argv or not argv[0]:
+        return list(argv)
+    repository = find_repository()
+    root = os.path.realpath(repository) if repository is not None else None
+    head, rest = argv[0], [_resolved(arg, root) for arg in argv[1:]]
+    module = _main_module(head)
+    if module is not None:
+        return ["python", "-m", module, *rest]
+    if _installed_program(head, root):
+        return [os.path.basename(head), *rest]
+    return [_resolved(head, root), *rest]
+
+
+def _main_module(head: str) -> str | None:
+    """The module ``python -m`` ran, when ``head`` is its file."""
+    main = sys.modules.get("__main__")
+    spec, file = getattr(main, "__spec__", None), getattr(main, "__file__", None)
+    if spec is None or not spec.name or not file:
+        return None
+    if os.path.abspath(head) != os.path.abspath(file):
+        return None
+    return str(spec.name).removesuffix(".__main__")
+
+
+def _installed_program(head: str, root: str | None) -> bool:
+    """Whether ``head`` is the path of a program the environment installed: a file in its
+    scripts directory (a link to one included), or a console script of an installed
+    distribution kept outside the repository (pipx, ~/.local/bin)."""
+    if os.sep not in head or not os.path.isfile(head):
+        return False
+    path = os.path.abspath(head)
+    scripts = os.path.realpath(sysconfig.get_path("scripts"))
+    if scripts in (
+        os.path.realpath(os.path.dirname(path)),
+        os.path.dirname(os.path.realpath(path)),
+    ):
+        return True
+    if root is not None and _inside(path, root):
+        return False
+    return os.path.basename(path) in _console_scripts()
+
+
+def _console_scripts() -> set[str]:
+    from importlib import metadata
+
+    return {
+        ep.name
+        for group in ("console_scripts", "gui_scripts")
+        for ep in metadata.entry_points(group=group)
+    }
+
+
+def _resolved(arg: str, root: str | None) -> str:
+    """``arg`` made absolute when it is a relative path (or an option's ``--x=PATH``) that
+    exists and leads out of the repository."""
+    if root is None:
+        return arg
+    option, value = "", arg
+    if arg.startswith("-") and "=" in arg:
+        option, value = arg.split("=", 1)
+        option += "="
+    if os.sep not in value or os.path.isabs(value) or not os.path.exists(value):
+        return arg
+    path = os.path.abspath(value)
+    return arg if _inside(path, root) else option + path
+
+
+def _inside(path: str, root: str) -> bool:
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
+
+
 def recorded_command(*, warn: bool = True) -> str:
-    """The command line as the registry records it: secret-looking arguments masked, unless
-    ``MODELREG_COMMAND_REDACTION=keep``; with ``warn``, a SecretInCommandWarning names them."""
+    """The command line as the registry records it: runnable again (see :func:`runnable`),
+    secret-looking arguments masked unless ``MODELREG_COMMAND_REDACTION=keep``; with
+    ``warn``, a SecretInCommandWarning names them."""
     keep = redaction() == "keep"
-    argv = sys.argv if sys.argv and sys.argv[0] else []
+    argv = runnable(sys.argv) if sys.argv and sys.argv[0] else []
     found = secret_arguments(argv)
     if found and warn:
         names = ", ".join(dict.fromkeys(found.values()))

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from modelreg.errors import InvalidInput
 from modelreg.registry import Registry
 
 DEFAULT_HOME = "~/.modelreg"
+# Set by `modelreg reproduce --run` for the re-run alone: every connect() opens it, whatever
+# location the training names, so that a re-run never writes into a real registry.
+SCRATCH_REGISTRY = "MODELREG_SCRATCH_REGISTRY"
 
 
 def default_uri() -> str:
@@ -27,9 +31,20 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
     store in ``$MODELREG_BLOBS`` (a directory or ``s3://bucket/prefix``); without it, only
     what needs no blobs works (tokens, search, audit).
 
+    During ``modelreg reproduce --run`` (``$MODELREG_SCRATCH_REGISTRY`` set), every call
+    opens the re-run's scratch registry, saying so on stderr when it was given another.
+
     >>> reg = connect("/tmp/my-registry")  # doctest: +SKIP
     """
     target = str(uri) if uri is not None else default_uri()
+    scratch = os.environ.get(SCRATCH_REGISTRY)
+    if scratch and target != scratch:
+        print(
+            f"modelreg: reproducing: connect({target!r}) opens the scratch registry {scratch}"
+            " instead, so that the re-run writes into no real registry",
+            file=sys.stderr,
+        )
+        target = scratch
     if not target.strip():
         raise InvalidInput("registry location is empty")
     if target[:8].lower().startswith(("http://", "https://")):

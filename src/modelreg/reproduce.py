@@ -9,16 +9,21 @@
     reproduce.sh       clone + checkout, apply the diff, venv, install the lock, check, train
 
 ``run_recipe`` carries the recipe out in a fresh virtualenv with the training pointed at a
-scratch registry (``MODELREG_URI``), then compares the version it registered with the
-recorded one, file by file. The lock is installed with ``pip --no-deps``: the lock already
-holds the whole environment, and skipping the resolver keeps pip to unpacking wheels (from
-pip's cache, or ``find_links``). modelreg is installed from where the running modelreg came
-from: its source directory when it was installed from one (built into a wheel here, without
-build isolation, so no network is needed), else ``modelreg==VERSION`` from the index.
+scratch registry: ``MODELREG_URI`` names it, and ``MODELREG_SCRATCH_REGISTRY`` makes every
+``modelreg.connect(...)`` of the re-run open it whatever location the script names, so that
+a re-run never writes into a real registry. It then compares the version the re-run
+registered with the recorded one, file by file. The lock is installed with
+``pip --no-deps``: the lock already holds the whole environment, and skipping the resolver
+keeps pip to unpacking wheels (from pip's cache, or ``find_links``). modelreg itself is
+installed, in the same pip call, from a wheel packed from the running modelreg's own files
+(``modelreg_wheel``): no build backend runs and nothing is fetched, so reproducing does not
+depend on the build tools of the environment it runs from.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -27,7 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -41,8 +47,10 @@ from modelreg.records import (
     Recipe,
     Reproduced,
     Reproduction,
+    Version,
     VersionLineage,
 )
+from modelreg.values import MAX_PAGE
 
 if TYPE_CHECKING:
     from modelreg.local import LocalRegistry
@@ -50,6 +58,9 @@ if TYPE_CHECKING:
 
     AnyRegistry: TypeAlias = LocalRegistry | RemoteRegistry
 
+# What connect() follows above any location it is given (modelreg.locations.SCRATCH_REGISTRY;
+# named here too, as MODELREG_URI is, so that the client need not import the embedded layer).
+SCRATCH_REGISTRY = "MODELREG_SCRATCH_REGISTRY"
 RECIPE_FILES = ("recipe.json", "requirements.lock", "check_data.py", "reproduce.sh")
 DIFF_FILE = "uncommitted.diff"
 _SEED = re.compile(r"(^|_)(seed|random_state|rng|random_seed)$", re.IGNORECASE)
@@ -72,6 +83,76 @@ def modelreg_source() -> ModelregSource:
         folder = unquote(urlparse(url).path)
         return {"version": dist.version, "source": "directory", "install": folder}
     return {"version": dist.version, "source": "index", "install": f"modelreg=={dist.version}"}
+
+
+# What a wheel's .dist-info holds that the installer writes, or that modelreg_wheel makes anew.
+_INSTALLER_FILES = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "WHEEL"})
+# A fixed date for every member, so that the same files pack into the same wheel.
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def modelreg_wheel(into: str | os.PathLike[str]) -> Path:
+    """Pack the running modelreg into a wheel in the directory ``into``; return its path.
+
+    modelreg is pure Python, so its wheel is the package's files, read from where ``modelreg``
+    is imported from (an editable install's source directory included), and a .dist-info
+    holding the installed distribution's metadata (METADATA, entry_points.txt, which gives
+    the virtualenv its ``modelreg`` command, license files), a WHEEL file and a RECORD of
+    digests. No build backend runs and nothing is fetched: the wheel does not depend on the
+    build tools of the running environment, nor on a network.
+    """
+    from importlib import metadata
+
+    dist = metadata.distribution("modelreg")
+    name = re.sub(r"[-_.]+", "_", dist.metadata["Name"]).lower()
+    version = dist.version.replace("-", "_")
+    info = f"{name}-{version}.dist-info"
+    folder = Path(into)
+    folder.mkdir(parents=True, exist_ok=True)
+    wheel = folder / f"{name}-{version}-py3-none-any.whl"
+    records: list[str] = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as out:
+
+        def add(member: str, data: bytes) -> None:
+            entry = zipfile.ZipInfo(member, _ZIP_DATE)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            out.writestr(entry, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            records.append(f"{member},sha256={digest.decode()},{len(data)}")
+
+        for member, path in _package_files(Path(__file__).resolve().parent, "modelreg"):
+            add(member, path.read_bytes())
+        copied = False
+        for file in dist.files or []:
+            parts = file.parts
+            if parts[0].endswith(".dist-info") and parts[-1] not in _INSTALLER_FILES:
+                data = Path(str(dist.locate_file(file))).read_bytes()
+                add("/".join((info, *parts[1:])), data)
+                copied = True
+        if not copied:  # installed without a RECORD: the metadata that matters
+            for member in ("METADATA", "entry_points.txt"):
+                text = dist.read_text(member)
+                if text is not None:
+                    add(f"{info}/{member}", text.encode())
+        add(
+            f"{info}/WHEEL",
+            b"Wheel-Version: 1.0\nGenerator: modelreg reproduce\nRoot-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n",
+        )
+        records.append(f"{info}/RECORD,,")
+        out.writestr(zipfile.ZipInfo(f"{info}/RECORD", _ZIP_DATE), "\n".join(records) + "\n")
+    return wheel
+
+
+def _package_files(package: Path, prefix: str) -> Iterator[tuple[str, Path]]:
+    """Every file of the package directory but compiled bytecode, as (wheel member, path)."""
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(package)
+        if "__pycache__" in relative.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        if path.is_file():
+            yield f"{prefix}/{relative.as_posix()}", path
 
 
 def command_argv(command: str, repository: str | None) -> list[str]:
@@ -294,7 +375,7 @@ def _shell_text(recipe: Recipe) -> str:
         "#!/bin/sh",
         f"# Recreate {recipe['version']} (manifest {recipe['manifest_digest'][:12]}) from its",
         "# record. Run it from an empty directory; the new version is registered in",
-        "# ./scratch-registry unless MODELREG_URI says otherwise. Compare its manifest digest",
+        "# ./scratch-registry unless MODELREG_URI names another. Compare its manifest digest",
         "# with the one in recipe.json (or let `modelreg reproduce REF --run` do all of this).",
         "set -eu",
         'RECIPE="$(cd "$(dirname "$0")" && pwd)"',
@@ -312,6 +393,8 @@ def _shell_text(recipe: Recipe) -> str:
         f"# modelreg from the same {source['source']} as the modelreg that wrote this recipe",
         f"venv/bin/python -m pip install --no-deps {q(modelreg)}",
         'export MODELREG_URI="${MODELREG_URI:-$PWD/scratch-registry}"',
+        "# every modelreg.connect(...) of the training opens it, whatever location it names",
+        f'export {SCRATCH_REGISTRY}="$MODELREG_URI"',
         'export PATH="$PWD/venv/bin:$PATH"',
         "cd code",
     ]
@@ -375,37 +458,32 @@ def run_recipe(
 
     venv = folder / "venv"
     steps.check("venv", [sys.executable, "-m", "venv", str(venv)])
-    python = str(venv / "bin" / "python")
-    pip = [python, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q"]
+    # --no-compile: the virtualenv serves one run, whose imports compile what they use.
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-deps", "--no-compile"]
+    pip += ["--disable-pip-version-check", "-q"]
     pip += ["--no-index"] if no_index else []
     for link in find_links:
         pip += ["--find-links", str(Path(link).resolve())]
-    if recipe["packages"]:
-        steps.check("install", [*pip, "-r", str(folder / "recipe" / "requirements.lock")])
-    source = recipe["modelreg"]
-    if source["source"] == "directory":
-        wheels = folder / "wheels"
-        steps.check(
-            "install",
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-             "--disable-pip-version-check", "-q", "-w", str(wheels), source["install"]],
-        )  # fmt: skip
-        steps.check("install", [*pip, *map(str, sorted(wheels.glob("modelreg-*.whl")))])
-    else:
-        steps.check("install", [*pip, source["install"]])
+    # modelreg, packed from the running modelreg's own files, in the same pip call as the lock
+    started = time.monotonic()
+    wheel = modelreg_wheel(folder / "wheels")
+    here = Path(__file__).resolve().parent
+    steps.note("install", f"packed the running modelreg from {here} into {wheel}", started)
+    lock = ["-r", str(folder / "recipe" / "requirements.lock")] if recipe["packages"] else []
+    steps.check("install", [*pip, *lock, str(wheel)])
 
     scratch = folder / "registry"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env |= {
         "MODELREG_URI": str(scratch),
+        SCRATCH_REGISTRY: str(scratch),
         "VIRTUAL_ENV": str(venv),
         "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
     }
-    argv = [python if a == "python" and i == 0 else a for i, a in enumerate(recipe["argv"])]
-    steps.check("train", argv, cwd=code, env=env)
+    steps.check("train", _program(recipe["argv"], venv), cwd=code, env=env)
 
     started = time.monotonic()
-    report = _compare(recipe, scratch)
+    report = _compare(recipe, scratch, _ordinal(registry, recipe))
     timings["compare"] = round(time.monotonic() - started, 3)
     used = ".".join(map(str, sys.version_info[:3]))
     return {
@@ -417,12 +495,28 @@ def run_recipe(
     }
 
 
+def _program(argv: Sequence[str], venv: Path) -> list[str]:
+    """The recipe's command with its program taken from the recipe's virtualenv: ``python``
+    is its interpreter, and a program named without a path (``modelreg``, recorded so from a
+    console script) its own script when it has one."""
+    head = argv[0]
+    if os.sep not in head and (venv / "bin" / head).is_file():
+        return [str(venv / "bin" / head), *argv[1:]]
+    return list(argv)
+
+
 class _Steps:
     """Runs the recipe's commands, timing each step and logging its output."""
 
     def __init__(self, folder: Path, timings: dict[str, float]) -> None:
         self.folder = folder
         self.timings = timings
+
+    def note(self, step: str, text: str, started: float) -> None:
+        """Log what the step did in this process (since ``started``) and count its time."""
+        self.timings[step] = round(self.timings.get(step, 0) + time.monotonic() - started, 3)
+        with open(self.folder / f"{step}.log", "a") as log:
+            log.write(f"# {text}\n")
 
     def run(
         self,
@@ -461,20 +555,48 @@ class _Compared(TypedDict):
     differing_files: list[DifferingFile]
 
 
-def _compare(recipe: Recipe, scratch: Path) -> _Compared:
+def _ordinal(registry: AnyRegistry, recipe: Recipe) -> int:
+    """Which of its run's versions of the model the recorded version is (0 for the first):
+    one run may register several (checkpoints, say)."""
+    number = int(recipe["version"].rsplit("/", 1)[1])
+    up_to = registry.versions(recipe["model"], before=number + 1, limit=MAX_PAGE)
+    return max(sum(v.run_id == recipe["run"]["id"] for v in up_to) - 1, 0)
+
+
+def _counterpart(reg: LocalRegistry, recipe: Recipe, ordinal: int) -> Version:
+    """The version the re-run made in place of the recorded one: of the same model, made in
+    a run of the same name, the ``ordinal``-th such as the recorded one was in its run (a
+    command may register several versions: the demo registers five of one model, in runs of
+    different names); the latest version of the model when no run has that name."""
+    found = reg.versions(recipe["model"]) if recipe["model"] in _names(reg) else []
+    if not found:
+        raise Conflict(f"the re-run registered no version of {recipe['model']!r}")
+    runs: dict[str, str] = {}
+    same: list[Version] = []
+    for version in reversed(found):  # oldest first
+        if version.run_id is None:
+            continue
+        if version.run_id not in runs:
+            run = reg.lineage(version.ref)["run"]
+            runs[version.run_id] = run["name"] if run else ""
+        if runs[version.run_id] == recipe["run"]["name"]:
+            same.append(version)
+    if not same:
+        return found[0]
+    return same[min(ordinal, len(same) - 1)]
+
+
+def _compare(recipe: Recipe, scratch: Path, ordinal: int) -> _Compared:
     from modelreg.local import LocalRegistry
 
     registered = {f["path"]: f["digest"] for f in recipe["files"]}
     if not (scratch / "registry.db").exists():
         raise Conflict(
-            f"the re-run registered nothing in {scratch}: does the training connect with"
-            " modelreg.connect() (which follows MODELREG_URI)?"
+            f"the re-run registered nothing in {scratch}: does the training register through"
+            " modelreg.connect() (which opens the scratch registry during a re-run)?"
         )
     with LocalRegistry(scratch) as reg:
-        found = reg.versions(recipe["model"]) if recipe["model"] in _names(reg) else []
-        if not found:
-            raise Conflict(f"the re-run registered no version of {recipe['model']!r}")
-        new = found[0]
+        new = _counterpart(reg, recipe, ordinal)
         made = {f.path: f.digest for f in new.files}
         differing: list[DifferingFile] = [
             {"path": p, "registered": registered.get(p), "reproduced": made.get(p)}
