@@ -59,7 +59,7 @@ def test_impact_lists_every_generation_and_the_alias_on_it(run: CLI) -> None:
     digest = three_generations(run)
     report = run.json("dataset", "impact", "churn-train")
     assert {v["version"]: (v["relation"], v["uses"], v["via"]) for v in report["versions"]} == {
-        "churn/1": ("direct", [f"train:{digest[:12]}"], None),
+        "churn/1": ("direct", [f"train:churn-train@{digest[:12]}"], None),
         "churn/2": ("descendant", [], "churn/1"),
         "churn-small/1": ("descendant", [], "churn/2"),
     }
@@ -68,7 +68,7 @@ def test_impact_lists_every_generation_and_the_alias_on_it(run: CLI) -> None:
 
     out = run.ok("dataset", "impact", "churn-train").out
     assert out.splitlines()[0] == "retiring churn-train would flag 3 versions data-retired"
-    assert re.search(rf"churn/1\s+direct\s+train:{digest[:12]}", out)
+    assert re.search(rf"churn/1\s+direct\s+train:churn-train@{digest[:12]}", out)
     assert re.search(r"churn/2\s+descendant\s+churn/1", out)
     assert re.search(r"churn-small/1\s+descendant\s+churn/2", out)
     assert re.search(r"churn-small@production\s+churn-small/1", out)
@@ -189,7 +189,7 @@ def test_retire_markdown_is_a_ticket_ready_report(run: CLI) -> None:
     out = run.ok("dataset", "retire", "churn-train", "--reason", REASON, "--markdown").out
     assert out.startswith("# Retirement of dataset `churn-train`")
     for row in (
-        f"| churn/1 | direct | train:{digest[:12]} |  |",
+        f"| churn/1 | direct | train:churn-train@{digest[:12]} |  |",
         "| churn/2 | descendant |  | churn/1 |",
         "| churn-small/1 | descendant |  | churn/2 |",
         "- `churn-small@production` -> churn-small/1",
@@ -209,6 +209,73 @@ def test_retiring_one_digest_leaves_the_other_versions_alone(run: CLI) -> None:
     report = run.json("dataset", "impact", "churn-train")
     assert {d["digest"]: d["retired"] for d in report["datasets"]} == {old: True, new: False}
     assert "1 of 2" in run.ok("dataset", "impact", "churn-train").out
+
+
+# -- the same bytes under two names -----------------------------------------------------------
+
+
+def two_names(run: CLI) -> str:
+    """train.csv's bytes recorded as churn-train (churn/1, churn/2) and as train.csv (base/1,
+    whose child is tuned/1); returns their digest."""
+    write("model.bin")
+    digest = sha256(write("train.csv", "x,y\n1,0\n"))
+    for _ in range(2):
+        run.ok("register", "churn", "model.bin", "--dataset", "train.csv,name=churn-train")
+    run.ok("register", "base", "model.bin", "--dataset", "train.csv")
+    run.ok("register", "tuned", "model.bin", "--parent", "base/1")
+    return digest
+
+
+def test_every_view_of_a_dataset_names_the_other_names_of_its_bytes(run: CLI) -> None:
+    digest = two_names(run)
+    listed = run.ok("datasets").out
+    # Each name's row, and under its name the other names of the same bytes.
+    assert re.search(
+        rf"^churn-train +{digest[:12]} .*\n *also known as train\.csv *$", listed, re.M
+    )
+    assert re.search(
+        rf"^train\.csv +{digest[:12]} .*\n *also known as churn-train *$", listed, re.M
+    )
+    assert [d["also_known_as"] for d in run.json("datasets")] == [["train.csv"], ["churn-train"]]
+    shown = run.ok("dataset", "show", "churn-train").out
+    assert re.search(r"also known as\s+train\.csv \(the same bytes\)", shown)
+    models = run.ok("dataset", "models", "churn-train").out
+    head = "versions that depend on churn-train (also known as train.csv: the same bytes)"
+    assert models.splitlines()[0] == head
+    assert re.search(rf"base/1\s+direct\s+train:train\.csv@{digest[:12]}", models)
+    assert re.search(r"tuned/1\s+descendant\s+base/1", models)
+    impact = run.ok("dataset", "impact", "churn-train").out
+    assert impact.splitlines()[0] == (
+        "retiring churn-train (also known as train.csv) would flag 4 versions data-retired"
+    )
+    markdown = run.ok("dataset", "impact", "train.csv", "--markdown").out
+    assert "The same bytes are recorded as `churn-train`, `train.csv`" in markdown
+
+
+def test_models_dry_run_and_retirement_flag_the_same_versions(run: CLI) -> None:
+    two_names(run)
+    models = run.json("dataset", "models", "churn-train")
+    assert sorted(r["version"] for r in models) == ["base/1", "churn/1", "churn/2", "tuned/1"]
+    dry = run.ok("dataset", "retire", "churn-train", "--reason", REASON, "--dry-run").out
+    assert dry.splitlines()[0].startswith(
+        "dry run: retiring churn-train (also known as train.csv) would flag 4 versions"
+    )
+    report = run.json("dataset", "retire", "churn-train", "--reason", REASON)
+    assert report["versions"] == models
+    assert retired_refs(run) == sorted(r["version"] for r in models)
+    assert {(d["name"], d["retired_reason"], d["reason"]) for d in report["datasets"]} == {
+        ("churn-train", REASON, REASON),
+        ("train.csv", REASON, REASON),
+    }
+    assert [d["retired_reason"] for d in run.json("datasets")] == [REASON, REASON]
+    out = run.ok("dataset", "impact", "train.csv").out
+    assert out.splitlines()[0] == (
+        f"train.csv (also known as churn-train) is retired: 4 versions flagged data-retired;"
+        f" reason: {REASON}"
+    )
+    assert run.fails(1, "dataset", "retire", "train.csv", "--reason", "again").startswith(
+        "error: dataset 'train.csv' is already retired"
+    )
 
 
 # -- pulling flagged versions ----------------------------------------------------------------

@@ -1,5 +1,10 @@
 """Datasets in the store: a dataset version is a name plus a digest computed from the data
 itself (``dataset_files`` computes it), recorded once and found by ``NAME`` or ``NAME@DIGEST``.
+
+The same bytes may be recorded under several names (``churn-train`` and ``train.csv``). They
+are one data: every dataset version names the others (``also_known_as``), and who used it,
+what retiring it touches and whether it is retired are answered over its bytes
+(``same_content``), whatever name they were used under.
 """
 
 from __future__ import annotations
@@ -54,26 +59,57 @@ def row_to_dataset(row: Any) -> Dataset:
 
 def list_all(conn: Connection) -> list[Dataset]:
     t = schema.datasets
-    return _with_retirements(
-        conn,
-        [row_to_dataset(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))],
-    )
-
-
-def _with_retirements(conn: Connection, found: list[Dataset]) -> list[Dataset]:
-    """The datasets, each with when and why it was retired, if it was."""
-    t = schema.dataset_retirements
-    retired = {r.dataset_id: r for r in conn.execute(sa.select(t))}  # few: one per retirement
-    return [
-        replace(d, retired_at=retired[d.id].retired_at, retired_reason=retired[d.id].reason)
-        if d.id in retired
-        else d
-        for d in found
+    found = [
+        row_to_dataset(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))
     ]
+    return _described(conn, found, complete=True, everything=True)
 
 
-def find(conn: Connection, text: str) -> list[Dataset]:
-    """Every version of the named dataset (newest last), narrowed by digest if given."""
+def retirements(conn: Connection, digests: list[str] | None = None) -> dict[str, Any]:
+    """The first retirement of the bytes with each digest (of these, or of all), recorded
+    under whatever name: retiring data retires it whatever it is called."""
+    r, d = schema.dataset_retirements, schema.datasets
+    q = (
+        sa.select(d.c.digest, r.c.id, r.c.reason, r.c.retired_at, r.c.retired_by)
+        .join(r, r.c.dataset_id == d.c.id)
+        .order_by(r.c.retired_at.desc(), r.c.id.desc())
+    )
+    if digests is not None:
+        q = q.where(d.c.digest.in_(digests))
+    return {row.digest: row for row in conn.execute(q)}  # few: the oldest is written last
+
+
+def _described(
+    conn: Connection, found: list[Dataset], *, complete: bool = False, everything: bool = False
+) -> list[Dataset]:
+    """The datasets, each with the other names its bytes are recorded under and when and why
+    the bytes were retired, if they were. ``complete``: ``found`` already holds every name
+    of its digests; ``everything``: it is every dataset version recorded."""
+    digests = sorted({d.digest for d in found})
+    pairs = [(d.name, d.digest) for d in found]
+    if not complete:
+        t = schema.datasets
+        q = sa.select(t.c.name, t.c.digest).where(t.c.digest.in_(digests))
+        pairs = [(r.name, r.digest) for r in conn.execute(q)]
+    names: dict[str, set[str]] = {}
+    for name, digest in pairs:
+        names.setdefault(digest, set()).add(name)
+    retired = retirements(conn, None if everything else digests)
+    described = []
+    for d in found:
+        at = retired.get(d.digest)
+        described.append(
+            replace(
+                d,
+                also_known_as=tuple(sorted(names.get(d.digest, set()) - {d.name})),
+                retired_at=None if at is None else at.retired_at,
+                retired_reason=None if at is None else at.reason,
+            )
+        )
+    return described
+
+
+def _named(conn: Connection, text: str) -> list[Dataset]:
     name, digest = parse_ref(text)
     t = schema.datasets
     q = sa.select(t).where(t.c.name == name).order_by(t.c.created_at)
@@ -82,13 +118,32 @@ def find(conn: Connection, text: str) -> list[Dataset]:
     found = [row_to_dataset(r) for r in conn.execute(q)]
     if not found:
         raise NotFound(f"dataset {text!r} not found")
-    return _with_retirements(conn, found)
+    return found
+
+
+def find(conn: Connection, text: str) -> list[Dataset]:
+    """Every version of the named dataset (newest last), narrowed by digest if given."""
+    return _described(conn, _named(conn, text))
+
+
+def same_content(conn: Connection, text: str) -> list[Dataset]:
+    """The dataset versions ``text`` names plus every one recorded under another name with
+    the same bytes (oldest first): what the data is, whatever it is called. Its users, its
+    impact and its retirement are computed over these."""
+    t = schema.datasets
+    digests = sorted({d.digest for d in _named(conn, text)})
+    q = sa.select(t).where(t.c.digest.in_(digests)).order_by(t.c.created_at, t.c.name)
+    found = [row_to_dataset(r) for r in conn.execute(q)]
+    return _described(conn, found, complete=True)
 
 
 def users(conn: Connection, dataset_ids: list[str]) -> dict[str, int]:
-    """How many versions (not deleted) used each dataset: trained, validated, tested or
-    evaluated on it."""
-    vd, ev, v = schema.version_datasets, schema.evaluations, schema.versions
+    """How many versions (not deleted) used the bytes of each dataset version, under any
+    name: trained, validated, tested or evaluated on them."""
+    vd, ev, v, d = schema.version_datasets, schema.evaluations, schema.versions, schema.datasets
+    shown = sa.select(d.c.id, d.c.digest).where(d.c.id.in_(dataset_ids))
+    digest_of: dict[str, str] = {r.id: r.digest for r in conn.execute(shown)}
+    digests = sorted(set(digest_of.values()))
     # Every user counted, then the deleted ones (few, found by their index) taken off: a join
     # of every use with its version costs more than the count itself.
     deleted = sa.select(v.c.id).where(v.c.deleted_at.is_not(None))
@@ -96,10 +151,14 @@ def users(conn: Connection, dataset_ids: list[str]) -> dict[str, int]:
     for sign, deleted_only in ((1, False), (-1, True)):
         arms = []
         for t in (vd, ev):
-            arm = sa.select(t.c.dataset_id, t.c.version_id).where(t.c.dataset_id.in_(dataset_ids))
+            arm = (
+                sa.select(d.c.digest, t.c.version_id)
+                .join(d, d.c.id == t.c.dataset_id)
+                .where(d.c.digest.in_(digests))
+            )
             arms.append(arm.where(t.c.version_id.in_(deleted)) if deleted_only else arm)
         used = sa.union(*arms).subquery()
-        q = sa.select(used.c.dataset_id, sa.func.count()).group_by(used.c.dataset_id)
-        for dataset_id, count in conn.execute(q):
-            counts[dataset_id] = counts.get(dataset_id, 0) + sign * count
-    return {dataset_id: count for dataset_id, count in counts.items() if count}
+        q = sa.select(used.c.digest, sa.func.count()).group_by(used.c.digest)
+        for digest, count in conn.execute(q):
+            counts[digest] = counts.get(digest, 0) + sign * count
+    return {i: counts[digest] for i, digest in digest_of.items() if counts.get(digest)}

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 CHUNK = 5000  # ids per IN list
 _EVALUATION = sa.literal("evaluation").label("role")
+_DATASET = schema.datasets.c.name.label("dataset")
 
 
 def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
@@ -40,8 +41,9 @@ def descendants(conn: Connection, roots: set[str]) -> dict[str, str]:
 
 
 def dataset_dependents(conn: Connection, ref: str) -> list[DependentVersion]:
-    """Versions that used a dataset (``NAME`` or ``NAME@DIGEST``) and all their descendants."""
-    return dependents(conn, [d.id for d in datasets.find(conn, ref)])
+    """Versions that used a dataset (``NAME`` or ``NAME@DIGEST``) and all their descendants:
+    its bytes, under whatever name they were used (as retiring it would flag)."""
+    return dependents(conn, [d.id for d in datasets.same_content(conn, ref)])
 
 
 def dependents(
@@ -58,14 +60,18 @@ def dependents(
     direct: dict[str, set[str]] = {}
     refs: dict[str, str] = {}
     used = (
-        sa.select(vd.c.version_id, vd.c.role, d.c.digest, m.c.name, v.c.number, v.c.deleted_at)
+        sa.select(
+            vd.c.version_id, vd.c.role, _DATASET, d.c.digest, m.c.name, v.c.number, v.c.deleted_at
+        )
         .join(d, d.c.id == vd.c.dataset_id)
         .join(v, v.c.id == vd.c.version_id)
         .join(m, m.c.id == v.c.model_id)
         .where(vd.c.dataset_id.in_(dataset_ids))
     )
     evaluated = (
-        sa.select(ev.c.version_id, _EVALUATION, d.c.digest, m.c.name, v.c.number, v.c.deleted_at)
+        sa.select(
+            ev.c.version_id, _EVALUATION, _DATASET, d.c.digest, m.c.name, v.c.number, v.c.deleted_at
+        )
         .join(d, d.c.id == ev.c.dataset_id)
         .join(v, v.c.id == ev.c.version_id)
         .join(m, m.c.id == v.c.model_id)
@@ -73,7 +79,8 @@ def dependents(
     )
     deleted_at: dict[str, str] = {}
     for row in conn.execute(sa.union_all(used, evaluated)):
-        direct.setdefault(row.version_id, set()).add(f"{row.role}:{row.digest[:12]}")
+        use = f"{row.role}:{row.dataset}@{row.digest[:12]}"  # the name it was used under
+        direct.setdefault(row.version_id, set()).add(use)
         refs[row.version_id] = f"{row.name}/{row.number}"
         if row.deleted_at is not None:
             deleted_at[row.version_id] = row.deleted_at

@@ -2,14 +2,15 @@
 
 Retiring ``NAME`` (every recorded version of the dataset) or ``NAME@DIGEST`` records the
 retirement, never deletable, and flags ``data-retired`` every version trained, validated,
-tested or evaluated on it and, through parent links, every descendant of those. The report
-also lists each alias that points at a flagged version: the deployments to look at first.
+tested or evaluated on it and, through parent links, every descendant of those. Retirement is
+about the bytes: the same bytes recorded under another name are retired with it, the versions
+that used them under that name are flagged too, and the report names every name. It also
+lists each alias that points at a flagged version: the deployments to look at first.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -22,12 +23,6 @@ from modelreg.reports import GC_NOTE as GC_NOTE
 from modelreg.values import check_reason as check_reason
 
 FLAG = "data-retired"
-
-
-def _retirements(conn: Connection, dataset_ids: list[str]) -> dict[str, Any]:
-    t = schema.dataset_retirements
-    rows = conn.execute(sa.select(t).where(t.c.dataset_id.in_(dataset_ids)))
-    return {r.dataset_id: r for r in rows}
 
 
 def _aliases_on(conn: Connection, version_ids: list[str]) -> list[AliasOnVersion]:
@@ -45,20 +40,16 @@ def _aliases_on(conn: Connection, version_ids: list[str]) -> list[AliasOnVersion
 
 
 def impact(conn: Connection, ref: str) -> DatasetImpact:
-    """What retiring ``ref`` touches (or touched): dataset versions, versions and aliases."""
-    found = same_data(conn, datasets.find(conn, ref))
-    retired = _retirements(conn, [d.id for d in found])
+    """What retiring ``ref`` touches (or touched): its bytes under every name they are
+    recorded under, the versions that used them under any of those names, and the aliases
+    on those versions."""
+    found = datasets.same_content(conn, ref)
     deleted: list[DeletedDependent] = []
     versions = lineage.dependents(conn, [d.id for d in found], deleted=deleted)
     return {
         "dataset": ref,
         "datasets": [
-            {
-                **d.to_dict(),
-                "retired": d.id in retired,
-                "retired_at": retired[d.id].retired_at if d.id in retired else None,
-                "reason": retired[d.id].reason if d.id in retired else None,
-            }
+            {**d.to_dict(), "retired": d.retired_at is not None, "reason": d.retired_reason}
             for d in found
         ],
         "versions": versions,
@@ -69,20 +60,10 @@ def impact(conn: Connection, ref: str) -> DatasetImpact:
     }
 
 
-def same_data(conn: Connection, found: list[datasets.Dataset]) -> list[datasets.Dataset]:
-    """``found`` plus every dataset version recorded under another name with the same bytes:
-    retiring data means retiring it whatever it was called."""
-    d = schema.datasets
-    digests = sorted({x.digest for x in found})
-    rows = conn.execute(sa.select(d).where(d.c.digest.in_(digests)).order_by(d.c.created_at))
-    return [datasets.row_to_dataset(r) for r in rows]
-
-
 def pending(conn: Connection, ref: str) -> list[datasets.Dataset]:
-    """The dataset versions that retiring ``ref`` would retire now; Conflict if none."""
-    found = same_data(conn, datasets.find(conn, ref))
-    already = _retirements(conn, [x.id for x in found])
-    todo = [x for x in found if x.id not in already]
+    """The dataset versions that retiring ``ref`` would retire now (its bytes, under every
+    name); Conflict if none."""
+    todo = [x for x in datasets.same_content(conn, ref) if x.retired_at is None]
     if not todo:
         raise Conflict(f"dataset {ref!r} is already retired")
     return todo
@@ -149,7 +130,8 @@ def retire(conn: Connection, ref: str, *, reason: str, actor: str) -> DatasetImp
         entity=ref,
         after={
             "reason": reason,
-            "digests": [d.digest for d in todo],
+            "names": sorted({d.name for d in todo}),
+            "digests": sorted({d.digest for d in todo}),
             "flagged": sorted(v["version"] for v in report["versions"] if v["id"] in flagged),
             "aliases": report["aliases"],
         },

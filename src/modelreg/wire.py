@@ -69,7 +69,7 @@ def model_from_json(data: Mapping[str, Any]) -> Model:
 
 
 def dataset_from_json(data: Mapping[str, Any]) -> Dataset:
-    return Dataset(**data)
+    return Dataset(**{**data, "also_known_as": tuple(data.get("also_known_as", ()))})
 
 
 def event_from_json(data: Mapping[str, Any]) -> AuditEvent:

@@ -38,7 +38,7 @@ def dataset(ctx: typer.Context) -> None:
 
 @commands.command("datasets")
 def datasets_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """List every recorded dataset version."""
+    """List every recorded dataset version, with the other names of the same bytes."""
     found = open_registry(ctx).datasets()
     if as_json:
         emit_json([d.to_dict() for d in found])
@@ -50,7 +50,8 @@ def datasets_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @dataset_app.command("show")
 def dataset_show(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = False) -> None:
-    """Show the recorded versions of a dataset: digest, URI, size, files."""
+    """Show the recorded versions of a dataset: digest, the other names of the same bytes,
+    URI, size, files, and when and why it was retired."""
     check_dataset_ref(ref)
     found = open_registry(ctx).dataset(ref)
     if as_json:
@@ -63,15 +64,21 @@ def dataset_show(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = Fals
 
 @dataset_app.command("models")
 def dataset_models(ctx: typer.Context, ref: DatasetRef, as_json: JsonOption = False) -> None:
-    """Every version that used a dataset, and every version derived from those."""
+    """Every version that used a dataset, and every version derived from those.
+
+    A dataset is its bytes: versions that used the same bytes under another name are listed
+    too (each row says the name it used), as retiring the dataset would flag them.
+    """
     check_dataset_ref(ref)
-    found = open_registry(ctx).dataset_models(ref)
+    reg = open_registry(ctx)
+    found = reg.dataset_models(ref)
     if as_json:
         emit_json(found)
         return
     from modelreg.cli import render
 
-    render.dataset_models(ref, found)
+    others = sorted({name for d in reg.dataset(ref) for name in d.also_known_as})
+    render.dataset_models(ref, found, others=others)
 
 
 # -- retirement ----------------------------------------------------------------------------
@@ -86,8 +93,9 @@ def dataset_impact(
 ) -> None:
     """What retiring a dataset touches, or touched: the versions and the aliases on them.
 
-    Versions trained, validated, tested or evaluated on it, their descendants through
-    parent links, and every alias pointing at one of them. Changes nothing.
+    Versions trained, validated, tested or evaluated on its bytes, under this name or any
+    other the same bytes are recorded under, their descendants through parent links, and
+    every alias pointing at one of them. Changes nothing.
     """
     at_most_one(json=as_json, markdown=as_markdown)
     check_dataset_ref(ref)
@@ -126,7 +134,9 @@ def dataset_retire(
 ) -> None:
     """Withdraw a dataset for good, and flag data-retired every version that depends on it.
 
-    The retirement is recorded and audited and cannot be undone. Flagged versions stay
+    Retirement is about the bytes: the same bytes recorded under another name are retired
+    with it, and the report names every name. The retirement is recorded and audited and
+    cannot be undone. Flagged versions stay
     readable; "pull" warns about them, and "pull --strict" refuses them. Prints the affected
     versions and the aliases on them: the deployments to look at first.
     """
