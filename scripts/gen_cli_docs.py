@@ -64,7 +64,7 @@ def _params(ctx: typer.Context) -> tuple[list[tuple[str, str]], list[tuple[str, 
             continue
         name, help_text = record
         if param.param_type_name == "argument":
-            # --help adds the Python type ("REF <str>"); the reference shows the metavar only.
+            # The metavar alone, as --help shows it (support.Command); "Optional." if it is.
             name = (param.metavar or str(param.name).upper()) + ("..." if param.nargs != 1 else "")
             help_text = (getattr(param, "help", None) or "") + (
                 "" if param.required else " Optional."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -154,6 +155,106 @@ def test_importing_the_package_stays_light() -> None:
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+STARTUP_PROBE = """
+import sys
+from modelreg.cli import main
+code = main({args!r})
+print("LOADED", sorted({{m.split(".")[0] for m in sys.modules}} & {heavy!r}), code)
+"""
+
+
+def _loaded_by(args: list[str], heavy: set[str], registry: Path) -> str:
+    import os
+    import subprocess
+
+    env = os.environ | {"MODELREG_URI": str(registry)}
+    code = STARTUP_PROBE.format(args=args, heavy=heavy)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return out.stdout.splitlines()[-1]
+
+
+def test_commands_load_only_what_they_use(tmp_path: Path) -> None:
+    """``modelreg --help`` loads no database, server or validation library; a read command
+    on a registry whose schema is current loads SQLAlchemy but neither Alembic (the schema
+    check is one query: ``Database.current_revision``) nor anything of the server, the HTTP
+    client, S3 or pydantic (``cli.support.PlainValues``)."""
+    import modelreg
+
+    registry = tmp_path / "reg"
+    reg = modelreg.connect(registry)
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    reg.register("m", tmp_path / "model.bin", metrics={"accuracy": 0.9})
+    reg.close()
+    server = {"fastapi", "starlette", "uvicorn", "jinja2", "httpx", "boto3", "botocore"}
+    heavy = {"sqlalchemy", "alembic", "pydantic", *server}
+    assert _loaded_by(["--help"], heavy, registry) == "LOADED [] 0"
+    for args in (["models"], ["show", "m/1"], ["versions", "m"], ["search", "--limit", "5"]):
+        assert _loaded_by(args, heavy, registry) == "LOADED ['sqlalchemy'] 0", args
+    # A registry behind the newest schema is still migrated, with Alembic.
+    new = tmp_path / "new"
+    assert _loaded_by(["models"], heavy, new) == "LOADED ['alembic', 'sqlalchemy'] 0"
+    database = db.Database(f"sqlite:///{new / 'registry.db'}")
+    assert database.current_revision() == db.HEAD_REVISION
+    database.dispose()
+
+
+def test_a_command_run_in_process_leaves_the_garbage_collector_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI sets the objects it made opening a registry aside from the collector while a
+    command runs (``cli.support.Session``); a caller running commands in its own process,
+    as these tests do, gets them back, and the collector on, when each command ends."""
+    import gc
+
+    from modelreg.cli import main
+
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    assert main(["--registry", str(tmp_path / "reg"), "models"]) == 0
+    assert main(["--registry", str(tmp_path / "reg"), "show", "nope"]) == 1
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    capsys.readouterr()
+
+
+def test_the_cli_checks_plain_values_as_typer_does() -> None:
+    """``PlainValues`` spares pydantic only where Typer's own check would return the value it
+    was given: for every parameter of every command, both give the same value or the same
+    error, on values as the command line and the defaults give them."""
+    import typer
+    from typer._click.exceptions import BadParameter
+    from typer._coercion import build_runtime_param
+
+    from modelreg.cli import app
+    from modelreg.cli.support import PlainValues
+
+    def outcome(check: Any, param: object, value: object) -> object:
+        try:
+            return check.coerce(value, param=param, ctx=ctx)
+        except BadParameter as exc:
+            return ("error", exc.format_message())
+
+    values = [None, "", "churn/3", "7", "0", "-1", "1e3", "x", 3, 0, (), ("a", "b"), ["a"], True]
+    root = typer.main.get_command(app)
+    ctx = typer.Context(root)
+    commands = [root, *root.commands.values()]
+    for group in [c for c in commands if hasattr(c, "commands")]:
+        commands += list(group.commands.values())
+    checked = 0
+    for command in commands:
+        for param in [*command.params, command.get_help_option(ctx)]:
+            if param is None:
+                continue
+            typers = build_runtime_param(param.type_descriptor)
+            for value in values:
+                ours = outcome(PlainValues(), param, value)
+                assert ours == outcome(typers, param, value), (command.name, param.name, value)
+                checked += 1
+    assert checked > 1000
 
 
 def test_a_registry_made_by_an_older_release_is_upgraded_in_place(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from modelreg.errors import Conflict, InvalidInput, Unavailable
+from modelreg.errors import Conflict, Gone, InvalidInput, NotFound, Unavailable
 from modelreg.timestamps import format_time as format_time
 from modelreg.timestamps import now as now
 
@@ -142,6 +142,7 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
+        self.where: str | None = None  # "the registry at ...", named in not-found errors
         try:
             memory = _in_memory(sa.engine.make_url(self.url))
             if not memory:
@@ -169,8 +170,19 @@ class Database:
         return self.engine.dialect.name
 
     def read(self, fn: Callable[[Connection], T]) -> T:
-        with self._reader.connect() as conn, conn.begin():
-            return fn(conn)
+        try:
+            with self._reader.connect() as conn, conn.begin():
+                return fn(conn)
+        except NotFound as exc:
+            self._name_registry(exc)
+            raise
+
+    def _name_registry(self, exc: NotFound) -> None:
+        """Say in a not-found error which registry was searched (``where``: set for an
+        embedded registry; a server's clients name the server instead)."""
+        if self.where and not isinstance(exc, Gone) and self.where not in exc.message:
+            exc.message = f"{exc.message} in {self.where}"
+            exc.args = (exc.message,)
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a write transaction, retrying transient conflicts with backoff."""
@@ -183,6 +195,9 @@ class Database:
                         # retired dataset's impact) and count on nothing changing in between.
                         conn.execute(_PG_WRITE_LOCK)
                     return fn(conn)
+            except NotFound as exc:
+                self._name_registry(exc)
+                raise
             except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
                 if not _is_transient(exc):
                     raise
@@ -226,11 +241,15 @@ class Database:
     # -- migrations ---------------------------------------------------------------------
 
     def current_revision(self) -> str | None:
+        """The schema's revision, None for a database without one: one query, no Alembic."""
         with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            row = conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
-            return None if row is None else str(row[0])
+            try:
+                row = conn.exec_driver_sql("SELECT version_num FROM alembic_version").first()
+            except sa.exc.DBAPIError as exc:
+                if _no_table(exc):
+                    return None
+                raise
+        return None if row is None else str(row[0])
 
     def migrate(self, *, lock_path: Path | None = None) -> None:
         """Bring the schema to the newest revision, once, even with many processes starting.

@@ -11,9 +11,13 @@ signatures, cards, traces, reproduction), ``integrations`` (webhooks, MLflow imp
 importing: the calls below mount each module's Typers, and no module of this package imports
 this one (tests/test_structure.py checks it).
 
-Start-up is kept cheap (``modelreg --help`` should take well under a third of a second), so
-nothing heavy is imported at module level: the registry, SQLAlchemy and Rich's tables are
-imported inside the commands that use them.
+Start-up is kept cheap (``modelreg --help`` within 0.2 s, a read such as ``modelreg show`` on
+an embedded registry within 0.5 s: benchmarks/bench_cli_startup.py). Nothing heavy is imported
+at module level: the registry, SQLAlchemy and Rich's tables are imported inside the commands
+that use them. :func:`main` builds only the command it runs (:func:`command_for`); values that
+need no checking skip Typer's pydantic check (``support.PlainValues``); the objects made by
+opening a registry are kept out of the garbage collector's walks (``support.Session``); and
+the schema check is one query, with Alembic loaded only to migrate (``db.Database.migrate``).
 
 Every error becomes one line ``error: <message>`` on stderr, in :func:`main` alone. Exit codes:
 0 ok; 1 a registry refusal (any ModelregError, an OSError) or a failed check (fsck, audit
@@ -27,9 +31,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
+from typer.main import get_command_name
 
 from modelreg.cli import (
     aliases,
@@ -42,16 +48,30 @@ from modelreg.cli import (
     trust,
     versions,
 )
-from modelreg.cli.support import Failure, Session, UsageProblem, help_if_bare, say
+from modelreg.cli.support import (
+    Command,
+    Failure,
+    Group,
+    Session,
+    UsageProblem,
+    help_if_bare,
+    say,
+)
 from modelreg.errors import ModelregError
 
-app = typer.Typer(
-    name="modelreg",
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        name="modelreg",
+        cls=Group,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = _new_app()
 
 
 def _show_version(value: bool) -> None:
@@ -87,7 +107,7 @@ def root(
     Every version's files, params, metrics and lineage, with a tamper-evident audit log.
     """
     help_if_bare(ctx)
-    session = Session(registry)
+    session = Session(registry, last_in_process=ctx.obj is OWN_PROCESS)
     ctx.obj = session
     ctx.call_on_close(session.close)
 
@@ -112,6 +132,20 @@ app.add_typer(integrations.import_app, name="import")
 app.add_typer(tokens.token_app, name="token")
 
 
+def _commands_show_plain_metavars(group: typer.Typer) -> None:
+    """Make every command of ``group`` and its sub-groups a :class:`support.Command`, whose
+    help shows ``NAME`` and ``PATH...`` where Typer's own shows ``NAME <str>``."""
+    for info in group.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = Command
+    for sub in group.registered_groups:
+        if isinstance(sub.typer_instance, typer.Typer):
+            _commands_show_plain_metavars(sub.typer_instance)
+
+
+_commands_show_plain_metavars(app)
+
+
 # -- entry point ---------------------------------------------------------------------------
 
 
@@ -128,15 +162,70 @@ def _os_message(exc: OSError) -> str:
     return str(exc)
 
 
+# The root's options that take a value: the command's name is the first word after them.
+ROOT_VALUE_OPTIONS = ("--registry",)
+
+
+def _invoked(args: Sequence[str]) -> str | None:
+    """The command or group ``args`` name, None if they name none (``--help``, ``--version``)."""
+    words = iter(args)
+    for word in words:
+        if word in ROOT_VALUE_OPTIONS:
+            next(words, None)
+        elif not word.startswith(ROOT_VALUE_OPTIONS):
+            return None if word.startswith("-") else word
+    return None
+
+
+def _only(name: str) -> typer.Typer | None:
+    """The app with its one command or group called ``name``; None if it has none."""
+    only = _new_app()
+    only.registered_callback = app.registered_callback
+    for info in app.registered_groups:
+        if info.name == name:
+            only.registered_groups.append(info)
+            return only
+        mounted = info.typer_instance
+        if isinstance(info.name, str) or mounted is None:
+            continue
+        for command in mounted.registered_commands:
+            callback = command.callback
+            called = command.name or (callback and get_command_name(callback.__name__))
+            if called == name:
+                lent = typer.Typer()  # mounted without a name, as the app's own Typers are
+                lent.registered_commands.append(command)
+                only.add_typer(lent)
+                return only
+    return None
+
+
+def command_for(args: Sequence[str]) -> Any:
+    """The Click command that runs ``args``: the app with only the command they name.
+
+    Typer builds every command of the app (about 30 ms: each function's signature and type
+    hints) before it runs one; its help and errors print the same either way. ``--help``, a
+    bare ``modelreg`` and a name the app does not know get the whole app.
+    """
+    name = _invoked(args)
+    only = _only(name) if name is not None else None
+    return typer.main.get_command(only if only is not None else app)
+
+
+# Given to the root as its context's object when the command is all its process runs.
+OWN_PROCESS = "the command line's own process"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (the console script exits with it)."""
-    command = typer.main.get_command(app)
+    """Run the command line; return the exit code (the console script exits with it).
+
+    Without ``argv`` (the console script, ``python -m modelreg.cli``) the command is all its
+    process runs: see ``support.Session``'s ``last_in_process``.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    command = command_for(args)
+    start = OWN_PROCESS if argv is None else None
     try:
-        result = command.main(
-            args=list(argv) if argv is not None else None,
-            prog_name="modelreg",
-            standalone_mode=False,
-        )
+        result = command.main(args=args, prog_name="modelreg", standalone_mode=False, obj=start)
     except UsageProblem as exc:
         return _fail(str(exc), 2)
     except Failure as exc:

@@ -8,14 +8,16 @@ Every value from the registry is printed literally (markup is off), never as Ric
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.filesize import decimal as _filesize
 from rich.padding import Padding
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 from rich.tree import Tree
 
@@ -79,20 +81,134 @@ def compact(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def table(*columns: str, title: str | None = None) -> Table:
-    t = Table(
-        *columns,
-        title=title,
-        title_justify="left",
-        title_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-    )
+class Listing(Table):
+    """A table made by :func:`table`: its columns are sized by :func:`fit` when printed."""
+
+    def __init__(self, *headers: str, title: str | None, elastic: Collection[str]) -> None:
+        super().__init__(
+            *headers,
+            title=title,
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            show_edge=False,
+        )
+        self.elastic = tuple(elastic)
+
+
+def table(*columns: str, title: str | None = None, elastic: Collection[str] = ()) -> Listing:
+    """A table of records. ``elastic`` names the columns that give up width first when the
+    terminal is too narrow, their long words cut with "..." (tags, then aliases): see
+    :func:`fit`."""
+    t = Listing(*columns, title=title, elastic=elastic)
     for column in t.columns:
         if column.header in DATE_COLUMNS:
             column.min_width = len("2026-11-01")  # wrap the time, never cut the date
     return t
+
+
+# Between two columns of a table(): a pad, the divider, a pad.
+GAP = 3
+# An elastic column keeps at least this many cells, and every number in it whole.
+ELASTIC_FLOOR = 8
+_NUMBER = re.compile(r"[-+]?\.?\d[\d.:,_+eE%-]*")
+
+
+def fit(t: Table, width: int) -> int:
+    """Size the columns of ``t`` for a terminal ``width`` cells wide, so that Rich breaks a
+    cell's lines only between words: a number, a date, a ``key=value`` pair, a reference is
+    never split across lines (left to itself, Rich narrows a column below its longest word
+    and folds it: ``train_accuracy=0`` over ``.9824``).
+
+    Each column starts as wide as its longest line. While the table is too wide:
+
+    1. columns wrap between words, the widest first, down to their longest word;
+       right-aligned and ``no_wrap`` columns (counts, sizes, references) keep lines whole;
+    2. the ``elastic`` columns, in the order named, then the ``fold`` ones (paths, URIs), go
+       below their longest word: their long words are cut with "..." (or folded);
+    3. then any column, the widest first.
+
+    In 2 and 3 a column keeps ``ELASTIC_FLOOR`` cells and every number in it whole: a number,
+    or a ``key=number``, is never cut. Returns how many cells too wide the table still is
+    (0 when it fits): a table that does not fit is left to Rich, which cuts every column.
+    """
+    spans = [_span(column) for column in t.columns]
+    if any(span is None for span in spans):
+        return 0  # a cell that is not text: Rich measures it
+    lows = [span[0] for span in spans if span is not None]
+    widths = [span[1] for span in spans if span is not None]
+    excess = sum(widths) + GAP * (len(widths) - 1) - width
+    excess = _narrow(widths, lows, excess)
+    floors = [
+        min(low, max(ELASTIC_FLOOR, _longest_number(column)))
+        for column, low in zip(t.columns, lows, strict=True)
+    ]
+    headers = [column.header for column in t.columns]
+    named = [headers.index(h) for h in getattr(t, "elastic", ()) if h in headers]
+    folded = [n for n, column in enumerate(t.columns) if column.overflow == "fold"]
+    for n in dict.fromkeys([*named, *folded]):
+        taken = max(0, min(excess, widths[n] - floors[n]))
+        widths[n] -= taken
+        excess -= taken
+    excess = _narrow(widths, floors, excess)
+    for column, w in zip(t.columns, widths, strict=True):
+        column.width = w
+    return excess
+
+
+def whole_width(t: Table) -> int:
+    """How many cells wide ``t`` is with every column at its longest word (0 if unknown)."""
+    spans = [_span(column) for column in t.columns]
+    if any(span is None for span in spans):
+        return 0
+    return sum(span[0] for span in spans if span is not None) + GAP * (len(spans) - 1)
+
+
+def _lines(column: Column) -> list[str] | None:
+    texts = []
+    for cell in [column.header, *column.cells]:
+        if isinstance(cell, Text):
+            texts.append(cell.plain)
+        elif isinstance(cell, str):
+            texts.append(cell)
+        else:
+            return None
+    return [line for text in texts for line in text.splitlines()]
+
+
+def _span(column: Column) -> tuple[int, int] | None:
+    """(longest word, longest line) of a column, within its min_width and max_width."""
+    lines = _lines(column)
+    if lines is None:
+        return None
+    longest = max((cell_len(line) for line in lines), default=0)
+    word = max((cell_len(w) for line in lines for w in line.split()), default=0)
+    if column.no_wrap or column.justify == "right":
+        word = longest
+    longest = max(longest, column.min_width or 0)
+    if column.max_width is not None:
+        longest = min(longest, column.max_width)
+    return min(word, longest), longest
+
+
+def _longest_number(column: Column) -> int:
+    """The longest word of the column that is a number, or a ``key=number``."""
+    words = (w for line in _lines(column) or [] for w in line.split())
+    numbers = (w for w in words if _NUMBER.fullmatch(w.rstrip(",;").rpartition("=")[2]))
+    return max((cell_len(w) for w in numbers), default=0)
+
+
+def _narrow(widths: list[int], floors: Sequence[int], excess: int) -> int:
+    """Take ``excess`` cells from the widest columns above their floor; return what is left."""
+    while excess > 0:
+        slack = [i for i, (w, floor) in enumerate(zip(widths, floors, strict=True)) if w > floor]
+        if not slack:
+            break
+        widest = max(slack, key=lambda i: widths[i])
+        widths[widest] -= 1
+        excess -= 1
+    return excess
 
 
 def grid(title: str, rows: Mapping[str, str] | Sequence[tuple[str, str]]) -> RenderableType:
@@ -105,14 +221,21 @@ def grid(title: str, rows: Mapping[str, str] | Sequence[tuple[str, str]]) -> Ren
     return section(title, t) if title else t
 
 
+INDENT = 2
+
+
 def section(title: str, body: RenderableType) -> RenderableType:
     """A bold heading with the body indented under it."""
-    return Group(Text(title, style="bold"), Padding(body, (0, 0, 0, 2), expand=False))
+    if isinstance(body, Listing):
+        fit(body, console().width - INDENT)
+    return Group(Text(title, style="bold"), Padding(body, (0, 0, 0, INDENT), expand=False))
 
 
 def print_all(*renderables: Any) -> None:
     out = console()
     for item in renderables:
+        if isinstance(item, Listing):
+            fit(item, out.width)
         out.print(item)
 
 
@@ -123,11 +246,10 @@ def models(found: Sequence[Model]) -> None:
     if not found:
         print_all("no models yet: register one with `modelreg register NAME PATH`")
         return
-    t = table("name", "versions", "latest", "aliases", "updated")
+    t = table("name", "versions", "latest", "aliases", "updated", elastic=["aliases"])
     t.columns[0].no_wrap = True
     t.columns[1].justify = "right"
     t.columns[2].justify = "right"
-    t.columns[3].overflow = "fold"
     for m in found:
         aliases = ", ".join(f"{a}->{n}" for a, n in m.aliases.items())
         latest = "-" if m.latest is None else str(m.latest)
@@ -141,23 +263,37 @@ def versions(found: Sequence[Version], *, empty: str) -> None:
         return
     # A flags column only when something is flagged: most listings have none to show.
     flagged = any(v.flags for v in found)
-    t = table("ref", "created", "aliases", "metrics", "tags", *(["flags"] if flagged else []))
+    headers = ["ref", "created", "aliases", "metrics", "tags", *(["flags"] if flagged else [])]
+    # Tags and aliases give up width first, cut with "...": a metric is never cut (see fit).
+    t = table(*headers, elastic=["tags", "aliases"])
     t.columns[0].no_wrap = True
     t.columns[1].max_width = 10  # the date above the time
-    for column in t.columns[2:]:
-        column.overflow = "fold"
-    t.columns[2].max_width = 14
-    t.columns[3].min_width = t.columns[4].min_width = 16
     for v in found:
         row = [
             v.ref,
             when(v.created_at),
-            ", ".join(v.aliases),
-            pairs(v.metrics, MAX_METRICS, compact, sep="\n"),  # one per line: no mid-word folds
+            "\n".join(v.aliases),
+            pairs(v.metrics, MAX_METRICS, compact, sep="\n"),  # one a line
             pairs(v.tags, MAX_TAGS, sep="\n"),
         ]
         t.add_row(*row, *([", ".join(v.flags)] if flagged else []))
+    if fit(t, console().width) > 0:  # too narrow for the columns: a block of lines a version
+        print_all(*(_version_lines(v) for v in found))
+        return
     print_all(t)
+
+
+def _version_lines(v: Version) -> RenderableType:
+    head = Text(v.ref, style="bold")
+    for fact in (when(v.created_at), ", ".join(v.aliases), ", ".join(v.flags)):
+        if fact:
+            head.append(f"  {fact}")
+    lines: list[RenderableType] = [head]
+    metrics = pairs(v.metrics, MAX_METRICS, compact, sep="  ")
+    for text in (metrics, pairs(v.tags, MAX_TAGS, sep="  ")):
+        if text:
+            lines.append(Padding(Text(text), (0, 0, 0, INDENT), expand=False))
+    return Group(*lines)
 
 
 def version(v: Version) -> None:
@@ -410,6 +546,11 @@ def lineage(found: dict[str, Any]) -> None:
 # -- datasets ---------------------------------------------------------------
 
 
+def also_known_as(names: Sequence[str]) -> str:
+    """The other names the same bytes are recorded under, as words; "" if none."""
+    return f"also known as {', '.join(names)}" if names else ""
+
+
 def datasets(found: Sequence[Dataset]) -> None:
     if not found:
         print_all("no datasets recorded yet")
@@ -420,8 +561,11 @@ def datasets(found: Sequence[Dataset]) -> None:
     t.columns[3].justify = "right"
     for d in found:
         retired = when(d.retired_at) if d.retired_at else ""
-        cells = [d.name, short(d.digest), size(d.size), str(d.file_count), when(d.created_at)]
-        t.add_row(*cells, retired)
+        name = Text(d.name)
+        if d.also_known_as:
+            name.append(f"\n{also_known_as(d.also_known_as)}", style="dim")
+        cells: list[Text | str] = [name, short(d.digest), size(d.size), str(d.file_count)]
+        t.add_row(*cells, when(d.created_at), retired)
     print_all(t)
 
 
@@ -434,6 +578,11 @@ def dataset_versions(found: Sequence[Dataset]) -> None:
                 f"{d.name}@{short(d.digest)}",
                 {
                     "sha256": d.digest,
+                    **(
+                        {"also known as": f"{', '.join(d.also_known_as)} (the same bytes)"}
+                        if d.also_known_as
+                        else {}
+                    ),
                     "uri": d.uri,
                     "size": f"{size(d.size)} in {count(d.file_count, 'file')}",
                     "recorded": when(d.created_at),
@@ -448,14 +597,17 @@ def dataset_versions(found: Sequence[Dataset]) -> None:
     print_all(*out)
 
 
-def dataset_models(ref: str, found: Sequence[dict[str, Any]]) -> None:
+def dataset_models(ref: str, found: Sequence[dict[str, Any]], *, others: Sequence[str]) -> None:
+    """The versions that depend on a dataset's bytes; ``others``: the other names of them."""
+    named = f"{ref} ({also_known_as(others)}: the same bytes)" if others else ref
     if not found:
-        print_all(f"no version uses {ref}")
+        print_all(f"no version uses {named}")
         return
-    t = table("version", "relation", "uses", "via", title=f"versions that depend on {ref}")
+    t = table("version", "relation", "uses", "via")
+    t.columns[2].overflow = "fold"
     for row in found:
         t.add_row(row["version"], row["relation"], ", ".join(row["uses"]), row["via"] or "")
-    print_all(t)
+    print_all(Text(f"versions that depend on {named}", style="bold"), t)
 
 
 # -- audit ---------------------------------------------------------------------------------

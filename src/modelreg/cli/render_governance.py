@@ -11,6 +11,9 @@ from typing import Any, Literal
 from rich.text import Text
 
 from modelreg.cli.render import (
+    Listing,
+    also_known_as,
+    console,
     grid,
     number,
     pairs,
@@ -20,6 +23,7 @@ from modelreg.cli.render import (
     signed,
     table,
     when,
+    whole_width,
 )
 from modelreg.cli.support import count
 from modelreg.reports import GC_NOTE
@@ -41,16 +45,19 @@ def retirement(
     ref, found, used = report["dataset"], report["datasets"], report["versions"]
     flagged = count(len(used), "version")
     retired = [d for d in found if d["retired"]]
+    # Retirement is about the bytes: say every other name they are recorded under.
+    others = [n for n in dict.fromkeys(d["name"] for d in found) if n != ref.partition("@")[0]]
+    named = f"{ref} ({also_known_as(sorted(others))})" if others else ref
     if mode == "retired":
-        head = f"retired {ref}: flagged {flagged} data-retired; reason: {reason}"
+        head = f"retired {named}: flagged {flagged} data-retired; reason: {reason}"
     elif mode == "dry-run":
-        head = f"dry run: retiring {ref} would flag {flagged} data-retired; reason: {reason}"
+        head = f"dry run: retiring {named} would flag {flagged} data-retired; reason: {reason}"
     elif not retired:
-        head = f"retiring {ref} would flag {flagged} data-retired"
+        head = f"retiring {named} would flag {flagged} data-retired"
     else:
         reasons = "; ".join(dict.fromkeys(d["reason"] for d in retired))
         some = "" if len(retired) == len(found) else f" ({len(retired)} of {len(found)} versions)"
-        head = f"{ref} is retired{some}: {flagged} flagged data-retired; reason: {reasons}"
+        head = f"{named} is retired{some}: {flagged} flagged data-retired; reason: {reasons}"
     out: list[Any] = [Text(head, style="bold")]
     states = {
         f"{d['name']}@{short(d['digest'])}": (
@@ -105,17 +112,27 @@ def evaluations(ref: str, found: Sequence[dict[str, Any]]) -> None:
     if not found:
         print_all(f"no evaluations of {ref}: record one with `modelreg evaluate`")
         return
+    t = _evaluations(ref, found, narrow=False)
+    if whole_width(t) > console().width:
+        t = _evaluations(ref, found, narrow=True)
+    print_all(t)
+
+
+def _evaluations(ref: str, found: Sequence[dict[str, Any]], *, narrow: bool) -> Listing:
+    """One line an evaluation, or if ``narrow`` the digest under the dataset's name and one
+    metric a line, rather than cut."""
     t = table("at", "version", "dataset", "metrics", "by", title=f"evaluations of {ref}")
-    t.columns[3].overflow = "fold"
+    t.columns[1].no_wrap = True
     for e in found:
+        name, digest = e["dataset"]["name"], short(e["dataset"]["digest"])
         t.add_row(
             when(e["created_at"]),
             e["version"],
-            _dataset_label(e["dataset"]),
-            pairs(e["metrics"], fmt=number),
+            f"{name}\n@{digest}" if narrow else f"{name}@{digest}",
+            pairs(e["metrics"], fmt=number, sep="\n" if narrow else ", "),
             e["created_by"],
         )
-    print_all(t)
+    return t
 
 
 def _compared_on(found: dict[str, Any]) -> str:

@@ -45,7 +45,9 @@ def server(
             " MODELREG_S3_ENDPOINT, credentials from AWS_*). Needed with --db.",
         ),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="Server processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=64, metavar="N", help="Server processes.")
+    ] = 1,
     auth: Annotated[
         bool,
         typer.Option("--auth", help="Require a token (Authorization: Bearer) on every request."),

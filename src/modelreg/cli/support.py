@@ -8,18 +8,151 @@ Nothing heavy is imported here: this module loads with ``modelreg --help``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from modelreg.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from typer._click import Context, HelpFormatter
+
 T = TypeVar("T")
+
+
+class Command(TyperCommand):
+    """A command whose help names an argument as its usage line does, by its metavar alone:
+    ``NAME``, ``PATH...``, ``[FILTER]``. (Typer writes ``{NAME}`` in the usage line and
+    ``NAME <str>``, ``PATH <list[Path]>`` in the list, the Python type showing through.) An
+    option given no metavar shows its name, ``--port PORT``, not ``--port <int range>``.
+
+    ``cli/__init__.py`` makes every command of the app one of these.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if not isinstance(param, TyperOption) or param.is_flag or param.count:
+                continue
+            if param.metavar is None and param.name:
+                param.metavar = param.name.upper()
+        check_plain_values_first(self.params)
+
+    def get_help_option(self, ctx: Context) -> TyperOption | None:
+        option = super().get_help_option(ctx)
+        check_plain_values_first([option])
+        return option
+
+    def collect_usage_pieces(self, ctx: Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = _argument_name(param, repeat=False)
+                name = name if param.required else f"[{name}]"
+                pieces.append(name + ("..." if param.nargs != 1 else ""))
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, TyperArgument):
+                arguments.append((_argument_name(param, repeat=True), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class Group(TyperGroup):
+    """The app's root: its options' values are checked as a :class:`Command`'s are."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        check_plain_values_first(self.params)
+
+    def get_help_option(self, ctx: Context) -> TyperOption | None:
+        option = super().get_help_option(ctx)
+        check_plain_values_first([option])
+        return option
+
+
+def check_plain_values_first(params: Sequence[Any]) -> None:
+    """Let each parameter's value go through :class:`PlainValues` before Typer's own check.
+
+    Typer (0.29) checks every value with a pydantic TypeAdapter, built on first use: every
+    command, even ``show REF`` given one word, loads pydantic (about 70 ms, the most costly
+    part of the CLI's start after SQLAlchemy) to hand back the str it was given. Where Typer
+    keeps that check elsewhere, this does nothing and Typer checks as before.
+    """
+    for param in params:
+        if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
+            setattr(param, "_runtime_param", PlainValues())  # noqa: B010 (Typer's own slot)
+
+
+class PlainValues:
+    """Typer's check of one parameter's value, but for the values that need none.
+
+    None, text for a ``str``, a whole number within bounds for an ``int``, and texts for a
+    ``list[str]`` are returned as Typer would return them, without loading pydantic. Any
+    other value (a path, a float, a choice, a number out of bounds, anything malformed) goes
+    to Typer's own check, built on first use, so its result and its error are Typer's.
+    """
+
+    def __init__(self) -> None:
+        self._typer: Any = None
+
+    def coerce(self, value: Any, *, param: Any, ctx: Any) -> Any:
+        plain = _plain_value(param, value)
+        if plain is not _NOT_PLAIN:
+            return plain
+        if self._typer is None:
+            from typer._coercion import build_runtime_param
+
+            self._typer = build_runtime_param(param.type_descriptor)
+        return self._typer.coerce(value, param=param, ctx=ctx)
+
+
+_NOT_PLAIN = object()
+
+
+def _plain_value(param: Any, value: Any) -> Any:
+    many = param.multiple or param.nargs == -1
+    if value is None:
+        return () if many else None
+    described = param.type_descriptor
+    if described.parameter_info.parser is not None or described.file_annotation is not None:
+        return _NOT_PLAIN
+    kind = described.annotation
+    if kind is str and not many and isinstance(value, str):
+        return value
+    if kind == list[str] and many and isinstance(value, (list, tuple)):
+        return list(value) if all(isinstance(v, str) for v in value) else _NOT_PLAIN
+    if kind is int and not many:
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            value = int(value)
+        low, high = getattr(param, "min", None), getattr(param, "max", None)
+        if type(value) is int and (low is None or value >= low) and (high is None or value <= high):
+            return value
+    return _NOT_PLAIN
+
+
+def _argument_name(param: TyperArgument, *, repeat: bool) -> str:
+    name = param.metavar or str(param.name).upper()
+    return name + ("..." if repeat and param.nargs != 1 else "")
 
 
 class UsageProblem(Exception):
@@ -32,17 +165,27 @@ class Failure(Exception):
 
 class Session:
     """The registry location given on the command line, opened on first use and closed
-    when the command ends."""
+    when the command ends.
 
-    def __init__(self, uri: str | None) -> None:
+    ``last_in_process``: the process ends with the command, so what opening the registry set
+    aside from the garbage collector (:func:`_spared_by_the_collector`) stays aside: given
+    back, it would be walked once more as the interpreter exits (about 40 ms). A caller
+    running commands in its own process gets it back when each command ends.
+    """
+
+    def __init__(self, uri: str | None, *, last_in_process: bool = False) -> None:
         self.uri = uri
+        self.last_in_process = last_in_process
         self._registry: Any = None
+        self._frozen = False
 
     def registry(self) -> Any:
         if self._registry is None:
             from modelreg.locations import connect
 
-            self._registry = connect(self.uri)
+            with _spared_by_the_collector():
+                self._registry = connect(self.uri)
+            self._frozen = True
         return self._registry
 
     def close(self) -> None:
@@ -50,6 +193,30 @@ class Session:
         if close is not None:
             close()
         self._registry = None
+        if self._frozen and not self.last_in_process:
+            gc.unfreeze()  # what _spared_by_the_collector set aside is the collector's again
+            self._frozen = False
+
+
+@contextlib.contextmanager
+def _spared_by_the_collector() -> Iterator[None]:
+    """Make objects that last as long as the command, out of the garbage collector's way.
+
+    Opening a registry imports SQLAlchemy and the stores: some 90,000 objects, which the
+    cyclic collector would walk over and over while they are made (about 50 ms, a sixth of
+    ``modelreg show``). It is paused meanwhile, and once they are made they are set aside
+    (``gc.freeze``) so that it does not walk them again; ``Session.close`` gives them back
+    (``gc.unfreeze``) unless the process ends with the command. The few hundred cycles the
+    imports leave unreachable wait until then.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def open_registry(ctx: typer.Context) -> Any:

@@ -254,9 +254,10 @@ def reproduce(
     recorded), check_data.py (checks each dataset's digest) and reproduce.sh. --run checks the
     data (exit 1 naming the dataset that differs, before anything is installed), clones the
     commit and applies the diff, installs the lock with "pip install --no-deps" (from pip's
-    cache or --find-links) and modelreg from the source the running modelreg came from, runs
-    the recorded command with MODELREG_URI set to a scratch registry, and compares the new
-    version with the registered one: exit 0 when identical byte for byte, 1 otherwise. Only a
+    cache or --find-links) and the running modelreg (a wheel packed from its own files: no
+    build tools needed), runs the recorded command with every modelreg.connect() opening a
+    scratch registry (whatever location the script names), and compares the new version
+    with the registered one: exit 0 when identical byte for byte, 1 otherwise. Only a
     version registered in a run (reg.start_run) records enough to be reproduced.
     """
     check_ref(ref)
