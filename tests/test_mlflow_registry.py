@@ -386,7 +386,7 @@ def test_promotion_gates_hold_production_against_mlflow_clients(any_server: Serv
     for refused in seen[:2]:
         assert refused["code"] == "INVALID_STATE"
         assert "churn@production is protected" in refused["message"]
-        assert "approvals: 0 of 1" in refused["message"]
+        assert "churn/2 has 0 approvals and the policy needs 1" in refused["message"]
     assert seen[2:] == ["None", "Production"]
     refused = any_server.http.post(
         f"{API}/model-versions/transition-stage",

@@ -78,6 +78,88 @@ def test_search_box_uses_the_search_language(served: Server) -> None:
     assert "search" in bad.text.lower() or "expected" in bad.text.lower()
 
 
+def test_search_box_takes_the_order_and_limit_a_search_ends_with(served: Server) -> None:
+    def found(q: str) -> list[str]:
+        twin = served.http.get("/api/v1/pages/models", params={"q": q}).json()
+        return [v["ref"] for v in twin["results"]]
+
+    assert found("name = 'demo'") == ["demo/2", "demo/1"]  # newest first by default
+    assert found("name = 'demo' order by number asc") == ["demo/1", "demo/2"]
+    assert found("name = 'demo' order by number asc limit 1") == ["demo/1"]
+    assert (
+        served.http.get("/api/v1/pages/models", params={"q": "limit 1", "offset": 50}).json()[
+            "results"
+        ]
+        == []
+    )
+
+
+def test_the_search_box_suggests_searches_that_match_this_registry(served: Server) -> None:
+    examples = pages.search_examples(served.registry)
+    # demo/2 is the newest version with a metric: accuracy 0.95, tag note=<b>bold</b>
+    assert examples == [
+        "metrics.accuracy >= 0.95 and tags.note = '<b>bold</b>'",
+        "name = 'demo' order by metrics.accuracy desc limit 5",
+    ]
+    for q in examples:
+        assert served.registry.search(q)
+    text = page(served, "/").text
+    [placeholder] = re.findall(r'placeholder="([^"]*)"', text)
+    assert html.unescape(placeholder) == examples[0]
+    assert '<a href="/search-language" class="hint" id="search-help">' in text
+
+
+@pytest.mark.parametrize(
+    ("value", "cut"),
+    [
+        (0.9824, 0.98),
+        (0.95, 0.95),
+        (0.98, 0.98),
+        (123.4, 120),
+        (-0.0512, -0.052),
+        (7, 7),
+        (0.0, 0.0),
+    ],
+)
+def test_an_example_search_cuts_a_metric_to_two_digits_below_it(value: float, cut: float) -> None:
+    assert pages._round_down(value) == cut
+    assert pages._round_down(value) <= value
+
+
+def test_the_search_language_page_says_what_the_docs_say(served: Server) -> None:
+    text = page(served, "/search-language").text
+    links = re.findall(r'<li><a href="/\?q=([^"]+)"><code>([^<]+)</code></a></li>', text)
+    shown = [(urllib.parse.unquote(html.unescape(q)), html.unescape(code)) for q, code in links]
+    assert shown == [(q, q) for q in pages.search_examples(served.registry)]
+    assert "<code>metrics.KEY</code>" in text
+    assert "<li>Operators:" in text
+    assert "order by FIELD [asc|desc], ..." in text
+    # One text, two places: the page renders the packaged Markdown, which docs/concepts.md
+    # repeats under its own heading.
+    packaged = (Path(pages.__file__).parent / "templates" / "search_language.md").read_text()
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "concepts.md").read_text()
+    section = docs.split("\n## The search language\n\n", 1)[1].split("\n## ", 1)[0]
+    assert section == packaged, (
+        "docs/concepts.md's section on the search language must repeat"
+        " src/modelreg/ui/templates/search_language.md word for word"
+    )
+
+
+def test_a_forced_alias_move_shows_who_forced_it_and_why(served: Server) -> None:
+    reg = served.registry
+    reg.set_policy("demo", "production", approvals=1)
+    reg.set_alias("demo", "production", "demo/1", force=True, reason="roll back <INC-9>")
+    text = page(served, "/models/demo").text
+    row = text.split('id="alias-history"')[1].split("</tr>")[1]
+    assert "/models/demo/versions/1" in row
+    forced = f'<span class="flag">forced</span> by {reg.actor}, because: <q>roll back &lt;INC-9&gt;'
+    assert forced in row
+    assert "<li>demo/1 has 0 approvals and the policy needs 1 (each maintainer" in row
+    twin = served.http.get("/api/v1/pages/models/demo").json()
+    moves = [(m["version"], (m["override"] or {}).get("reason")) for m in twin["alias_history"]]
+    assert moves == [("demo/1", "roll back <INC-9>"), ("demo/2", None)]
+
+
 def test_model_page_sorts_versions_and_charts_each_metric(served: Server) -> None:
     text = page(served, "/models/demo", params={"sort": "metrics.accuracy", "order": "asc"}).text
     rows = re.findall(r'<tr data-ref="(demo/\d+)">', text)
@@ -156,6 +238,39 @@ def test_datasets_pages_list_data_and_the_versions_that_used_it(served: Server) 
     twin = served.http.get("/api/v1/pages/datasets/train-data").json()
     assert [(d["version"], d["relation"]) for d in twin["dependents"]] == [("demo/2", "direct")]
     assert served.http.get("/datasets/nothing-here").status_code == 404
+
+
+def test_dataset_pages_name_every_name_of_the_bytes_and_count_what_retiring_flags(
+    served: Server,
+) -> None:
+    reg = served.registry
+    data = _file(served, b"id,churned\n1,0\n", "train.csv")
+    model = _file(served, b"weights")
+    reg.register("churn", model, datasets=[{"path": data, "name": "churn-train"}])
+    base = reg.register("base", model, datasets=[data])  # recorded as train.csv
+    reg.register("tuned", model, parents=[base.ref])
+    listed = {d["name"]: d for d in served.http.get("/api/v1/pages/datasets").json()["datasets"]}
+    assert listed["churn-train"]["also_known_as"] == ["train.csv"]
+    assert listed["churn-train"]["used_by"] == listed["train.csv"]["used_by"] == 2  # either name
+    text = page(served, "/datasets").text
+    assert 'also known as <a href="/datasets/train.csv">train.csv</a>' in text
+
+    twin = served.http.get("/api/v1/pages/datasets/churn-train").json()
+    assert twin["also_known_as"] == ["train.csv"]
+    impact = reg.dataset_impact("churn-train")
+    assert twin["dependents"] == impact["versions"]  # the page lists what retiring flags
+    assert (twin["direct"], twin["descendants"]) == (2, 1)
+    text = page(served, "/datasets/churn-train").text
+    assert re.search(r'id="also-known-as">Also known as <a href="/datasets/train.csv">', text)
+    assert "train:train.csv@" in text  # base/1 used the bytes under the other name
+
+    reg.retire_dataset("churn-train", reason="erasure <request> 17")
+    for name in ("churn-train", "train.csv"):
+        [shown] = served.http.get(f"/api/v1/pages/datasets/{name}").json()["versions"]
+        assert shown["retired_reason"] == "erasure <request> 17"
+        text = page(served, f"/datasets/{name}").text
+        assert re.search(r'<td class="retired">.*: erasure &lt;request&gt; 17</td>', text)
+    assert 'title="retired' in page(served, "/datasets").text
 
 
 def test_audit_page_filters_and_verifies_the_chain(served: Server) -> None:

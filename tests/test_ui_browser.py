@@ -83,6 +83,60 @@ class Site:
         return found
 
 
+def graph_layout(page: Page) -> dict[str, Any]:
+    """Where the lineage graph drew each node (its box, label included) and each edge's
+    label, in pixels of the graph's box, and the box's size."""
+    page.wait_for_function("() => window.modelreg.graph !== null")
+    found: dict[str, Any] = page.evaluate(
+        """() => {
+            const cy = window.modelreg.graph;
+            const box = (b) => ({x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2});
+            return {
+                nodes: cy.nodes().map(n => ({id: n.id(), label: n.data("label"), box: box(
+                    n.renderedBoundingBox({includeLabels: true, includeOverlays: false}))})),
+                edge_labels: cy.edges().filter(e => e.data("label")).map(e => ({id: e.id(),
+                    box: box(e.renderedBoundingBox({includeNodes: false, includeEdges: false,
+                                                    includeLabels: true}))})),
+                width: cy.width(),
+                height: cy.height(),
+                zoom: cy.zoom(),
+            };
+        }"""
+    )
+    return found
+
+
+def _apart(a: dict[str, float], b: dict[str, float]) -> bool:
+    return a["x2"] <= b["x1"] or b["x2"] <= a["x1"] or a["y2"] <= b["y1"] or b["y2"] <= a["y1"]
+
+
+def assert_labels_apart(layout: dict[str, Any]) -> None:
+    """No two nodes (their labels included) overlap, no edge label overlaps a node or another
+    edge label, and everything lies inside the graph's box."""
+    shapes = [(n["id"], n["box"]) for n in layout["nodes"]]
+    shapes += [(f"label of {e['id']}", e["box"]) for e in layout["edge_labels"]]
+    for i, (one, a) in enumerate(shapes):
+        for other, b in shapes[i + 1 :]:
+            assert _apart(a, b), f"{one} {a} overlaps {other} {b}"
+        inside = a["x1"] >= 0 and a["y1"] >= 0
+        inside = inside and a["x2"] <= layout["width"] and a["y2"] <= layout["height"]
+        assert inside, f"{one} {a} is outside the graph's {layout['width']}x{layout['height']}"
+
+
+def one_line_rows(page: Page, table: str) -> list[float]:
+    """How many lines tall each body row of ``table`` is: its height over one line of its
+    cells' text, padding and border left out."""
+    ratios: list[float] = page.locator(f"{table} tbody tr").evaluate_all(
+        """rows => rows.map(row => {
+            const cell = getComputedStyle(row.cells[0]);
+            const chrome = parseFloat(cell.paddingTop) + parseFloat(cell.paddingBottom)
+                + parseFloat(cell.borderBottomWidth);
+            return (row.getBoundingClientRect().height - chrome) / parseFloat(cell.lineHeight);
+        })"""
+    )
+    return ratios
+
+
 def _serve(root: Path, live_server: LiveServer, *, auth: bool = False) -> tuple[LocalRegistry, str]:
     registry = LocalRegistry(root, actor="tester")
     return registry, live_server.mount(create_app(registry, auth=auth))
@@ -233,10 +287,127 @@ def test_lineage_graph_has_the_expected_nodes_and_edges(site: Site) -> None:
     y = {node: p["y"] for (node, _), p in zip(graph["nodes"], graph["placed"], strict=True)}
     assert max(y[d] for d in train) < y[run] < y[me] < y[child]
     assert y[parent] < y[me]
+    assert_labels_apart(graph_layout(page))
     screenshot(page, "lineage")
     # Each version node links to its page.
     page.evaluate(f"() => window.modelreg.graph.$id('{child}').emit('tap')")
     page.wait_for_url(re.compile(rf"/models/{MAIN}/versions/{CHILD.split('/')[1]}$"))
+
+
+def test_a_crowded_lineage_graph_keeps_every_label_apart(
+    tmp_path: Path, live_server: LiveServer, page: Page, page_errors: PageErrors
+) -> None:
+    """Six datasets with long names side by side, two parents and three children: every box
+    and label stays clear of the others, a label too long for its box is cut with an
+    ellipsis, and the node's tooltip gives it whole."""
+    long = "customer-churn-features-2026-q3-with-extra-long-suffix"
+    names = [f"{long}-{i}" for i in range(6)]
+    for name in names:
+        (tmp_path / f"{name}.csv").write_text(f"x\n{name}\n")
+    (tmp_path / "m.bin").write_text("m")
+    registry = LocalRegistry(tmp_path / "reg", actor="tester")
+    try:
+        for parent in ("base-model-one", "base-model-two"):
+            registry.register(parent, tmp_path / "m.bin")
+        with registry.start_run(name="a run with a fairly long name too") as run:
+            datasets = [{"path": str(tmp_path / f"{n}.csv"), "name": n} for n in names]
+            me = run.register("churn", tmp_path / "m.bin", datasets=datasets,
+                              parents=["base-model-one/1", "base-model-two/1"])  # fmt: skip
+        for _ in range(3):
+            registry.register("churn", tmp_path / "m.bin", parents=[me.ref])
+        url = live_server.mount(create_app(registry))
+        page.goto(f"{url}/models/churn/versions/1")
+        layout = graph_layout(page)
+        assert len(layout["nodes"]) == 1 + 1 + 6 + 2 + 3
+        assert_labels_apart(layout)
+        labels = {n["id"]: n["label"] for n in layout["nodes"]}
+        node = next(i for i in labels if i.startswith(f"dataset:{names[0]}@"))
+        assert labels[node].startswith(names[0][:25] + "\u2026\n")  # cut, with its digest below
+        screenshot(page, "lineage-crowded")
+        # The whole label is the node's tooltip.
+        where = page.evaluate(f"() => window.modelreg.graph.$id({node!r}).renderedPosition()")
+        graph = page.locator("#lineage-graph")
+        graph.hover(position={"x": where["x"], "y": where["y"]})
+        digest = node.rpartition("@")[2]
+        assert graph.get_attribute("title") == f"dataset: {names[0]} {digest[:12]}"
+        assert page_errors == []
+    finally:
+        registry.close()
+
+
+def test_the_versions_table_has_one_line_rows_and_scrolls_to_its_last_column(site: Site) -> None:
+    page = site.open(f"/models/{MAIN}")
+    ratios = one_line_rows(page, "#versions")
+    assert len(ratios) == 5
+    assert all(ratio < 1.5 for ratio in ratios), ratios  # one line each, alias badges too
+    box = page.locator("#versions").locator("xpath=..")
+    last = page.locator("#versions thead th").last
+    assert last.inner_text() == "Status"
+
+    def seen() -> float:
+        """How much of the last column's header shows inside the table's box (0 to 1)."""
+        shown: float = page.evaluate(
+            """([box, cell]) => {
+                const b = box.getBoundingClientRect(), c = cell.getBoundingClientRect();
+                const width = Math.min(b.right, c.right) - Math.max(b.left, c.left);
+                return Math.max(0, width) / c.width;
+            }""",
+            [box.element_handle(), last.element_handle()],
+        )
+        return shown
+
+    # The demo's columns are wider than the page: the last ones are hidden, and the box says so.
+    assert seen() == 0
+    assert box.get_attribute("data-more") is not None
+    # A sideways scroll over the table brings them into view, whole.
+    box.hover()
+    for _ in range(20):
+        page.mouse.wheel(400, 0)
+        if box.get_attribute("data-more") is None:
+            break
+    page.wait_for_function("(box) => !box.hasAttribute('data-more')", arg=box.element_handle())
+    assert seen() == 1
+    right = page.evaluate("(cell) => cell.getBoundingClientRect().right", last.element_handle())
+    assert right <= page.viewport_size["width"]  # type: ignore[index]
+    screenshot(page, "versions-scrolled")
+    # From the keyboard too: the box takes the focus, and the arrow keys scroll it.
+    page.evaluate("(box) => { box.scrollLeft = 0; }", box.element_handle())
+    page.wait_for_function("(box) => box.hasAttribute('data-more')", arg=box.element_handle())
+    box.focus()
+    for _ in range(40):
+        page.keyboard.press("ArrowRight")
+    # (the browser scrolls smoothly: wait for the scroll to reach the end)
+    page.wait_for_function("(box) => !box.hasAttribute('data-more')", arg=box.element_handle())
+    assert seen() == 1
+
+
+def test_the_search_box_suggests_a_search_that_matches_and_explains_the_language(
+    site: Site,
+) -> None:
+    page = site.open("/")
+    suggested = page.get_by_label("Search versions").get_attribute("placeholder")
+    assert suggested
+    assert site.registry.search(suggested)  # the suggestion matches the demo's versions
+    page.get_by_label("Search versions").fill(suggested)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"\?q="))
+    found = page.locator("#results tbody tr td:first-child a").all_inner_texts()
+    assert found == [v.ref for v in site.registry.search(suggested, order_by="created_at desc")]
+    assert all(ratio < 1.5 for ratio in one_line_rows(page, "#results"))
+    # The link beside the box explains the language, with examples that match.
+    page = site.open("/")
+    page.get_by_role("link", name="the search language").click()
+    page.wait_for_url(re.compile("/search-language$"))
+    language = page.locator("#language").inner_text()
+    for part in ("metrics.KEY", "order by", "limit N", "and", "or", "not", "parentheses"):
+        assert part in language
+    examples = page.locator("#examples a")
+    assert examples.count() == 2
+    assert examples.first.inner_text() == suggested
+    examples.nth(1).click()
+    page.wait_for_url(re.compile(r"\?q=name"))
+    assert page.locator("#results tbody tr").count() >= 1
+    screenshot(page, "search-example")
 
 
 def test_an_alias_url_shows_the_version_it_names(site: Site) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, promotion, schema, versions
 from modelreg.db import now
 from modelreg.errors import InvalidInput, NotFound, PromotionRefused
-from modelreg.records import AliasMove
+from modelreg.records import AliasMove, AliasOverride
 from modelreg.refs import Ref
 
 _a, _e, _v = schema.aliases, schema.alias_events, schema.versions
@@ -52,23 +53,16 @@ def set_alias(
         facts = promotion.gather(conn, policy, mid, alias, vid)
         checks = promotion.evaluate(policy, facts)
         failed = [c for c in checks if not c.ok]
-        refused = "; ".join(f"{c.name}: {c.detail}" for c in failed)
         if failed and not force:
             raise PromotionRefused(
-                f"{name}@{alias} is protected; {new_ref} failed {refused}"
-                + (
-                    " (a maintainer may override with --force --reason)"
-                    if policy.overrides == "allowed"
-                    else ""
-                ),
+                promotion.refusal(name, alias, policy, facts, checks),
                 checks=[dict(c.to_dict()) for c in checks],
             )
         if failed:
             why_not = promotion.override_refusal(policy, facts, actor)
             if why_not is not None:
                 raise PromotionRefused(
-                    f"{name}@{alias} is protected; {new_ref} failed {refused}; --force is"
-                    f" refused: {why_not}",
+                    promotion.refusal(name, alias, policy, facts, checks, override_refused=why_not),
                     checks=[dict(c.to_dict()) for c in checks],
                 )
             audit.append(
@@ -205,3 +199,48 @@ def model_history(conn: Connection, name: str, *, limit: int = 100) -> list[dict
         }
         for r in conn.execute(q)
     ]
+
+
+def overrides(conn: Connection, name: str) -> dict[tuple[str, str], AliasOverride]:
+    """Every move of a model's aliases that was forced past failing gates, by (alias, the
+    move's time): who forced it, the reason they gave, the checks that failed and who had
+    approved the version.
+
+    An override is audited (``alias.override``) in the move's own transaction, just before
+    the move: its move is the alias's first onto that version, by that person, at or after it.
+    """
+    mid = versions.model_id(conn, name)
+    t = schema.audit_events
+    events = conn.execute(
+        sa.select(t.c.at, t.c.actor, t.c.entity, t.c.after)
+        .where(t.c.entity_type == "alias", t.c.entity_id == mid, t.c.action == "alias.override")
+        .order_by(t.c.seq)
+    )
+    found: dict[tuple[str, str], AliasOverride] = {}
+    for event in events:
+        after = json.loads(event.after or "{}")
+        alias = event.entity.partition("@")[2]
+        number = str(after.get("version", "")).rpartition("/")[2]
+        if not number.isdigit():
+            continue
+        at = conn.execute(
+            sa.select(_e.c.at)
+            .join(_v, _v.c.id == _e.c.version_id)
+            .where(
+                _e.c.model_id == mid,
+                _e.c.alias == alias,
+                _e.c.at >= event.at,
+                _e.c.actor == event.actor,
+                _v.c.number == int(number),
+            )
+            .order_by(_e.c.at, _e.c.id)
+            .limit(1)
+        ).scalar()
+        if at is not None:
+            found[(alias, at)] = {
+                "by": event.actor,
+                "reason": after.get("reason"),
+                "failed": after.get("failed", []),
+                "approvers": after.get("approvers", []),
+            }
+    return found

@@ -1,9 +1,10 @@
 """Model cards and traces: what an auditor asks about one version, in one document.
 
 A card (:func:`build`) gathers everything the registry holds about a version: identity, who
-registered it and when, aliases with the moves that involved it, params, metrics,
-evaluations, datasets with their retirement status, code, environment, parents and
-children, status flags, stored signatures and its audit events. A trace (:func:`trace`)
+registered it and when, aliases with the moves that involved it (a move forced past failing
+gates with who forced it, the reason given and what failed), params, metrics, evaluations,
+datasets with their retirement status, code, environment, parents and children, status
+flags, stored signatures and its audit events. A trace (:func:`trace`)
 starts from the UUID a deployed service logs (read from the ``modelreg.json`` that ``pull``
 writes) and follows parent links to the first generation, so that every dataset that fed
 the model, directly or through a parent, is listed. :func:`markdown` and
@@ -127,11 +128,13 @@ def _retirement(retired: dict[str, Any], dataset: DatasetUseInfo | EvaluatedOn) 
 
 
 def _alias_moves(conn: Connection, version: Version) -> list[VersionAliasMove]:
-    """Each move of an alias onto or away from this version (a deletion moves it to None)."""
+    """Each move of an alias onto or away from this version (a deletion moves it to None),
+    with who forced it past failing gates and why, where it was."""
     e = schema.alias_events
     names = conn.execute(
         sa.select(e.c.alias).where(e.c.version_id == version.id).distinct().order_by(e.c.alias)
     ).scalars()
+    forced = aliases.overrides(conn, version.model)
     moves: list[VersionAliasMove] = []
     for alias in names:
         previous = None
@@ -144,6 +147,7 @@ def _alias_moves(conn: Connection, version: Version) -> list[VersionAliasMove]:
                         "actor": entry["actor"],
                         "from": previous,
                         "to": entry["version"],
+                        "override": forced.get((alias, entry["at"])),
                     }
                 )
             previous = entry["version"]

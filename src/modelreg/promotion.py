@@ -114,72 +114,121 @@ class Facts:
 
 
 def evaluate(policy: Policy, facts: Facts) -> list[Check]:
-    """The checks a policy makes, each passed or failed with its figures."""
+    """The checks a policy makes, each passed or failed with its figures in a sentence."""
     checks = []
+    candidate = facts.candidate
     if policy.block_retired:
         retired = retirement.FLAG in facts.candidate_flags
-        checks.append(
-            Check(
-                "not-data-retired",
-                not retired,
-                f"{facts.candidate} is flagged data-retired" if retired else "no retired data",
-            )
+        detail = (
+            f"{candidate} is flagged data-retired (it, or a version it descends from, was"
+            " trained or evaluated on a retired dataset)"
+            if retired
+            else f"{candidate} is not flagged data-retired"
         )
+        checks.append(Check("not-data-retired", not retired, detail))
     if policy.metric is not None:
         checks.extend(_metric_checks(policy, facts))
     if policy.approvals:
-        count = len(set(facts.approvers))
-        who = f" ({', '.join(sorted(set(facts.approvers)))})" if facts.approvers else ""
-        checks.append(
-            Check("approvals", count >= policy.approvals, f"{count} of {policy.approvals}{who}")
+        people = sorted(set(facts.approvers))
+        needed = policy.approvals
+        detail = (
+            f"{candidate} has {len(people)} {'approval' if len(people) == 1 else 'approvals'}"
+            + (f" ({', '.join(people)})" if people else "")
+            + f" and the policy needs {needed}"
         )
+        if len(people) < needed:
+            detail += " (each maintainer approves it with modelreg approve)"
+        checks.append(Check("approvals", len(people) >= needed, detail))
     return checks
+
+
+def refusal(
+    name: str,
+    alias: str,
+    policy: Policy,
+    facts: Facts,
+    checks: list[Check],
+    *,
+    override_refused: str | None = None,
+) -> str:
+    """Why ``facts.candidate`` may not take ``name@alias``, in sentences: the failed checks
+    with their figures, then whether a maintainer may move the alias anyway or, when
+    ``--force`` was given, why that is refused (``override_refused``)."""
+    failed = "; ".join(c.detail for c in checks if not c.ok)
+    said = f"{name}@{alias} is protected by gates that {facts.candidate} does not pass: {failed}."
+    if override_refused is not None:
+        return f"{said} --force is refused: {override_refused}."
+    if policy.overrides == "allowed":
+        return f"{said} A maintainer may move it anyway with --force and a --reason."
+    if policy.overrides == "approved":
+        return (
+            f"{said} A maintainer may move it anyway with --force and a --reason once someone"
+            f" else has approved {facts.candidate} for {alias} (modelreg approve)."
+        )
+    return f"{said} {_FORBIDDEN[0].upper()}{_FORBIDDEN[1:]}."
 
 
 def override_refusal(policy: Policy, facts: Facts, actor: str) -> str | None:
     """Why ``actor`` may not override the failing gates, or None when they may."""
     if policy.overrides == "forbidden":
-        return "its policy forbids overrides: only a version that passes the gates may take it"
+        return _FORBIDDEN
     if policy.overrides == "approved" and not set(facts.approvers) - {actor}:
         return (
-            f"its policy lets an override through only once someone other than {actor}"
+            f"the policy lets an override through only once someone other than {actor}"
             f" has approved {facts.candidate} for it (modelreg approve)"
         )
     return None
 
 
+_FORBIDDEN = "the policy forbids overrides: only a version that passes the gates may take it"
+
+
 def _metric_checks(policy: Policy, facts: Facts) -> list[Check]:
     metric = policy.metric
+    on = f" on {policy.dataset}" if policy.dataset else ""
     if facts.holder is not None and facts.holder_score is None:
         return [
             Check(
                 "evaluated",
                 False,
-                f"the current holder {facts.holder} has no evaluation with {metric!r}"
-                + (f" on {policy.dataset}" if policy.dataset else "")
-                + ": evaluate it so the candidate can be compared on the same data",
+                f"the current holder, {facts.holder}, has no evaluation with {metric}{on},"
+                f" so {facts.candidate} cannot be compared with it on the same data"
+                f" (evaluate {facts.holder} first)",
             )
         ]
     if facts.candidate_score is None:
-        where = (
-            f"{facts.holder_score[0]}@{facts.holder_score[1][:12]}, as {facts.holder} was"
-            if facts.holder_score
-            else (policy.dataset or "any dataset")
-        )
-        return [Check("evaluated", False, f"{facts.candidate} has no {metric!r} on {where}")]
+        if facts.holder_score:
+            where = (
+                f" on {facts.holder_score[0]}@{facts.holder_score[1][:12]}, the data"
+                f" {facts.holder} was evaluated on"
+            )
+        else:
+            where = on or " on any dataset"
+        return [
+            Check(
+                "evaluated",
+                False,
+                f"{facts.candidate} has not been evaluated with {metric}{where}",
+            )
+        ]
     name, digest, value = facts.candidate_score
-    checks = [Check("evaluated", True, f"{metric} = {value:g} on {name}@{digest[:12]}")]
+    scores = f"{facts.candidate} scores {metric} {value:g} on {name}@{digest[:12]}"
+    checks = [Check("evaluated", True, scores)]
     if facts.holder_score is None:
         return checks
     held = facts.holder_score[2]
     margin = policy.min_margin
     if policy.higher_is_better:
-        ok, needed, sign = value >= held + margin, held + margin, ">="
+        ok, needed, bound = value >= held + margin, held + margin, "or more"
     else:
-        ok, needed, sign = value <= held - margin, held - margin, "<="
+        ok, needed, bound = value <= held - margin, held - margin, "or less"
+    why = ""
+    if margin:
+        plus = "plus" if policy.higher_is_better else "minus"
+        why = f" ({facts.holder}'s score {plus} a margin of {margin:g})"
     detail = (
-        f"{metric} {value:g} vs {held:g} for {facts.holder} on {name}@{digest[:12]}"
-        f" (needs {sign} {needed:g})"
+        f"{scores}, where {facts.holder} scores {held:g}, and the policy needs {needed:g}"
+        f" {bound}{why}"
     )
     checks.append(Check("not-worse", ok, detail))
     return checks

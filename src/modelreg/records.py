@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (responses)
 
@@ -163,11 +163,14 @@ class Dataset:
     created_at: str
     retired_at: str | None = None  # when the data was retired (see retirement), if it was
     retired_reason: str | None = None
+    # The other names the same bytes are recorded under: one data, whatever it is called.
+    also_known_as: tuple[str, ...] = ()
 
     def to_dict(self) -> DatasetInfo:
         return {
             "id": self.id,
             "name": self.name,
+            "also_known_as": list(self.also_known_as),
             "digest": self.digest,
             "uri": self.uri,
             "size": self.size,
@@ -371,10 +374,12 @@ class TrustedKey(TypedDict):
 
 
 class DatasetInfo(TypedDict):
-    """A recorded dataset version (``Dataset.to_dict``)."""
+    """A recorded dataset version (``Dataset.to_dict``); ``also_known_as`` lists the other
+    names its bytes are recorded under, ``retired_*`` when and why the bytes were retired."""
 
     id: str
     name: str
+    also_known_as: list[str]
     digest: str
     uri: str
     size: int
@@ -632,7 +637,8 @@ class Reproduction(TypedDict):
 
 class DependentVersion(TypedDict):
     """A version that used a dataset (``relation`` "direct", with ``uses`` such as
-    ``train:3f2a...``) or derives from one that did ("descendant", ``via`` its parent)."""
+    ``train:customers.csv@3f2a...``: the role, and the name and digest it used the bytes
+    under) or derives from one that did ("descendant", ``via`` its parent)."""
 
     version: str
     id: str
@@ -646,7 +652,8 @@ class DeletedDependent(DependentVersion):
 
 
 class DatasetStatus(DatasetInfo):
-    """A dataset version and whether it is retired (``reason`` says why)."""
+    """A dataset version and whether its bytes are retired; ``reason`` is ``retired_reason``
+    (both null until they are)."""
 
     retired: bool
     reason: str | None
@@ -753,11 +760,29 @@ class CardRegistration(TypedDict):
     hostname: str
 
 
-# A move of an alias onto or away from a version (None where it was deleted); "from" is a
-# keyword, hence the functional form.
+class AliasOverride(TypedDict):
+    """A move forced past an alias's failing gates (``--force``): who forced it, the reason
+    they gave, the checks that failed and who had approved the version."""
+
+    by: str
+    reason: str | None
+    failed: list[GateCheck]
+    approvers: list[str]
+
+
+# A move of an alias onto or away from a version (None where it was deleted), with its
+# override when it was forced past failing gates; "from" is a keyword, hence the functional
+# form.
 VersionAliasMove = TypedDict(
     "VersionAliasMove",
-    {"alias": str, "at": str, "actor": str, "from": str | None, "to": str | None},
+    {
+        "alias": str,
+        "at": str,
+        "actor": str,
+        "from": str | None,
+        "to": str | None,
+        "override": AliasOverride | None,
+    },
 )
 
 
@@ -942,6 +967,11 @@ class Experiment:
     created_at: str
     updated_at: str
     tags: dict[str, str] = field(default_factory=dict)
+
+
+# A metric point as a run logs it: (key, value, step), or with the time it was logged in
+# milliseconds since the epoch, (key, value, step, ms).
+MetricPointArg: TypeAlias = tuple[str, float, int] | tuple[str, float, int, int]
 
 
 @dataclass(frozen=True)

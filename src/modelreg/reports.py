@@ -42,6 +42,11 @@ def retirement_markdown(report: dict[str, Any], *, dry_run: bool) -> str:
     title = "Impact of retiring" if dry_run else "Retirement of"
     # Names, digests and aliases cannot hold a backquote, so code spans are safe for them.
     lines = [f"# {title} dataset `{report['dataset']}`", ""]
+    names = list(dict.fromkeys(d["name"] for d in report["datasets"]))
+    if len(names) > 1:
+        # Retirement is about the bytes: say every name they are recorded under.
+        listed = ", ".join(f"`{n}`" for n in names)
+        lines += [f"The same bytes are recorded as {listed}: retirement covers every name.", ""]
     lines += ["## Dataset versions", "", "| name | digest | uri | retired | reason |"]
     lines += ["| --- | --- | --- | --- | --- |"]
     for d in report["datasets"]:
@@ -111,6 +116,24 @@ def _retired_cell(d: dict[str, Any]) -> str:
     return f"yes, {escape(d['retired_at'])}: {escape(d['reason'])}"
 
 
+def _forced_cell(override: dict[str, Any] | None) -> str:
+    if not override:
+        return "no"
+    return f"yes, by {escape(override['by'])}, because: {escape(override['reason'])}"
+
+
+def _forced_line(move: dict[str, Any]) -> str:
+    """A forced move in full: who, when, the reason given, what failed, who had approved."""
+    override = move["override"]
+    failed = "; ".join(str(c.get("detail") or c.get("name")) for c in override["failed"])
+    approvers = ", ".join(override["approvers"]) or "nobody"
+    return (
+        f"- {escape(move['at'])}: {escape(override['by'])} moved @{escape(move['alias'])} from"
+        f" {escape(move['from'])} to {escape(move['to'])}, because: {escape(override['reason'])}."
+        f" Failed: {escape(failed or None)}. Approved by: {escape(approvers)}."
+    )
+
+
 def _code_rows(code: dict[str, Any]) -> list[tuple[str, str]]:
     return [
         (escape(k), _digest(v) if k.endswith(("digest", "commit")) else escape(v))
@@ -120,6 +143,12 @@ def _code_rows(code: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _audit_change(event: dict[str, Any]) -> str:
     before, after = event["before"], event["after"]
+    if event["action"] == "alias.override":
+        failed = ", ".join(str(c.get("name")) for c in after.get("failed", []))
+        return (
+            f"forced onto {escape(moved(after))} past failed {escape(failed or None)},"
+            f" because: {escape(after.get('reason'))}"
+        )
     if event["action"].startswith("alias."):
         return f"{escape(moved(before))} -> {escape(moved(after))}"
     if event["action"] == "version.create":
@@ -171,18 +200,23 @@ def card_markdown(card: dict[str, Any]) -> str:
         ]
     out += _section("Registration", _fields(registration))
     current = card["aliases"]["current"]
+    history = card["aliases"]["history"]
+    forced = [m for m in history if m.get("override")]
     out += _section(
         "Aliases",
         [
             "Currently: " + (", ".join(escape(f"@{a}") for a in current) or "_none_"),
             "",
             *_table(
-                ["alias", "at", "by", "from", "to"],
+                ["alias", "at", "by", "from", "to", "forced past failing gates"],
                 [
                     [escape(m[k]) for k in ("alias", "at", "actor", "from", "to")]
-                    for m in card["aliases"]["history"]
+                    + [_forced_cell(m.get("override"))]
+                    for m in history
                 ],
             ),
+            *(["", "Moves forced past failing gates:", ""] if forced else []),
+            *[_forced_line(m) for m in forced],
         ],
     )
     out += _section("Params", _values(card["params"]))

@@ -3,6 +3,7 @@ deployed version back to every dataset that fed it, directly or through a parent
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import re
@@ -124,6 +125,54 @@ def test_a_card_holds_every_section_with_what_was_recorded(registry, backend, au
     ]
     assert [e["seq"] for e in card["audit"]] == sorted(e["seq"] for e in card["audit"])
     assert [f["path"] for f in card["files"]] == ["m.bin"]
+
+
+def test_a_card_says_who_forced_a_move_past_failing_gates_and_why(registry, backend, write):
+    """An auditor reads the reason given for an override beside the move it forced; a later
+    move onto the same version through open gates is no override."""
+    write("m.bin", "m")
+    write("data/test.csv", "a\n1\n")
+    for accuracy in (0.9, 0.8):
+        version = registry.register("churn", "m.bin")
+        registry.evaluate(version.ref, "data/test.csv", metrics={"accuracy": accuracy})
+    registry.set_alias("churn", "production", "churn/1")
+    registry.set_policy("churn", "production", metric="accuracy")
+    registry.set_alias("churn", "production", "churn/2", force=True, reason="hotfix for INC-7")
+    registry.set_policy("churn", "production", protected=False)
+    registry.set_alias("churn", "production", "churn/1")
+    registry.set_alias("churn", "production", "churn/2")
+
+    card = registry.card("churn/2")
+    history = card["aliases"]["history"]
+    moves = [(m["from"], m["to"], m["override"] is not None) for m in history]
+    assert moves == [("churn/1", "churn/2", True), ("churn/2", "churn/1", False),
+                     ("churn/1", "churn/2", False)]  # fmt: skip
+    digest = hashlib.sha256(b"a\n1\n").hexdigest()
+    failed = (
+        f"churn/2 scores accuracy 0.8 on test.csv@{digest[:12]}, where churn/1 scores 0.9,"
+        " and the policy needs 0.9 or more"
+    )
+    assert history[0]["override"] == {
+        "by": backend.actor,
+        "reason": "hotfix for INC-7",
+        "failed": [{"name": "not-worse", "ok": False, "detail": failed}],
+        "approvers": [],
+    }
+    # The card of the version the alias was forced away from shows the same move.
+    [away] = [m for m in registry.card("churn/1")["aliases"]["history"] if m["override"]]
+    assert (away["from"], away["to"], away["override"]) == ("churn/1", "churn/2",
+                                                            history[0]["override"])  # fmt: skip
+
+    text = reports.card_markdown(card)
+    actor, at = reports.escape(backend.actor), history[0]["at"]
+    assert f"| production | {at} | {actor} | churn/1 | churn/2 | yes, by {actor}, because:" \
+        " hotfix for INC-7 |" in text  # fmt: skip
+    assert text.count("| no |") >= 2  # the two later moves
+    assert (
+        f"- {at}: {actor} moved @production from churn/1 to churn/2, because: hotfix for INC-7."
+        f" Failed: {failed}. Approved by: nobody."
+    ) in text
+    assert "| forced onto churn/2 past failed not-worse, because: hotfix for INC-7 |" in text
 
 
 def test_a_card_shows_retired_bytes_as_retired_under_a_new_name(registry, audited, write):

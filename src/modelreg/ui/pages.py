@@ -7,12 +7,14 @@ a model with 10,000 versions renders as fast as one with ten.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from modelreg import aliases, evaluations, versions
+from modelreg import aliases, evaluations, search_language, versions
 from modelreg import datasets as datasets_
 from modelreg.compare import side_by_side
 from modelreg.errors import InvalidInput, NotFound
@@ -63,10 +65,14 @@ def _paging(offset: int, shown: int, total: int | None, more: bool | None = None
 
 def models(reg: LocalRegistry, *, q: str = "", offset: int = 0) -> dict[str, Any]:
     """Every model, a page at a time; with ``q`` (the search language) the versions that
-    match it instead."""
+    match it instead, newest first unless ``q`` ends with its own ``order by``, and no more
+    than its own ``limit``."""
     check_page(PAGE, offset)
     if q:
-        found = reg.search(q, order_by="created_at desc", limit=PAGE + 1, offset=offset)
+        query = search_language.parse(q)
+        size = PAGE + 1 if query.limit is None else min(PAGE + 1, query.limit - offset)
+        order = None if query.order else "created_at desc"
+        found = reg.search(q, order_by=order, limit=size, offset=offset) if size > 0 else []
         return {
             "query": q,
             "results": [summary(v) for v in found[:PAGE]],
@@ -80,9 +86,47 @@ def models(reg: LocalRegistry, *, q: str = "", offset: int = 0) -> dict[str, Any
             "query": "",
             "models": [m.to_dict() for m in found],
             "page": _paging(offset, len(found), total),
+            "examples": search_examples(reg),
         }
 
     return reg.db.read(read)
+
+
+# Shown where the registry holds no version with a metric to draw an example from.
+GENERIC_EXAMPLES = [
+    "metrics.accuracy > 0.9 and tags.team = 'growth'",
+    "name like 'churn%' order by metrics.accuracy desc limit 5",
+]
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+
+
+def search_examples(reg: LocalRegistry) -> list[str]:
+    """Two searches that match this registry's newest version that has a metric: one on a
+    metric (and a tag), one ordered by the metric; generic ones for an empty registry."""
+    found = reg.search("", order_by="created_at desc", limit=5)
+    latest = next((v for v in found if v.metrics), None)
+    if latest is None:
+        return list(GENERIC_EXAMPLES)
+    key, value = sorted(latest.metrics.items())[0]
+    metric = f"metrics.{_quoted_key(key)}"
+    where = f"{metric} >= {_round_down(value):g}"
+    tags = [(k, t) for k, t in sorted(latest.tags.items()) if "'" not in t and len(t) <= 40]
+    if tags:
+        where += f" and tags.{_quoted_key(tags[0][0])} = '{tags[0][1]}'"
+    return [where, f"name = '{latest.model}' order by {metric} desc limit 5"]
+
+
+def _quoted_key(key: str) -> str:
+    return key if _PLAIN_KEY.fullmatch(key) else f"`{key}`"
+
+
+def _round_down(value: float) -> float:
+    """``value`` cut to two significant digits, towards minus infinity: 0.9824 -> 0.98."""
+    if value == 0 or not math.isfinite(value):
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - 1)
+    cut = round(math.floor(value / step) * step, 12)
+    return cut if cut <= value else round(cut - step, 12)  # floating point rounded it up
 
 
 def model(
@@ -119,11 +163,21 @@ def model(
             "metric_keys": sorted(series),
             "param_keys": sorted({k for v in rows for k in v.params}),
             "series": series,
-            "alias_history": aliases.model_history(conn, name, limit=PAGE),
+            "alias_history": _with_overrides(
+                conn, name, aliases.model_history(conn, name, limit=PAGE)
+            ),
             "page": _paging(offset, len(rows), found.version_count),
         }
 
     return reg.db.read(read)
+
+
+def _with_overrides(
+    conn: Connection, name: str, moves: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each alias move with ``override``: who forced it past failing gates and why, or None."""
+    forced = aliases.overrides(conn, name)
+    return [{**move, "override": forced.get((move["alias"], move["at"]))} for move in moves]
 
 
 def version(reg: LocalRegistry, ref: str) -> dict[str, Any]:
@@ -228,7 +282,8 @@ def compare(reg: LocalRegistry, refs: list[str]) -> dict[str, Any]:
 
 
 def datasets(reg: LocalRegistry, *, offset: int = 0) -> dict[str, Any]:
-    """Every recorded dataset version, by name, with how many model versions used it."""
+    """Every recorded dataset version, by name, with the other names of its bytes and how
+    many model versions used them (under any name)."""
     check_page(PAGE, offset)
     found = sorted(reg.datasets(), key=lambda d: (d.name, d.created_at))
     shown = found[offset : offset + PAGE]
@@ -240,8 +295,9 @@ def datasets(reg: LocalRegistry, *, offset: int = 0) -> dict[str, Any]:
 
 
 def dataset(reg: LocalRegistry, name: str, *, offset: int = 0) -> dict[str, Any]:
-    """A dataset's recorded versions and every model version that used it, directly or as a
-    descendant of one that did."""
+    """A dataset's recorded versions and every model version that used its bytes (under
+    this name or any other they are recorded under), directly or as a descendant of one
+    that did: what retiring it would flag."""
     check_name(name, kind="dataset name")
     check_page(PAGE, offset)
     found = reg.dataset(name)
@@ -251,6 +307,7 @@ def dataset(reg: LocalRegistry, name: str, *, offset: int = 0) -> dict[str, Any]
     shown = dependents[offset : offset + PAGE]
     return {
         "name": name,
+        "also_known_as": sorted({other for d in found for other in d.also_known_as}),
         "versions": [d.to_dict() for d in found],
         "dependents": shown,
         "direct": sum(1 for d in dependents if d["relation"] == "direct"),

@@ -22,8 +22,10 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 import jinja2
+import markdown_it
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from modelreg import __version__, tokens
 from modelreg.errors import InvalidInput, ModelregError, NotAuthenticated, NotFound
@@ -245,6 +247,25 @@ def error_page(request: Request, exc: ModelregError) -> Response:
 def models_page(request: Request, reg: Reader, q: Text = "", offset: Offset = 0) -> Response:
     page = pages.models(reg, q=q.strip(), offset=offset)
     return render(request, "models.html", page, nav="models", twin=_twin_of(request))
+
+
+def _search_language() -> Markup:
+    """The search language's description, rendered once from the Markdown that
+    docs/concepts.md repeats word for word (raw HTML in it is not passed through)."""
+    text = (HERE / "templates" / "search_language.md").read_text(encoding="utf-8")
+    # Our own packaged text, and markdown-it escapes every character of it that is not Markdown
+    html = markdown_it.MarkdownIt("commonmark", {"html": False}).render(text)
+    return Markup(html)  # noqa: S704
+
+
+SEARCH_LANGUAGE = _search_language()
+
+
+@router.get("/search-language", response_class=HTMLResponse)
+def search_language_page(request: Request, reg: Reader) -> Response:
+    """What the search box takes, with examples that match this registry."""
+    page = {"examples": pages.search_examples(reg)}
+    return render(request, "search_language.html", page, nav="models", text=SEARCH_LANGUAGE)
 
 
 @twins.get("/models")

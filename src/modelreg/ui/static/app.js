@@ -106,13 +106,26 @@
   }
 
   var NODE_COLORS = { "this": "#2563eb", parent: "#64748b", child: "#16a34a", run: "#ea580c", dataset: "#9333ea" };
+  var NODE_FILLS = { "this": "#dbeafe", parent: "#f1f5f9", child: "#dcfce7", run: "#ffedd5", dataset: "#f3e8ff" };
+  var LABEL_CHARS = 26; // per line of a node's label; the whole label is the node's tooltip
+  var GRAPH_FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
 
+  function shortLabel(label) {
+    return String(label).split("\n").map(function (line) {
+      return line.length > LABEL_CHARS ? line.slice(0, LABEL_CHARS - 1) + "\u2026" : line;
+    }).join("\n");
+  }
+
+  /* The lineage graph. Each node is a box around its label, sized to it before the layout
+     runs, so dagre spaces the boxes themselves and no two labels can overlap; a label longer
+     than LABEL_CHARS a line is cut with an ellipsis, whole in the node's tooltip and in the
+     list under the graph. Edge labels sit on an opaque background at their edge's middle. */
   function drawGraph() {
     var box = document.querySelector("[data-graph]");
     if (!box || typeof cytoscape === "undefined") return;
     var data = readJSON(box.getAttribute("data-graph"));
     var elements = data.nodes.map(function (n) {
-      return { data: { id: n.id, label: n.label, kind: n.kind, href: n.href } };
+      return { data: { id: n.id, label: shortLabel(n.label), full: n.label, kind: n.kind, href: n.href } };
     }).concat(data.edges.map(function (e, i) {
       return { data: { id: "e" + i, source: e.source, target: e.target, label: e.label || "" } };
     }));
@@ -121,26 +134,46 @@
       elements: elements,
       userZoomingEnabled: false,
       boxSelectionEnabled: false,
+      maxZoom: 1.25,
       style: [
         { selector: "node", style: {
-          label: "data(label)", "font-size": 11, "text-valign": "bottom", "text-margin-y": 4,
-          "text-wrap": "wrap", "text-max-width": 150,
-          width: 18, height: 18, "background-color": function (n) { return NODE_COLORS[n.data("kind")] || "#333"; },
+          shape: "round-rectangle", label: "data(label)", "font-size": 11, "font-family": GRAPH_FONT,
+          "text-valign": "center", "text-halign": "center", "text-wrap": "wrap", color: "#0f172a",
+          "border-width": 1.5,
+          "border-color": function (n) { return NODE_COLORS[n.data("kind")] || "#333"; },
+          "background-color": function (n) { return NODE_FILLS[n.data("kind")] || "#fff"; },
         } },
-        { selector: "node[kind = 'this']", style: { width: 26, height: 26, "font-weight": "bold" } },
-        { selector: "node[kind = 'run']", style: { shape: "round-rectangle" } },
+        { selector: "node[kind = 'this']", style: { "font-weight": "bold", "border-width": 3 } },
         { selector: "node[kind = 'dataset']", style: { shape: "barrel" } },
+        { selector: "node[kind = 'run']", style: { shape: "cut-rectangle" } },
         { selector: "edge", style: {
           width: 1.5, "line-color": "#94a3b8", "target-arrow-color": "#94a3b8",
           "target-arrow-shape": "triangle", "curve-style": "bezier",
-          label: "data(label)", "font-size": 9, color: "#475569", "text-rotation": "autorotate",
+          label: "data(label)", "font-size": 9, "font-family": GRAPH_FONT, color: "#475569",
+          "text-background-color": "#f8fafc", "text-background-opacity": 1,
+          "text-background-padding": 2,
         } },
       ],
-      layout: { name: "dagre", rankDir: "TB", nodeSep: 90, rankSep: 70, padding: 20 },
+      layout: { name: "preset" },
     });
+    // Each box fits its label (cytoscape measures the text as it will draw it), with room.
+    cy.nodes().forEach(function (n) {
+      var text = n.boundingBox({ includeNodes: false, includeEdges: false, includeLabels: true });
+      var extra = n.data("kind") === "dataset" ? 28 : 18;
+      n.style({ width: Math.ceil(text.w) + extra, height: Math.ceil(text.h) + 12 });
+    });
+    cy.layout({ name: "dagre", rankDir: "TB", nodeSep: 30, rankSep: 56, edgeSep: 12, padding: 16 }).run();
     cy.on("tap", "node", function (event) {
       var href = event.target.data("href");
       if (href) window.location.href = href;
+    });
+    cy.on("mouseover", "node", function (event) {
+      box.setAttribute("title", event.target.data("kind") + ": " + event.target.data("full").replace("\n", " "));
+      box.style.cursor = event.target.data("href") ? "pointer" : "";
+    });
+    cy.on("mouseout", "node", function () {
+      box.removeAttribute("title");
+      box.style.cursor = "";
     });
     registry.graph = cy;
     box.setAttribute("data-nodes", String(cy.nodes().length));
@@ -170,7 +203,23 @@
       .then(function () { box.setAttribute("data-done", "1"); });
   }
 
+  /* A table wider than its box: data-more is set while columns are hidden to the right, and
+     the stylesheet fades the box's right edge so that the cut shows (removed once scrolled to
+     the end). */
+  function markScrolling() {
+    var boxes = document.querySelectorAll(".scroll");
+    function update(box) {
+      box.toggleAttribute("data-more", box.scrollWidth - box.clientWidth - box.scrollLeft > 1);
+    }
+    boxes.forEach(function (box) {
+      box.addEventListener("scroll", function () { update(box); }, { passive: true });
+      update(box);
+    });
+    window.addEventListener("resize", function () { boxes.forEach(update); });
+  }
+
   function start() {
+    markScrolling();
     drawCharts();
     drawGraph();
     verifyAudit();
