@@ -704,7 +704,7 @@ def test_a_shell_sees_exit_codes_and_one_error_line(tmp_path: Path) -> None:
 
     done = _modelreg("--registry", reg, "show", "nope", cwd=tmp_path)
     assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr == "error: model 'nope' not found\n"
+    assert done.stderr == f"error: model 'nope' not found in the registry at {reg}\n"
 
     done = _modelreg("--registry", reg, "show", "Churn/x", cwd=tmp_path)
     assert done.returncode == 2

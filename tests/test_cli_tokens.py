@@ -125,7 +125,9 @@ def test_refusals_exit_1_with_one_line(run: CLI) -> None:
     assert err == "error: a token named 'ci' already exists\n"
     run.ok("token", "revoke", "ci")
     assert "names are not reused" in run.fails(1, "token", "create", "--name", "ci")
-    assert run.fails(1, "token", "revoke", "nobody") == "error: no token is named 'nobody'\n"
+    assert run.fails(1, "token", "revoke", "nobody").startswith(
+        "error: no token is named 'nobody' in the registry at "
+    )
 
 
 def test_malformed_input_is_a_usage_error(run: CLI) -> None:

@@ -44,13 +44,21 @@ def load(
     trust: bool = False,
     dest: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Load the model version ``ref`` names, verified (see modelreg.flavors.loading.load).
+    """Load the model version ``ref`` names, verified (see modelreg.flavors.loading.load),
+    from ``registry``, else from ``connect()``'s default registry (``reg.load(ref)`` loads
+    from a registry already connected).
 
     Files that run code when loaded are refused unless ``trust=True``.
     """
     from modelreg.flavors.loading import load as load_version
 
-    return load_version(ref, registry=registry, trust=trust, dest=dest)
+    if registry is not None:
+        return load_version(ref, registry=registry, trust=trust, dest=dest)
+    default = connect()
+    try:
+        return load_version(ref, registry=default, trust=trust, dest=dest)
+    finally:
+        default.close()
 
 
 __all__ = [

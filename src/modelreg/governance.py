@@ -62,7 +62,8 @@ class Governance:
 
     def dataset_impact(self, ref: str) -> DatasetImpact:
         """What retiring a dataset (``NAME`` or ``NAME@DIGEST``) touches: every version that
-        used it or was evaluated on it, their descendants, and the aliases on them."""
+        used its bytes or was evaluated on them, under any name, their descendants, and the
+        aliases on them."""
         return self.db.read(lambda conn: retirement.impact(conn, ref))
 
     def retire_dataset(self, ref: str, *, reason: str, dry_run: bool = False) -> DatasetImpact:

@@ -51,6 +51,7 @@ from modelreg.records import (
     DependentVersion,
     FsckReport,
     GcReport,
+    MetricPointArg,
     PolicyInfo,
     PromotionCheck,
     Recipe,
@@ -109,6 +110,7 @@ class LocalRegistry(Governance):
             raise IntegrityError(
                 f"{self.uri} is not a modelreg registry database: {exc.orig}"
             ) from None
+        self.db.where = f"the registry at {self.uri}"
         self.blobs: BlobStore = blobs
         self.actor = actor or capture.user()
         self._known = versions.Known()
@@ -602,6 +604,15 @@ class LocalRegistry(Governance):
 
     # -- runs --------------------------------------------------------------------------------
 
+    def load(
+        self, ref: str, *, trust: bool = False, dest: str | os.PathLike[str] | None = None
+    ) -> Any:
+        """The model object ``ref`` names in this registry, verified against its digests (see
+        modelreg.flavors.loading.load); files that run code when loaded need ``trust=True``."""
+        from modelreg.flavors.loading import load
+
+        return load(ref, registry=self, trust=trust, dest=dest)
+
     def start_run(self, name: str | None = None, *, params: Mapping[str, Any] | None = None) -> Run:
         """A training run that captures code, command and environment when entered."""
         return Run(self, name=name, params=params)
@@ -665,10 +676,13 @@ class LocalRegistry(Governance):
             lambda conn: runs.update_params(conn, run_id, all_params, changed, actor=self.actor)
         )
 
-    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None:
-        """Append metric points (key, value, step) to a run's history."""
-        checked = runs.check_points(points)
-        self.db.write(lambda conn: runs.add_metrics(conn, run_id, checked, actor=self.actor))
+    def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None:
+        """Append metric points (key, value, step[, ms]) to a run's history: one transaction
+        and one audit event for the batch."""
+        checked, stamps = runs.check_points(points)
+        self.db.write(
+            lambda conn: runs.add_metrics(conn, run_id, checked, actor=self.actor, stamps=stamps)
+        )
 
     def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:
         self.db.write(lambda conn: runs.add_dataset(conn, run_id, use, actor=self.actor))
@@ -683,7 +697,8 @@ class LocalRegistry(Governance):
         return self.db.read(lambda conn: datasets.find(conn, ref))
 
     def dataset_models(self, ref: str) -> list[DependentVersion]:
-        """Every version that used the dataset, and every descendant through parent links."""
+        """Every version that used the dataset's bytes (under this name or any other they are
+        recorded under), and every descendant through parent links."""
         return self.db.read(lambda conn: lineage.dataset_dependents(conn, ref))
 
     # -- audit and maintenance -----------------------------------------------------------------

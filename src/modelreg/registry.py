@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         FsckReport,
         GcReport,
         Leaderboard,
+        MetricPointArg,
         MetricTrend,
         NewTokenInfo,
         NewWebhookInfo,
@@ -146,6 +147,10 @@ class Registry(Protocol):
 
     def set_description(self, ref: str, description: str) -> None: ...
 
+    def load(
+        self, ref: str, *, trust: bool = False, dest: str | os.PathLike[str] | None = None
+    ) -> Any: ...
+
     def start_run(
         self, name: str | None = None, *, params: Mapping[str, Any] | None = None
     ) -> Run: ...
@@ -193,7 +198,7 @@ class Registry(Protocol):
         self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
     ) -> None: ...
 
-    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None: ...
+    def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None: ...
 
     def record_run_dataset(self, run_id: str, use: DatasetUse) -> None: ...
 

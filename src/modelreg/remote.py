@@ -37,9 +37,11 @@ from modelreg import (
 from modelreg.blobs import hash_file
 from modelreg.errors import (
     BlobMissing,
+    Gone,
     IntegrityError,
     InvalidInput,
     ModelregError,
+    NotFound,
 )
 from modelreg.manifest import FileEntry, check_entries, manifest_digest
 from modelreg.records import (
@@ -57,6 +59,7 @@ from modelreg.records import (
     FsckReport,
     GcReport,
     Leaderboard,
+    MetricPointArg,
     MetricTrend,
     Model,
     NewTokenInfo,
@@ -158,7 +161,11 @@ class RemoteRegistry:
         except httpx.TransportError as exc:
             raise ModelregError(f"cannot reach the registry at {self.url}: {exc}") from None
         if response.is_error:
-            raise error_of(response)
+            error = error_of(response)
+            if isinstance(error, NotFound) and not isinstance(error, Gone):
+                error.message = f"{error.message} in the registry at {self.url}"
+                error.args = (error.message,)
+            raise error
         return response
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -464,6 +471,16 @@ class RemoteRegistry:
 
     # -- runs ------------------------------------------------------------------------------
 
+    def load(
+        self, ref: str, *, trust: bool = False, dest: str | os.PathLike[str] | None = None
+    ) -> Any:
+        """The model object ``ref`` names on this server, downloaded and verified against its
+        digests (see modelreg.flavors.loading.load); files that run code when loaded need
+        ``trust=True``."""
+        from modelreg.flavors.loading import load
+
+        return load(ref, registry=self, trust=trust, dest=dest)
+
     def start_run(self, name: str | None = None, *, params: Mapping[str, Any] | None = None) -> Run:
         """A training run recorded on the server; code and environment are this process's."""
         return Run(self, name=name, params=params)
@@ -510,7 +527,7 @@ class RemoteRegistry:
         body = {"params": dict(params), "new": dict(new)}
         self._call("POST", f"/runs/{_run(run_id)}/params", json=body)
 
-    def record_run_metrics(self, run_id: str, points: Sequence[tuple[str, float, int]]) -> None:
+    def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None:
         body = {"points": [list(p) for p in points]}
         self._call("POST", f"/runs/{_run(run_id)}/metrics", json=body)
 

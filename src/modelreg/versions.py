@@ -383,6 +383,14 @@ def ensure_environment(
     return env.digest
 
 
+def _parent(conn: Connection, ref: Ref) -> str:
+    """The id of a new version's parent; a parent that does not resolve is named as one."""
+    try:
+        return resolve(conn, ref)
+    except NotFound as exc:  # and Gone: a deleted version
+        raise type(exc)(f"parent {ref}: {exc}") from None
+
+
 def insert(
     conn: Connection,
     new: NewVersion,
@@ -395,7 +403,7 @@ def insert(
 
     ``signed_by`` (a key id) is recorded in the event; the caller writes the signature.
     """
-    parent_ids = list(dict.fromkeys(resolve(conn, ref) for ref in new.parents))
+    parent_ids = list(dict.fromkeys(_parent(conn, ref) for ref in new.parents))
     parent_refs = [ref_of(conn, pid) for pid in parent_ids]
     mid = ensure_model(conn, new.model, actor=actor, known=known)
     number = 1 + (conn.execute(_MAX_NUMBER, {"model_id": mid}).scalar() or 0)

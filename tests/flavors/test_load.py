@@ -113,3 +113,14 @@ def test_load_connects_to_the_default_registry(registry, write, monkeypatch, bac
     v = registry.register("m", "model.bin")
     monkeypatch.setenv("MODELREG_URI", backend.uri)
     assert (modelreg.load(v.ref) / "model.bin").read_text() == "registered"
+
+
+def test_a_registry_loads_from_itself_and_names_itself_when_not_found(registry, backend):
+    model = LogisticRegression(max_iter=200).fit(*load_iris(return_X_y=True))
+    registry.register("iris", model)
+    loaded = registry.load("iris")
+    assert loaded.get_params() == model.get_params()
+    # A model missing from this registry is named with the registry that was searched.
+    with pytest.raises(modelreg.NotFound) as info:
+        registry.load("nosuch")
+    assert str(info.value) == f"model 'nosuch' not found in the registry at {backend.uri}"

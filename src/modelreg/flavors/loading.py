@@ -38,25 +38,17 @@ EXTRAS = {
 def load(
     ref: str,
     *,
-    registry: Any = None,
+    registry: Any,
     trust: bool = False,
     dest: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Load the version ``ref`` names: the model object, or the folder for plain files.
+    """Load the version ``ref`` names in ``registry``: the model object, or the folder for
+    plain files (``modelreg.load`` and ``reg.load`` call it).
 
-    ``registry`` defaults to ``modelreg.connect()``. Files that run code when loaded
-    (pickle, joblib, ``torch.save`` archives) raise UnsafeModel unless ``trust=True``.
-    A library installed in another version than the recorded one warns
-    (LibraryVersionWarning); one that is not installed raises InvalidInput.
+    Files that run code when loaded (pickle, joblib, ``torch.save`` archives) raise
+    UnsafeModel unless ``trust=True``. A library installed in another version than the
+    recorded one warns (LibraryVersionWarning); one that is not installed raises InvalidInput.
     """
-    if registry is None:
-        from modelreg.locations import connect
-
-        with_own = connect()
-        try:
-            return load(ref, registry=with_own, trust=trust, dest=dest)
-        finally:
-            with_own.close()
     found = registry.get(ref)
     target = Path(dest) if dest is not None else cache_dir() / found.manifest_digest
     # The cache is ours: a file changed there since is replaced by the verified bytes.

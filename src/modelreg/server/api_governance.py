@@ -129,13 +129,14 @@ def get_dataset(reg: Reader, ref: Text) -> list[DatasetInfo]:
 
 @router.get("/dataset/models", tags=["datasets"])
 def dataset_models(reg: Reader, ref: Text) -> list[DependentVersion]:
-    """Every version that used the dataset, and their descendants."""
+    """Every version that used the dataset's bytes, under any name, and their descendants."""
     return reg.dataset_models(ref)
 
 
 @router.get("/dataset/impact", tags=["datasets"])
 def dataset_impact(reg: Reader, ref: Text) -> DatasetImpact:
-    """What retiring the dataset would touch."""
+    """What retiring the dataset would touch: its bytes under every name they are recorded
+    under, the versions that used them, and the aliases on those."""
     return reg.dataset_impact(ref)
 
 

@@ -138,6 +138,8 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
         docs_url=None,  # served below, with Swagger UI from the package instead of a CDN
         redoc_url=None,
     )
+    # Errors do not show where the server keeps its data; its clients name the server.
+    registry.db.where = None
     state = AppState(app, registry, Settings(auth=auth, any_host=any_host))
     app.state.modelreg = state
 
