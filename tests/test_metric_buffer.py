@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from modelreg.errors import ModelregError, NotFound
+from modelreg.errors import InvalidInput, ModelregError, NotFound
 from modelreg.metric_buffer import MetricBuffer
 
 
@@ -106,3 +106,62 @@ def test_points_still_waiting_when_the_interpreter_exits_are_sent():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["sent", "7"]
+
+
+def test_a_forked_child_starts_empty_and_exits_at_once():
+    script = textwrap.dedent(
+        """
+        import os, sys
+        from modelreg.metric_buffer import MetricBuffer
+        sent = []
+        buffer = MetricBuffer(lambda points: sent.append(len(points)), interval=600)
+        for step in range(5):
+            buffer.add("loss", 0.5, step)
+        child = os.fork()
+        if child == 0:
+            buffer.add("loss", 0.5, 5)   # its own point, sent by its own thread
+            buffer.close()
+            print("child sent", sent, flush=True)
+            sys.exit(0)
+        os.waitpid(child, 0)
+        buffer.close()
+        print("parent sent", sent, flush=True)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["child sent [1]", "parent sent [5]"]
+
+
+def test_a_sender_killed_by_a_base_exception_is_reported_and_nothing_hangs():
+    def send(points):
+        raise SystemExit("a library called sys.exit")
+
+    buffer = MetricBuffer(send, interval=60)
+    buffer.add("loss", 0.5, 0)
+    buffer.add("loss", 0.5, 1)
+    with pytest.raises(ModelregError, match=r"^2 metric points were not recorded"):
+        buffer.flush()
+    assert buffer.lost == 2
+
+
+def test_a_flush_with_a_time_limit_reports_what_it_did_not_send():
+    release = threading.Event()
+    buffer = MetricBuffer(lambda points: release.wait(), interval=60)
+    buffer.add("loss", 0.5, 0)
+    with pytest.raises(ModelregError, match=r"^1 metric point was not recorded.*within 0.2 s"):
+        buffer.flush(timeout=0.2)
+    release.set()
+    buffer.close()
+
+
+def test_points_cannot_be_added_after_the_buffer_is_closed():
+    buffer = MetricBuffer(lambda points: None, owner="run abc")
+    buffer.close()
+    with pytest.raises(InvalidInput, match=r"after the end \(run abc\)"):
+        buffer.add("loss", 0.5, 0)

@@ -44,7 +44,7 @@ from modelreg import capture, reproduce
 from modelreg.cli import main
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
-from modelreg.locations import SCRATCH_REGISTRY
+from modelreg.registry import SCRATCH_REGISTRY
 from modelreg.server import create_app
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -702,17 +702,22 @@ def test_during_a_rerun_every_connect_opens_the_scratch_registry(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert reproduce.SCRATCH_REGISTRY == SCRATCH_REGISTRY  # what run_recipe sets
     scratch = tmp_path / "scratch"
     monkeypatch.setenv(SCRATCH_REGISTRY, str(scratch))
     monkeypatch.setenv("MODELREG_URI", str(scratch))
-    for location in ("./registry", "http://127.0.0.1:9", str(tmp_path / "real")):
+    locations = {
+        "./registry": "./registry",
+        "http://127.0.0.1:9": "http://127.0.0.1:9",
+        str(tmp_path / "real"): str(tmp_path / "real"),
+        "postgresql://ml:s3cret@db.internal/reg": "postgresql://ml:***@db.internal/reg",
+    }
+    for location, shown in locations.items():
         with modelreg.connect(location) as reg:
             assert isinstance(reg, LocalRegistry)
             assert reg.root == scratch
         err = capsys.readouterr().err
         assert err == (
-            f"modelreg: reproducing: connect({location!r}) opens the scratch registry"
+            f"modelreg: reproducing: connect({shown!r}) opens the scratch registry"
             f" {scratch} instead, so that the re-run writes into no real registry\n"
         )
     with modelreg.connect() as reg:  # MODELREG_URI already names it: nothing to say

@@ -240,7 +240,7 @@ def _installed_program(head: str, root: str | None) -> bool:
         os.path.dirname(os.path.realpath(path)),
     ):
         return True
-    if root is not None and _inside(path, root):
+    if root is not None and inside(path, root):
         return False
     return os.path.basename(path) in _console_scripts()
 
@@ -267,10 +267,11 @@ def _resolved(arg: str, root: str | None) -> str:
     if os.sep not in value or os.path.isabs(value) or not os.path.exists(value):
         return arg
     path = os.path.abspath(value)
-    return arg if _inside(path, root) else option + path
+    return arg if inside(path, root) else option + path
 
 
-def _inside(path: str, root: str) -> bool:
+def inside(path: str, root: str) -> bool:
+    """Whether ``path`` is ``root`` or under it, links resolved."""
     real = os.path.realpath(path)
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 

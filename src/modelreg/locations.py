@@ -9,12 +9,9 @@ import sys
 from pathlib import Path
 
 from modelreg.errors import InvalidInput
-from modelreg.registry import Registry
+from modelreg.registry import SCRATCH_REGISTRY, Registry
 
 DEFAULT_HOME = "~/.modelreg"
-# Set by `modelreg reproduce --run` for the re-run alone: every connect() opens it, whatever
-# location the training names, so that a re-run never writes into a real registry.
-SCRATCH_REGISTRY = "MODELREG_SCRATCH_REGISTRY"
 
 
 def default_uri() -> str:
@@ -39,8 +36,11 @@ def connect(uri: str | os.PathLike[str] | None = None, *, actor: str | None = No
     target = str(uri) if uri is not None else default_uri()
     scratch = os.environ.get(SCRATCH_REGISTRY)
     if scratch and target != scratch:
+        from modelreg.capture import redact
+
+        shown = redact([target])[0]  # a URL's password is not printed
         print(
-            f"modelreg: reproducing: connect({target!r}) opens the scratch registry {scratch}"
+            f"modelreg: reproducing: connect({shown!r}) opens the scratch registry {scratch}"
             " instead, so that the re-run writes into no real registry",
             file=sys.stderr,
         )

@@ -53,6 +53,11 @@ if TYPE_CHECKING:
     from modelreg.versions import Model, NewVersion, Version
 
 
+# Set by `modelreg reproduce --run` for the re-run alone: every connect() opens the registry it
+# names, whatever location the training gives, so that the re-run writes into no real registry.
+SCRATCH_REGISTRY = "MODELREG_SCRATCH_REGISTRY"
+
+
 class Registry(Protocol):
     """What every registry offers, embedded (LocalRegistry) or over HTTP (RemoteRegistry):
     mypy checks both against it (the functions at the end of this module)."""

@@ -50,6 +50,7 @@ from modelreg.records import (
     Version,
     VersionLineage,
 )
+from modelreg.registry import SCRATCH_REGISTRY
 from modelreg.values import MAX_PAGE
 
 if TYPE_CHECKING:
@@ -58,9 +59,6 @@ if TYPE_CHECKING:
 
     AnyRegistry: TypeAlias = LocalRegistry | RemoteRegistry
 
-# What connect() follows above any location it is given (modelreg.locations.SCRATCH_REGISTRY;
-# named here too, as MODELREG_URI is, so that the client need not import the embedded layer).
-SCRATCH_REGISTRY = "MODELREG_SCRATCH_REGISTRY"
 RECIPE_FILES = ("recipe.json", "requirements.lock", "check_data.py", "reproduce.sh")
 DIFF_FILE = "uncommitted.diff"
 _SEED = re.compile(r"(^|_)(seed|random_state|rng|random_seed)$", re.IGNORECASE)
@@ -166,15 +164,12 @@ def command_argv(command: str, repository: str | None) -> list[str]:
     if repository and os.path.isabs(repository):
         root = os.path.realpath(repository)
         argv = [
-            os.path.relpath(a, root) if os.path.isabs(a) and _inside(a, root) else a for a in argv
+            os.path.relpath(a, root) if os.path.isabs(a) and capture.inside(a, root) else a
+            for a in argv
         ]
     if argv and argv[0].endswith(".py"):
         argv = ["python", *argv]
     return argv
-
-
-def _inside(path: str, root: str) -> bool:
-    return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
 
 
 def build_recipe(version: Any, lineage: VersionLineage) -> Recipe:

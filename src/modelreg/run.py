@@ -27,7 +27,7 @@ from modelreg.manifest import FilesArg
 from modelreg.metric_buffer import MetricBuffer
 from modelreg.records import DatasetUse
 from modelreg.registry import Registry
-from modelreg.values import check_metric, check_params
+from modelreg.values import MAX_STEP, check_metric, check_params, check_step
 
 if TYPE_CHECKING:
     from modelreg.flavors.autolog import Autolog
@@ -55,7 +55,8 @@ MAX_NAME = 256
 
 
 class Run:
-    """A training run. Use it as a context manager; it fails if the block raises."""
+    """A training run. Use it as a context manager; it fails if the block raises. A run is
+    used from one thread: steps given by none count up per key."""
 
     def __init__(
         self, registry: RunHost, *, name: str | None, params: Mapping[str, Any] | None
@@ -91,6 +92,12 @@ class Run:
             facts=facts,
         )
         self.status = "running"
+        registry, run_id = self._registry, self.id
+
+        def send(points: list[tuple[str, float, int, int]]) -> None:
+            registry.record_run_metrics(run_id, points)
+
+        self._buffer = MetricBuffer(send, owner=f"run {run_id}")
         return self
 
     def __exit__(
@@ -102,24 +109,29 @@ class Run:
         self.status = "failed" if exc_type is not None else "finished"
         error = None if exc is None else f"{exc_type.__name__ if exc_type else ''}: {exc}"
         lost: ModelregError | None = None
+        ended = False
         try:
-            if self._autolog is not None:
-                self._autolog.stop()
-        finally:
             try:
-                self.flush()
-            except ModelregError as failure:  # some points were not stored: the run says so
-                lost = failure
-                self.status = "failed"
-                error = str(failure) if error is None else f"{error}; {failure}"
+                if self._autolog is not None:
+                    self._autolog.stop()
             finally:
-                if self._buffer is not None:
-                    self._buffer.close()
-            if lost is None and self._buffer is not None and self._buffer.lost:
-                # reported during the run: the history is still incomplete
+                try:
+                    if self._buffer is not None:
+                        self._buffer.close()  # sends what is left
+                except ModelregError as failure:
+                    lost = failure
+            ended = True
+        finally:
+            # The run is closed whatever happened above, Ctrl-C while points were being
+            # sent included; a history that is not whole makes it a failed run.
+            missing = self._buffer.lost if self._buffer is not None else 0
+            if not ended:
                 self.status = "failed"
-                missing = f"{self._buffer.lost} metric points were not recorded"
-                error = missing if error is None else f"{error}; {missing}"
+                error = error or "interrupted while its metric points were being sent"
+            if missing:
+                self.status = "failed"
+                note = f"{missing} metric points were not recorded"
+                error = note if error is None else f"{error}; {note}"
             assert self.id is not None
             self._registry.close_run(
                 self.id,
@@ -149,45 +161,28 @@ class Run:
         """Append a point to the metric's history; steps count up from 0 when not given.
 
         The point is sent in the background with others (see ``flush``)."""
-        buffer = self._buffer if self.status == "running" else None
-        if buffer is None:
-            buffer = self._metric_buffer()
-        steps = self._steps
-        if (
-            type(value) is not float
-            or type(key) is not str
-            or key not in steps
-            or not (-math.inf < value < math.inf)
-        ):
-            value = check_metric(key, value)  # a new key, or a value to convert or refuse
-        if step is None:
-            step = steps.get(key, -1) + 1
-        elif type(step) is not int or step < 0:
-            raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
-        buffer.add(key, value, step)
-        if step > steps.get(key, -1):
-            steps[key] = step
-        self.metrics[key] = value
+        buffer = self._metric_buffer()
+        point = self._point(key, value, step)
+        buffer.add_many((point,))
+        self._logged(point)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Append one point per metric, all at ``step`` (each key's next step if not given)."""
         buffer = self._metric_buffer()
         if not isinstance(metrics, Mapping):
             raise InvalidInput(f"metrics must be a mapping of key to value, not {metrics!r}")
-        if isinstance(step, bool) or not (step is None or (isinstance(step, int) and step >= 0)):
-            raise InvalidInput(f"step must be a non-negative integer, not {step!r}")
         points = [self._point(key, value, step) for key, value in metrics.items()]
-        for key, number, at in points:
-            buffer.add(key, number, at)
-            self._steps[key] = max(at, self._steps.get(key, -1))
-            self.metrics[key] = number
+        buffer.add_many(points)
+        for point in points:
+            self._logged(point)
 
     def log_metrics_history(
         self, history: Mapping[str, Sequence[float]] | Iterable[tuple[str, float, int]]
     ) -> None:
         """Append many points of many metrics at once: ``{"loss": [0.9, 0.7, ...]}`` (each
-        key's steps go on from its last one), or ``(key, value, step)`` triples, the shape of
-        MLflow's ``log_batch``. Every point is checked before any is queued."""
+        key's steps go on from its last one), or ``(key, value, step)`` triples (MLflow's
+        ``log_batch`` takes the same three, with a time). Every point is checked before any
+        is queued."""
         buffer = self._metric_buffer()
         points: list[tuple[str, float, int]] = []
         if isinstance(history, Mapping):
@@ -208,15 +203,12 @@ class Run:
                 if not isinstance(point, (tuple, list)) or len(point) != 3:
                     raise InvalidInput(f"a metric point is (key, value, step), not {point!r}")
                 key, value, step = point
-                if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-                    raise InvalidInput(
-                        f"metric {key!r}: step must be a non-negative integer, not {step!r}"
-                    )
+                if step is None:
+                    raise InvalidInput(f"metric {key!r}: a point of a history needs its step")
                 points.append(self._point(key, value, step))
-        for key, number, at in points:
-            buffer.add(key, number, at)
-            self._steps[key] = max(at, self._steps.get(key, -1))
-            self.metrics[key] = number
+        buffer.add_many(points)
+        for point in points:
+            self._logged(point)
 
     def flush(self) -> None:
         """Wait until every metric point logged so far is stored. A point that could not be
@@ -224,24 +216,32 @@ class Run:
         if self._buffer is not None:
             self._buffer.flush()
 
-    def _point(self, key: Any, value: Any, step: int | None) -> tuple[str, float, int]:
-        if type(value) is float and type(key) is str and key in self._steps:
-            if not math.isfinite(value):
-                value = check_metric(key, value)  # refuses it, naming the metric
-        else:
-            value = check_metric(key, value)
-        return key, value, self._steps.get(key, -1) + 1 if step is None else step
+    def _point(self, key: Any, value: Any, step: Any) -> tuple[str, float, int]:
+        """A point, checked as the registry checks it: a key seen before and a finite float
+        pass without conversion; a step, given or next, is from 0 to MAX_STEP."""
+        steps = self._steps
+        if (
+            type(value) is not float
+            or type(key) is not str
+            or key not in steps
+            or not (-math.inf < value < math.inf)
+        ):
+            value = check_metric(key, value)  # a new key, or a value to convert or refuse
+        if step is None:
+            step = steps.get(key, -1) + 1
+        if type(step) is not int or not 0 <= step <= MAX_STEP:
+            step = check_step(key, step)
+        return key, value, step
+
+    def _logged(self, point: tuple[str, float, int]) -> None:
+        key, value, step = point
+        if step > self._steps.get(key, -1):
+            self._steps[key] = step
+        self.metrics[key] = value
 
     def _metric_buffer(self) -> MetricBuffer:
-        run_id = self._live()
-        if self._buffer is not None:
-            return self._buffer
-        registry = self._registry
-
-        def send(points: list[tuple[str, float, int, int]]) -> None:
-            registry.record_run_metrics(run_id, points)
-
-        self._buffer = MetricBuffer(send, owner=f"run {run_id}")
+        self._live()
+        assert self._buffer is not None
         return self._buffer
 
     def use_dataset(

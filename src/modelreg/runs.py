@@ -21,8 +21,8 @@ from modelreg.records import MetricPoint as MetricPoint
 from modelreg.records import RunInput as RunInput
 from modelreg.records import TrackedRun as TrackedRun
 from modelreg.refs import RUN, is_owner_id
-from modelreg.timestamps import from_ms
-from modelreg.values import check_key, check_metric
+from modelreg.timestamps import MAX_MS, from_ms
+from modelreg.values import MAX_STEP, check_key, check_metric, check_step
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -149,16 +149,6 @@ def update_params(
 
 
 MAX_POINTS = 100_000
-MAX_STEP = 2**31 - 1  # a 32-bit integer column on every backend
-
-
-def _step(key: str, step: Any) -> int:
-    """A point's step, checked: a whole number from 0 to MAX_STEP."""
-    if isinstance(step, bool) or not isinstance(step, int):
-        raise InvalidInput(f"metric {key!r}: step must be a non-negative integer")
-    if not 0 <= step <= MAX_STEP:
-        raise InvalidInput(f"metric {key!r}: step must be from 0 to {MAX_STEP}, not {step}")
-    return int(step)
 
 
 def check_points(points: Any) -> tuple[list[tuple[str, float, int]], list[str] | None]:
@@ -171,6 +161,9 @@ def check_points(points: Any) -> tuple[list[tuple[str, float, int]], list[str] |
     """
     if not isinstance(points, (list, tuple)) or len(points) > MAX_POINTS:
         raise InvalidInput(f"metric points must be a list of at most {MAX_POINTS} entries")
+    fast = _checked_columns(points)
+    if fast is not None:
+        return fast
     keys: set[str] = set()
     times: dict[Any, str] = {}
     checked = []
@@ -189,18 +182,45 @@ def check_points(points: Any) -> tuple[list[tuple[str, float, int]], list[str] |
         if type(key) is not str or key not in keys:
             keys.add(check_key(key, kind="metric"))
         if type(step) is not int or not 0 <= step <= MAX_STEP:
-            step = _step(key, step)
+            step = check_step(key, step)
         if type(value) is not float or not -inf < value < inf:
             value = check_metric(key, value)
         checked.append((key, value, step))
+        if type(ms) is not int and ms is not None:
+            raise InvalidInput(f"metric {key!r}: the time must be whole milliseconds")
         stamp = times.get(ms)
         if stamp is None:
-            if type(ms) is not int and ms is not None:
-                raise InvalidInput(f"metric {key!r}: the time must be whole milliseconds")
             stamp = now() if ms is None else from_ms(ms, f"metric {key!r}: time")
             times[ms] = stamp
         stamps.append(stamp)
     return checked, (stamps if len(times) > 1 or None not in times else None)
+
+
+def _checked_columns(
+    points: list[Any] | tuple[Any, ...],
+) -> tuple[list[tuple[str, float, int]], list[str]] | None:
+    """A batch as a client's buffer sends it, checked column by column: every point a
+    ``[key, float, int step, int ms]`` with finite values. None for any other batch, which
+    ``check_points`` then checks point by point (and refuses naming what is wrong)."""
+    if not points or not all(type(p) in (list, tuple) and len(p) == 4 for p in points):
+        return None
+    keys, values, steps, times = zip(*points, strict=True)
+    if not all(type(v) is float for v in values) or not math.isfinite(math.fsum(values)):
+        return None  # a value to convert or refuse, or a sum past the largest float
+    if not all(type(s) is int for s in steps) or min(steps) < 0 or max(steps) > MAX_STEP:
+        return None
+    try:
+        distinct_keys, distinct_times = set(keys), set(times)
+    except TypeError:  # an unhashable key or time
+        return None
+    if not all(type(k) is str for k in distinct_keys):
+        return None
+    if not all(type(t) is int and 0 <= t <= MAX_MS for t in distinct_times):
+        return None
+    for key in distinct_keys:
+        check_key(key, kind="metric")
+    stamp_of = {t: from_ms(t, "a metric point's time") for t in distinct_times}
+    return list(zip(keys, values, steps, strict=True)), [stamp_of[t] for t in times]
 
 
 def add_metrics(

@@ -101,6 +101,18 @@ def check_metric(key: Any, value: Any) -> float:
     return number
 
 
+MAX_STEP = 2**31 - 1  # a metric point's step: a 32-bit integer column on every backend
+
+
+def check_step(key: str, step: Any) -> int:
+    """A metric point's step: a whole number from 0 to MAX_STEP."""
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise InvalidInput(f"metric {key!r}: step must be a non-negative integer, not {step!r}")
+    if not 0 <= step <= MAX_STEP:
+        raise InvalidInput(f"metric {key!r}: step must be from 0 to {MAX_STEP}, not {step}")
+    return int(step)
+
+
 def check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return {key: check_metric(key, value) for key, value in _entries(metrics, "metric").items()}
 

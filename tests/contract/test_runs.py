@@ -238,7 +238,8 @@ class TestMetrics:
         assert v.params == {"C": "1"}
 
     @pytest.mark.parametrize(
-        ("value", "step"), [(float("nan"), None), (float("inf"), None), (1.0, -1), (1.0, 1.5)]
+        ("value", "step"),
+        [(float("nan"), None), (float("inf"), None), (1.0, -1), (1.0, 1.5), (1.0, 2**31)],
     )
     def test_bad_metric_points_are_refused(self, registry, value, step):
         with registry.start_run() as run:
@@ -291,7 +292,8 @@ class TestMetrics:
             ({"loss": "0.5"}, "metric 'loss': the history is a sequence of values"),
             ({"loss": [0.5, float("nan")]}, "loss"),
             ([("loss", 0.5)], "a metric point is (key, value, step)"),
-            ([("loss", 0.5, -1)], "step must be a non-negative integer"),
+            ([("loss", 0.5, -1)], "metric 'loss': step must be from 0 to 2147483647, not -1"),
+            ([("loss", 0.5, 2**31)], "step must be from 0 to 2147483647, not 2147483648"),
             ([("loss", 0.5, True)], "step must be a non-negative integer"),
             (0.5, "a metric history is a mapping of key to values"),
             ([("bad key!", 0.5, 0)], "bad key!"),

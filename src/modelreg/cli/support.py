@@ -142,8 +142,8 @@ def _plain_value(param: Any, value: Any) -> Any:
     if kind == list[str] and many and isinstance(value, (list, tuple)):
         return list(value) if all(isinstance(v, str) for v in value) else _NOT_PLAIN
     if kind is int and not many:
-        if isinstance(value, str) and value.isascii() and value.isdigit():
-            value = int(value)
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19:
+            value = int(value)  # longer text goes to Typer's own check and error
         low, high = getattr(param, "min", None), getattr(param, "max", None)
         if type(value) is int and (low is None or value >= low) and (high is None or value <= high):
             return value

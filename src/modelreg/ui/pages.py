@@ -86,10 +86,11 @@ def models(reg: LocalRegistry, *, q: str = "", offset: int = 0) -> dict[str, Any
             "query": "",
             "models": [m.to_dict() for m in found],
             "page": _paging(offset, len(found), total),
-            "examples": search_examples(reg),
         }
 
-    return reg.db.read(read)
+    # The examples come from a search of their own, after the page's read: a request holds
+    # one database connection at a time.
+    return {**reg.db.read(read), "examples": search_examples(reg)}
 
 
 # Shown where the registry holds no version with a metric to draw an example from.
