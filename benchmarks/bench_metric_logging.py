@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import emit, figure, header
-from server_vs_mlflow import MLFLOW_PYTHON, QUIET_ENV, Server, mlflow_server, modelreg_server
+from server_vs_mlflow import MLFLOW_PYTHON, QUIET_ENV, side_by_side
 
 BENCH = "metric logging"
 
@@ -146,15 +146,7 @@ def main() -> None:
     details: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-metric-logging-") as scratch:
         root = Path(scratch)
-        servers: list[Server] = []
-        for folder_name, make in (
-            ("modelreg", lambda f: modelreg_server(f)[0]),
-            ("mlflow-default", lambda f: mlflow_server(f, None)[0]),
-            ("mlflow-1", lambda f: mlflow_server(f, 1)[0]),
-        ):
-            folder = root / folder_name
-            folder.mkdir()
-            servers.append(make(folder))
+        servers = side_by_side(root)
         try:
             for server in servers:
                 server.start()

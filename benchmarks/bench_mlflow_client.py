@@ -36,8 +36,7 @@ from server_vs_mlflow import (
     QUIET_ENV,
     MemorySampler,
     Server,
-    mlflow_server,
-    modelreg_server,
+    side_by_side,
 )
 
 BENCH = "MLflow client"
@@ -73,15 +72,7 @@ def main() -> None:
         raise SystemExit(f"{MLFLOW_PYTHON} is missing: run scripts/bootstrap-mlflow")
     with tempfile.TemporaryDirectory(prefix="bench-mlflow-client-") as scratch:
         root = Path(scratch)
-        servers: list[Server] = []
-        for folder_name, make in (
-            ("modelreg", lambda f: modelreg_server(f)[0]),
-            ("mlflow-4", lambda f: mlflow_server(f, None)[0]),
-            ("mlflow-1", lambda f: mlflow_server(f, 1)[0]),
-        ):
-            folder = root / folder_name
-            folder.mkdir()
-            servers.append(make(folder))
+        servers = side_by_side(root)
         samplers: dict[str, MemorySampler] = {}
         # times[variant][server][phase]: one sample per round
         times: dict[str, dict[str, dict[str, list[float]]]] = {

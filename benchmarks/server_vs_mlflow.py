@@ -306,6 +306,21 @@ def mlflow_server(folder: Path, workers: int | None) -> tuple[Server, Path]:
     return Server(label, cmd, f"http://127.0.0.1:{port}/health", folder), artifacts
 
 
+def side_by_side(root: Path) -> list[Server]:
+    """``modelreg server`` and ``mlflow server`` with its default workers and with one, each
+    in its own folder under ``root``: made, not started."""
+    servers = []
+    for folder_name, make in (
+        ("modelreg", lambda f: modelreg_server(f)[0]),
+        ("mlflow-default", lambda f: mlflow_server(f, None)[0]),
+        ("mlflow-1", lambda f: mlflow_server(f, 1)[0]),
+    ):
+        folder = root / folder_name
+        folder.mkdir()
+        servers.append(make(folder))
+    return servers
+
+
 class Target:
     """A server under test, the client that talks to it and what it measured."""
 
