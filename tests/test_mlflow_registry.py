@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from mlflow_kit import run_client
-from modelreg import artifacts, logged_models, models, registry_search, runs, wire
+from modelreg import artifacts, logged_models, metric_points, models, registry_search, runs, wire
 from modelreg import mlflow_mapping as mapping
 from modelreg.db import now
 from modelreg.errors import InvalidInput
@@ -83,7 +83,7 @@ def tracked_run(reg: LocalRegistry, *, metrics: dict[str, float] | None = None) 
         runs.log_params(conn, run_id, {"alpha": "0.5", "depth": "3"}, actor="ana")
         points = [(k, v / 2, 0) for k, v in (metrics or {"acc": 0.9}).items()]
         points += [(k, v, 1) for k, v in (metrics or {"acc": 0.9}).items()]
-        runs.add_metrics(conn, run_id, points, actor="ana")
+        metric_points.add_metrics(conn, run_id, points, actor="ana")
         runs.add_dataset(conn, run_id, TRAIN, actor="ana")
 
     reg.db.write(write)

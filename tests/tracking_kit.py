@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy.engine import Connection
 
-from modelreg import experiments, runs
+from modelreg import experiments, metric_points, runs
 from modelreg.local import LocalRegistry
 from modelreg.timestamps import now
 
@@ -45,7 +45,7 @@ def track(
         )
         runs.log_params(conn, run_id, params or {}, actor="tester")
         points = [(k, v, s) for k, vs in (metrics or {}).items() for s, v in enumerate(vs)]
-        runs.add_metrics(conn, run_id, points, actor="tester")
+        metric_points.add_metrics(conn, run_id, points, actor="tester")
         if end:
             runs.update_tracked(conn, run_id, status="finished", actor="tester")
 

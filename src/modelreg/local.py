@@ -25,6 +25,7 @@ from modelreg import (
     capture,
     datasets,
     lineage,
+    metric_points,
     promotion,
     registering,
     retirement,
@@ -679,9 +680,11 @@ class LocalRegistry(Governance):
     def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None:
         """Append metric points (key, value, step[, ms]) to a run's history: one transaction
         and one audit event for the batch."""
-        checked, stamps = runs.check_points(points)
+        checked, stamps = metric_points.check_points(points)
         self.db.write(
-            lambda conn: runs.add_metrics(conn, run_id, checked, actor=self.actor, stamps=stamps)
+            lambda conn: metric_points.add_metrics(
+                conn, run_id, checked, actor=self.actor, stamps=stamps
+            )
         )
 
     def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:

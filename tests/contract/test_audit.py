@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from modelreg.runs import points_digest
+from modelreg.metric_points import points_digest
 
 
 def actions(registry, **filters):

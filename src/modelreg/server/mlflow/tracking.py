@@ -27,7 +27,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field, StrictInt
 from sqlalchemy.engine import Connection
 
-from modelreg import experiments, logged_models, runs, tracking_search
+from modelreg import experiments, logged_models, metric_points, runs, tracking_search
 from modelreg.dataset_files import ROLES
 from modelreg.errors import InvalidInput
 from modelreg.local import LocalRegistry
@@ -485,7 +485,7 @@ def log_param(reg: Writer, body: ParamBody) -> JSON:
 
 class MetricBody(Body):
     key: str
-    value: Any = None  # checked by runs.check_points: a finite number
+    value: Any = None  # checked by metric_points.check_points: a finite number
     timestamp: StrictInt | None = None
     step: StrictInt = 0
 
@@ -497,7 +497,7 @@ class LogMetricBody(MetricBody):
 
 def _points(metrics: Sequence[MetricBody]) -> tuple[list[tuple[str, float, int]], list[str]]:
     """Metric points, checked (finite values, steps from 0 to 2**31 - 1), with their times."""
-    points, _ = runs.check_points([(m.key, m.value, m.step) for m in metrics])
+    points, _ = metric_points.check_points([(m.key, m.value, m.step) for m in metrics])
     known: dict[int | None, str] = {None: now()}
     stamps = []
     for m in metrics:
@@ -511,7 +511,9 @@ def _points(metrics: Sequence[MetricBody]) -> tuple[list[tuple[str, float, int]]
 def log_metric(reg: Writer, body: LogMetricBody) -> JSON:
     found = run_id_of(body.run_id, body.run_uuid)
     points, stamps = _points([body])
-    reg.db.write(lambda c: runs.add_metrics(c, found, points, actor=reg.actor, stamps=stamps))
+    reg.db.write(
+        lambda c: metric_points.add_metrics(c, found, points, actor=reg.actor, stamps=stamps)
+    )
     return {}
 
 
@@ -560,9 +562,9 @@ def log_batch(reg: Writer, body: LogBatchBody) -> JSON:
             runs.log_params(c, found, params, actor=reg.actor)
         # A point sent again (the client re-sends a run's latest ones when it logs a model)
         # is stored once, as MLflow does.
-        fresh, times = runs.unseen_points(c, found, points, stamps)
+        fresh, times = metric_points.unseen_points(c, found, points, stamps)
         if fresh:
-            runs.add_metrics(c, found, fresh, actor=reg.actor, stamps=times)
+            metric_points.add_metrics(c, found, fresh, actor=reg.actor, stamps=times)
         if tags:
             runs.set_tags(c, found, tags, actor=reg.actor)
         if not (params or fresh or tags):
