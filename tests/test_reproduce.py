@@ -225,17 +225,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Train
         out.writerows(
             [*map(str, x.tolist()), int(t)] for x, t in zip(iris.data, iris.target, strict=True)
         )
-    (repo / "train.py").write_text(TRAIN)
-    (repo / "README.md").write_text("# iris\n")
-    for args in (
-        ["init", "-q", "-b", "main"],
-        ["config", "user.name", "Test User"],
-        ["config", "user.email", "test@example.com"],
-        ["config", "commit.gpgsign", "false"],
-        ["add", "-A"],
-        ["commit", "-q", "-m", "train iris"],
-    ):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    _git_repo(repo, {"train.py": TRAIN, "README.md": "# iris\n"})
     # An uncommitted change: recorded as a diff that the re-run must apply.
     (repo / "README.md").write_text("# iris\n\nLogistic regression on iris.\n")
     registry = root / "registry"

@@ -127,7 +127,7 @@ class Run:
             missing = self._buffer.lost if self._buffer is not None else 0
             if not ended:
                 self.status = "failed"
-                error = error or "interrupted while its metric points were being sent"
+                error = error or "interrupted while ending (autologging, sending metric points)"
             if missing:
                 self.status = "failed"
                 note = f"{missing} metric points were not recorded"
