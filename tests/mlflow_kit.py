@@ -98,3 +98,23 @@ def run_client(
         pytest.fail(f"the MLflow client script failed (exit {done.returncode}): {tail}")
     result: list[Any] = json.loads(done.stdout.rpartition("@@RESULT@@")[2])
     return result
+
+
+# The files of a scikit-learn model as MLflow's client logs it (what a registry test stores
+# as a logged model's or a run's artifacts).
+MLMODEL = """\
+flavors:
+  python_function:
+    loader_module: mlflow.sklearn
+    python_version: 3.11.7
+  sklearn:
+    sklearn_version: 1.9.1
+mlflow_version: 3.17.2
+"""
+FILES = {
+    "MLmodel": MLMODEL.encode(),
+    "python_env.yaml": b"python: 3.11.7\nbuild_dependencies:\n- pip==23.2.1\ndependencies:\n"
+    b"- -r requirements.txt\n",
+    "requirements.txt": b"mlflow==3.17.2\nscikit-learn==1.9.1\ncloudpickle\n",
+    "model.skops": b"weights" * 100,
+}

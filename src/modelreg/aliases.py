@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, promotion, schema, versions
 from modelreg.db import now
 from modelreg.errors import InvalidInput, NotFound, PromotionRefused
-from modelreg.records import AliasMove, AliasOverride
+from modelreg.governance_records import AliasOverride
+from modelreg.records import AliasMove
 from modelreg.refs import Ref
 
 _a, _e, _v = schema.aliases, schema.alias_events, schema.versions

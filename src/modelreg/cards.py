@@ -23,9 +23,8 @@ from sqlalchemy.engine import Connection
 from modelreg import aliases, audit, evaluations, lineage, schema, versions
 from modelreg.audit import AuditEvent
 from modelreg.errors import IntegrityError, NotFound
-from modelreg.records import (
+from modelreg.governance_records import (
     Card,
-    DatasetUseInfo,
     EvaluatedOn,
     Retirement,
     Trace,
@@ -33,6 +32,7 @@ from modelreg.records import (
     VersionAliasMove,
     VersionFlag,
 )
+from modelreg.records import DatasetUseInfo
 from modelreg.reports import escape as escape
 from modelreg.reports import moved
 from modelreg.transfer import MARKER

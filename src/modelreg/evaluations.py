@@ -16,7 +16,7 @@ from modelreg import audit, datasets, lineage, schema, versions
 from modelreg.datasets import DatasetUse
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
-from modelreg.records import Evaluation, Leaderboard, MetricTrend, TrendPoint
+from modelreg.governance_records import Evaluation, Leaderboard, MetricTrend, TrendPoint
 
 _ev, _em, _d = schema.evaluations, schema.evaluation_metrics, schema.datasets
 

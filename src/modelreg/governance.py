@@ -27,19 +27,21 @@ from modelreg import (
 from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database
 from modelreg.errors import InvalidInput
-from modelreg.records import (
+from modelreg.governance_records import (
     Card,
     DatasetImpact,
-    Deletion,
     Evaluation,
     Leaderboard,
     MetricTrend,
+    Trace,
+)
+from modelreg.records import (
+    Deletion,
     NewTokenInfo,
     NewWebhookInfo,
     SignatureAdded,
     SignatureCheck,
     TokenInfo,
-    Trace,
     TrustedKey,
     WebhookDelivery,
     WebhookInfo,

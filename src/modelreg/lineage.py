@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import datasets, runs, schema, versions
-from modelreg.records import DeletedDependent, DependentVersion, LineageRun, VersionLineage
+from modelreg.governance_records import DeletedDependent, DependentVersion
+from modelreg.records import LineageRun, VersionLineage
 
 if TYPE_CHECKING:
     from modelreg.versions import Version

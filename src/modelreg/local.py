@@ -44,12 +44,12 @@ from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
 from modelreg.errors import BlobMissing, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
+from modelreg.governance_records import DependentVersion
 from modelreg.lineage import of_version as lineage_of
 from modelreg.manifest import FileEntry, FilesArg, check_entries
 from modelreg.records import (
     AliasMove,
     Comparison,
-    DependentVersion,
     FsckReport,
     GcReport,
     MetricPointArg,

@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from modelreg.audit import AuditEvent, VerifyResult
     from modelreg.capture import ProcessFacts
     from modelreg.datasets import Dataset, DatasetArg, DatasetUse
+    from modelreg.governance_records import (
+        Card,
+        DatasetImpact,
+        DependentVersion,
+        Evaluation,
+        Leaderboard,
+        MetricTrend,
+        Trace,
+    )
     from modelreg.options import (
         AuditFilters,
         PolicyOptions,
@@ -22,17 +31,11 @@ if TYPE_CHECKING:
     )
     from modelreg.records import (
         AliasMove,
-        Card,
         Comparison,
-        DatasetImpact,
         Deletion,
-        DependentVersion,
-        Evaluation,
         FsckReport,
         GcReport,
-        Leaderboard,
         MetricPointArg,
-        MetricTrend,
         NewTokenInfo,
         NewWebhookInfo,
         PolicyInfo,
@@ -42,7 +45,6 @@ if TYPE_CHECKING:
         SignatureAdded,
         SignatureCheck,
         TokenInfo,
-        Trace,
         TrustedKey,
         VersionLineage,
         WebhookDelivery,

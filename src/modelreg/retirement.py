@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from modelreg import audit, datasets, lineage, schema
 from modelreg.db import now
 from modelreg.errors import Conflict
-from modelreg.records import AliasOnVersion, DatasetImpact, DeletedDependent
+from modelreg.governance_records import AliasOnVersion, DatasetImpact, DeletedDependent
 from modelreg.reports import GC_NOTE as GC_NOTE
 from modelreg.values import check_reason as check_reason
 

@@ -15,11 +15,12 @@ from modelreg import audit, capture, datasets, schema
 from modelreg.datasets import DatasetUse
 from modelreg.db import insert_rows, now
 from modelreg.errors import Gone, NotFound
+from modelreg.governance_records import DeletionNote
 from modelreg.manifest import FileEntry, manifest_digest
 from modelreg.mlflow_mapping import logged_model_of
-from modelreg.records import DeletionNote, Puller
 from modelreg.records import Model as Model
 from modelreg.records import NewVersion as NewVersion
+from modelreg.records import Puller
 from modelreg.records import Version as Version
 from modelreg.refs import Ref
 from modelreg.values import param_number

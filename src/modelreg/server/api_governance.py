@@ -10,27 +10,29 @@ from pydantic import Field
 
 from modelreg import signing, wire
 from modelreg.errors import InvalidInput
+from modelreg.governance_records import (
+    Card,
+    DatasetImpact,
+    DependentVersion,
+    Evaluation,
+    Leaderboard,
+    MetricTrend,
+    Trace,
+)
 from modelreg.local import LocalRegistry
 from modelreg.records import (
     AliasMove,
     AuditEventInfo,
-    Card,
-    DatasetImpact,
     DatasetInfo,
     Deletion,
-    DependentVersion,
-    Evaluation,
     FsckReport,
     GcReport,
-    Leaderboard,
-    MetricTrend,
     NewTokenInfo,
     NewWebhookInfo,
     PolicyInfo,
     PromotionCheck,
     SignatureCheck,
     TokenInfo,
-    Trace,
     TrustedKey,
     WebhookDelivery,
     WebhookInfo,
