@@ -160,7 +160,7 @@ def overwrite_blob(registry: LocalRegistry, digest: str, data: bytes) -> None:
     from modelreg.blobs import LocalBlobStore
     from modelreg.s3 import S3BlobStore
 
-    store = registry.blobs
+    store = registry.blobs.inner
     if isinstance(store, LocalBlobStore):
         store.path(digest).write_bytes(data)
     else:

@@ -29,12 +29,11 @@ REGISTER = textwrap.dedent(
 
 
 def big_file(path: Path) -> Path:
-    """A 300 MB file: sparse, with a little random data so that its digest is unique."""
+    """A 300 MB file of random bytes: stored as chunks, in packs of 64 MiB each written to a
+    temporary file first."""
     with open(path, "wb") as f:
-        f.write(os.urandom(1 << 16))
-        f.truncate(SIZE - (1 << 16))
-        f.seek(0, os.SEEK_END)
-        f.write(os.urandom(1 << 16))
+        for _ in range(SIZE >> 20):
+            f.write(os.urandom(1 << 20))
     assert path.stat().st_size == SIZE
     return path
 

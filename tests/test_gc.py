@@ -29,7 +29,7 @@ def reg(tmp_path, monkeypatch):
 def age(reg, digest: str, seconds: float = 7200) -> None:
     """Make a blob look as if it was written ``seconds`` ago."""
     old = time.time() - seconds
-    os.utime(reg.blobs.path(digest), (old, old))
+    os.utime(reg.blobs.inner.path(digest), (old, old))
 
 
 def put(reg, data: bytes, *, old: bool = True) -> str:

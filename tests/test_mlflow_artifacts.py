@@ -297,7 +297,7 @@ def test_logged_models_are_initialized_finalized_tagged_and_searched(any_server:
 
 def test_server_info_offers_multipart_transfers_only_on_s3(any_server: Server) -> None:
     info = any_server.http.get("/api/3.0/mlflow/server-info").json()
-    on_s3 = isinstance(any_server.registry.blobs, S3BlobStore)
+    on_s3 = isinstance(any_server.registry.blobs.inner, S3BlobStore)
     assert info["multipart_uploads_enabled"] is on_s3
     assert info["multipart_downloads_enabled"] is on_s3
 
@@ -338,12 +338,12 @@ def test_a_large_file_goes_straight_to_and_from_the_bucket(
     sent, received = seen
     assert received == sent
     assert files_of(server, run) == {"weights/big.bin": (sent, (12 << 20) + 3)}
-    on_s3 = isinstance(server.registry.blobs, S3BlobStore)
+    on_s3 = isinstance(server.registry.blobs.inner, S3BlobStore)
     direct = server.http.get(f"{ART}/0/{run}/artifacts/weights/big.bin")
     if not on_s3:
         assert direct.status_code == 200
         return
-    store = server.registry.blobs
+    store = server.registry.blobs.inner
     assert isinstance(store, S3BlobStore)
     staged = store.client.list_objects_v2(Bucket=store.bucket, Prefix=store._staging)
     assert staged.get("KeyCount", 0) == 0  # the staged upload was removed
@@ -360,7 +360,7 @@ def test_a_large_file_the_server_found_damaged_is_not_redirected(
     any_server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = any_server
-    assert isinstance(server.registry.blobs, S3BlobStore)
+    assert isinstance(server.registry.blobs.inner, S3BlobStore)
     monkeypatch.setattr(artifact_routes, "PRESIGN_AT", 1 << 20)
     run = sdk_run(server)
     data = bytes(range(256)) * 8192
@@ -411,7 +411,7 @@ def test_a_multipart_upload_is_refused_unless_its_parts_make_it(any_server: Serv
 
 @pytest.mark.parametrize("any_server", ["postgres_s3"], indirect=True)
 def test_gc_removes_staged_uploads_a_client_left(any_server: Server) -> None:
-    store = any_server.registry.blobs
+    store = any_server.registry.blobs.inner
     assert isinstance(store, S3BlobStore)
     store.start_staged_upload(2)  # never completed nor aborted
     store.client.put_object(Bucket=store.bucket, Key=store._staging + "f" * 32, Body=b"x")

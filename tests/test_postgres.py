@@ -82,7 +82,7 @@ def test_without_modelreg_blobs_the_database_works_and_blobs_are_refused_clearly
     monkeypatch.delenv("MODELREG_BLOBS", raising=False)
     Path("m.bin").write_bytes(b"x")
     with modelreg.connect(plain(url)) as reg:
-        assert isinstance(reg.blobs, MissingBlobStore)
+        assert isinstance(reg.blobs.inner, MissingBlobStore)
         assert reg.models() == []
         assert reg.verify_audit().ok
         with pytest.raises(InvalidInput, match="without a blob store: set MODELREG_BLOBS"):

@@ -42,7 +42,9 @@ class Wire(httpx.HTTPTransport):
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            if request.method == "PUT" and "/blobs/" in request.url.path:
+            if request.method == "PUT" and (
+                "/blobs/" in request.url.path or request.url.path.endswith("/chunks")
+            ):
                 self.put_lengths.append(request.headers.get("content-length"))
                 body = request.read()
                 self.sent += len(body)
@@ -176,7 +178,7 @@ def test_a_corrupt_blob_on_the_server_is_refused_and_nothing_is_written(
 ) -> None:
     (tmp_path / "m.bin").write_bytes(b"the real model")
     version = client.register("churn", tmp_path / "m.bin")
-    blob = server[0].blobs.path(version.files[0].digest)  # type: ignore[attr-defined]
+    blob = server[0].blobs.inner.path(version.files[0].digest)  # type: ignore[attr-defined]
     blob.write_bytes(b"the evil model")
 
     with pytest.raises(IntegrityError, match="does not match its digest"):
@@ -194,3 +196,138 @@ def test_several_files_download_at_once(tmp_path: Path, client: RemoteRegistry, 
     assert sorted(p.name for p in out.glob("part-*")) == [f"part-{i}.bin" for i in range(8)]
     assert all((out / f"part-{i}.bin").read_bytes() == bytes([i]) * 2_000_000 for i in range(8))
     assert wire.most_in_flight > 1
+
+
+# -- large files, moved as chunks ------------------------------------------------------------
+
+LARGE = (8 << 20) + (4 << 20)  # chunked from 8 MiB
+
+
+def bf16(count: int, seed: int = 0) -> bytes:
+    """bf16 weights (normal, std 0.02) as bytes."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(count, dtype=np.float32) * np.float32(0.02)
+    return ((values.view(np.uint32) >> 16).astype(np.uint16)).tobytes()
+
+
+def nudged(data: bytes, seed: int = 1) -> bytes:
+    """Every bf16 value moved by a relative 0.5%, as a full fine-tune does."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    wide = (np.frombuffer(data, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32)
+    moved = wide * (1 + rng.standard_normal(wide.size, dtype=np.float32) * np.float32(5e-3))
+    return ((moved.view(np.uint32) >> 16).astype(np.uint16)).tobytes()
+
+
+def chunked_row(server: LocalRegistry, digest: str) -> Any:
+    import sqlalchemy as sa
+
+    from modelreg import schema
+
+    f = schema.chunked_files.c
+    query = sa.select(f.size, f.base).where(f.digest == digest)
+    return server.db.read(lambda conn: conn.execute(query).first())
+
+
+def test_a_large_file_goes_up_as_chunks_and_comes_back_whole(
+    tmp_path: Path, client: RemoteRegistry, server: tuple[LocalRegistry, str], wire: Wire
+) -> None:
+    data = bf16(LARGE // 2)
+    (tmp_path / "m.bin").write_bytes(data)
+    version = client.register("llm", {"model.safetensors": tmp_path / "m.bin"})
+    digest = version.files[0].digest
+    assert chunked_row(server[0], digest).size == LARGE
+    puts = [path for method, path, _ in wire.requests if method == "PUT"]
+    assert puts
+    assert all(path.endswith("/chunks") for path in puts)
+    assert wire.sent < LARGE  # compressed on the way
+    client.pull("llm/1", tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
+    # and a plain HTTP client reads it, from an offset too, with its sha256 as ETag
+    got = httpx.get(f"{server[1]}/api/v1/blobs/{digest}", headers={"Range": "bytes=1000-"})
+    assert got.status_code == 206
+    assert got.content == data[1000:]
+    assert got.headers["etag"] == f'"{digest}"'
+
+
+def test_a_re_saved_file_sends_only_the_chunks_around_its_edit(
+    tmp_path: Path, client: RemoteRegistry, wire: Wire
+) -> None:
+    data = bf16(LARGE // 2)
+    (tmp_path / "a.bin").write_bytes(data)
+    client.register("llm", {"model.safetensors": tmp_path / "a.bin"})
+    (tmp_path / "b.bin").write_bytes(b'{"__metadata__":{"epoch":"2"}}' + data)
+    wire.sent = 0
+    client.register("llm", {"model.safetensors": tmp_path / "b.bin"})
+    assert 0 < wire.sent < LARGE * 0.02
+    client.pull("llm/2", tmp_path / "out")
+    pulled = (tmp_path / "out" / "model.safetensors").read_bytes()
+    assert pulled == (tmp_path / "b.bin").read_bytes()
+
+
+def test_a_fine_tune_registered_with_its_parent_is_kept_as_a_delta_on_the_server(
+    tmp_path: Path, client: RemoteRegistry, server: tuple[LocalRegistry, str]
+) -> None:
+    data = bf16(LARGE // 2)
+    tuned = nudged(data)
+    (tmp_path / "a.bin").write_bytes(data)
+    (tmp_path / "b.bin").write_bytes(tuned)
+    parent = client.register("llm", {"model.safetensors": tmp_path / "a.bin"})
+    child = client.register("llm", {"model.safetensors": tmp_path / "b.bin"}, parents=["llm/1"])
+    assert chunked_row(server[0], child.files[0].digest).base == parent.files[0].digest
+    client.pull("llm/2", tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == tuned
+
+
+def _frame(data: bytes, offset: int = 0, name: bytes | None = None) -> bytes:
+    from modelreg import chunking
+
+    name = name or chunking.chunk_id(data)
+    return chunking.frame(name, offset, len(data), chunking.RAW, data)
+
+
+def test_chunks_that_do_not_match_their_names_or_are_cut_short_are_refused(
+    server: tuple[LocalRegistry, str],
+) -> None:
+    url = f"{server[1]}/api/v1/chunks"
+    good = _frame(b"a" * 1000)
+    wrong = _frame(b"b" * 1000, name=b"\x01" * 32)
+    refused = httpx.put(url, content=good + wrong)
+    assert refused.status_code == 400
+    assert "does not match its hash" in refused.json()["detail"]
+    cut = httpx.put(url, content=good[:-10])
+    assert cut.status_code == 400
+    assert "cut short" in cut.json()["detail"]
+    huge = httpx.put(url, content=_frame(b"c" * 10)[:40] + (1 << 30).to_bytes(4, "little"))
+    assert huge.status_code == 400
+    bad_names = httpx.post(f"{server[1]}/api/v1/chunks/missing", json={"chunks": ["xyz"]})
+    assert bad_names.status_code == 400
+    assert "chunks[0]" in bad_names.json()["detail"]
+
+
+def test_a_file_whose_pieces_do_not_hash_to_its_digest_is_not_recorded(
+    server: tuple[LocalRegistry, str],
+) -> None:
+    import base64
+
+    from modelreg import chunking
+
+    data = b"z" * 5000
+    stored = httpx.put(f"{server[1]}/api/v1/chunks", content=_frame(data))
+    assert stored.status_code == 201
+    name = bytes.fromhex(stored.json()["stored"][0][0])
+    pieces = base64.b64encode(chunking.encode_pieces([chunking.Piece(name, 5000, False)]))
+    wrong = "e" * 64
+    body = {"digest": wrong, "size": 5000, "pieces": pieces.decode()}
+    answer = httpx.post(f"{server[1]}/api/v1/files", json=body)
+    assert answer.status_code == 400
+    assert "do not make file" in answer.json()["detail"]
+    assert chunked_row(server[0], wrong) is None
+    right = hashlib.sha256(data).hexdigest()
+    assert httpx.post(f"{server[1]}/api/v1/files", json={**body, "digest": right}).is_success
+    assert httpx.get(f"{server[1]}/api/v1/blobs/{right}").content == data
+    missing = {**body, "digest": right, "pieces": base64.b64encode(b"\x02" * 37).decode()}
+    assert httpx.post(f"{server[1]}/api/v1/files", json=missing).status_code in (400, 409)

@@ -48,7 +48,7 @@ def test_a_pull_that_fails_on_one_file_writes_none_of_them(reg, tmp_path):
     Path("model/b.bin").write_bytes(b"b" * 100)
     v = reg.register("churn", "model")
     corrupt = next(f for f in v.files if f.path == "b.bin")
-    reg.blobs.path(corrupt.digest).write_bytes(b"x" * 100)
+    reg.blobs.inner.path(corrupt.digest).write_bytes(b"x" * 100)
     with pytest.raises(IntegrityError, match=r"b\.bin"):
         reg.pull(v.ref, tmp_path / "out")
     assert not (tmp_path / "out").exists()
@@ -123,7 +123,7 @@ def test_a_tampered_flavor_record_cannot_import_another_package(tmp_path):
 
 def stray_files(reg) -> list[str]:
     """Temporary files left in the blob store."""
-    return [p.name for p in reg.blobs.root.rglob(".tmp-*")]
+    return [p.name for p in reg.blobs.inner.root.rglob(".tmp-*")]
 
 
 def test_a_blob_that_cannot_be_flushed_leaves_no_version_and_no_file(reg, monkeypatch):

@@ -47,7 +47,7 @@ def test_a_database_without_this_schema_is_unavailable(
 def test_a_blob_store_that_cannot_be_used_is_unavailable(any_server: Server) -> None:
     from modelreg.blobs import LocalBlobStore
 
-    store = any_server.registry.blobs
+    store = any_server.registry.blobs.inner
     if isinstance(store, LocalBlobStore):
         shutil.rmtree(store.root)  # an unmounted volume
     else:

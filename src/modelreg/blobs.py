@@ -141,7 +141,7 @@ def check_offset(digest: str, offset: int, size: int) -> int:
     return offset
 
 
-def _check_digest(digest: str) -> str:
+def check_digest(digest: str) -> str:
     if not is_digest(digest):
         raise InvalidInput(f"{digest!r} is not a sha256 hex digest")
     return digest
@@ -162,7 +162,7 @@ class LocalBlobStore:
         return f"LocalBlobStore({str(self.root)!r})"
 
     def path(self, digest: str) -> Path:
-        _check_digest(digest)
+        check_digest(digest)
         return self._base / digest[:2] / digest
 
     def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
@@ -363,7 +363,7 @@ class MemoryBlobStore:
         self._blobs: dict[str, tuple[bytes, float]] = {}
 
     def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
-        if digest is not None and _check_digest(digest) in self._blobs:
+        if digest is not None and check_digest(digest) in self._blobs:
             data = self._blobs[digest][0]
             self._blobs[digest] = (data, time.time())
             return digest, len(data)
@@ -378,7 +378,7 @@ class MemoryBlobStore:
 
     def open(self, digest: str, *, offset: int = 0) -> BinaryIO:
         try:
-            data = self._blobs[_check_digest(digest)][0]
+            data = self._blobs[check_digest(digest)][0]
         except KeyError:
             raise NotFound(f"blob {digest} is missing") from None
         stream = io.BytesIO(data)
@@ -386,10 +386,10 @@ class MemoryBlobStore:
         return stream
 
     def exists(self, digest: str) -> bool:
-        return _check_digest(digest) in self._blobs
+        return check_digest(digest) in self._blobs
 
     def refresh(self, digest: str) -> bool:
-        if _check_digest(digest) not in self._blobs:
+        if check_digest(digest) not in self._blobs:
             return False
         self._blobs[digest] = (self._blobs[digest][0], time.time())
         return True

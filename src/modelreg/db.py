@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import functools
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,7 +32,7 @@ from modelreg.timestamps import now as now
 T = TypeVar("T")
 
 # The newest migration; a database at this revision needs no Alembic import at start-up.
-HEAD_REVISION = "0009"
+HEAD_REVISION = "0010"
 MAX_ATTEMPTS = 30
 BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"
@@ -155,6 +156,7 @@ class Database:
                 " would see its own empty one and nothing would be kept; give a file"
             )
         self._writer = self.engine.execution_options(modelreg_write=True)
+        self._open = threading.local()  # the write transaction this thread is inside
         # A read sees one snapshot, as SQLite's read transactions do: under READ COMMITTED
         # each statement would see the commits made since the one before (the audit check
         # would find an event past the head it read). Writes stay READ COMMITTED, serialised
@@ -185,7 +187,15 @@ class Database:
             exc.args = (exc.message,)
 
     def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a write transaction, retrying transient conflicts with backoff."""
+        """Run ``fn`` in a write transaction, retrying transient conflicts with backoff.
+
+        Called inside another write on the same thread (a blob store that records chunks,
+        asked to store a blob again while a version is committed), ``fn`` joins that
+        transaction: a second one would wait for the first to end.
+        """
+        joined = getattr(self._open, "conn", None)
+        if joined is not None:
+            return fn(joined)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._writer.connect() as conn, conn.begin():
@@ -194,7 +204,11 @@ class Database:
                         # read, then write (a gate's figures, an alias's previous target, a
                         # retired dataset's impact) and count on nothing changing in between.
                         conn.execute(_PG_WRITE_LOCK)
-                    return fn(conn)
+                    self._open.conn = conn
+                    try:
+                        return fn(conn)
+                    finally:
+                        self._open.conn = None
             except NotFound as exc:
                 self._name_registry(exc)
                 raise

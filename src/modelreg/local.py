@@ -39,6 +39,7 @@ from modelreg import (
 )
 from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import BlobStore, LocalBlobStore
+from modelreg.chunk_store import ChunkedBlobStore
 from modelreg.compare import compare
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
@@ -112,7 +113,9 @@ class LocalRegistry(Governance):
                 f"{self.uri} is not a modelreg registry database: {exc.orig}"
             ) from None
         self.db.where = f"the registry at {self.uri}"
-        self.blobs: BlobStore = blobs
+        if isinstance(blobs, ChunkedBlobStore):
+            blobs = blobs.inner
+        self.blobs = ChunkedBlobStore(blobs, self.db)
         self.actor = actor or capture.user()
         self._known = versions.Known()
 
@@ -157,11 +160,15 @@ class LocalRegistry(Governance):
         ``progress`` is called with the number of bytes of each chunk stored.
         """
         with registering.prepare(name, files, run=_run, **options) as draft:
+            bases: dict[str, str] = {}
             if draft.parents:  # fail before storing anything; resolved again when committing
-                self.db.read(lambda conn: [versions.resolve(conn, r) for r in draft.parents])
+                ids = self.db.read(lambda conn: [versions.resolve(conn, r) for r in draft.parents])
+                bases = self._parent_files(ids[0])
             # One pass per file: hashed while it is copied into the store (dedup keeps one).
+            # A large file is stored as chunks, as deltas against the first parent's file at
+            # the same path where that is smaller.
             entries = check_entries(
-                FileEntry(path, *self._put_file(source, progress=progress))
+                FileEntry(path, *self._put_file(source, progress=progress, base=bases.get(path)))
                 for path, source in draft.local.items()
             )
             new = draft.new_version(entries)
@@ -271,16 +278,23 @@ class LocalRegistry(Governance):
         digest: str | None = None,
         *,
         progress: Callable[[int], None] | None = None,
+        base: str | None = None,
     ) -> tuple[str, int]:
         """Store a local file; with ``digest``, an existing blob is only touched."""
         with open(path, "rb") as f:
             stream = f if progress is None else transfer.Counted(f, progress)
             try:
-                return self.blobs.put(stream, digest=digest)  # type: ignore[arg-type]
+                return self.blobs.put(stream, digest=digest, base=base)  # type: ignore[arg-type]
             except IntegrityError:
                 raise IntegrityError(
                     f"file {str(path)!r} changed while it was registered"
                 ) from None
+
+    def _parent_files(self, version_id: str) -> dict[str, str]:
+        """The files of version ``version_id``, by path: the bases of its child's deltas."""
+        f = schema.version_files.c
+        query = sa.select(f.path, f.digest).where(f.version_id == version_id)
+        return dict(self.db.read(lambda conn: [tuple(r) for r in conn.execute(query)]))
 
     def _put_diff(self, diff: bytes) -> tuple[str, int]:
         digest = hashlib.sha256(diff).hexdigest()

@@ -1,4 +1,5 @@
-"""fsck and gc: checking every blob against its digest, and collecting unreferenced blobs."""
+"""fsck and gc: checking every blob against its digest, and collecting unreferenced blobs
+and the packs of chunks no file uses."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from modelreg import schema, versions
 from modelreg.blobs import verify
-from modelreg.errors import NotFound
+from modelreg.errors import IntegrityError, NotFound
 from modelreg.records import FsckReport, GcReport
 from modelreg.values import check_grace
 
@@ -32,9 +33,15 @@ _CODES = (
 _ARTIFACT_DIGESTS = sa.select(schema.artifact_files.c.digest).distinct()
 
 
+_BASES = sa.select(schema.chunked_files.c.digest, schema.chunked_files.c.base).where(
+    schema.chunked_files.c.base.is_not(None)
+)
+
+
 def referenced(conn: Connection) -> set[str]:
     """Digests some record needs: the files and code diffs of versions not deleted, the
-    diffs of runs, and the artifact files of runs and logged models (MLflow's)."""
+    diffs of runs, the artifact files of runs and logged models (MLflow's), and the base
+    files that the delta pieces of those files are read against."""
     found = set(conn.execute(_FILE_DIGESTS).scalars())
     found.update(conn.execute(_ARTIFACT_DIGESTS).scalars())
     for query in _CODES:
@@ -43,10 +50,14 @@ def referenced(conn: Connection) -> set[str]:
                 digest = json.loads(code).get("diff_digest")
                 if digest:
                     found.add(digest)
+    found.update([base for digest, base in conn.execute(_BASES) if digest in found])
     return found
 
 
 def _is_referenced(conn: Connection, digest: str) -> bool:
+    based = schema.chunked_files.c.base
+    if conn.execute(sa.select(based).where(based == digest).limit(1)).first():
+        return True  # a base stays while a file reads deltas against it
     file = sa.select(_f.c.digest).join(_v, _v.c.id == _f.c.version_id)
     if conn.execute(file.where(_f.c.digest == digest, versions.LIVE)).first():
         return True
@@ -63,19 +74,33 @@ def _is_referenced(conn: Connection, digest: str) -> bool:
 
 
 def fsck(registry: LocalRegistry) -> FsckReport:
-    """Re-hash every blob; report corrupt blobs and blobs that records need but are missing."""
+    """Re-hash every blob, rebuilding chunked files from their chunks; re-hash every pack;
+    report what is corrupt, and what records need but is missing."""
     needed = registry.db.read(referenced)
     stored = set(registry.blobs)
-    corrupt = sorted(d for d in stored if not verify(registry.blobs, d))
+    corrupt = sorted(d for d in stored if not _intact(registry, d))
     missing = sorted(needed - stored)
+    packs = registry.blobs.check_packs()
     return {
-        "ok": not corrupt and not missing,
+        "ok": not corrupt and not missing and packs.ok,
         "blobs": len(stored),
         "referenced": len(needed & stored),
         "unreferenced": len(stored - needed),
         "corrupt": corrupt,
         "missing": missing,
+        "packs": packs.packs,
+        "chunks": packs.chunks,
+        "corrupt_packs": packs.corrupt,
+        "missing_packs": packs.missing,
+        "missing_chunks": packs.missing_chunks,
     }
+
+
+def _intact(registry: LocalRegistry, digest: str) -> bool:
+    try:
+        return verify(registry.blobs, digest)
+    except (IntegrityError, NotFound):  # a chunk that fails its hash, or is gone
+        return False
 
 
 def _modified(registry: LocalRegistry, digest: str) -> float:
@@ -121,6 +146,7 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> GcRep
 
         if registry.db.write(delete):
             removed.append(digest)
+    packs = registry.blobs.collect_packs(grace_seconds=grace_seconds, dry_run=dry_run)
     temporaries = 0
     # what interrupted writes left: temporary files; on S3, unfinished multipart uploads and
     # re-use markers whose blob is gone
@@ -132,4 +158,7 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> GcRep
         "removed": removed,
         "kept_recent": kept_recent,
         "temporaries_removed": temporaries,
+        "packs_removed": packs.removed,
+        "packs_repacked": packs.repacked,
+        "pack_bytes_freed": packs.freed,
     }

@@ -306,7 +306,8 @@ class PromotionCheck(TypedDict):
 
 
 class FsckReport(TypedDict):
-    """Every blob re-hashed: which are damaged, and which the records need but are missing."""
+    """Every blob re-hashed (a chunked file rebuilt from its chunks, each chunk checked, and
+    every pack re-hashed): which are damaged, and which the records need but are missing."""
 
     ok: bool
     blobs: int
@@ -314,6 +315,11 @@ class FsckReport(TypedDict):
     unreferenced: int
     corrupt: list[str]
     missing: list[str]
+    packs: int
+    chunks: int
+    corrupt_packs: list[str]
+    missing_packs: list[str]
+    missing_chunks: int
 
 
 class GcReport(TypedDict):
@@ -323,6 +329,9 @@ class GcReport(TypedDict):
     removed: list[str]
     kept_recent: int
     temporaries_removed: int
+    packs_removed: list[str]
+    packs_repacked: list[str]
+    pack_bytes_freed: int
 
 
 class AliasMove(TypedDict):

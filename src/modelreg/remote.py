@@ -35,6 +35,7 @@ from modelreg import (
     wire,
 )
 from modelreg.blobs import hash_file
+from modelreg.chunking import CHUNKED_FROM
 from modelreg.errors import (
     BlobMissing,
     Gone,
@@ -83,7 +84,7 @@ from modelreg.records import (
     WebhookInfo,
 )
 from modelreg.refs import check_alias, check_deletion_ref, check_name, parse_ref
-from modelreg.remote_blobs import RemoteBlobs, chunks, error_of
+from modelreg.remote_blobs import RemoteBlobs, chunks, error_of, upload_chunked
 from modelreg.run import Run
 from modelreg.values import (
     check_before,
@@ -229,7 +230,11 @@ class RemoteRegistry:
         with registering.prepare(name, files, run=_run, **options) as draft:
             # Refuse before uploading anything; a signed version names its parents as they
             # are now, so that no alias is resolved again between signing and creating.
-            parents = [parse_ref(self.get(str(p), lineage=False).ref) for p in draft.parents]
+            found = [self.get(str(p), lineage=False) for p in draft.parents]
+            parents = [parse_ref(v.ref) for v in found]
+            # a large file goes up as chunks, kept as deltas from the first parent's file at
+            # the same path where that is smaller
+            bases = {f.path: f.digest for f in found[0].files} if found else {}
             entries = check_entries(
                 FileEntry(path, *hash_file(source)) for path, source in draft.local.items()
             )
@@ -237,17 +242,18 @@ class RemoteRegistry:
             if draft.signer is not None:
                 new = dataclasses.replace(new, parents=parents)
             uploads: dict[str, Any] = {e.digest: draft.local[e.path] for e in entries}
+            base_of = {e.digest: bases[e.path] for e in entries if e.path in bases}
             if draft.diff is not None:
                 digest, size = _digest_of(draft.diff)
                 new.code["diff_digest"], new.code["diff_size"] = digest, size
                 uploads[digest] = draft.diff
-            self._upload(uploads, progress)
+            self._upload(uploads, progress, bases=base_of)
             try:
                 return self.commit_version(new, signer=draft.signer)
             except BlobMissing:
                 # gc collected a blob the server reported held (it had no grace period left,
                 # or was run without one) before the version named it: send what it lacks.
-                self._upload(uploads, progress)
+                self._upload(uploads, progress, bases=base_of)
                 return self.commit_version(new, signer=draft.signer)
 
     def commit_version(
@@ -282,24 +288,40 @@ class RemoteRegistry:
         _check_document(document, new)
         return document
 
-    def _upload(self, sources: Mapping[str, Path | bytes], progress: Any = None) -> None:
+    def _upload(
+        self,
+        sources: Mapping[str, Path | bytes],
+        progress: Any = None,
+        *,
+        bases: Mapping[str, str] | None = None,
+    ) -> None:
         """Upload the blobs among ``sources`` (digest -> file or bytes) the server lacks;
-        ``progress`` is called with the size of each chunk sent."""
+        ``progress`` is called with the size of each chunk sent. A large file goes as
+        chunks, with ``bases`` naming the parent's file it may be stored as a delta from."""
         if not sources:
             return
         missing = self._call("POST", "/blobs/missing", json={"digests": list(sources)})
         todo = missing["missing"]
+        bases = bases or {}
         if len(todo) <= 1:
             for digest in todo:
-                self._put_blob(digest, sources[digest], progress)
+                self._put_blob(digest, sources[digest], progress, bases.get(digest))
             return
         with concurrent.futures.ThreadPoolExecutor(max_workers=TRANSFERS) as pool:
-            for future in [pool.submit(self._put_blob, d, sources[d], progress) for d in todo]:
+            sent = [
+                pool.submit(self._put_blob, d, sources[d], progress, bases.get(d)) for d in todo
+            ]
+            for future in sent:
                 future.result()
 
-    def _put_blob(self, digest: str, source: Path | bytes, progress: Any = None) -> None:
+    def _put_blob(
+        self, digest: str, source: Path | bytes, progress: Any = None, base: str | None = None
+    ) -> None:
         if isinstance(source, bytes):
             self._send("PUT", f"/blobs/{digest}", content=source)
+            return
+        if os.path.getsize(source) >= CHUNKED_FROM:
+            upload_chunked(self, digest, Path(source), base, progress)
             return
         with open(source, "rb") as f:
             # A stated length, not chunked encoding: the server reads the body without

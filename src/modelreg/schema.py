@@ -485,3 +485,38 @@ ui_sessions = sa.Table(
     sa.Column("expires_at", TS, nullable=False),
     sa.Index(None, "token_id"),
 )
+
+# Large files cut into chunks (chunk_store.py). A pack is a blob holding chunks back to back;
+# a chunk is named by the BLAKE3 hash of its bytes (the XOR with a base file's bytes, for a
+# delta piece); a chunked file lists its pieces in order and names the base file its delta
+# pieces need. ``modified_at`` is what gc's grace period reads, as a blob's mtime is.
+chunk_packs = sa.Table(
+    "chunk_packs",
+    metadata,
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+chunks = sa.Table(
+    "chunks",
+    metadata,
+    sa.Column("id", sa.LargeBinary(32), primary_key=True),
+    sa.Column("pack", DIGEST, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("length", sa.Integer, nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("codec", sa.SmallInteger, nullable=False),
+    sa.Index(None, "pack"),
+)
+
+chunked_files = sa.Table(
+    "chunked_files",
+    metadata,
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("base", DIGEST),
+    sa.Column("pieces", sa.LargeBinary, nullable=False),
+    sa.Column("modified_at", TS, nullable=False),
+    sa.Index(None, "base"),
+)

@@ -250,7 +250,7 @@ async def upload_blob(digest: str, request: Request, reg: Writer) -> JSON:
     _check_digest(digest)
     if await anyio.to_thread.run_sync(reg.blobs.exists, digest):
         return {"digest": digest, "stored": False}
-    reader = _BodyReader(request)
+    reader = BodyReader(request)
     try:
         _, size = await anyio.to_thread.run_sync(
             lambda: reg.blobs.put(reader, digest=digest)  # type: ignore[arg-type]
@@ -403,7 +403,7 @@ def _check_digest(digest: str) -> None:
         raise InvalidInput(f"{digest[:80]!r} is not a sha256 hex digest (64 lowercase hex digits)")
 
 
-class _BodyReader:
+class BodyReader:
     """A blocking ``read`` over the request's streamed body, for the blob store's thread.
 
     Each hop to the event loop gathers as many body chunks as the read asks for, so a large

@@ -24,7 +24,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from modelreg.errors import InvalidInput, ModelregError, TooLarge, Unavailable
 from modelreg.local import LocalRegistry
-from modelreg.server import api, api_governance, mlflow
+from modelreg.server import api, api_chunks, api_governance, mlflow
 from modelreg.server.auth import (
     PUBLIC,
     AppState,
@@ -40,7 +40,7 @@ _log = logging.getLogger("modelreg.server")
 
 
 # Uploads streamed into the blob store, hashed on the way, without the JSON body limit.
-_STREAMED_UPLOADS = ("/api/v1/blobs/", "/api/2.0/mlflow-artifacts/artifacts/")
+_STREAMED_UPLOADS = ("/api/v1/blobs/", "/api/v1/chunks", "/api/2.0/mlflow-artifacts/artifacts/")
 
 
 class Guard:
@@ -182,6 +182,7 @@ def create_app(registry: LocalRegistry, *, auth: bool = False, any_host: bool = 
 
     app.include_router(api.router)
     app.include_router(api_governance.router)
+    app.include_router(api_chunks.router)
     mlflow.install(app)
     ui.install(app)
 

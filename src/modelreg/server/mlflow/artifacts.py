@@ -46,7 +46,7 @@ from modelreg.local import LocalRegistry
 from modelreg.manifest import FileEntry, check_path
 from modelreg.refs import RUN, ArtifactLocation, is_owner_id, parse_artifact_location
 from modelreg.s3 import MAX_PARTS, S3BlobStore
-from modelreg.server.api import Reader, Writer, _BodyReader, blob_response
+from modelreg.server.api import BodyReader, Reader, Writer, blob_response
 from modelreg.server.auth import single_values
 from modelreg.server.mlflow.protocol import ARTIFACTS, ERRORS, Body
 
@@ -74,7 +74,7 @@ async def upload_artifact(artifact_path: str, request: Request, reg: Writer) -> 
     await anyio.to_thread.run_sync(
         lambda: reg.db.read(lambda c: artifacts.check_owner(c, where, writing=True))
     )
-    reader = _BodyReader(request)
+    reader = BodyReader(request)
     try:
         digest, size = await anyio.to_thread.run_sync(
             lambda: reg.blobs.put(reader)  # type: ignore[arg-type]
@@ -129,9 +129,12 @@ def _file(conn: Connection, where: ArtifactLocation) -> FileEntry:
 
 def _straight_from_bucket(request: Request, reg: LocalRegistry, entry: FileEntry) -> str | None:
     """A presigned URL of the file's blob when it is downloaded straight from the bucket:
-    large, in an S3 store, and not found damaged by this server (that one fails verified)."""
-    store = reg.blobs
+    large, in an S3 store, stored whole (a chunked file is rebuilt by the server), and not
+    found damaged by this server (that one fails verified)."""
+    store = reg.blobs.inner
     if not isinstance(store, S3BlobStore) or entry.size < PRESIGN_AT:
+        return None
+    if reg.blobs.chunked(entry.digest) is not None:
         return None
     if entry.digest in request.app.state.modelreg.corrupt_blobs:
         return None
@@ -266,11 +269,11 @@ def abort_multipart_upload(artifact_path: str, body: AbortUploadBody, reg: Write
 
 
 def _bucket(reg: LocalRegistry) -> S3BlobStore:
-    if not isinstance(reg.blobs, S3BlobStore):
+    if not isinstance(reg.blobs.inner, S3BlobStore):
         raise InvalidInput(
             f"{NO_MULTIPART}: this server's blobs are not in S3, send the file whole"
         )
-    return reg.blobs
+    return reg.blobs.inner
 
 
 def _upload_target(folder: str, local_file: str) -> ArtifactLocation:

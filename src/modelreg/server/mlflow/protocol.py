@@ -105,7 +105,7 @@ router = APIRouter(tags=["mlflow"], responses=ERRORS)
 def server_info(reg: Annotated[LocalRegistry, Depends(allow("reader"))]) -> dict[str, Any]:
     """What the server offers an MLflow client: multipart transfers straight to and from the
     bucket where the blobs are in S3 (see ``artifacts``)."""
-    in_bucket = isinstance(reg.blobs, S3BlobStore)
+    in_bucket = isinstance(reg.blobs.inner, S3BlobStore)
     return {
         "store_type": "SqlStore",
         "workspaces_enabled": False,
