@@ -50,7 +50,7 @@ def stored(folder: Path) -> int:
 
 
 class Counting(httpx.HTTPTransport):
-    """Counts the request bytes a client sends."""
+    """Counts the request bytes a client sends, as they go (a streamed body stays streamed)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -58,10 +58,23 @@ class Counting(httpx.HTTPTransport):
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        body = request.read()
-        with self._lock:
-            self.sent += len(body)
+        request.stream = _Counted(request.stream, self)  # type: ignore[arg-type]
         return super().handle_request(request)
+
+    def count(self, size: int) -> None:
+        with self._lock:
+            self.sent += size
+
+
+class _Counted(httpx.SyncByteStream):
+    def __init__(self, stream: Any, wire: Counting) -> None:
+        self._stream = stream
+        self._wire = wire
+
+    def __iter__(self) -> Any:
+        for part in self._stream:
+            self._wire.count(len(part))
+            yield part
 
 
 def register_family(reg: Any, family: list[Variant], blobs: Path, wire: Counting | None) -> list:

@@ -149,6 +149,20 @@ def test_gc_removes_only_unreferenced_blobs(run: CLI) -> None:
     run.fails(2, "gc", "--grace", "-1")
 
 
+def test_fsck_and_gc_count_the_packs_of_a_large_file(run: CLI) -> None:
+    write("big.bin", os.urandom(9 << 20))  # chunked: at least the 8 MiB threshold
+    run.ok("register", "big", "big.bin")
+    out = run.ok("fsck").out
+    assert re.search(r"^1 pack holding \d+ chunks$", out, re.MULTILINE), out
+    assert out.endswith("ok\n")
+
+    run.ok("delete", "big/1", "--reason", "superseded")
+    out = run.ok("gc", "--grace", "0").out
+    assert "removed 1 blob;" in out
+    assert re.search(r"^removed 1 pack, rewrote 0 sparse packs, freed \d", out, re.MULTILINE), out
+    assert "0 packs holding 0 chunks" in run.ok("fsck").out
+
+
 def test_demo_fills_the_registry(run: CLI) -> None:
     out = run.ok("demo").out
     assert out.startswith(f"{demo.PRODUCTION_MOVE[0]}\n")

@@ -43,7 +43,7 @@ class Wire(httpx.HTTPTransport):
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
             if request.method == "PUT" and (
-                "/blobs/" in request.url.path or request.url.path.endswith("/chunks")
+                "/blobs/" in request.url.path or "/files/" in request.url.path
             ):
                 self.put_lengths.append(request.headers.get("content-length"))
                 body = request.read()
@@ -241,8 +241,7 @@ def test_a_large_file_goes_up_as_chunks_and_comes_back_whole(
     digest = version.files[0].digest
     assert chunked_row(server[0], digest).size == LARGE
     puts = [path for method, path, _ in wire.requests if method == "PUT"]
-    assert puts
-    assert all(path.endswith("/chunks") for path in puts)
+    assert puts == [f"/api/v1/files/{digest}"]
     assert wire.sent < LARGE  # compressed on the way
     client.pull("llm/1", tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
@@ -289,45 +288,53 @@ def _frame(data: bytes, offset: int = 0, name: bytes | None = None) -> bytes:
     return chunking.frame(name, offset, len(data), chunking.RAW, data)
 
 
-def test_chunks_that_do_not_match_their_names_or_are_cut_short_are_refused(
-    server: tuple[LocalRegistry, str],
-) -> None:
-    url = f"{server[1]}/api/v1/chunks"
-    good = _frame(b"a" * 1000)
-    wrong = _frame(b"b" * 1000, name=b"\x01" * 32)
-    refused = httpx.put(url, content=good + wrong)
-    assert refused.status_code == 400
-    assert "does not match its hash" in refused.json()["detail"]
-    cut = httpx.put(url, content=good[:-10])
-    assert cut.status_code == 400
-    assert "cut short" in cut.json()["detail"]
-    huge = httpx.put(url, content=_frame(b"c" * 10)[:40] + (1 << 30).to_bytes(4, "little"))
-    assert huge.status_code == 400
-    bad_names = httpx.post(f"{server[1]}/api/v1/chunks/missing", json={"chunks": ["xyz"]})
-    assert bad_names.status_code == 400
-    assert "chunks[0]" in bad_names.json()["detail"]
-
-
-def test_a_file_whose_pieces_do_not_hash_to_its_digest_is_not_recorded(
-    server: tuple[LocalRegistry, str],
-) -> None:
-    import base64
-
+def _ref(data: bytes, offset: int = 0) -> bytes:
     from modelreg import chunking
 
-    data = b"z" * 5000
-    stored = httpx.put(f"{server[1]}/api/v1/chunks", content=_frame(data))
-    assert stored.status_code == 201
-    name = bytes.fromhex(stored.json()["stored"][0][0])
-    pieces = base64.b64encode(chunking.encode_pieces([chunking.Piece(name, 5000, False)]))
-    wrong = "e" * 64
-    body = {"digest": wrong, "size": 5000, "pieces": pieces.decode()}
-    answer = httpx.post(f"{server[1]}/api/v1/files", json=body)
-    assert answer.status_code == 400
-    assert "do not make file" in answer.json()["detail"]
-    assert chunked_row(server[0], wrong) is None
-    right = hashlib.sha256(data).hexdigest()
-    assert httpx.post(f"{server[1]}/api/v1/files", json={**body, "digest": right}).is_success
-    assert httpx.get(f"{server[1]}/api/v1/blobs/{right}").content == data
-    missing = {**body, "digest": right, "pieces": base64.b64encode(b"\x02" * 37).decode()}
-    assert httpx.post(f"{server[1]}/api/v1/files", json=missing).status_code in (400, 409)
+    return chunking.frame(chunking.chunk_id(data), offset, len(data), chunking.REF, b"")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (_frame(b"a" * 1000) + _frame(b"b" * 1000, 1000, b"\x01" * 32), "does not match its hash"),
+        (_frame(b"a" * 1000)[:-10], "cut short"),
+        (  # a size field of 1 GiB
+            _frame(b"a" * 10)[:40] + (1 << 30).to_bytes(4, "little") + _frame(b"a" * 10)[44:],
+            "a chunk holds 1 to",
+        ),
+        (_frame(b"a" * 1000) + _frame(b"b" * 1000, 5), "starts at byte 5, not 1000"),
+        (_ref(b"never stored"), "cannot give"),
+        (_frame(b"a" * 1000), "make a file of sha256"),
+    ],
+    ids=["wrong-name", "cut-short", "too-large", "out-of-order", "unknown-ref", "wrong-digest"],
+)
+def test_a_chunked_upload_that_is_not_its_file_is_refused_and_records_nothing(
+    server: tuple[LocalRegistry, str], body: bytes, words: str
+) -> None:
+    digest = "e" * 64
+    refused = httpx.put(f"{server[1]}/api/v1/files/{digest}", content=body)
+    assert refused.status_code == 400
+    assert words in refused.json()["detail"]
+    assert chunked_row(server[0], digest) is None
+
+
+def test_a_file_sent_as_chunks_and_references_is_recorded_once_it_hashes_right(
+    server: tuple[LocalRegistry, str],
+) -> None:
+    first, second = b"x" * 5000, b"y" * 7000
+    digest = hashlib.sha256(first + second).hexdigest()
+    url = f"{server[1]}/api/v1/files/{digest}"
+    assert httpx.put(url, content=_frame(first) + _frame(second, 5000)).status_code == 201
+    assert httpx.get(f"{server[1]}/api/v1/blobs/{digest}").content == first + second
+    # the same bytes again, this time the held chunks by name only
+    again = hashlib.sha256(second + first).hexdigest()
+    answer = httpx.put(
+        f"{server[1]}/api/v1/files/{again}", content=_ref(second) + _ref(first, 7000)
+    )
+    assert answer.status_code == 201
+    assert answer.json()["stored"] == 0
+    assert httpx.get(f"{server[1]}/api/v1/blobs/{again}").content == second + first
+    missing = httpx.post(f"{server[1]}/api/v1/chunks/missing", json={"chunks": ["xyz"]})
+    assert missing.status_code == 400
+    assert "chunks[0]" in missing.json()["detail"]

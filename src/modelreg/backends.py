@@ -14,7 +14,7 @@ directory (a team server on PostgreSQL and S3, or a tool run against the same tw
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
@@ -123,4 +123,16 @@ class MissingBlobStore:
         self._refuse()
 
     def check(self) -> None:
+        self._refuse()
+
+    def put_pack(self, name: str, parts: Sequence[bytes]) -> None:
+        self._refuse()
+
+    def read_pack(self, name: str, start: int, length: int) -> bytes:
+        self._refuse()
+
+    def delete_pack(self, name: str) -> None:
+        self._refuse()
+
+    def packs(self) -> Iterator[tuple[str, float]]:
         self._refuse()

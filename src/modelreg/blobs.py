@@ -17,7 +17,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -61,6 +61,23 @@ class BlobStore(Protocol):
     def check(self) -> None:
         """Raise OSError when the store cannot be used now (its directory is gone or read
         only, its bucket cannot be reached): what a server's health check asks."""
+
+    # Packs: the objects that hold the chunks of large files (modelreg.chunk_store), kept
+    # apart from the blobs under names the chunk store gives them; their chunks are checked
+    # one by one, so their bytes are not hashed as a whole.
+
+    def put_pack(self, name: str, parts: Sequence[bytes]) -> None:
+        """Store a pack's bytes (``parts``, one after another) under ``name``, whole or not
+        at all."""
+
+    def read_pack(self, name: str, start: int, length: int) -> bytes:
+        """``length`` bytes of a pack from ``start``; NotFound when it is absent,
+        IntegrityError when it ends before them."""
+
+    def delete_pack(self, name: str) -> None: ...
+
+    def packs(self) -> Iterator[tuple[str, float]]:
+        """Every stored pack's name, and when it was written (seconds since the epoch)."""
 
 
 def hash_stream(stream: BinaryIO) -> tuple[str, int]:
@@ -141,6 +158,19 @@ def check_offset(digest: str, offset: int, size: int) -> int:
     return offset
 
 
+PACK_NAME = 32  # hex digits of a pack's name
+
+
+def is_pack_name(name: str) -> bool:
+    return len(name) == PACK_NAME and all(c in "0123456789abcdef" for c in name)
+
+
+def check_pack_name(name: str) -> str:
+    if not is_pack_name(name):
+        raise InvalidInput(f"{name!r} is not a pack name ({PACK_NAME} hex digits)")
+    return name
+
+
 def check_digest(digest: str) -> str:
     if not is_digest(digest):
         raise InvalidInput(f"{digest!r} is not a sha256 hex digest")
@@ -154,6 +184,7 @@ class LocalBlobStore:
         self.root = Path(root)
         self._base = self.root / "sha256"
         self._tmp = self.root / "tmp"
+        self._packs = self.root / "packs"
         self._base.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._shards: set[Path] = set()  # shard folders known to exist: no mkdir per put
@@ -261,6 +292,55 @@ class LocalBlobStore:
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise OSError(f"the blob directory {str(folder)!r} is not writable")
 
+    def pack_path(self, name: str) -> Path:
+        return self._packs / check_pack_name(name)[:2] / name
+
+    def put_pack(self, name: str, parts: Sequence[bytes]) -> None:
+        final = self.pack_path(name)
+        tmp = self._tmp / f".tmp-{secrets.token_hex(8)}"
+        try:
+            with _create(tmp) as out:
+                writer = FlushBehind(out)
+                for part in parts:
+                    writer.write(part)
+                out.flush()
+                os.fdatasync(out.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def read_pack(self, name: str, start: int, length: int) -> bytes:
+        try:
+            fd = os.open(self.pack_path(name), os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFound(f"pack {name} is missing from the blob store") from None
+        try:
+            data = os.pread(fd, length, start)
+            while len(data) < length:
+                more = os.pread(fd, length - len(data), start + len(data))
+                if not more:
+                    raise IntegrityError(f"pack {name} ends before byte {start + length}")
+                data += more
+            return data
+        finally:
+            os.close(fd)
+
+    def delete_pack(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.pack_path(name).unlink()
+
+    def packs(self) -> Iterator[tuple[str, float]]:
+        if not self._packs.is_dir():
+            return
+        for shard in sorted(self._packs.iterdir()):
+            for entry in sorted(shard.iterdir()) if shard.is_dir() else []:
+                if is_pack_name(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        yield entry.name, entry.stat().st_mtime
+
     def remove_stale_temporaries(self, older_than: float) -> int:
         """Delete temporary files left by interrupted writes; return how many."""
         cutoff = time.time() - older_than
@@ -361,6 +441,7 @@ class MemoryBlobStore:
 
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[bytes, float]] = {}
+        self._packs: dict[str, tuple[bytes, float]] = {}
 
     def put(self, stream: BinaryIO, *, digest: str | None = None) -> tuple[str, int]:
         if digest is not None and check_digest(digest) in self._blobs:
@@ -411,6 +492,23 @@ class MemoryBlobStore:
 
     def check(self) -> None:
         pass  # memory is always there
+
+    def put_pack(self, name: str, parts: Sequence[bytes]) -> None:
+        self._packs[check_pack_name(name)] = (b"".join(parts), time.time())
+
+    def read_pack(self, name: str, start: int, length: int) -> bytes:
+        if name not in self._packs:
+            raise NotFound(f"pack {name} is missing")
+        data = self._packs[name][0][start : start + length]
+        if len(data) < length:
+            raise IntegrityError(f"pack {name} ends before byte {start + length}")
+        return data
+
+    def delete_pack(self, name: str) -> None:
+        self._packs.pop(name, None)
+
+    def packs(self) -> Iterator[tuple[str, float]]:
+        return iter([(name, stamp) for name, (_, stamp) in sorted(self._packs.items())])
 
     def corrupt(self, digest: str, data: bytes) -> None:
         """Replace a blob's bytes without renaming it (for tests of fsck and verified reads)."""

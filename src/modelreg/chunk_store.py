@@ -22,8 +22,11 @@ chunking existed stay where they are and are read as they are.
 from __future__ import annotations
 
 import bisect
+import collections
+import concurrent.futures
 import hashlib
 import io
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -143,18 +146,29 @@ class ChunkedBlobStore:
             self.inner.delete(digest)
 
     def __iter__(self) -> Iterator[str]:
-        packs = set(self.db.read(lambda conn: conn.execute(sa.select(_packs.c.digest)).scalars()))
         chunked = sorted(
             self.db.read(lambda conn: list(conn.execute(sa.select(_files.c.digest)).scalars()))
         )
         seen = set(chunked)
         for digest in self.inner:
-            if digest not in packs and digest not in seen:
+            if digest not in seen:
                 yield digest
         yield from chunked
 
     def check(self) -> None:
         self.inner.check()
+
+    def put_pack(self, name: str, parts: Sequence[bytes]) -> None:
+        self.inner.put_pack(name, parts)
+
+    def read_pack(self, name: str, start: int, length: int) -> bytes:
+        return self.inner.read_pack(name, start, length)
+
+    def delete_pack(self, name: str) -> None:
+        self.inner.delete_pack(name)
+
+    def packs(self) -> Iterator[tuple[str, float]]:
+        return self.inner.packs()
 
     def remove_stale_temporaries(self, older_than: float) -> int:
         remove = getattr(self.inner, "remove_stale_temporaries", None)
@@ -216,22 +230,26 @@ class ChunkedBlobStore:
     def _put_chunked(
         self, stream: Readable, digest: str | None, base: str | None
     ) -> tuple[str, int]:
+        """Cut, name and store a stream's new chunks; each block read is hashed in a
+        second thread while its chunks are named and stored."""
         sha = hashlib.sha256()
-        hashing = _Hashing(stream, sha)
         root = self._base_for(base)
         reader = _BaseBytes(self, root) if root is not None else None
         writer = PackWriter(self)
+        hint = chunking.Compressibility()
         pieces: list[Piece] = []
-        batch: list[bytes] = []
         offset = 0
+        hashing: concurrent.futures.Future[None] | None = None
         try:
-            for data in chunking.cut(hashing):
-                batch.append(data)
-                if len(batch) >= 256:
-                    offset = self._add_batch(batch, offset, pieces, writer, reader)
-                    batch = []
-            if batch:
-                offset = self._add_batch(batch, offset, pieces, writer, reader)
+            with concurrent.futures.ThreadPoolExecutor(1, "modelreg-sha256") as hasher:
+                for data, _, chunks in chunking.blocks(stream):
+                    if hashing is not None:
+                        hashing.result()
+                    hashing = hasher.submit(sha.update, data)
+                    names = [chunking.chunk_id(chunk) for chunk in chunks]
+                    offset = self._add_chunks(chunks, names, offset, pieces, writer, reader, hint)
+                if hashing is not None:
+                    hashing.result()
             writer.flush()
         finally:
             if reader is not None:
@@ -249,32 +267,35 @@ class ChunkedBlobStore:
         self._commit(ChunkedFile(actual, offset, used, pieces))
         return actual, offset
 
-    def _add_batch(
+    def _add_chunks(
         self,
-        batch: list[bytes],
+        chunks: list[memoryview],
+        names: list[bytes],
         offset: int,
         pieces: list[Piece],
         writer: PackWriter,
         reader: _BaseBytes | None,
+        hint: chunking.Compressibility,
     ) -> int:
-        ids = [chunking.chunk_id(data) for data in batch]
-        held = set(self.locations(ids)) | writer.ids
-        new: list[chunking.Encoded] = []
-        for name, data in zip(ids, batch, strict=True):
+        """Add a block's chunks to a file's pieces, storing those the store lacks."""
+        held = set(self.locations(names)) | writer.ids
+        todo: list[tuple[int, memoryview, bytes, bytes | None]] = []
+        for name, data in zip(names, chunks, strict=True):
             if name in held:
                 pieces.append(Piece(name, len(data), False))
             else:
                 around = reader.read_at(offset, len(data)) if reader is not None else None
-                encoded = chunking.encode(data, name, around)
-                new.append(encoded)
-                pieces.append(encoded.piece)
+                todo.append((len(pieces), data, name, around))
+                pieces.append(Piece(name, len(data), False))  # replaced once encoded
             offset += len(data)
-        deltas = [e.piece.chunk for e in new if e.piece.xor]
+        encoded = [chunking.encode(data, name, around, hint) for _, data, name, around in todo]
+        deltas = [e.piece.chunk for e in encoded if e.piece.xor]
         held_deltas = set(self.locations(deltas)) if deltas else set()
-        for encoded in new:
-            name = encoded.piece.chunk
+        for (index, _, _, _), done in zip(todo, encoded, strict=True):
+            pieces[index] = done.piece
+            name = done.piece.chunk
             if name not in held_deltas and name not in writer.ids:
-                writer.add(name, encoded.piece.size, encoded.codec, encoded.stored)
+                writer.add(name, done.piece.size, done.codec, done.stored)
         return offset
 
     def _commit(self, file: ChunkedFile) -> None:
@@ -313,79 +334,103 @@ class ChunkedBlobStore:
 
         self.db.write(commit)
 
-    def store_frames(self, stream: Readable, base: str | None = None) -> list[tuple[bytes, bool]]:
-        """Store the chunks a client uploaded (``chunking.frame`` each), every one checked
-        against its name; with ``base``, each is stored as its XOR with the base file's
-        bytes at its offset where that is smaller. Returns, per chunk in order, the name it
-        is stored under and whether that is a delta piece: what the client's manifest
-        names when it commits the file."""
+    def put_frames(self, stream: Readable, digest: str, base: str | None = None) -> tuple[int, int]:
+        """Store file ``digest`` from a client's upload: its chunks in file order
+        (``chunking.frame`` each), a chunk the store holds sent as a reference only. Every
+        chunk is checked against its name and the file against ``digest`` as they arrive,
+        in one pass; with ``base``, a new chunk is stored as its XOR with the base file's
+        bytes at its offset where that is smaller. Returns (size, bytes of new chunks
+        stored). A chunk that fails, a reference to a chunk not held, or a file that does
+        not hash to ``digest`` is refused with InvalidInput, and no file is recorded (new
+        chunks stored meanwhile stay, to be reused or collected by gc)."""
+        check_digest(digest)
         root = self._base_for(base)
         if base is not None and root is None:
             raise InvalidInput(f"base file {base} is not in the store")
         reader = _BaseBytes(self, root) if root is not None else None
         writer = PackWriter(self)
-        stored: list[tuple[bytes, bool]] = []
+        hint = chunking.Compressibility()
+        sha = hashlib.sha256()
+        pieces: list[Piece] = []
         batch: list[chunking.Frame] = []
+        offset = 0
         try:
             for frame in chunking.read_frames(stream):
+                if frame.offset != offset:
+                    raise InvalidInput(
+                        f"chunk {len(pieces) + len(batch)} of the upload starts at byte"
+                        f" {frame.offset}, not {offset}: chunks are sent in file order"
+                    )
                 batch.append(frame)
+                offset += frame.size
                 if len(batch) >= 256:
-                    stored += self._store_batch(batch, writer, reader)
+                    self._put_frames(batch, sha, pieces, writer, reader, hint)
                     batch = []
-            stored += self._store_batch(batch, writer, reader)
+            self._put_frames(batch, sha, pieces, writer, reader, hint)
             writer.flush()
         finally:
             if reader is not None:
                 reader.close()
-        return stored
+        if sha.hexdigest() != digest:
+            raise InvalidInput(
+                f"the uploaded chunks make a file of sha256 {sha.hexdigest()}, not {digest}"
+            )
+        if not pieces:
+            raise InvalidInput("an upload of a chunked file has at least one chunk")
+        used = None
+        if root is not None and any(p.xor for p in pieces):
+            used = root.digest if isinstance(root, ChunkedFile) else root
+        self._commit(ChunkedFile(digest, offset, used, pieces))
+        return offset, writer.written
 
-    def _store_batch(
-        self, frames: list[chunking.Frame], writer: PackWriter, reader: _BaseBytes | None
-    ) -> list[tuple[bytes, bool]]:
-        out: list[tuple[bytes, bool]] = []
-        new: list[tuple[chunking.Frame, chunking.Encoded | None]] = []
+    def _put_frames(
+        self,
+        frames: list[chunking.Frame],
+        sha: Any,
+        pieces: list[Piece],
+        writer: PackWriter,
+        reader: _BaseBytes | None,
+        hint: chunking.Compressibility,
+    ) -> None:
+        refs = [Piece(f.chunk, f.size, False) for f in frames if f.codec == chunking.REF]
+        try:
+            held_bytes = iter(self.read_pieces(refs))
+        except IntegrityError as exc:
+            raise InvalidInput(f"an upload names a chunk the store cannot give: {exc}") from None
+        held = set(self.locations(f.chunk for f in frames if f.codec != chunking.REF))
         for frame in frames:
+            if frame.codec == chunking.REF:
+                data = next(held_bytes)
+                sha.update(data)
+                pieces.append(Piece(frame.chunk, frame.size, False))
+                continue
             try:
                 data = chunking.decompress(frame.codec, frame.stored, frame.size)
                 chunking.check_chunk(frame.chunk, data)
             except IntegrityError as exc:
                 raise InvalidInput(f"an uploaded chunk was refused: {exc}") from None
-            around = reader.read_at(frame.offset, frame.size) if reader is not None else None
-            encoded = chunking.encode(data, frame.chunk, around) if around is not None else None
-            if encoded is not None and encoded.piece.xor:
-                out.append((encoded.piece.chunk, True))
-                new.append((frame, encoded))
-            else:
-                out.append((frame.chunk, False))
-                new.append((frame, None))
-        held = set(self.locations(name for name, _ in out)) | writer.ids
-        for (name, _), (frame, encoded) in zip(out, new, strict=True):
-            if name in held:
+            sha.update(data)
+            if frame.chunk in held or frame.chunk in writer.ids:
+                pieces.append(Piece(frame.chunk, frame.size, False))
                 continue
-            if encoded is not None:
+            around = reader.read_at(frame.offset, frame.size) if reader is not None else None
+            if around is None:  # kept as the client compressed it
+                pieces.append(Piece(frame.chunk, frame.size, False))
+                writer.add(frame.chunk, frame.size, frame.codec, frame.stored)
+                continue
+            encoded = chunking.encode(data, frame.chunk, around, hint)
+            pieces.append(encoded.piece)
+            name = encoded.piece.chunk
+            if name not in writer.ids and not (encoded.piece.xor and self.locations([name])):
                 writer.add(name, frame.size, encoded.codec, encoded.stored)
-            else:  # kept as the client compressed it
-                writer.add(name, frame.size, frame.codec, frame.stored)
-            held.add(name)
-        return out
 
-    def commit_pieces(self, digest: str, size: int, pieces: list[Piece], base: str | None) -> None:
-        """Make a file a client uploaded as chunks visible: its pieces are read back (every
-        chunk checked) and must hash to ``digest``; IntegrityError names a mismatch."""
-        check_digest(digest)
-        file = ChunkedFile(digest, size, base, pieces)
-        if base is not None:
-            root = self._base_for(base)
-            if (
-                root is None
-                or (isinstance(root, ChunkedFile) and root.digest != base)
-                or (isinstance(root, str) and root != base)
-            ):
-                raise InvalidInput(f"base {base} is not a stored file without a base of its own")
-        with ChunkedReader(self, file, 0) as reader:
-            while reader.read(_GROUP):
-                pass  # the reader raises IntegrityError at its end on a digest mismatch
-        self._commit(file)
+    def read_pieces(self, pieces: list[Piece]) -> list[bytes]:
+        """The bytes of plain pieces, each checked against its name."""
+        if not pieces:
+            return []
+        total = sum(p.size for p in pieces)
+        with ChunkedReader(self, ChunkedFile("0" * 64, total, None, pieces), 0) as reader:
+            return [chunking.read_up_to(reader, p.size) for p in pieces]
 
     # -- gc and fsck -----------------------------------------------------------------------
 
@@ -407,38 +452,49 @@ class ChunkedBlobStore:
 
     def collect_packs(self, *, grace_seconds: float, dry_run: bool) -> PackReport:
         """Delete packs none of whose chunks a stored file uses, and rewrite packs that
-        live chunks fill less than half of. Packs written within the grace period stay."""
-        cutoff = timestamps.from_ms(max(0, int((_now_seconds() - grace_seconds) * 1000)), "cutoff")
+        live chunks fill less than half of. Packs written within the grace period stay, and
+        so does a pack object without a row that is that recent (a write in progress)."""
+        cutoff_seconds = _now_seconds() - grace_seconds
+        cutoff = timestamps.from_ms(max(0, int(cutoff_seconds * 1000)), "cutoff")
         live = self.db.read(self._live_chunks)
         packs = self.db.read(
             lambda conn: list(
-                conn.execute(sa.select(_packs.c.digest, _packs.c.size, _packs.c.created_at))
+                conn.execute(sa.select(_packs.c.name, _packs.c.size, _packs.c.created_at))
             )
         )
         report = PackReport()
         for pack in packs:
             if pack.created_at >= cutoff:
                 continue
-            rows = self._pack_chunks(pack.digest)
+            rows = self._pack_chunks(pack.name)
             used = [r for r in rows if bytes(r.id) in live]
             used_bytes = sum(r.length for r in used)
             if used and used_bytes >= pack.size * _REPACK_BELOW:
                 continue
             if dry_run:
-                (report.repacked if used else report.removed).append(pack.digest)
+                (report.repacked if used else report.removed).append(pack.name)
                 continue
             if used:
-                self._repack(pack.digest, used)
-            if self._drop_pack(pack.digest):
-                (report.repacked if used else report.removed).append(pack.digest)
+                self._repack(pack.name, pack.size, used)
+            if self._drop_pack(pack.name):
+                (report.repacked if used else report.removed).append(pack.name)
                 report.freed += pack.size - used_bytes
+        known = {pack.name for pack in packs}
+        for name, written in list(self.inner.packs()):
+            if name not in known and written < cutoff_seconds and not self._pack_row(name):
+                if not dry_run:
+                    self.inner.delete_pack(name)
+                report.removed.append(name)
         return report
 
-    def _repack(self, pack: str, rows: list[Any]) -> None:
+    def _pack_row(self, name: str) -> bool:
+        query = sa.select(_packs.c.name).where(_packs.c.name == name)
+        return self.db.read(lambda conn: conn.execute(query).first()) is not None
+
+    def _repack(self, pack: str, size: int, rows: list[Any]) -> None:
         """Copy a sparse pack's live chunks into new packs and point their rows there."""
         writer = PackWriter(self, replace=True)
-        with self.inner.open(pack) as f:
-            data = f.read()
+        data = self.inner.read_pack(pack, 0, size)
         for row in rows:
             stored = data[row.offset : row.offset + row.length]
             name = bytes(row.id)
@@ -469,32 +525,32 @@ class ChunkedBlobStore:
                 if any(i in live for i in remaining):
                     return False
                 conn.execute(_chunks.delete().where(_chunks.c.pack == pack))
-            conn.execute(_packs.delete().where(_packs.c.digest == pack))
-            self.inner.delete(pack)
+            conn.execute(_packs.delete().where(_packs.c.name == pack))
+            self.inner.delete_pack(pack)
             return True
 
         return self.db.write(drop)
 
     def check_packs(self) -> PackCheck:
-        """Re-hash every pack that holds chunks, and find chunks that files name but no pack
-        holds. (A pack whose chunks were never recorded is a write that did not finish: gc
-        removes it, fsck does not count it.)"""
-        holding = sa.select(_packs.c.digest).where(
-            sa.exists().where(_chunks.c.pack == _packs.c.digest)
+        """Read every pack that holds chunks and check each of its chunks against its name,
+        and find chunks that files name but no pack holds. (A pack whose chunks were never
+        recorded is a write that did not finish: gc removes it, fsck does not count it.)"""
+        holding = sa.select(_packs.c.name, _packs.c.size).where(
+            sa.exists().where(_chunks.c.pack == _packs.c.name)
         )
-        packs = self.db.read(lambda conn: list(conn.execute(holding).scalars()))
+        packs = self.db.read(lambda conn: list(conn.execute(holding)))
         check = PackCheck(packs=len(packs))
         for pack in packs:
             try:
-                with self.inner.open(pack) as f:
-                    sha = hashlib.sha256()
-                    while block := f.read(_GROUP):
-                        sha.update(block)
+                data = self.inner.read_pack(pack.name, 0, pack.size)
+                for row in self._pack_chunks(pack.name):
+                    stored = data[row.offset : row.offset + row.length]
+                    raw = chunking.decompress(row.codec, stored, row.size)
+                    chunking.check_chunk(bytes(row.id), raw)
             except NotFound:
-                check.missing.append(pack)
-                continue
-            if sha.hexdigest() != pack:
-                check.corrupt.append(pack)
+                check.missing.append(pack.name)
+            except IntegrityError:
+                check.corrupt.append(pack.name)
         live = self.db.read(self._live_chunks)
         check.chunks = len(live)
         held = self.locations(live)
@@ -531,61 +587,65 @@ def _now_seconds() -> float:
 class PackWriter:
     """Collects new chunks into a pack and stores it once it is full.
 
-    The pack's row is written before its blob, so that gc, which never lists a known pack
-    as a loose blob, cannot take it for garbage while it is being stored; the chunks' rows
-    follow the blob, so no chunk is ever named before its bytes are stored. With
-    ``replace``, rows of chunks already stored elsewhere are moved to the new pack (gc's
-    repacking); otherwise a chunk another writer stored meanwhile keeps its first place.
+    The pack is stored first, its rows after, in a transaction holding the lock gc takes to
+    delete: if gc took the new pack for an unreferenced blob meanwhile, it is stored again
+    there, so no chunk is ever named before its bytes are stored and none is left named
+    without them. With ``replace``, rows of chunks already stored elsewhere are moved to
+    the new pack (gc's repacking); otherwise a chunk another writer stored meanwhile keeps
+    its first place.
     """
 
     def __init__(self, store: ChunkedBlobStore, *, replace: bool = False) -> None:
         self._store = store
         self._replace = replace
-        self._buffer = bytearray()
+        self._parts: list[bytes] = []
+        self._size = 0
         self._rows: list[dict[str, Any]] = []
         self.ids: set[bytes] = set()
         self.written = 0  # stored bytes of the packs written so far
 
     def add(self, name: bytes, size: int, codec: int, stored: bytes) -> None:
         self._rows.append(
-            {
-                "id": name,
-                "offset": len(self._buffer),
-                "length": len(stored),
-                "size": size,
-                "codec": codec,
-            }
+            {"id": name, "offset": self._size, "length": len(stored), "size": size, "codec": codec}
         )
-        self._buffer += stored
+        self._parts.append(stored)
+        self._size += len(stored)
         self.ids.add(name)
-        if len(self._buffer) >= self._store.pack_size:
+        if self._size >= self._store.pack_size:
             self.flush()
 
     def flush(self) -> None:
+        """Store the pack: its row first (so that gc, finding its object, knows it is being
+        written), then its object, then its chunks' rows, in a transaction holding the lock
+        gc deletes under, which stores the pack again if gc took it meanwhile."""
         if not self._rows:
             return
-        data = bytes(self._buffer)
-        digest = hashlib.sha256(data).hexdigest()
-        store = self._store
-        pack_row = {"digest": digest, "size": len(data), "created_at": timestamps.now()}
-        store.db.write(lambda conn: _insert_missing(conn, _packs, [pack_row], "digest"))
-        store.inner.put(io.BytesIO(data), digest=digest)
-        rows = [{**row, "pack": digest} for row in self._rows]
+        store, parts = self._store, self._parts
+        name = secrets.token_hex(16)
+        pack_row = {"name": name, "size": self._size, "created_at": timestamps.now()}
+        store.db.write(lambda conn: _insert_missing(conn, _packs, [pack_row], "name"))
+        store.inner.put_pack(name, parts)
+        rows = [{**row, "pack": name} for row in self._rows]
 
         def record(conn: Connection) -> None:
+            store.db.lock_blobs(conn)
+            if not conn.execute(sa.select(_packs.c.name).where(_packs.c.name == name)).first():
+                _insert_missing(conn, _packs, [pack_row], "name")  # collected meanwhile
+                store.inner.put_pack(name, parts)
             if self._replace:
                 for row in rows:
                     conn.execute(
                         _chunks.update()
                         .where(_chunks.c.id == row["id"])
-                        .values(pack=digest, offset=row["offset"], length=row["length"])
+                        .values(pack=name, offset=row["offset"], length=row["length"])
                     )
             else:
                 _insert_missing(conn, _chunks, rows, "id")
 
         store.db.write(record)
-        self.written += len(data)
-        self._buffer = bytearray()
+        self.written += self._size
+        self._parts = []
+        self._size = 0
         self._rows = []
 
 
@@ -601,11 +661,14 @@ def _insert_missing(
 
 
 class ChunkedReader(io.RawIOBase):
-    """A chunked file's bytes from ``offset``: chunks read from their packs a group at a
-    time, each checked against its name; read from the start, the whole file is checked
-    against its sha256 before the read that reaches its end returns."""
+    """A chunked file's bytes from ``offset``: chunks read from their packs a run at a
+    time, each checked against its name, the next runs read and checked in a thread while
+    the caller takes the ones before. With ``verify`` (from the start only), the whole file
+    is also checked against its sha256 before the read that reaches its end returns."""
 
-    def __init__(self, store: ChunkedBlobStore, file: ChunkedFile, offset: int) -> None:
+    def __init__(
+        self, store: ChunkedBlobStore, file: ChunkedFile, offset: int, *, verify: bool = False
+    ) -> None:
         self._store = store
         self._file = file
         self._where = store.locations(p.chunk for p in file.pieces)
@@ -614,10 +677,12 @@ class ChunkedReader(io.RawIOBase):
             raise IntegrityError(
                 f"{len(missing)} chunks of file {file.digest} are missing from the store"
             )
-        self._index = max(0, bisect.bisect_right(file.starts, offset) - 1)
-        self._skip = offset - file.starts[self._index] if file.pieces else 0
-        self._sha = hashlib.sha256() if offset == 0 else None
-        self._buffer = bytearray()
+        first = max(0, bisect.bisect_right(file.starts, offset) - 1)
+        self._skip = offset - file.starts[first] if file.pieces else 0
+        self._sha = hashlib.sha256() if verify and offset == 0 else None
+        self._runs = collections.deque(self._plan(first))
+        self._out: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
         self._base: _BaseBytes | None = None
         if file.base is not None:
             root = store._base_for(file.base)
@@ -626,45 +691,100 @@ class ChunkedReader(io.RawIOBase):
                     f"base file {file.base} of file {file.digest} is missing from the store"
                 )
             self._base = _BaseBytes(store, root)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, "modelreg-read")
+        self._ahead: collections.deque[concurrent.futures.Future[list[bytes]]] = collections.deque()
+        self._read_ahead()
+
+    def _plan(self, first: int) -> Iterator[tuple[int, int]]:
+        """Runs of pieces stored back to back in one pack, up to ``_GROUP`` bytes each."""
+        pieces, where = self._file.pieces, self._where
+        while first < len(pieces):
+            pack, start, length, _, _ = where[pieces[first].chunk]
+            end = start + length
+            last = first + 1
+            while last < len(pieces) and end - start < _GROUP:
+                p, o, n, _, _ = where[pieces[last].chunk]
+                if p != pack or o != end:
+                    break
+                end += n
+                last += 1
+            yield first, last
+            first = last
+
+    def _read_ahead(self) -> None:
+        while self._runs and len(self._ahead) < 2:
+            self._ahead.append(self._pool.submit(self._run, *self._runs.popleft()))
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1, /) -> bytes:
-        while (size < 0 or len(self._buffer) < size) and self._index < len(self._file.pieces):
-            self._next_group()
-        if size < 0 or size >= len(self._buffer):
-            out = bytes(self._buffer)
-            self._buffer.clear()
-        else:
-            out = bytes(self._buffer[:size])
-            del self._buffer[:size]
-        return out
+        while (size < 0 or self._buffered < size) and self._ahead:
+            for data in self._ahead.popleft().result():
+                if self._skip:
+                    data = data[self._skip :]
+                    self._skip = 0
+                if self._sha is not None:
+                    self._sha.update(data)
+                self._out.append(data)
+                self._buffered += len(data)
+            self._read_ahead()
+            if not self._ahead and self._sha is not None:
+                self._check_digest()
+        return self._take(size)
+
+    def _take(self, size: int) -> bytes:
+        if size < 0 or size >= self._buffered:
+            out = b"".join(self._out)
+            self._out.clear()
+            self._buffered = 0
+            return out
+        parts: list[bytes] = []
+        want = size
+        while want:
+            head = self._out[0]
+            if len(head) <= want:
+                parts.append(self._out.popleft())
+                want -= len(head)
+            else:
+                parts.append(head[:want])
+                self._out[0] = head[want:]
+                want = 0
+        self._buffered -= size
+        return b"".join(parts)
+
+    def _check_digest(self) -> None:
+        assert self._sha is not None
+        if self._sha.hexdigest() != self._file.digest:
+            self._out.clear()
+            self._buffered = 0
+            raise IntegrityError(
+                f"file {self._file.digest} rebuilt from its chunks does not match its digest"
+            )
+        self._sha = None
 
     def readinto(self, target: Any) -> int:
         data = self.read(len(target))
         target[: len(data)] = data
         return len(data)
 
-    def _next_group(self) -> None:
-        """Read the next run of pieces stored back to back in one pack."""
+    def _run(self, first: int, last: int) -> list[bytes]:
+        """The bytes of pieces ``first`` to ``last``, read at once and each checked."""
         pieces, where = self._file.pieces, self._where
-        first = self._index
-        pack, start, length, _, _ = where[pieces[first].chunk]
-        end = start + length
-        last = first + 1
-        while last < len(pieces) and end - start < _GROUP:
-            p, o, n, _, _ = where[pieces[last].chunk]
-            if p != pack or o != end:
-                break
-            end += n
-            last += 1
-        with self._store.inner.open(pack, offset=start) as f:
-            stored = _read_exactly(f, end - start, pack)
+        pack, start, _, _, _ = where[pieces[first].chunk]
+        _, o, n, _, _ = where[pieces[last - 1].chunk]
+        try:
+            stored = self._store.inner.read_pack(pack, start, o + n - start)
+        except NotFound:
+            raise IntegrityError(
+                f"pack {pack} of file {self._file.digest} is missing from the store"
+            ) from None
+        view = memoryview(stored)
+        out = []
         for i in range(first, last):
             piece = pieces[i]
             _, o, n, size, codec = where[piece.chunk]
-            data = chunking.decompress(codec, stored[o - start : o - start + n], size)
+            data = chunking.decompress(codec, view[o - start : o - start + n], size)
             data = chunking.check_chunk(piece.chunk, data)
             if piece.xor:
                 assert self._base is not None
@@ -675,21 +795,14 @@ class ChunkedReader(io.RawIOBase):
                         f" {self._file.digest}"
                     )
                 data = chunking.xor(data, around)
-            if self._sha is not None:
-                self._sha.update(data)
-            if self._skip:
-                data = data[self._skip :]
-                self._skip = 0
-            self._buffer += data
-        self._index = last
-        finished = last == len(pieces) and self._sha is not None
-        if finished and self._sha.hexdigest() != self._file.digest:  # type: ignore[union-attr]
-            self._buffer.clear()
-            raise IntegrityError(
-                f"file {self._file.digest} rebuilt from its chunks does not match its digest"
-            )
+            out.append(data)
+        return out
 
     def close(self) -> None:
+        for future in self._ahead:
+            future.cancel()
+        self._pool.shutdown(wait=True)
+        self._ahead.clear()
         if self._base is not None:
             self._base.close()
             self._base = None
@@ -721,6 +834,17 @@ class _BaseBytes:
             return self._window[start : start + size]
 
     def _fill(self, offset: int, size: int) -> None:
+        """Make the window cover ``offset`` to ``offset + size``: a request that runs past
+        the window's end keeps its tail and reads on; the stream is opened again only to
+        go back, or to skip far ahead."""
+        end = self._window_at + len(self._window)
+        if self._window_at <= offset <= end and self._stream is not None:
+            kept = self._window[offset - self._window_at :]
+            more = min(size, self._size - offset) - len(kept)
+            self._window = kept + (self._stream.read(more) if more > 0 else b"")
+            self._window_at = offset
+            self._at = offset + len(self._window)
+            return
         if self._stream is None or not (self._at <= offset < self._at + _WINDOW * 4):
             self.close()
             self._stream = self._store.open(self._digest, offset=offset)
@@ -752,19 +876,6 @@ class _Prefixed:
             out, self._head = self._head[:size], self._head[size:]
             return out
         return self._rest.read(size)
-
-
-class _Hashing:
-    """A stream that feeds what is read from it to a hash."""
-
-    def __init__(self, stream: Readable, sha: Any) -> None:
-        self._stream = stream
-        self._sha = sha
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._stream.read(size)
-        self._sha.update(data)
-        return data
 
 
 def _read_exactly(stream: Readable, size: int, name: str) -> bytes:

@@ -29,6 +29,7 @@ AVERAGE = 64 << 10  # FastCDC's average chunk size (cut points between 16 KiB an
 PACK_SIZE = 64 << 20  # chunks are stored together in packs of about this size
 
 RAW, ZSTD = 0, 1  # how a chunk's bytes are stored
+REF = 255  # on the wire: a chunk the server holds, sent by name only
 _KEEP_COMPRESSED = 0.95  # zstd output kept when at most this share of the input
 _XOR_GOOD_ENOUGH = 0.5  # a delta this small is taken without trying the plain chunk
 
@@ -67,16 +68,74 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def cut(stream: Readable) -> Iterator[bytes]:
-    """The chunks of a stream, in order, each a copy of its bytes."""
+BLOCK = 16 << 20  # bytes read and cut at a time
+
+
+def blocks(stream: Readable) -> Iterator[tuple[bytes, bytes, list[memoryview]]]:
+    """A stream read a block at a time: (the bytes just read, the buffer they were cut in,
+    its chunks). The cut of a chunk that may run past a block waits for the next one, so
+    the chunks are those a cut of the whole stream gives: FastCDC starts afresh at every
+    cut point."""
     from pyfastcdc import FastCDC
 
     cutter = FastCDC(AVERAGE)  # not safe to share between threads
-    for piece in cutter.cut_stream(stream):
-        yield bytes(piece.data)
+    carry = b""
+    while True:
+        data = read_up_to(stream, BLOCK)
+        last = len(data) < BLOCK
+        buffer = carry + data if carry else data
+        if not buffer:
+            return
+        view = memoryview(buffer)
+        cuts = [(c.offset, c.length) for c in cutter.cut_buf(buffer)]
+        if not last and len(cuts) > 1:
+            start, _ = cuts.pop()
+            carry = buffer[start:]
+        else:
+            carry = b""
+        yield data, buffer, [view[start : start + n] for start, n in cuts]
+        if last:
+            return
 
 
-def xor(data: bytes, base: bytes) -> bytes:
+def cut(stream: Readable) -> Iterator[memoryview]:
+    """The chunks of a stream, in order."""
+    for _, _, chunks in blocks(stream):
+        yield from chunks
+
+
+class Cut(NamedTuple):
+    """A chunk of a file as a client sends it: its name, where it starts, its size."""
+
+    chunk: bytes
+    offset: int
+    size: int
+
+
+def hash_and_cut(stream: Readable) -> tuple[str, int, list[Cut]]:
+    """(sha256, size, chunks) of a stream in one pass: each block is hashed in a second
+    thread while its chunks are cut and named."""
+    import hashlib
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    sha = hashlib.sha256()
+    cuts: list[Cut] = []
+    offset = 0
+    with ThreadPoolExecutor(1, "modelreg-sha256") as hasher:
+        hashing: Future[None] | None = None
+        for data, _, chunks in blocks(stream):
+            if hashing is not None:
+                hashing.result()
+            hashing = hasher.submit(sha.update, data)
+            for chunk in chunks:
+                cuts.append(Cut(chunk_id(chunk), offset, len(chunk)))
+                offset += len(chunk)
+        if hashing is not None:
+            hashing.result()
+    return sha.hexdigest(), offset, cuts
+
+
+def xor(data: bytes | memoryview, base: bytes | memoryview) -> bytes:
     """The bytewise XOR of two equally long byte strings."""
     import numpy as np
 
@@ -97,18 +156,37 @@ def _compressor() -> object:
     return found
 
 
-def compress(data: bytes) -> tuple[int, bytes]:
+class Compressibility:
+    """Whether compressing is worth trying: after 8 chunks in a row that did not shrink
+    (random bytes, already compressed weights), only every 32nd is tried, until one does."""
+
+    def __init__(self) -> None:
+        self._misses = 0
+        self._seen = 0
+
+    def worth_trying(self) -> bool:
+        self._seen += 1
+        return self._misses < 8 or self._seen % 32 == 0
+
+    def saw(self, shrank: bool) -> None:
+        self._misses = 0 if shrank else self._misses + 1
+
+
+def compress(data: bytes | memoryview, hint: Compressibility | None = None) -> tuple[int, bytes]:
     """(codec, stored bytes): zstd when it saves at least 5%, else the bytes as they are."""
+    if hint is not None and not hint.worth_trying():
+        return RAW, bytes(data)
     packed: bytes = _compressor().compress(data)  # type: ignore[attr-defined]
-    if len(packed) <= len(data) * _KEEP_COMPRESSED:
-        return ZSTD, packed
-    return RAW, data
+    shrank = len(packed) <= len(data) * _KEEP_COMPRESSED
+    if hint is not None:
+        hint.saw(shrank)
+    return (ZSTD, packed) if shrank else (RAW, bytes(data))
 
 
-def decompress(codec: int, stored: bytes, size: int) -> bytes:
+def decompress(codec: int, stored: bytes | memoryview, size: int) -> bytes:
     """A chunk's bytes from how they are stored; IntegrityError when they cannot be."""
     if codec == RAW:
-        data = stored
+        data = stored if isinstance(stored, bytes) else bytes(stored)
     elif codec == ZSTD:
         import zstandard
 
@@ -131,7 +209,12 @@ class Encoded(NamedTuple):
     stored: bytes
 
 
-def encode(data: bytes, name: bytes, base: bytes | None) -> Encoded:
+def encode(
+    data: bytes | memoryview,
+    name: bytes,
+    base: bytes | None,
+    hint: Compressibility | None = None,
+) -> Encoded:
     """Store ``data`` (whose name is ``name``) as it is or, given the base file's bytes at
     the same offset, as its XOR with them: whichever is smaller once compressed."""
     if base is not None and len(base) == len(data):
@@ -143,7 +226,7 @@ def encode(data: bytes, name: bytes, base: bytes | None) -> Encoded:
         if len(stored) < len(plain):
             return Encoded(Piece(chunk_id(delta), len(data), True), codec, stored)
         return Encoded(Piece(name, len(data), False), plain_codec, plain)
-    codec, stored = compress(data)
+    codec, stored = compress(data, hint)
     return Encoded(Piece(name, len(data), False), codec, stored)
 
 
@@ -169,7 +252,7 @@ MAX_CHUNK = 1 << 20  # FastCDC cuts at most 4 x AVERAGE; anything larger is refu
 
 
 def frame(chunk: bytes, offset: int, size: int, codec: int, stored: bytes) -> bytes:
-    """One chunk as a client uploads it."""
+    """One chunk as a client uploads it (``REF`` and no bytes: one the server holds)."""
     return _FRAME.pack(chunk, offset, size, codec, len(stored)) + stored
 
 
@@ -185,10 +268,12 @@ def read_frames(stream: Readable) -> Iterator[Frame]:
         if len(head) < _FRAME.size:
             raise InvalidInput(f"chunk {index} of the upload is cut short in its header")
         chunk, offset, size, codec, length = _FRAME.unpack(head)
-        if not 0 < size <= MAX_CHUNK or length > size + 1024 or codec not in (RAW, ZSTD):
+        sound = (codec in (RAW, ZSTD) and length <= size + 1024) or (codec == REF and length == 0)
+        if not 0 < size <= MAX_CHUNK or not sound:
             raise InvalidInput(
                 f"chunk {index} of the upload declares {size} bytes stored as {length} with"
-                f" codec {codec}: a chunk holds 1 to {MAX_CHUNK} bytes, raw (0) or zstd (1)"
+                f" codec {codec}: a chunk holds 1 to {MAX_CHUNK} bytes, raw (0), zstd (1) or"
+                f" a reference to a held chunk ({REF}, nothing stored)"
             )
         stored = read_up_to(stream, length)
         if len(stored) < length:

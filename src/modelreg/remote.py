@@ -35,7 +35,7 @@ from modelreg import (
     wire,
 )
 from modelreg.blobs import hash_file
-from modelreg.chunking import CHUNKED_FROM
+from modelreg.chunking import CHUNKED_FROM, hash_and_cut
 from modelreg.errors import (
     BlobMissing,
     Gone,
@@ -235,13 +235,20 @@ class RemoteRegistry:
             # a large file goes up as chunks, kept as deltas from the first parent's file at
             # the same path where that is smaller
             bases = {f.path: f.digest for f in found[0].files} if found else {}
+            # a large file is cut into chunks in the same pass that hashes it
+            cut: dict[str, list[Any]] = {}
             entries = check_entries(
-                FileEntry(path, *hash_file(source)) for path, source in draft.local.items()
+                FileEntry(path, *self._hash(source, cut)) for path, source in draft.local.items()
             )
             new = draft.new_version(entries)
             if draft.signer is not None:
                 new = dataclasses.replace(new, parents=parents)
-            uploads: dict[str, Any] = {e.digest: draft.local[e.path] for e in entries}
+            uploads: dict[str, Any] = {
+                e.digest: (draft.local[e.path], cut[e.digest])
+                if e.digest in cut
+                else draft.local[e.path]
+                for e in entries
+            }
             base_of = {e.digest: bases[e.path] for e in entries if e.path in bases}
             if draft.diff is not None:
                 digest, size = _digest_of(draft.diff)
@@ -290,7 +297,7 @@ class RemoteRegistry:
 
     def _upload(
         self,
-        sources: Mapping[str, Path | bytes],
+        sources: Mapping[str, Any],
         progress: Any = None,
         *,
         bases: Mapping[str, str] | None = None,
@@ -314,14 +321,27 @@ class RemoteRegistry:
             for future in sent:
                 future.result()
 
+    @staticmethod
+    def _hash(source: Path, cut: dict[str, list[Any]]) -> tuple[str, int]:
+        """(sha256, size) of a file; a large one's chunks are kept in ``cut``."""
+        if os.path.getsize(source) < CHUNKED_FROM:
+            return hash_file(source)
+        with open(source, "rb") as f:
+            digest, size, cut[digest] = hash_and_cut(f)
+        return digest, size
+
     def _put_blob(
-        self, digest: str, source: Path | bytes, progress: Any = None, base: str | None = None
+        self,
+        digest: str,
+        source: Path | bytes | tuple[Path, list[Any]],
+        progress: Any = None,
+        base: str | None = None,
     ) -> None:
+        if isinstance(source, tuple):  # a large file, and its chunks
+            upload_chunked(self, digest, Path(source[0]), source[1], base, progress)
+            return
         if isinstance(source, bytes):
             self._send("PUT", f"/blobs/{digest}", content=source)
-            return
-        if os.path.getsize(source) >= CHUNKED_FROM:
-            upload_chunked(self, digest, Path(source), base, progress)
             return
         with open(source, "rb") as f:
             # A stated length, not chunked encoding: the server reads the body without

@@ -4,8 +4,6 @@ server's error response stands for."""
 
 from __future__ import annotations
 
-import base64
-import concurrent.futures
 import io
 import time
 from collections.abc import Iterator
@@ -15,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import httpx
 
 from modelreg.blobs import take
-from modelreg.errors import IntegrityError, ModelregError, error_from_wire
+from modelreg.errors import IntegrityError, InvalidInput, ModelregError, error_from_wire
 
 if TYPE_CHECKING:
     from modelreg.remote import RemoteRegistry
@@ -139,81 +137,57 @@ def chunks(f: BinaryIO, size: int, progress: Any = None) -> Iterator[bytes]:
         yield chunk
 
 
-UPLOAD_BATCH = 32 << 20  # file bytes of chunks sent in one request
-
-
 def upload_chunked(
     registry: RemoteRegistry,
     digest: str,
     path: Path,
+    cuts: list[Any],
     base: str | None = None,
     progress: Any = None,
 ) -> None:
-    """Upload a large file as chunks: only those the server lacks are sent, compressed,
-    several requests at once; with ``base`` (the parent's file at the same path) the server
-    keeps each as a delta from it where that is smaller. The file is then committed as its
-    list of pieces, which the server reads back against ``digest``."""
+    """Upload a large file as its chunks (``cuts``, from ``chunking.hash_and_cut``), in
+    order: those the server lacks in full (compressed where that pays), the others by name
+    only. With ``base`` (the parent's file at the same path) the server keeps each new chunk
+    as a delta from it where that is smaller. The server checks every chunk and the whole
+    file against ``digest``; a file changed since it was cut is refused there. A broken
+    upload sent again sends only what the server still lacks."""
     from modelreg import chunking
 
-    cuts: list[tuple[bytes, int, int]] = []  # name, offset, size
-    with open(path, "rb") as f:
-        offset = 0
-        for data in chunking.cut(f):
-            cuts.append((chunking.chunk_id(data), offset, len(data)))
-            offset += len(data)
-    names = list(dict.fromkeys(name for name, _, _ in cuts))
+    names = list(dict.fromkeys(c.chunk for c in cuts))
     missing: set[bytes] = set()
     for start in range(0, len(names), _NAMES_AT_ONCE):
         asked = [n.hex() for n in names[start : start + _NAMES_AT_ONCE]]
         answer = registry._call("POST", "/chunks/missing", json={"chunks": asked})
         missing.update(bytes.fromhex(h) for h in answer["missing"])
-    # every place a missing chunk is used goes up: a delta differs with its offset
-    todo = [i for i, (name, _, _) in enumerate(cuts) if name in missing]
-    if progress is not None:
-        progress(offset - sum(cuts[i][2] for i in todo))
-    batches: list[list[int]] = [[]]
-    filled = 0
-    for i in todo:
-        if filled >= UPLOAD_BATCH:
-            batches.append([])
-            filled = 0
-        batches[-1].append(i)
-        filled += cuts[i][2]
-    stored: dict[int, tuple[bytes, bool]] = {}
 
-    def send(batch: list[int]) -> None:
-        frames = []
+    def body() -> Iterator[bytes]:
+        hint = chunking.Compressibility()
+        frames: list[bytes] = []
+        filled = 0
         with open(path, "rb") as f:
-            for i in batch:
-                name, at, size = cuts[i]
-                f.seek(at)
-                data = f.read(size)
-                if chunking.chunk_id(data) != name:
-                    raise IntegrityError(f"file {str(path)!r} changed while it was uploaded")
-                frames.append(chunking.frame(name, at, size, *chunking.compress(data)))
-        params = {"base": base} if base is not None else None
-        answer = registry._call("PUT", "/chunks", content=b"".join(frames), params=params)
-        for i, (name, delta) in zip(batch, answer["stored"], strict=True):
-            stored[i] = (bytes.fromhex(name), bool(delta))
-        if progress is not None:
-            progress(sum(cuts[i][2] for i in batch))
+            for name, at, size in cuts:
+                if name not in missing:
+                    frames.append(chunking.frame(name, at, size, chunking.REF, b""))
+                else:
+                    f.seek(at)
+                    data = f.read(size)
+                    frames.append(chunking.frame(name, at, size, *chunking.compress(data, hint)))
+                filled += len(frames[-1])
+                if progress is not None:
+                    progress(size)
+                if filled >= CHUNK:
+                    yield b"".join(frames)
+                    frames, filled = [], 0
+        if frames:
+            yield b"".join(frames)
 
-    if todo:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=UPLOADS_AT_ONCE) as pool:
-            for future in [pool.submit(send, batch) for batch in batches]:
-                future.result()
-    pieces = []
-    for i, (name, _, size) in enumerate(cuts):
-        kept, delta = stored.get(i, (name, False))
-        pieces.append(chunking.Piece(kept, size, delta))
-    body = {
-        "digest": digest,
-        "size": offset,
-        "base": base if any(p.xor for p in pieces) else None,
-        "pieces": base64.b64encode(chunking.encode_pieces(pieces)).decode("ascii"),
-    }
-    registry._call("POST", "/files", json=body)
+    params = {"base": base} if base is not None else None
+    try:
+        registry._call("PUT", f"/files/{digest}", content=body(), params=params)
+    except InvalidInput as exc:
+        if "make a file of sha256" in str(exc):
+            raise IntegrityError(f"file {str(path)!r} changed while it was uploaded") from None
+        raise
 
 
 _NAMES_AT_ONCE = 100_000
-UPLOADS_AT_ONCE = 4

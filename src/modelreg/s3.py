@@ -44,11 +44,19 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
-from modelreg.blobs import CHUNK, Readable, check_offset, copy_hashing, hash_stream
+from modelreg.blobs import (
+    CHUNK,
+    Readable,
+    check_offset,
+    check_pack_name,
+    copy_hashing,
+    hash_stream,
+    is_pack_name,
+)
 from modelreg.errors import IntegrityError, InvalidInput, NotFound
 from modelreg.manifest import is_digest
 
@@ -101,6 +109,7 @@ class S3BlobStore:
         self._blobs = f"{root}sha256/"
         self._touched = f"{root}touched/"
         self._staging = f"{root}staging/"
+        self._packs = f"{root}packs/"
 
     def __repr__(self) -> str:
         return f"S3BlobStore({self.uri!r})"
@@ -392,6 +401,53 @@ class S3BlobStore:
     def check(self) -> None:
         with self._errors("reach the bucket", self.bucket):
             self.client.head_bucket(Bucket=self.bucket)
+
+    # -- packs (see BlobStore) ----------------------------------------------------------------
+
+    def _pack_key(self, name: str) -> str:
+        return self._packs + check_pack_name(name)
+
+    def put_pack(self, name: str, parts: Sequence[bytes]) -> None:
+        """One PutObject: a pack is tens of MiB, and S3 makes it visible whole or not."""
+        with self._errors("store", f"pack {name}"):
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._pack_key(name), Body=b"".join(parts)
+            )
+
+    def read_pack(self, name: str, start: int, length: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        if length <= 0:
+            return b""
+        key = self._pack_key(name)
+        with self._errors("read", f"pack {name}"):
+            try:
+                answer = self.client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={start}-{start + length - 1}"
+                )
+            except ClientError as exc:
+                if _code(exc) in _MISSING:
+                    raise NotFound(f"pack {name} is missing from the blob store") from None
+                raise
+            data: bytes = answer["Body"].read()
+        if len(data) != length:
+            raise IntegrityError(f"pack {name} ends before byte {start + length}")
+        return data
+
+    def delete_pack(self, name: str) -> None:
+        with self._errors("delete", f"pack {name}"):
+            self.client.delete_object(Bucket=self.bucket, Key=self._pack_key(name))
+
+    def packs(self) -> Iterator[tuple[str, float]]:
+        with self._errors("list", self._packs):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._packs
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = item["Key"].removeprefix(self._packs)
+                    if is_pack_name(name):
+                        yield name, float(item["LastModified"].timestamp())
 
     def remove_stale_temporaries(self, older_than: float) -> int:
         """Abort the multipart uploads under the prefix that interrupted processes (or

@@ -486,14 +486,15 @@ ui_sessions = sa.Table(
     sa.Index(None, "token_id"),
 )
 
-# Large files cut into chunks (chunk_store.py). A pack is a blob holding chunks back to back;
-# a chunk is named by the BLAKE3 hash of its bytes (the XOR with a base file's bytes, for a
-# delta piece); a chunked file lists its pieces in order and names the base file its delta
-# pieces need. ``modified_at`` is what gc's grace period reads, as a blob's mtime is.
+# Large files cut into chunks (chunk_store.py). A pack is an object of the blob store holding
+# chunks back to back, under a random name; a chunk is named by the BLAKE3 hash of its bytes
+# (the XOR with a base file's bytes, for a delta piece); a chunked file lists its pieces in
+# order and names the base file its delta pieces need. ``modified_at`` is what gc's grace
+# period reads, as a blob's mtime is.
 chunk_packs = sa.Table(
     "chunk_packs",
     metadata,
-    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", TS, nullable=False),
 )
@@ -502,7 +503,7 @@ chunks = sa.Table(
     "chunks",
     metadata,
     sa.Column("id", sa.LargeBinary(32), primary_key=True),
-    sa.Column("pack", DIGEST, nullable=False),
+    sa.Column("pack", sa.String(32), nullable=False),
     sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("length", sa.Integer, nullable=False),
     sa.Column("size", sa.Integer, nullable=False),

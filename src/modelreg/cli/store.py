@@ -75,9 +75,9 @@ def audit_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @commands.command()
 def fsck(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Check every stored blob against its digest.
+    """Check every stored blob against its digest, and every pack of chunks.
 
-    Exits 1 listing the blobs that are corrupt or missing.
+    Exits 1 listing the blobs and packs that are corrupt or missing.
     """
     report = open_registry(ctx).fsck()
     if as_json:
@@ -87,13 +87,26 @@ def fsck(ctx: typer.Context, as_json: JsonOption = False) -> None:
             f"{count(report['blobs'], 'blob')}: {report['referenced']} referenced,"
             f" {report['unreferenced']} unreferenced"
         )
+        say(f"{count(report['packs'], 'pack')} holding {count(report['chunks'], 'chunk')}")
         for digest in report["corrupt"]:
             say(f"corrupt: {digest}")
         for digest in report["missing"]:
             say(f"missing: {digest}")
+        for digest in report["corrupt_packs"]:
+            say(f"corrupt pack: {digest}")
+        for digest in report["missing_packs"]:
+            say(f"missing pack: {digest}")
+        if report["missing_chunks"]:
+            say(f"{count(report['missing_chunks'], 'chunk')} missing")
     if not report["ok"]:
         corrupt, missing = len(report["corrupt"]), len(report["missing"])
-        raise Failure(f"fsck found {corrupt} corrupt and {missing} missing blobs")
+        found = [f"{corrupt} corrupt and {missing} missing blobs"]
+        bad_packs, lost_packs = len(report["corrupt_packs"]), len(report["missing_packs"])
+        if bad_packs or lost_packs:
+            found.append(f"{bad_packs} corrupt and {lost_packs} missing packs")
+        if report["missing_chunks"]:
+            found.append(f"{count(report['missing_chunks'], 'chunk')} missing")
+        raise Failure(f"fsck found {', '.join(found)}")
     if not as_json:
         say("ok")
 
@@ -115,7 +128,7 @@ def gc(
     ] = 3600,
     as_json: JsonOption = False,
 ) -> None:
-    """Delete blobs that no version references."""
+    """Delete blobs that no version references, and packs of chunks no file uses."""
     report = open_registry(ctx).gc(dry_run=dry_run, grace_seconds=grace)
     if as_json:
         emit_json(report)
@@ -128,6 +141,16 @@ def gc(
         f"{verb} {count(len(report['removed']), 'blob')}; kept {report['kept_recent']} recent"
         " unreferenced" + ("" if dry_run else f"; {leftovers} of interrupted writes removed")
     )
+    removed, rewritten = len(report["packs_removed"]), len(report["packs_repacked"])
+    if not (removed or rewritten):
+        return
+    packs, sparse = count(removed, "pack"), count(rewritten, "sparse pack")
+    if dry_run:  # a dry run frees nothing, so it has no size to tell
+        say(f"would remove {packs}, would rewrite {sparse}")
+        return
+    from modelreg.cli import render
+
+    say(f"removed {packs}, rewrote {sparse}, freed {render.size(report['pack_bytes_freed'])}")
 
 
 @commands.command()

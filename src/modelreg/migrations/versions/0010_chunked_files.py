@@ -16,20 +16,21 @@ depends_on = None
 
 TS = sa.String(length=27)
 DIGEST = sa.String(length=64)
+PACK = sa.String(length=32)
 
 
 def upgrade() -> None:
     op.create_table(
         "chunk_packs",
-        sa.Column("digest", DIGEST, nullable=False),
+        sa.Column("name", PACK, nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("created_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("digest", name=op.f("pk_chunk_packs")),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_chunk_packs")),
     )
     op.create_table(
         "chunks",
         sa.Column("id", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("pack", DIGEST, nullable=False),
+        sa.Column("pack", PACK, nullable=False),
         sa.Column("offset", sa.BigInteger(), nullable=False),
         sa.Column("length", sa.Integer(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
