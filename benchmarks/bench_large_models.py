@@ -97,15 +97,22 @@ def register_family(reg: Any, family: list[Variant], blobs: Path, wire: Counting
     return rows
 
 
-def pull_times(reg: Any, family: list[Variant], out: Path) -> list[float]:
-    times = []
+def pull_times(
+    reg: Any, family: list[Variant], out: Path, cache: Path | None = None
+) -> tuple[list[float], list[int]]:
+    """Seconds to pull each version and, through a server, the bytes the pull added to the
+    client's chunk cache: what it fetched."""
+    times, fetched = [], []
     for number, _ in enumerate(family, start=1):
         target = out / str(number)
+        before = stored(cache) if cache is not None and cache.exists() else 0
         start = time.perf_counter()
         reg.pull(f"llm/{number}", target)
         times.append(time.perf_counter() - start)
+        after = stored(cache) if cache is not None and cache.exists() else 0
+        fetched.append(after - before)
         shutil.rmtree(target)
-    return times
+    return times, fetched
 
 
 def cp_seconds(source: Path, folder: Path) -> float:
@@ -164,16 +171,18 @@ def main() -> None:
 
         local = modelreg.connect(work / "embedded")
         local_rows = register_family(local, family, work / "embedded" / "blobs", None)
-        local_pulls = pull_times(local, family, work / "pulled")
+        local_pulls, _ = pull_times(local, family, work / "pulled")
         local_total = stored(work / "embedded" / "blobs")
         local.close()
 
+        cache = work / "client-cache"
+        os.environ["MODELREG_CACHE"] = str(cache)  # the client's chunk cache starts empty
         proc, url, server_blobs = start_server(work)
         try:
             wire = Counting()
             remote = RemoteRegistry(url, transport=wire)
             remote_rows = register_family(remote, family, server_blobs, wire)
-            remote_pulls = pull_times(remote, family, work / "pulled")
+            remote_pulls, fetched = pull_times(remote, family, work / "pulled", cache)
             remote_total = stored(server_blobs)
             remote.close()
         finally:
@@ -193,6 +202,7 @@ def main() -> None:
             f"{local_rows[i]['stored'] / MIB:>8.0f}M{remote_rows[i]['sent'] / MIB:>8.0f}M"
             f"{local_rows[i]['seconds']:>8.2f}{local_pulls[i]:>8.2f}"
             f"{remote_rows[i]['seconds']:>9.2f}{remote_pulls[i]:>10.2f}"
+            f"{fetched[i] / MIB:>8.0f}M"
         )
     limit = TARGET_TOTAL_GIB * args.size_mib / 1024
     print()

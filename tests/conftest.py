@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,9 @@ pytest_plugins = ["services", "browser"]  # PostgreSQL, SeaweedFS, Chromium for 
 # deadline and its check for slow input generation would fail tests whose behaviour is right.
 settings.register_profile("modelreg", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("modelreg")
+
+# The chunks pulls keep (remote_blobs.ChunkCache) go to a folder of this run, not the home's.
+os.environ["MODELREG_CACHE"] = tempfile.mkdtemp(prefix="modelreg-test-cache-")
 
 IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
 # What the quick tier (``scripts/check --fast``) leaves to the full run: tests that start a

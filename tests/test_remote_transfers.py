@@ -7,7 +7,9 @@ The server is real (uvicorn on loopback); the transport wrapper below only injec
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -338,3 +340,50 @@ def test_a_file_sent_as_chunks_and_references_is_recorded_once_it_hashes_right(
     missing = httpx.post(f"{server[1]}/api/v1/chunks/missing", json={"chunks": ["xyz"]})
     assert missing.status_code == 400
     assert "chunks[0]" in missing.json()["detail"]
+
+
+def test_a_pull_fetches_only_the_chunks_the_cache_lacks(
+    tmp_path: Path,
+    client: RemoteRegistry,
+    wire: Wire,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fine-tune pulled after its base fetches its own new chunks and nothing of the base;
+    a damaged cached chunk is noticed and fetched again."""
+    monkeypatch.setenv("MODELREG_CACHE", str(tmp_path / "cache"))
+    data = bf16(LARGE // 2)
+    edited = data[: LARGE // 2] + bf16(LARGE // 8, seed=3) + data[LARGE // 2 + LARGE // 4 :]
+    tuned = nudged(data)
+    for name, content in (("a", data), ("b", edited), ("c", tuned)):
+        (tmp_path / f"{name}.bin").write_bytes(content)
+    client.register("llm", {"model.safetensors": tmp_path / "a.bin"})
+    client.register("llm", {"model.safetensors": tmp_path / "b.bin"}, parents=["llm/1"])
+    client.register("llm", {"model.safetensors": tmp_path / "c.bin"}, parents=["llm/1"])
+
+    def fetched() -> int:
+        return sum(1 for method, path, _ in wire.requests if path.endswith("/chunks/read"))
+
+    def received(ref: str) -> bytes:
+        out = tmp_path / f"{ref.replace('/', '-')}-{secrets.token_hex(4)}"
+        client.pull(ref, out)
+        return (out / "model.safetensors").read_bytes()
+
+    assert received("llm/1") == data
+    first = fetched()
+    assert first >= 1
+    cached = sorted((tmp_path / "cache").rglob("*"))
+    assert received("llm/2") == edited  # a quarter of it differs
+    assert 0 < len(sorted((tmp_path / "cache").rglob("*"))) - len(cached) < len(cached) / 2
+    assert received("llm/3") == tuned  # deltas against llm/1's file, which is cached
+    # a cached chunk of llm/1 flipped on disk: the pull fails, the damaged chunk goes, and a
+    # second pull fetches that one again
+    first_chunk = client._call("GET", f"/files/{client.get('llm/1').files[0].digest}")
+    name = base64.b64decode(first_chunk["pieces"])[:32].hex()
+    victim = tmp_path / "cache" / name[:2] / name
+    victim.write_bytes(victim.read_bytes()[:-1] + bytes([victim.read_bytes()[-1] ^ 1]))
+    before = fetched()
+    with pytest.raises(IntegrityError, match="damaged"):
+        received("llm/1")
+    assert not victim.exists()
+    assert received("llm/1") == data
+    assert fetched() == before + 1

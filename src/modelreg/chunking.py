@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Iterator
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from modelreg.errors import IntegrityError
 
@@ -172,6 +172,15 @@ class Compressibility:
         self._misses = 0 if shrank else self._misses + 1
 
 
+def _decompressor() -> Any:
+    found = getattr(_local, "decompressor", None)
+    if found is None:
+        import zstandard
+
+        found = _local.decompressor = zstandard.ZstdDecompressor()
+    return found
+
+
 def compress(data: bytes | memoryview, hint: Compressibility | None = None) -> tuple[int, bytes]:
     """(codec, stored bytes): zstd when it saves at least 5%, else the bytes as they are."""
     if hint is not None and not hint.worth_trying():
@@ -191,7 +200,7 @@ def decompress(codec: int, stored: bytes | memoryview, size: int) -> bytes:
         import zstandard
 
         try:
-            data = zstandard.ZstdDecompressor().decompress(stored, max_output_size=size)
+            data = _decompressor().decompress(stored, max_output_size=size)
         except zstandard.ZstdError as exc:
             raise IntegrityError(f"a stored chunk does not decompress: {exc}") from None
     else:

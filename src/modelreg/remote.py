@@ -441,6 +441,7 @@ class RemoteRegistry:
                     f"{found.ref} failed signature verification: {checked['reason']}"
                 )
         transfer.check_flags(found, strict=strict)
+        self.blobs.sizes.update({f.digest: f.size for f in found.files})
         return transfer.pull(
             self.blobs,
             found.files,

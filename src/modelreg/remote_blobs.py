@@ -4,7 +4,14 @@ server's error response stands for."""
 
 from __future__ import annotations
 
+import base64
+import bisect
+import concurrent.futures
+import contextlib
 import io
+import os
+import secrets
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +20,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import httpx
 
 from modelreg.blobs import take
-from modelreg.errors import IntegrityError, InvalidInput, ModelregError, error_from_wire
+from modelreg.errors import (
+    IntegrityError,
+    InvalidInput,
+    ModelregError,
+    NotFound,
+    error_from_wire,
+)
 
 if TYPE_CHECKING:
     from modelreg.remote import RemoteRegistry
@@ -28,8 +41,21 @@ class RemoteBlobs:
 
     def __init__(self, registry: RemoteRegistry) -> None:
         self._registry = registry
+        self.sizes: dict[str, int] = {}  # of the files about to be pulled
 
     def open(self, digest: str) -> BinaryIO:
+        """A large file is rebuilt from chunks, fetching only those not cached here; any
+        other, or one the server holds whole, is downloaded as it is."""
+        from modelreg.chunking import CHUNKED_FROM
+
+        if self.sizes.get(digest, 0) >= CHUNKED_FROM:
+            try:
+                manifest = self._registry._call("GET", f"/files/{digest}")
+            except NotFound:
+                pass  # stored whole
+            else:
+                cache = ChunkCache.default()
+                return ChunkedDownload(self._registry, manifest, cache)  # type: ignore[return-value]
         return Download(self._registry, digest)  # type: ignore[return-value]
 
     def exists(self, digest: str) -> bool:
@@ -191,3 +217,165 @@ def upload_chunked(
 
 
 _NAMES_AT_ONCE = 100_000
+
+
+class ChunkCache:
+    """Chunks this machine has downloaded, each a file named by its BLAKE3 name (as stored:
+    its codec, size and bytes), checked against its name whenever it is read. A pull of a
+    file fetches only the chunks missing here: a fine-tune pulled after its base fetches
+    the chunks that differ. The folder (``MODELREG_CACHE``, by default
+    ``~/.cache/modelreg/chunks``) can be deleted at any time; it fills again as needed."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._prefix = os.fspath(self.root)
+
+    @classmethod
+    def default(cls) -> ChunkCache:
+        found = os.environ.get("MODELREG_CACHE")
+        if found:
+            return cls(found)
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return cls(Path(base) / "modelreg" / "chunks")
+
+    def _path(self, name: bytes) -> str:
+        text = name.hex()
+        return os.path.join(self._prefix, text[:2], text)
+
+    def has(self, name: bytes) -> bool:
+        return os.path.isfile(self._path(name))
+
+    def put(self, name: bytes, size: int, codec: int, stored: bytes) -> None:
+        """Keep a chunk, once it is checked against its name."""
+        from modelreg import chunking
+
+        chunking.check_chunk(name, chunking.decompress(codec, stored, size))
+        path = self._path(name)
+        folder = os.path.dirname(path)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}")
+        with open(tmp, "wb") as f:
+            f.write(_HEAD.pack(codec, size) + stored)
+        os.replace(tmp, path)
+
+    def get(self, name: bytes) -> bytes:
+        """A chunk's bytes, checked; IntegrityError (and the entry dropped) when damaged."""
+        from modelreg import chunking
+
+        path = self._path(name)
+        with open(path, "rb") as f:
+            data = f.read()
+        try:
+            codec, size = _HEAD.unpack_from(data)
+            return chunking.check_chunk(name, chunking.decompress(codec, data[_HEAD.size :], size))
+        except (IntegrityError, struct.error):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            raise IntegrityError(
+                f"cached chunk {name.hex()} is damaged and was removed: pull again"
+            ) from None
+
+
+_HEAD = struct.Struct("<BI")  # a cached chunk's codec and size
+READ_AT_ONCE = 256  # chunks asked for in one request: about 16 MiB
+
+
+class ChunkedDownload(io.RawIOBase):
+    """A chunked file rebuilt here from its pieces: the chunks the cache lacks are fetched
+    first (several requests at once) and kept; then the file is read out of the cache, each
+    chunk checked, delta pieces XORed with the base file's bytes at the same offset. The
+    caller checks the whole file against its digest, as for any download."""
+
+    def __init__(self, registry: RemoteRegistry, manifest: dict[str, Any], cache: ChunkCache):
+        from modelreg import chunking
+
+        self._cache = cache
+        self._pieces = chunking.decode_pieces(base64.b64decode(manifest["pieces"]))
+        self._base: list[Any] = []
+        self._base_starts: list[int] = []
+        if manifest["base"] is not None and any(p.xor for p in self._pieces):
+            found = registry._call("GET", f"/files/{manifest['base']}")
+            self._base = chunking.decode_pieces(base64.b64decode(found["pieces"]))
+            at = 0
+            for piece in self._base:
+                self._base_starts.append(at)
+                at += piece.size
+        needed = {p.chunk for p in self._pieces}
+        at = 0
+        for piece in self._pieces:
+            if piece.xor:
+                needed.update(b.chunk for b in self._base_under(at, piece.size))
+            at += piece.size
+        missing = [name for name in needed if not cache.has(name)]
+        batches = [missing[i : i + READ_AT_ONCE] for i in range(0, len(missing), READ_AT_ONCE)]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            for future in [pool.submit(self._fetch, registry, batch) for batch in batches]:
+                future.result()
+        self.fetched = len(missing)
+        self._recent: dict[int, bytes] = {}
+        self._index = 0
+        self._at = 0
+        self._buffer = bytearray()
+
+    def _base_under(self, start: int, size: int) -> list[Any]:
+        """The base's pieces that cover bytes ``start`` to ``start + size``."""
+        first = max(0, bisect.bisect_right(self._base_starts, start) - 1)
+        out = []
+        for i in range(first, len(self._base)):
+            if self._base_starts[i] >= start + size:
+                break
+            out.append(self._base[i])
+        return out
+
+    def _fetch(self, registry: RemoteRegistry, names: list[bytes]) -> None:
+        from modelreg import chunking
+
+        response = registry._send(
+            "POST", "/chunks/read", json={"chunks": [name.hex() for name in names]}
+        )
+        got = 0
+        for frame in chunking.read_frames(io.BytesIO(response.content)):
+            if frame.chunk != names[got]:
+                raise IntegrityError(f"the server sent chunk {frame.chunk.hex()} out of turn")
+            self._cache.put(frame.chunk, frame.size, frame.codec, frame.stored)
+            got += 1
+        if got != len(names):
+            raise IntegrityError(f"the server sent {got} of the {len(names)} chunks asked for")
+
+    def _base_chunk(self, index: int) -> bytes:
+        """A base piece's bytes; the last few are kept, as delta pieces straddle them."""
+        found = self._recent.get(index)
+        if found is None:
+            found = self._recent[index] = self._cache.get(self._base[index].chunk)
+            if len(self._recent) > 8:
+                del self._recent[min(self._recent)]
+        return found
+
+    def _base_bytes(self, start: int, size: int) -> bytes:
+        parts = []
+        for i in range(max(0, bisect.bisect_right(self._base_starts, start) - 1), len(self._base)):
+            piece_at = self._base_starts[i]
+            if piece_at >= start + size:
+                break
+            data = self._base_chunk(i)
+            parts.append(data[max(0, start - piece_at) : start + size - piece_at])
+        joined = b"".join(parts)
+        if len(joined) != size:
+            raise IntegrityError("the base file ends before a delta piece")
+        return joined
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        from modelreg import chunking
+
+        while (size < 0 or len(self._buffer) < size) and self._index < len(self._pieces):
+            piece = self._pieces[self._index]
+            data = self._cache.get(piece.chunk)
+            if piece.xor:
+                data = chunking.xor(data, self._base_bytes(self._at, piece.size))
+            self._buffer += data
+            self._at += piece.size
+            self._index += 1
+        return take(self._buffer, size)

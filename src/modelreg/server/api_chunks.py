@@ -5,17 +5,20 @@ arrive, and records the file only then (see ``modelreg.chunk_store``)."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
 from pydantic import Field
 from starlette.requests import ClientDisconnect
 
-from modelreg.errors import InvalidInput
+from modelreg import chunking
+from modelreg.errors import InvalidInput, NotFound
 from modelreg.manifest import is_digest
-from modelreg.server.api import JSON, Body, BodyReader, Writer
+from modelreg.server.api import JSON, Body, BodyReader, Reader, Writer
 from modelreg.server.auth import single_values
 from modelreg.server.problems import PROBLEMS
 
@@ -71,3 +74,44 @@ async def upload_chunked_file(
     except ClientDisconnect:
         raise InvalidInput(f"the upload of {digest} ended before its body did") from None
     return {"digest": digest, "stored": stored}
+
+
+@router.get("/files/{digest}", tags=["blobs"])
+def chunked_file(reg: Reader, digest: str) -> JSON:
+    """How a file stored as chunks is made: its size, the base file its delta pieces are
+    XORed with, and its pieces (base64, 37 bytes each: BLAKE3 name, size, delta flag). A
+    client rebuilds it from the chunks it holds and those it fetches with
+    ``POST /chunks/read``. 404 for a file stored whole: read it with ``GET /blobs/{digest}``."""
+    if not is_digest(digest):
+        raise InvalidInput(f"{digest[:80]!r} is not a sha256 hex digest")
+    found = reg.blobs.chunked(digest)
+    if found is None:
+        raise NotFound(f"file {digest} is not stored as chunks")
+    return {
+        "digest": digest,
+        "size": found.size,
+        "base": found.base,
+        "pieces": base64.b64encode(chunking.encode_pieces(found.pieces)).decode("ascii"),
+    }
+
+
+MAX_READ = 4096  # chunks in one read: about 256 MiB of file
+
+
+@router.post(
+    "/chunks/read",
+    tags=["blobs"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def read_chunks(reg: Reader, body: ChunkNames) -> Response:
+    """The chunks named, in that order, as they are stored (``chunking.frame`` each, offset
+    0): the client checks each against its name. 404 names a chunk the store does not hold."""
+    if len(body.chunks) > MAX_READ:
+        raise InvalidInput(f"at most {MAX_READ} chunks are read at once, not {len(body.chunks)}")
+    names = _names(body.chunks)
+    frames = [
+        chunking.frame(name, 0, size, codec, stored)
+        for name, size, codec, stored in reg.blobs.stored_chunks(names)
+    ]
+    return Response(b"".join(frames), media_type="application/octet-stream")
