@@ -387,3 +387,44 @@ def test_a_pull_fetches_only_the_chunks_the_cache_lacks(
     assert not victim.exists()
     assert received("llm/1") == data
     assert fetched() == before + 1
+
+
+def test_a_held_chunk_named_with_another_size_is_refused(
+    server: tuple[LocalRegistry, str],
+) -> None:
+    """A reference must state the size the chunk holds: a file made of held chunks cut at
+    other sizes would hash right and then read back wrong."""
+    first, second = b"p" * 5000, b"q" * 7000
+    held = hashlib.sha256(first + second).hexdigest()
+    assert httpx.put(
+        f"{server[1]}/api/v1/files/{held}", content=_frame(first) + _frame(second, 5000)
+    ).is_success
+    from modelreg import chunking
+
+    shrunk = chunking.frame(chunking.chunk_id(first), 0, 4999, chunking.REF, b"")
+    refused = httpx.put(f"{server[1]}/api/v1/files/{'d' * 64}", content=shrunk)
+    assert refused.status_code == 400
+    assert "as 4999 bytes: it holds 5000" in refused.json()["detail"]
+    twice = [chunking.chunk_id(first).hex()] * 2
+    read = httpx.post(f"{server[1]}/api/v1/chunks/read", json={"chunks": twice})
+    assert read.status_code == 400
+    assert "named twice" in read.json()["detail"]
+
+
+def test_a_fine_tune_of_a_parent_stored_whole_is_pulled_whole(
+    tmp_path: Path, client: RemoteRegistry, server: tuple[LocalRegistry, str]
+) -> None:
+    """A parent's file stored whole (before chunking) is the base of its child's deltas;
+    the child cannot be rebuilt from chunks alone, so it is downloaded as it is."""
+    import io
+
+    data = bf16(LARGE // 2, seed=11)
+    tuned = nudged(data)
+    digest, _ = server[0].blobs.inner.put(io.BytesIO(data))
+    (tmp_path / "a.bin").write_bytes(data)
+    (tmp_path / "b.bin").write_bytes(tuned)
+    client.register("llm", {"model.safetensors": tmp_path / "a.bin"})
+    child = client.register("llm", {"model.safetensors": tmp_path / "b.bin"}, parents=["llm/1"])
+    assert chunked_row(server[0], child.files[0].digest).base == digest
+    client.pull("llm/2", tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == tuned

@@ -14,9 +14,10 @@ without a base of its own, so a read needs at most two files' chunks: the delta 
 most one long.
 
 Integrity: every chunk is checked against its BLAKE3 name when it is stored and whenever it
-is read; a file is committed only once the bytes it was cut from hash to its sha256, and a
-read of a whole file checks that sha256 again before it ends. Files stored whole before
-chunking existed stay where they are and are read as they are.
+is read, and a file is committed only once the bytes it was cut from hash to its sha256; so a
+read gives back the bytes committed, and whoever receives a whole file checks its sha256 as
+for any blob. Files stored whole before chunking existed stay where they are and are read as
+they are.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ _files, _chunks, _packs = schema.chunked_files, schema.chunks, schema.chunk_pack
 _BATCH = 500  # ids per IN (...) query
 _GROUP = 16 << 20  # stored bytes read from a pack in one request
 _GAP = 1 << 20  # unwanted bytes read through rather than starting another range
+MAX_READ_BYTES = 64 << 20  # stored bytes of the chunks one read answers
+_FRAMES_BYTES = 16 << 20  # frame bytes of an upload checked and stored at a time
 _WINDOW = 8 << 20  # base bytes read ahead for delta pieces
 _REPACK_BELOW = 0.5  # a pack whose live chunks fill less than this share is rewritten
 
@@ -219,6 +222,12 @@ class ChunkedBlobStore:
         for name in names:
             if name not in where:
                 raise NotFound(f"chunk {name.hex()} is not in the store")
+        total = sum(where[name][2] for name in names)
+        if total > MAX_READ_BYTES:
+            raise InvalidInput(
+                f"the chunks asked for hold {total} bytes; at most {MAX_READ_BYTES} are read"
+                " at once: ask for fewer"
+            )
         stored: dict[bytes, bytes] = {}
         spans = sorted({(where[n][0], where[n][1], where[n][2], n) for n in names})
         i = 0
@@ -251,13 +260,22 @@ class ChunkedBlobStore:
             return found
         return base if self.inner.exists(base) else None
 
+    def _base_to_write(self, base: str | None) -> ChunkedFile | str | None:
+        """The base a new file's deltas are taken against, marked re-used now so that gc's
+        grace period keeps it while the file is stored (the commit checks it is still
+        there)."""
+        root = self._base_for(base)
+        if root is not None:
+            self.refresh(root.digest if isinstance(root, ChunkedFile) else root)
+        return root
+
     def _put_chunked(
         self, stream: Readable, digest: str | None, base: str | None
     ) -> tuple[str, int]:
         """Cut, name and store a stream's new chunks; each block read is hashed in a
         second thread while its chunks are named and stored."""
         sha = hashlib.sha256()
-        root = self._base_for(base)
+        root = self._base_to_write(base)
         reader = _BaseBytes(self, root) if root is not None else None
         writer = PackWriter(self)
         hint = chunking.Compressibility()
@@ -346,6 +364,13 @@ class ChunkedBlobStore:
                     f"{len(names) - len(held)} chunks of file {file.digest} were collected while"
                     " it was stored: store it again"
                 )
+            if file.base is not None:
+                base_row = sa.select(_files.c.digest).where(_files.c.digest == file.base)
+                if not conn.execute(base_row).first() and not self.inner.exists(file.base):
+                    raise Conflict(
+                        f"base file {file.base} of file {file.digest} was collected while it"
+                        " was stored: store it again"
+                    )
             same = sa.select(_files.c.digest).where(_files.c.digest == file.digest)
             if conn.execute(same).first():
                 conn.execute(
@@ -368,7 +393,7 @@ class ChunkedBlobStore:
         not hash to ``digest`` is refused with InvalidInput, and no file is recorded (new
         chunks stored meanwhile stay, to be reused or collected by gc)."""
         check_digest(digest)
-        root = self._base_for(base)
+        root = self._base_to_write(base)
         if base is not None and root is None:
             raise InvalidInput(f"base file {base} is not in the store")
         reader = _BaseBytes(self, root) if root is not None else None
@@ -377,7 +402,7 @@ class ChunkedBlobStore:
         sha = hashlib.sha256()
         pieces: list[Piece] = []
         batch: list[chunking.Frame] = []
-        offset = 0
+        offset = filled = 0
         try:
             for frame in chunking.read_frames(stream):
                 if frame.offset != offset:
@@ -387,9 +412,10 @@ class ChunkedBlobStore:
                     )
                 batch.append(frame)
                 offset += frame.size
-                if len(batch) >= 256:
+                filled += frame.size
+                if len(batch) >= 256 or filled >= _FRAMES_BYTES:
                     self._put_frames(batch, sha, pieces, writer, reader, hint)
-                    batch = []
+                    batch, filled = [], 0
             self._put_frames(batch, sha, pieces, writer, reader, hint)
             writer.flush()
         finally:
@@ -417,6 +443,13 @@ class ChunkedBlobStore:
         hint: chunking.Compressibility,
     ) -> None:
         refs = [Piece(f.chunk, f.size, False) for f in frames if f.codec == chunking.REF]
+        where = self.locations(p.chunk for p in refs)
+        for ref in refs:
+            if ref.chunk in where and where[ref.chunk][3] != ref.size:
+                raise InvalidInput(
+                    f"an upload names chunk {ref.chunk.hex()} as {ref.size} bytes: it holds"
+                    f" {where[ref.chunk][3]}"
+                )
         try:
             held_bytes = iter(self.read_pieces(refs))
         except IntegrityError as exc:
@@ -505,15 +538,25 @@ class ChunkedBlobStore:
                 report.freed += pack.size - used_bytes
         known = {pack.name for pack in packs}
         for name, written in list(self.inner.packs()):
-            if name not in known and written < cutoff_seconds and not self._pack_row(name):
-                if not dry_run:
-                    self.inner.delete_pack(name)
+            if name in known or written >= cutoff_seconds:
+                continue
+            if dry_run or self._drop_orphan(name):
                 report.removed.append(name)
         return report
 
-    def _pack_row(self, name: str) -> bool:
-        query = sa.select(_packs.c.name).where(_packs.c.name == name)
-        return self.db.read(lambda conn: conn.execute(query).first()) is not None
+    def _drop_orphan(self, name: str) -> bool:
+        """Delete a pack object that has no row, checked under the lock that a writer's
+        transaction holds until its pack's row is committed."""
+
+        def orphan(conn: Connection) -> bool:
+            self.db.lock_blobs(conn)
+            query = sa.select(_packs.c.name).where(_packs.c.name == name)
+            return conn.execute(query).first() is None
+
+        if not self.db.write(orphan):
+            return False
+        self.inner.delete_pack(name)
+        return True
 
     def _repack(self, pack: str, size: int, rows: list[Any]) -> None:
         """Copy a sparse pack's live chunks into new packs and point their rows there."""
@@ -550,10 +593,14 @@ class ChunkedBlobStore:
                     return False
                 conn.execute(_chunks.delete().where(_chunks.c.pack == pack))
             conn.execute(_packs.delete().where(_packs.c.name == pack))
-            self.inner.delete_pack(pack)
             return True
 
-        return self.db.write(drop)
+        if not self.db.write(drop):
+            return False
+        # After the commit: a gc that fails here leaves an object without a row, which the
+        # next one removes, never a row without its object.
+        self.inner.delete_pack(pack)
+        return True
 
     def check_packs(self) -> PackCheck:
         """Read every pack that holds chunks and check each of its chunks against its name,
@@ -808,6 +855,11 @@ class ChunkedReader(io.RawIOBase):
         for i in range(first, last):
             piece = pieces[i]
             _, o, n, size, codec = where[piece.chunk]
+            if size != piece.size:
+                raise IntegrityError(
+                    f"file {self._file.digest} names chunk {piece.chunk.hex()} as {piece.size}"
+                    f" bytes: it holds {size}"
+                )
             data = chunking.decompress(codec, view[o - start : o - start + n], size)
             data = chunking.check_chunk(piece.chunk, data)
             if piece.xor:

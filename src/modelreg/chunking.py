@@ -139,6 +139,8 @@ def xor(data: bytes | memoryview, base: bytes | memoryview) -> bytes:
     """The bytewise XOR of two equally long byte strings."""
     import numpy as np
 
+    if len(data) != len(base):
+        raise IntegrityError(f"a delta of {len(data)} bytes met {len(base)} bytes of its base")
     return np.bitwise_xor(
         np.frombuffer(data, dtype=np.uint8), np.frombuffer(base, dtype=np.uint8)
     ).tobytes()
@@ -257,7 +259,7 @@ class Frame(NamedTuple):
 
 
 _FRAME = struct.Struct("<32sQIBI")  # name, offset in the file, size, codec, stored length
-MAX_CHUNK = 1 << 20  # FastCDC cuts at most 4 x AVERAGE; anything larger is refused
+MAX_CHUNK = 4 * AVERAGE  # FastCDC cuts no chunk larger; anything larger is refused
 
 
 def frame(chunk: bytes, offset: int, size: int, codec: int, stored: bytes) -> bytes:

@@ -172,7 +172,12 @@ class Database:
         return self.engine.dialect.name
 
     def read(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in a read transaction; inside a write on the same thread, in that
+        write's transaction (which sees its own rows, and needs no second connection)."""
+        joined = getattr(self._open, "conn", None)
         try:
+            if joined is not None:
+                return fn(joined)
             with self._reader.connect() as conn, conn.begin():
                 return fn(conn)
         except NotFound as exc:

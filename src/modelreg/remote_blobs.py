@@ -55,8 +55,11 @@ class RemoteBlobs:
             except NotFound:
                 pass  # stored whole
             else:
-                cache = ChunkCache.default()
-                return ChunkedDownload(self._registry, manifest, cache)  # type: ignore[return-value]
+                try:
+                    cache = ChunkCache.default()
+                    return ChunkedDownload(self._registry, manifest, cache)  # type: ignore[return-value]
+                except NotFound:
+                    pass  # its base is stored whole, or a chunk went with a repack: as is
         return Download(self._registry, digest)  # type: ignore[return-value]
 
     def exists(self, digest: str) -> bool:
@@ -269,8 +272,13 @@ class ChunkCache:
         from modelreg import chunking
 
         path = self._path(name)
-        with open(path, "rb") as f:
-            data = f.read()
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"cached chunk {name.hex()} is gone from {self._prefix}: pull again"
+            ) from None
         try:
             codec, size = _HEAD.unpack_from(data)
             return chunking.check_chunk(name, chunking.decompress(codec, data[_HEAD.size :], size))

@@ -106,10 +106,13 @@ MAX_READ = 4096  # chunks in one read: about 256 MiB of file
 )
 def read_chunks(reg: Reader, body: ChunkNames) -> Response:
     """The chunks named, in that order, as they are stored (``chunking.frame`` each, offset
-    0): the client checks each against its name. 404 names a chunk the store does not hold."""
+    0): the client checks each against its name. 404 names a chunk the store does not hold;
+    chunks holding more than 64 MiB in all are refused (ask for fewer)."""
     if len(body.chunks) > MAX_READ:
         raise InvalidInput(f"at most {MAX_READ} chunks are read at once, not {len(body.chunks)}")
     names = _names(body.chunks)
+    if len(set(names)) != len(names):
+        raise InvalidInput("a chunk is named twice: name each chunk once")
     frames = [
         chunking.frame(name, 0, size, codec, stored)
         for name, size, codec, stored in reg.blobs.stored_chunks(names)
