@@ -491,15 +491,6 @@ class ChunkedBlobStore:
 
     # -- gc and fsck -----------------------------------------------------------------------
 
-    def bases(self) -> dict[str, str]:
-        """Each chunked file with delta pieces, and the base file it needs."""
-        query = sa.select(_files.c.digest, _files.c.base).where(_files.c.base.is_not(None))
-        return dict(self.db.read(lambda conn: [tuple(r) for r in conn.execute(query)]))
-
-    def is_base(self, conn: Connection, digest: str) -> bool:
-        query = sa.select(_files.c.digest).where(_files.c.base == digest).limit(1)
-        return conn.execute(query).first() is not None
-
     def _live_chunks(self, conn: Connection) -> set[bytes]:
         query = sa.select(_files.c.pieces)
         live: set[bytes] = set()
@@ -734,12 +725,9 @@ def _insert_missing(
 class ChunkedReader(io.RawIOBase):
     """A chunked file's bytes from ``offset``: chunks read from their packs a run at a
     time, each checked against its name, the next runs read and checked in a thread while
-    the caller takes the ones before. With ``verify`` (from the start only), the whole file
-    is also checked against its sha256 before the read that reaches its end returns."""
+    the caller takes the ones before."""
 
-    def __init__(
-        self, store: ChunkedBlobStore, file: ChunkedFile, offset: int, *, verify: bool = False
-    ) -> None:
+    def __init__(self, store: ChunkedBlobStore, file: ChunkedFile, offset: int) -> None:
         self._store = store
         self._file = file
         self._where = store.locations(p.chunk for p in file.pieces)
@@ -750,7 +738,6 @@ class ChunkedReader(io.RawIOBase):
             )
         first = max(0, bisect.bisect_right(file.starts, offset) - 1)
         self._skip = offset - file.starts[first] if file.pieces else 0
-        self._sha = hashlib.sha256() if verify and offset == 0 else None
         self._runs = collections.deque(self._plan(first))
         self._out: collections.deque[bytes] = collections.deque()
         self._buffered = 0
@@ -795,13 +782,9 @@ class ChunkedReader(io.RawIOBase):
                 if self._skip:
                     data = data[self._skip :]
                     self._skip = 0
-                if self._sha is not None:
-                    self._sha.update(data)
                 self._out.append(data)
                 self._buffered += len(data)
             self._read_ahead()
-            if not self._ahead and self._sha is not None:
-                self._check_digest()
         return self._take(size)
 
     def _take(self, size: int) -> bytes:
@@ -823,16 +806,6 @@ class ChunkedReader(io.RawIOBase):
                 want = 0
         self._buffered -= size
         return b"".join(parts)
-
-    def _check_digest(self) -> None:
-        assert self._sha is not None
-        if self._sha.hexdigest() != self._file.digest:
-            self._out.clear()
-            self._buffered = 0
-            raise IntegrityError(
-                f"file {self._file.digest} rebuilt from its chunks does not match its digest"
-            )
-        self._sha = None
 
     def readinto(self, target: Any) -> int:
         data = self.read(len(target))
