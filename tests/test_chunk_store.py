@@ -302,6 +302,36 @@ def test_a_delta_against_a_whole_blob_base(reg, tmp_path):
     assert pulled(reg, "llm/2", tmp_path) == tuned
 
 
+def test_repack_stores_a_whole_blob_as_chunks_and_its_delta_children_still_read(reg, tmp_path):
+    """A registry from before chunking: repack converts its large whole blobs, even one
+    that is the base of a child's deltas, and every version reads back the same."""
+    base = weights(SIZE // 2, seed=5)
+    base_bytes = base.tobytes()
+    digest, _ = reg.blobs.inner.put(io.BytesIO(base_bytes))
+    small, _ = reg.blobs.inner.put(io.BytesIO(b"small"))
+    (tmp_path / "base.bin").write_bytes(base_bytes)
+    reg.register("llm", {"model.safetensors": tmp_path / "base.bin"})
+    tuned = fine_tuned(base).tobytes()
+    (tmp_path / "tuned.bin").write_bytes(tuned)
+    reg.register("llm", {"model.safetensors": tmp_path / "tuned.bin"}, parents=["llm/1"])
+
+    planned = reg.repack(dry_run=True)
+    assert planned == {"dry_run": True, "converted": [digest], "bytes": SIZE, "pack_bytes": 0}
+    assert reg.blobs.inner.exists(digest)
+    done = reg.repack()
+    assert done["converted"] == [digest]
+    # registering the file wrote its chunks already (committed as nothing: the whole blob
+    # was held), so the conversion finds them stored
+    assert 0 <= done["pack_bytes"] < SIZE
+    assert not reg.blobs.inner.exists(digest)
+    assert reg.blobs.inner.exists(small)  # small blobs stay whole
+    assert file_row(reg, digest).size == SIZE
+    assert pulled(reg, "llm/1", tmp_path) == base_bytes
+    assert pulled(reg, "llm/2", tmp_path) == tuned
+    assert reg.fsck()["ok"]
+    assert reg.repack()["converted"] == []
+
+
 def test_registering_the_same_large_file_twice_stores_it_once(reg, base_file):
     reg.register("llm", {"model.safetensors": base_file})
     before = stored_bytes(reg)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import re
 import sqlite3
@@ -12,6 +13,7 @@ import time
 
 import pytest
 
+import modelreg
 from modelreg import demo
 from test_cli import CLI, blob_path, sha256, write
 from test_cli import run as run  # the fixture, shared
@@ -161,6 +163,22 @@ def test_fsck_and_gc_count_the_packs_of_a_large_file(run: CLI) -> None:
     assert "removed 1 blob;" in out
     assert re.search(r"^removed 1 pack, rewrote 0 sparse packs, freed \d", out, re.MULTILINE), out
     assert "0 packs holding 0 chunks" in run.ok("fsck").out
+
+
+def test_repack_converts_a_large_whole_blob(run: CLI) -> None:
+    model = os.urandom(9 << 20)
+    store = modelreg.connect(run.registry)
+    digest, _ = store.blobs.inner.put(io.BytesIO(model))  # as stored before chunking
+    store.close()
+    assert run.ok("repack", "--dry-run").out == (
+        f"would convert: {digest}\nwould convert 1 blob (9.4 MB)\n"
+    )
+    out = run.ok("repack").out
+    assert re.fullmatch(
+        rf"converted: {digest}\nconverted 1 blob \(9.4 MB\) into 9.\d MB of new packs\n", out
+    ), out
+    assert run.ok("repack").out == "no whole blob of 8 MiB or more: nothing to convert\n"
+    assert re.search(r"^1 pack holding \d+ chunks$", run.ok("fsck").out, re.MULTILINE)
 
 
 def test_demo_fills_the_registry(run: CLI) -> None:

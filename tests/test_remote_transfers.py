@@ -54,7 +54,8 @@ class Wire(httpx.HTTPTransport):
         finally:
             with self._lock:
                 self.in_flight -= 1
-        if request.method == "GET" and "/blobs/" in request.url.path and self.cut:
+        path = request.url.path
+        if request.method == "GET" and ("/blobs/" in path or "/packs/" in path) and self.cut:
             self.cut -= 1
             response.stream = _CutAfter(response.stream, 100 * 1024)  # type: ignore[arg-type]
         return response
@@ -361,7 +362,7 @@ def test_a_pull_fetches_only_the_chunks_the_cache_lacks(
     client.register("llm", {"model.safetensors": tmp_path / "c.bin"}, parents=["llm/1"])
 
     def fetched() -> int:
-        return sum(1 for method, path, _ in wire.requests if path.endswith("/chunks/read"))
+        return sum(1 for method, path, _ in wire.requests if "/packs/" in path)
 
     def received(ref: str) -> bytes:
         out = tmp_path / f"{ref.replace('/', '-')}-{secrets.token_hex(4)}"
@@ -405,10 +406,153 @@ def test_a_held_chunk_named_with_another_size_is_refused(
     refused = httpx.put(f"{server[1]}/api/v1/files/{'d' * 64}", content=shrunk)
     assert refused.status_code == 400
     assert "as 4999 bytes: it holds 5000" in refused.json()["detail"]
-    twice = [chunking.chunk_id(first).hex()] * 2
-    read = httpx.post(f"{server[1]}/api/v1/chunks/read", json={"chunks": twice})
-    assert read.status_code == 400
-    assert "named twice" in read.json()["detail"]
+
+
+def test_chunks_are_located_and_read_from_their_pack_by_range(
+    server: tuple[LocalRegistry, str],
+) -> None:
+    """``POST /chunks/locate`` says where each chunk lies; ``GET /packs/{name}`` serves
+    those bytes (a Range of them too), which a client checks against the chunk's name."""
+    from modelreg import chunking
+
+    first, second = b"p" * 5000, bytes(range(256)) * 30
+    held = hashlib.sha256(first + second).hexdigest()
+    put = httpx.put(
+        f"{server[1]}/api/v1/files/{held}", content=_frame(first) + _frame(second, 5000)
+    )
+    assert put.is_success
+    names = [chunking.chunk_id(second).hex(), chunking.chunk_id(first).hex()]
+    located = httpx.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": names}).json()
+    assert [c[0] for c in located["chunks"]] == names  # in the order asked
+    for name, pack, offset, length, size, codec in located["chunks"]:
+        url = server[1] + located["packs"][pack]
+        got = httpx.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+        assert got.status_code == 206
+        data = chunking.decompress(codec, got.content, size)
+        assert chunking.chunk_id(data).hex() == name
+    absent = httpx.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": ["ab" * 32]})
+    assert absent.status_code == 404
+    assert "ab" * 32 in absent.json()["detail"]
+    bad = httpx.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": ["xyz"]})
+    assert bad.status_code == 400
+    assert "chunks[0]" in bad.json()["detail"]
+    assert httpx.get(f"{server[1]}/api/v1/packs/..%2Fetc").status_code in (400, 404)
+    assert httpx.get(f"{server[1]}/api/v1/packs/nothex").status_code == 400
+    assert httpx.get(f"{server[1]}/api/v1/packs/{'0' * 32}").status_code == 404
+
+
+def test_a_pull_survives_a_broken_pack_read_and_refuses_a_damaged_pack(
+    tmp_path: Path,
+    client: RemoteRegistry,
+    server: tuple[LocalRegistry, str],
+    wire: Wire,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODELREG_CACHE", str(tmp_path / "cache"))
+    data = bf16(LARGE // 2)
+    (tmp_path / "m.bin").write_bytes(data)
+    client.register("llm", {"model.safetensors": tmp_path / "m.bin"})
+    wire.cut = 1  # the first range read breaks off after 100 KiB: it is read again
+    client.pull("llm/1", tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
+    ranges = [r for method, path, r in wire.requests if "/packs/" in path]
+    assert len(ranges) > len(set(ranges))  # one range was asked for twice
+    # a byte flipped in the server's pack: the chunk there fails its name and nothing is
+    # written
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache")
+    pack = next((server[0].blobs.inner.root / "packs").rglob("*"))
+    while pack.is_dir():
+        pack = next(pack.iterdir())
+    damaged = bytearray(pack.read_bytes())
+    damaged[len(damaged) // 2] ^= 1
+    pack.write_bytes(bytes(damaged))
+    with pytest.raises(IntegrityError, match="chunk"):
+        client.pull("llm/1", tmp_path / "again")
+    assert not (tmp_path / "again" / "model.safetensors").exists()
+
+
+def test_a_server_on_s3_has_chunks_sent_and_read_straight_from_the_bucket(
+    tmp_path: Path,
+    seaweedfs: Any,
+    live_server: LiveServer,
+    wire: Wire,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server hands out presigned URLs: the client PUTs packs of new chunks to the
+    bucket, and reads ranges of packs from it; the server checks what arrived, and no
+    chunk's bytes pass through it either way."""
+    monkeypatch.setenv("MODELREG_CACHE", str(tmp_path / "cache"))
+    from modelreg.s3 import S3BlobStore
+
+    blobs = S3BlobStore(seaweedfs.new_bucket(), "reg", client=seaweedfs.client())
+    data = bf16(LARGE // 2)
+    (tmp_path / "m.bin").write_bytes(data)
+    with LocalRegistry(db_url=f"sqlite:///{tmp_path / 'reg.db'}", blobs=blobs) as store:
+        url = live_server.mount(create_app(store))
+        with RemoteRegistry(url, actor="tester", transport=wire) as reg:
+            version = reg.register("llm", {"model.safetensors": tmp_path / "m.bin"})
+            reg.pull("llm/1", tmp_path / "out")
+        assert store.fsck()["ok"]
+        assert len(list(blobs.packs())) == 1
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
+    paths = [path for _, path, _ in wire.requests]
+    assert paths.count("/api/v1/packs/uploads") == 1
+    assert sum(1 for p in paths if p.startswith("/api/v1/packs/uploads/")) == 1
+    assert wire.sent < LARGE // 100  # the file's PUT names chunks only
+    assert chunked_row(store, version.files[0].digest).size == LARGE
+    assert any(path.endswith("/chunks/locate") for path in paths)
+    assert not [p for p in paths if p.startswith("/api/v1/packs/") and "uploads" not in p]
+
+
+def test_an_uploaded_pack_that_is_not_what_it_lists_is_refused_and_not_kept(
+    tmp_path: Path, seaweedfs: Any, live_server: LiveServer
+) -> None:
+    from modelreg import chunking
+    from modelreg.s3 import S3BlobStore
+
+    blobs = S3BlobStore(seaweedfs.new_bucket(), "reg", client=seaweedfs.client())
+    good, other = b"g" * 20_000, b"o" * 20_000
+    with LocalRegistry(db_url=f"sqlite:///{tmp_path / 'reg.db'}", blobs=blobs) as store:
+        url = live_server.mount(create_app(store)) + "/api/v1/packs/uploads"
+
+        def upload(content: bytes, chunks: list[list[Any]]) -> httpx.Response:
+            started = httpx.post(url).json()
+            assert httpx.put(started["url"], content=content).is_success
+            return httpx.post(f"{url}/{started['id']}", json={"chunks": chunks})
+
+        listed = [[chunking.chunk_id(good).hex(), 0, len(good), len(good), chunking.RAW]]
+        refused = upload(other, listed)  # other bytes than the chunk named
+        assert refused.status_code == 400
+        assert "does not match its hash" in refused.json()["detail"]
+        longer = upload(good + b"x", listed)
+        assert longer.status_code == 400
+        assert "more than the 20000 bytes listed" in longer.json()["detail"]
+        gapped = [[listed[0][0], 5, len(good), len(good), chunking.RAW]]
+        bad = httpx.post(f"{url}/{httpx.post(url).json()['id']}", json={"chunks": gapped})
+        assert bad.status_code == 400
+        assert "chunks[0] starts at byte 5, not 0" in bad.json()["detail"]
+        for wrong in ([listed[0][0], 0, 1], ["zz", 0, 1, 1, 0], [listed[0][0], 0, -1, 1, 0]):
+            bad = httpx.post(f"{url}/{'1' * 32}", json={"chunks": [listed[0], wrong]})
+            assert bad.status_code == 400
+            assert "chunks[1] is not [name, offset, length, size, codec]" in bad.json()["detail"]
+        assert store.blobs.missing_chunks([chunking.chunk_id(good)])  # nothing was taken in
+        taken = upload(good, listed)
+        assert taken.status_code == 200
+        assert not store.blobs.missing_chunks([chunking.chunk_id(good)])
+        again = httpx.post(f"{url}/{'0' * 32}", json={"chunks": listed})
+        assert again.status_code == 404
+        assert httpx.post(f"{url}/nothex", json={"chunks": listed}).status_code == 400
+        store.gc(grace_seconds=0)  # the packs refused, rows without chunks, go
+        assert len(list(blobs.packs())) == 0  # and the one taken in, which no file uses
+
+
+def test_a_server_on_a_folder_takes_no_pack_upload(server: tuple[LocalRegistry, str]) -> None:
+    answer = httpx.post(f"{server[1]}/api/v1/packs/uploads")
+    assert answer.status_code == 409
+    assert "PUT /files/{digest}" in answer.json()["detail"]
 
 
 def test_a_fine_tune_of_a_parent_stored_whole_is_pulled_whole(
@@ -428,3 +572,18 @@ def test_a_fine_tune_of_a_parent_stored_whole_is_pulled_whole(
     assert chunked_row(server[0], child.files[0].digest).base == digest
     client.pull("llm/2", tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == tuned
+
+
+def test_repack_through_the_server(
+    tmp_path: Path, client: RemoteRegistry, server: tuple[LocalRegistry, str]
+) -> None:
+    import io
+
+    data = bf16(LARGE // 2, seed=9)
+    digest, _ = server[0].blobs.inner.put(io.BytesIO(data))  # as stored before chunking
+    assert client.repack(dry_run=True)["converted"] == [digest]
+    done = client.repack()
+    assert done["converted"] == [digest]
+    assert done["bytes"] == LARGE
+    assert 0 < done["pack_bytes"] < LARGE
+    assert chunked_row(server[0], digest).size == LARGE

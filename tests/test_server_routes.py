@@ -49,8 +49,8 @@ PUBLIC_ANSWERS = {
 READ_ONLY_POSTS = {
     ("POST", "/api/v1/trace"),
     ("POST", "/api/v1/verify"),
-    # a pull's chunks: their names go in a POST body, up to 4,096 of them
-    ("POST", "/api/v1/chunks/read"),
+    # where a pull's chunks are: their names go in a POST body, many thousands of them
+    ("POST", "/api/v1/chunks/locate"),
     # MLflow's searches take their filter in a POST body
     ("POST", "/api/2.0/mlflow/experiments/search"),
     ("POST", "/api/2.0/mlflow/runs/search"),

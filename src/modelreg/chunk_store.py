@@ -28,7 +28,7 @@ import io
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -45,8 +45,6 @@ if TYPE_CHECKING:
 
 _files, _chunks, _packs = schema.chunked_files, schema.chunks, schema.chunk_packs
 _BATCH = 500  # ids per IN (...) query
-_GAP = 1 << 20  # unwanted bytes read through rather than starting another range
-MAX_READ_BYTES = 64 << 20  # stored bytes of the chunks one read answers
 _FRAMES_BYTES = 16 << 20  # frame bytes of an upload checked and stored at a time
 _REPACK_BELOW = 0.5  # a pack whose live chunks fill less than this share is rewritten
 
@@ -185,34 +183,16 @@ class ChunkedBlobStore:
 
         return self.db.read(read)
 
-    def stored_chunks(self, names: Sequence[bytes]) -> list[tuple[bytes, int, int, bytes]]:
-        """(name, size, codec, stored bytes) of each chunk, in the order asked: read a pack
-        range at a time, not checked (whoever receives them checks each against its name).
-        NotFound names a chunk the store does not hold."""
-        where = self.locations(names)
-        for name in names:
-            if name not in where:
-                raise NotFound(f"chunk {name.hex()} is not in the store")
-        total = sum(where[name][2] for name in names)
-        if total > MAX_READ_BYTES:
-            raise InvalidInput(
-                f"the chunks asked for hold {total} bytes; at most {MAX_READ_BYTES} are read"
-                " at once: ask for fewer"
-            )
-        stored: dict[bytes, bytes] = {}
-        spans = sorted({(where[n][0], where[n][1], where[n][2], n) for n in names})
-        i = 0
-        while i < len(spans):
-            pack, start, length, _ = spans[i]
-            end, j = start + length, i + 1
-            while j < len(spans) and spans[j][0] == pack and spans[j][1] <= end + _GAP:
-                end = max(end, spans[j][1] + spans[j][2])
-                j += 1
-            data = self.inner.read_pack(pack, start, end - start)
-            for _, offset, size, name in spans[i:j]:
-                stored[name] = data[offset - start : offset - start + size]
-            i = j
-        return [(n, where[n][3], where[n][4], stored[n]) for n in names]
+    def pack_length(self, name: str) -> int | None:
+        """The size of pack ``name`` as recorded; None for a pack without a row."""
+        query = sa.select(_packs.c.size).where(_packs.c.name == name)
+        found = self.db.read(lambda conn: conn.execute(query).scalar())
+        return None if found is None else int(found)
+
+    def pack_bytes(self) -> int:
+        """The bytes of every pack recorded."""
+        query = sa.select(sa.func.coalesce(sa.func.sum(_packs.c.size), 0))
+        return int(self.db.read(lambda conn: conn.execute(query).scalar_one()))
 
     def missing_chunks(self, ids: Sequence[bytes]) -> list[bytes]:
         """The chunks of ``ids`` this store does not hold, in their order."""
@@ -452,6 +432,71 @@ class ChunkedBlobStore:
             if name not in writer.ids and not (encoded.piece.xor and self.locations([name])):
                 writer.add(name, frame.size, encoded.codec, encoded.stored)
 
+    # -- packs a client uploads straight to the bucket ------------------------------------
+
+    def start_pack_upload(self) -> tuple[str, str]:
+        """Where a client PUTs a pack of new chunks itself: (upload id, presigned URL).
+        Conflict when the plain store cannot take that (a folder: chunks go through the
+        server, ``put_frames``)."""
+        start = getattr(self.inner, "start_pack_upload", None)
+        if start is None:
+            raise Conflict(
+                "this server's packs are not in S3: send the chunks with PUT /files/{digest}"
+            )
+        token, url = start()
+        return str(token), str(url)
+
+    def finish_pack_upload(self, token: str, chunks: list[PackedChunk]) -> tuple[str, int]:
+        """Take the pack uploaded for ``token`` into the store once every chunk in it is
+        checked against its name: ``chunks`` lists them back to back from byte 0, the
+        pack's whole content. Returns the new pack's name and size. Until this returns,
+        nothing names the pack's chunks; a pack that fails is not kept."""
+        finish = getattr(self.inner, "finish_pack_upload", None)
+        if finish is None:
+            raise Conflict("this server's packs are not in S3: no pack upload to finish")
+        size = _check_layout(chunks)
+        name = secrets.token_hex(16)
+        pack_row = {"name": name, "size": size, "created_at": timestamps.now()}
+        # the row first, as PackWriter does: gc leaves a pack with a row alone for its grace
+        # period, and drops it (a row without chunks) after that
+        self.db.write(lambda conn: _insert_missing(conn, _packs, [pack_row], "name"))
+
+        def check(stream: Readable) -> int:
+            for i, chunk in enumerate(chunks):
+                stored = chunking.read_up_to(stream, chunk.length)
+                try:
+                    if len(stored) != chunk.length:
+                        raise IntegrityError(f"the pack ends inside chunk {i}")
+                    raw = chunking.decompress(chunk.codec, stored, chunk.size)
+                    chunking.check_chunk(chunk.name, raw)
+                except IntegrityError as exc:
+                    raise InvalidInput(f"uploaded pack {token} was refused: {exc}") from None
+            if stream.read(1):
+                raise InvalidInput(f"uploaded pack {token} holds more than the {size} bytes listed")
+            return size
+
+        finish(token, name, check)
+        rows = [
+            {
+                "id": c.name,
+                "pack": name,
+                "offset": c.offset,
+                "length": c.length,
+                "size": c.size,
+                "codec": c.codec,
+            }
+            for c in chunks
+        ]
+
+        def record(conn: Connection) -> None:
+            self.db.lock_blobs(conn)
+            if not conn.execute(sa.select(_packs.c.name).where(_packs.c.name == name)).first():
+                raise Conflict(f"pack {name} was collected while it was checked: upload it again")
+            _insert_missing(conn, _chunks, rows, "id")
+
+        self.db.write(record)
+        return name, size
+
     def read_pieces(self, pieces: list[Piece]) -> list[bytes]:
         """The bytes of plain pieces, each checked against its name."""
         if not pieces:
@@ -459,6 +504,26 @@ class ChunkedBlobStore:
         total = sum(p.size for p in pieces)
         with ChunkedReader(self, ChunkedFile("0" * 64, total, None, pieces), 0) as reader:
             return [chunking.read_up_to(reader, p.size) for p in pieces]
+
+    def convert(self, digest: str) -> bool:
+        """Store whole blob ``digest`` as chunks, then delete the whole blob; False (nothing
+        done) when it is chunked already or smaller than ``chunking.CHUNKED_FROM``. Its
+        bytes are checked against ``digest`` on the way, and readers see the same file
+        throughout: the chunked file is committed before the whole blob goes."""
+        if self.chunked(digest) is not None or not self.inner.exists(digest):
+            return False
+        if self.inner.size(digest) < chunking.CHUNKED_FROM:
+            return False
+        with self.inner.open(digest) as stream:
+            self._put_chunked(stream, digest, None)
+
+        def drop(conn: Connection) -> None:
+            self.db.lock_blobs(conn)
+            if self._row(digest) is not None:
+                self.inner.delete(digest)
+
+        self.db.write(drop)
+        return True
 
     # -- gc and fsck -----------------------------------------------------------------------
 
@@ -589,6 +654,51 @@ class ChunkedBlobStore:
         held = self.locations(live)
         check.missing_chunks = len(live) - len(held)
         return check
+
+
+class PackedChunk(NamedTuple):
+    """A chunk in a pack a client uploaded: its name, where its stored bytes lie in the
+    pack, its size and its codec."""
+
+    name: bytes
+    offset: int
+    length: int
+    size: int
+    codec: int
+
+
+MAX_UPLOADED_PACK = 256 << 20  # bytes of a pack a client uploads
+MAX_PACKED_CHUNKS = 65_536  # chunks in it
+
+
+def _check_layout(chunks: list[PackedChunk]) -> int:
+    """The size of a pack that holds ``chunks`` back to back from byte 0; InvalidInput
+    naming the first that does not fit."""
+    if not 1 <= len(chunks) <= MAX_PACKED_CHUNKS:
+        raise InvalidInput(f"a pack holds 1 to {MAX_PACKED_CHUNKS} chunks, not {len(chunks)}")
+    at = 0
+    seen: set[bytes] = set()
+    for i, c in enumerate(chunks):
+        if c.offset != at:
+            raise InvalidInput(
+                f"chunks[{i}] starts at byte {c.offset}, not {at}: list them back to back"
+            )
+        if not 1 <= c.length <= chunking.MAX_CHUNK + 1024 or not 1 <= c.size <= chunking.MAX_CHUNK:
+            raise InvalidInput(
+                f"chunks[{i}] is {c.size} bytes stored in {c.length}: a chunk is 1 to"
+                f" {chunking.MAX_CHUNK} bytes"
+            )
+        if c.codec not in (chunking.RAW, chunking.ZSTD):
+            raise InvalidInput(
+                f"chunks[{i}] has codec {c.codec}, not {chunking.RAW} or {chunking.ZSTD}"
+            )
+        if c.name in seen:
+            raise InvalidInput(f"chunks[{i}] is chunk {c.name.hex()} again: a pack holds each once")
+        seen.add(c.name)
+        at += c.length
+    if at > MAX_UPLOADED_PACK:
+        raise InvalidInput(f"a pack holds at most {MAX_UPLOADED_PACK} bytes, not {at}")
+    return at
 
 
 @dataclass

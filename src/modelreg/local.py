@@ -57,6 +57,7 @@ from modelreg.records import (
     PolicyInfo,
     PromotionCheck,
     Recipe,
+    RepackReport,
     Reproduction,
     SignatureCheck,
     VersionLineage,
@@ -775,6 +776,11 @@ class LocalRegistry(Governance):
         from modelreg import maintenance
 
         return maintenance.gc(self, dry_run=dry_run, grace_seconds=grace_seconds)
+
+    def repack(self, *, dry_run: bool = False) -> RepackReport:
+        from modelreg import maintenance
+
+        return maintenance.repack(self, dry_run=dry_run)
 
 
 class _RolledBack(Exception):

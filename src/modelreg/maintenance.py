@@ -1,5 +1,5 @@
-"""fsck and gc: checking every blob against its digest, and collecting unreferenced blobs
-and the packs of chunks no file uses."""
+"""fsck, gc and repack: checking every blob against its digest, collecting unreferenced
+blobs and the packs of chunks no file uses, and converting large whole blobs to chunks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from modelreg import schema, versions
 from modelreg.blobs import verify
 from modelreg.errors import IntegrityError, NotFound
-from modelreg.records import FsckReport, GcReport
+from modelreg.records import FsckReport, GcReport, RepackReport
 from modelreg.values import check_grace
 
 if TYPE_CHECKING:
@@ -161,4 +161,30 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> GcRep
         "packs_removed": packs.removed,
         "packs_repacked": packs.repacked,
         "pack_bytes_freed": packs.freed,
+    }
+
+
+def repack(registry: LocalRegistry, *, dry_run: bool) -> RepackReport:
+    """Store each whole blob of ``chunking.CHUNKED_FROM`` bytes or more as chunks in packs
+    (as files are stored since chunking exists), so that it shares chunks with the files
+    like it; each is checked against its digest on the way, and its whole blob is deleted
+    once its chunks are committed."""
+    from modelreg import chunking
+
+    inner = registry.blobs.inner
+    large = [
+        digest
+        for digest in list(inner)
+        if registry.blobs.chunked(digest) is None and inner.size(digest) >= chunking.CHUNKED_FROM
+    ]
+    size = sum(inner.size(digest) for digest in large)
+    if dry_run:
+        return {"dry_run": True, "converted": large, "bytes": size, "pack_bytes": 0}
+    before = registry.blobs.pack_bytes()
+    converted = [digest for digest in large if registry.blobs.convert(digest)]
+    return {
+        "dry_run": False,
+        "converted": converted,
+        "bytes": size,
+        "pack_bytes": registry.blobs.pack_bytes() - before,
     }

@@ -334,6 +334,16 @@ class GcReport(TypedDict):
     pack_bytes_freed: int
 
 
+class RepackReport(TypedDict):
+    """The whole blobs repack stored as chunks (or, with ``dry_run``, would store), their
+    bytes, and the bytes of the packs it wrote."""
+
+    dry_run: bool
+    converted: list[str]
+    bytes: int
+    pack_bytes: int
+
+
 class AliasMove(TypedDict):
     """One move of an alias: ``version`` is None where the alias was deleted."""
 

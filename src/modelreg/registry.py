@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         PolicyInfo,
         PromotionCheck,
         Recipe,
+        RepackReport,
         Reproduction,
         SignatureAdded,
         SignatureCheck,
@@ -238,6 +239,8 @@ class Registry(Protocol):
     def fsck(self) -> FsckReport: ...
 
     def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport: ...
+
+    def repack(self, *, dry_run: bool = False) -> RepackReport: ...
 
     def add_webhook(
         self, name: str, url: str, **options: Unpack[WebhookOptions]

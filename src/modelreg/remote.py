@@ -72,6 +72,7 @@ from modelreg.records import (
     PolicyInfo,
     PromotionCheck,
     Recipe,
+    RepackReport,
     Reproduction,
     SignatureAdded,
     SignatureCheck,
@@ -765,6 +766,10 @@ class RemoteRegistry:
     def gc(self, *, dry_run: bool = False, grace_seconds: float = 3600) -> GcReport:
         body = {"dry_run": dry_run, "grace_seconds": check_grace(grace_seconds)}
         found: GcReport = self._call("POST", "/gc", json=body)
+        return found
+
+    def repack(self, *, dry_run: bool = False) -> RepackReport:
+        found: RepackReport = self._call("POST", "/repack", json={"dry_run": dry_run})
         return found
 
 

@@ -9,12 +9,13 @@ import bisect
 import concurrent.futures
 import contextlib
 import io
-import json
 import os
 import secrets
 import struct
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -22,6 +23,7 @@ import httpx
 
 from modelreg.blobs import take
 from modelreg.errors import (
+    Conflict,
     IntegrityError,
     InvalidInput,
     ModelregError,
@@ -190,6 +192,14 @@ def upload_chunked(
         answer = registry._call("POST", "/chunks/missing", json={"chunks": asked})
         missing.update(bytes.fromhex(h) for h in answer["missing"])
 
+    if base is None and missing:
+        try:
+            upload_packs(registry, path, cuts, missing, progress)
+        except Conflict:
+            pass  # the server's packs are in a folder: the chunks go in the body below
+        else:
+            missing, progress = set(), None  # all held now, and counted
+
     def body() -> Iterator[bytes]:
         hint = chunking.Compressibility()
         frames: list[bytes] = []
@@ -226,6 +236,101 @@ def upload_chunked(
 
 
 _NAMES_AT_ONCE = 100_000
+PACK_BYTES = 32 << 20  # stored bytes of a pack uploaded straight to the bucket
+PACK_UPLOADS = 3  # packs uploaded at once (and one more waiting)
+
+
+def upload_packs(
+    registry: RemoteRegistry,
+    path: Path,
+    cuts: list[Any],
+    missing: set[bytes],
+    progress: Any = None,
+) -> None:
+    """Upload a file's ``missing`` chunks straight to the server's bucket, in packs (the
+    server hands out a presigned URL for each, reads what arrived and checks every chunk
+    against its name before it counts as held). Several packs go at once; memory stays
+    within a few packs. Conflict, before anything is read, from a server whose packs are
+    not in S3."""
+    from modelreg import chunking
+
+    upload = registry._call("POST", "/packs/uploads")
+    hint = chunking.Compressibility()
+    slots = threading.Semaphore(PACK_UPLOADS + 1)
+    sent: set[bytes] = set()
+    parts: list[bytes] = []
+    listed: list[list[Any]] = []
+    filled = 0
+    with (
+        httpx.Client(timeout=httpx.Timeout(120.0, connect=10.0)) as direct,
+        concurrent.futures.ThreadPoolExecutor(PACK_UPLOADS, "modelreg-pack") as pool,
+    ):
+        pending: list[concurrent.futures.Future[None]] = []
+
+        def ship() -> None:
+            nonlocal upload, parts, listed, filled
+            for done in [f for f in pending if f.done()]:
+                done.result()  # the first failure ends the upload
+            if upload is None:
+                upload = registry._call("POST", "/packs/uploads")
+            slots.acquire()
+            job = (upload, b"".join(parts), listed)
+            pending.append(pool.submit(_send_pack, registry, direct, *job, slots))
+            upload, parts, listed, filled = None, [], [], 0
+
+        with open(path, "rb") as f:
+            for name, at, size in cuts:
+                if name in missing and name not in sent:
+                    f.seek(at)
+                    codec, stored = chunking.compress(f.read(size), hint)
+                    listed.append([name.hex(), filled, len(stored), size, codec])
+                    parts.append(stored)
+                    filled += len(stored)
+                    sent.add(name)
+                    if filled >= PACK_BYTES:
+                        ship()
+                if progress is not None:
+                    progress(size)
+        if parts:
+            ship()
+        for job in pending:
+            job.result()
+
+
+def _send_pack(
+    registry: RemoteRegistry,
+    direct: httpx.Client,
+    upload: dict[str, str],
+    data: bytes,
+    listed: list[list[Any]],
+    slots: threading.Semaphore,
+) -> None:
+    """PUT one pack to its presigned URL (again after a broken connection), then have the
+    server check it and take it in."""
+    try:
+        for attempt in range(RETRIES + 1):
+            try:
+                response = direct.put(upload["url"], content=data)
+                break
+            except httpx.TransportError as exc:
+                if attempt == RETRIES:
+                    raise ModelregError(
+                        f"uploading a pack to the bucket failed {RETRIES + 1} times: {exc}"
+                    ) from None
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+        if response.is_error:
+            raise ModelregError(
+                f"uploading a pack to the bucket failed: HTTP {response.status_code}"
+                f" {response.text[:200]}"
+            )
+        try:
+            registry._call("POST", f"/packs/uploads/{upload['id']}", json={"chunks": listed})
+        except InvalidInput as exc:
+            if "does not match its hash" in str(exc):
+                raise IntegrityError(f"a file changed while it was uploaded: {exc}") from None
+            raise
+    finally:
+        slots.release()
 
 
 class ChunkCache:
@@ -290,25 +395,42 @@ class ChunkCache:
             ) from None
 
 
-class _Streamed:
-    """``read`` over the pieces of a streamed response body."""
-
-    def __init__(self, pieces: Iterator[bytes]) -> None:
-        self._pieces = pieces
-        self._buffer = bytearray()
-
-    def read(self, size: int = -1, /) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            piece = next(self._pieces, None)
-            if piece is None:
-                break
-            self._buffer += piece
-        return take(self._buffer, size)
-
-
 _HEAD = struct.Struct("<BI")  # a cached chunk's codec and size
-READ_AT_ONCE = 128  # chunks asked for in one request: about 8 MiB
-FETCHES = 3  # requests for chunks at once
+LOCATE_AT_ONCE = 20_000  # chunk names asked about at once: about 1.2 GiB of file
+RANGE_BYTES = 16 << 20  # stored bytes one request reads, at most
+GAP = 256 << 10  # unwanted bytes of a pack read through rather than starting another range
+FETCHES = 4  # ranges read at once
+
+
+@dataclass
+class _Span:
+    """A range of one pack to read, and the chunks (located) it holds."""
+
+    pack: str
+    start: int
+    end: int
+    chunks: list[list[Any]]
+
+
+def _spans(located: list[list[Any]]) -> list[_Span]:
+    """Ranges of packs that hold the chunks ``located`` (``[name, pack, offset, length, size,
+    codec]`` each, from ``POST /chunks/locate``): neighbours read in one request when the gap
+    between them is small and the range stays under RANGE_BYTES."""
+    spans: list[_Span] = []
+    for chunk in sorted(located, key=lambda c: (c[1], c[2])):
+        _, pack, offset, length = chunk[:4]
+        last = spans[-1] if spans else None
+        if (
+            last is not None
+            and last.pack == pack
+            and offset <= last.end + GAP
+            and offset + length - last.start <= RANGE_BYTES
+        ):
+            last.end = max(last.end, offset + length)
+            last.chunks.append(chunk)
+        else:
+            spans.append(_Span(pack, offset, offset + length, [chunk]))
+    return spans
 
 
 class ChunkedDownload(io.RawIOBase):
@@ -338,9 +460,8 @@ class ChunkedDownload(io.RawIOBase):
                 needed.update(b.chunk for b in self._base_under(at, piece.size))
             at += piece.size
         missing = [name for name in needed if not cache.has(name)]
-        batches = [missing[i : i + READ_AT_ONCE] for i in range(0, len(missing), READ_AT_ONCE)]
-        with concurrent.futures.ThreadPoolExecutor(max_workers=FETCHES) as pool:
-            list(pool.map(lambda batch: self._fetch(registry, batch), batches))
+        if missing:
+            self._fetch(registry, missing)
         self.fetched = len(missing)
         self._recent: dict[int, bytes] = {}
         self._index = 0
@@ -358,30 +479,62 @@ class ChunkedDownload(io.RawIOBase):
         return out
 
     def _fetch(self, registry: RemoteRegistry, names: list[bytes]) -> None:
-        """Fetch chunks into the cache, read off the response as it streams in."""
-        from modelreg import chunking
+        """Fetch chunks into the cache: ask where they are stored, then read those ranges of
+        their packs, several at once, straight from the bucket when the server hands out
+        presigned URLs. Chunks already fetched stay cached, so a pull that broke off fetches
+        only the rest when run again."""
+        located: list[list[Any]] = []
+        urls: dict[str, str] = {}
+        for start in range(0, len(names), LOCATE_AT_ONCE):
+            asked = [name.hex() for name in names[start : start + LOCATE_AT_ONCE]]
+            answer = registry._call("POST", "/chunks/locate", json={"chunks": asked})
+            located.extend(answer["chunks"])
+            urls.update(answer["packs"])
+        spans = _spans(located)
+        with (
+            httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0)) as direct,
+            concurrent.futures.ThreadPoolExecutor(FETCHES, "modelreg-fetch") as pool,
+        ):
+            for done in pool.map(lambda s: self._read_span(registry, direct, urls, s), spans):
+                del done
 
-        body = json.dumps({"chunks": [name.hex() for name in names]})
-        headers = {"Content-Type": "application/json"}
-        try:
-            with registry._http.stream(
-                "POST", "/api/v1/chunks/read", content=body, headers=headers
-            ) as response:
-                if response.is_error:
-                    response.read()
-                    raise error_of(response)
-                got = 0
-                for frame in chunking.read_frames(_Streamed(response.iter_bytes())):
-                    if got >= len(names) or frame.chunk != names[got]:
-                        raise IntegrityError(
-                            f"the server sent chunk {frame.chunk.hex()} out of turn"
-                        )
-                    self._cache.put(frame.chunk, frame.size, frame.codec, frame.stored)
-                    got += 1
-        except httpx.TransportError as exc:
-            raise ModelregError(f"fetching chunks from {registry.url} failed: {exc}") from None
-        if got != len(names):
-            raise IntegrityError(f"the server sent {got} of the {len(names)} chunks asked for")
+    def _read_span(
+        self, registry: RemoteRegistry, direct: httpx.Client, urls: dict[str, str], span: _Span
+    ) -> None:
+        """Read one range of a pack (retried after a broken connection) and keep each chunk
+        in it, once checked against its name."""
+        url = urls[span.pack]
+        # the server's own URL goes with the registry's credentials; a bucket's presigned
+        # one is complete as it is, and never sees them
+        client = registry._http if url.startswith("/") else direct
+        headers = {"Range": f"bytes={span.start}-{span.end - 1}"}
+        for attempt in range(RETRIES + 1):
+            try:
+                response = client.get(url, headers=headers)
+                break
+            except httpx.TransportError as exc:
+                if attempt == RETRIES:
+                    raise ModelregError(
+                        f"reading pack {span.pack} failed {RETRIES + 1} times: {exc}"
+                    ) from None
+                time.sleep(min(2.0, 0.1 * 2**attempt))
+        if response.is_error:
+            if client is direct:
+                raise ModelregError(
+                    f"reading pack {span.pack} from the bucket failed: HTTP"
+                    f" {response.status_code} {response.text[:200]}"
+                )
+            raise error_of(response)
+        data = response.content
+        skip = span.start if response.status_code == 200 else 0  # the whole pack
+        if len(data) - skip < span.end - span.start:
+            raise IntegrityError(
+                f"pack {span.pack} gave {len(data) - skip} bytes from byte {span.start},"
+                f" not {span.end - span.start}"
+            )
+        for name, _, offset, length, size, codec in span.chunks:
+            at = offset - span.start + skip
+            self._cache.put(bytes.fromhex(name), size, codec, data[at : at + length])
 
     def _base_chunk(self, index: int) -> bytes:
         """A base piece's bytes; the last few are kept, as delta pieces straddle them."""

@@ -44,7 +44,7 @@ import re
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
@@ -69,6 +69,7 @@ COPY_PART_SIZE = 512 << 20  # a server-side copy larger than S3's 5 GiB CopyObje
 UPLOAD_URL_SECONDS = 3600  # how long a presigned part URL of a staged upload works
 _STAGED_ID = re.compile(r"([0-9a-f]{32})\.(.{1,1024})", re.DOTALL)
 _MISSING = ("404", "NoSuchKey", "NotFound")
+_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
 class S3Error(OSError):
@@ -433,6 +434,61 @@ class S3BlobStore:
         if len(data) != length:
             raise IntegrityError(f"pack {name} ends before byte {start + length}")
         return data
+
+    def start_pack_upload(self, *, expires: int = UPLOAD_URL_SECONDS) -> tuple[str, str]:
+        """A staging key that a client PUTs a pack to, straight to the bucket: its token,
+        and a presigned URL for the PUT."""
+        token = secrets.token_hex(16)
+        with self._errors("sign the upload of", f"staged pack {token}"):
+            url = self.client.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": self._staging + token},
+                ExpiresIn=expires,
+            )
+        return token, str(url)
+
+    def finish_pack_upload(self, token: str, name: str, check: Callable[[Readable], int]) -> int:
+        """Read the pack a client PUT for ``token`` through ``check`` (which raises on
+        anything wrong and returns its size), then store it as pack ``name``: copied inside
+        the bucket, and only while the staged object is still the one read, so that a PUT
+        sent again after the check changes nothing. The staged object is deleted whatever
+        happens."""
+        from botocore.exceptions import ClientError
+
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise InvalidInput(f"{str(token)[:80]!r} is not a pack upload id this server gave")
+        key = self._staging + token
+        try:
+            with self._errors("read", f"staged pack {token}"):
+                try:
+                    got = self.client.get_object(Bucket=self.bucket, Key=key)
+                except ClientError as exc:
+                    if _code(exc) in _MISSING:
+                        raise NotFound(
+                            f"nothing was uploaded for pack upload {token}, or it is finished"
+                        ) from None
+                    raise
+                etag = str(got["ETag"])
+                with contextlib.closing(got["Body"]) as body:
+                    size = check(body)
+            self._copy(key, etag, size, self._pack_key(name))
+        finally:
+            with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+        return size
+
+    def presigned_pack_url(self, name: str, *, expires: int = 900) -> str:
+        """A URL that reads pack ``name`` (Range requests too) straight from the bucket for
+        ``expires`` seconds, without credentials: the reader checks every chunk it takes
+        from it against the chunk's name."""
+        with self._errors("sign a read of", f"pack {name}"):
+            return str(
+                self.client.generate_presigned_url(
+                    "get_object",
+                    Params={"Bucket": self.bucket, "Key": self._pack_key(name)},
+                    ExpiresIn=expires,
+                )
+            )
 
     def delete_pack(self, name: str) -> None:
         with self._errors("delete", f"pack {name}"):

@@ -154,6 +154,33 @@ def gc(
 
 
 @commands.command()
+def repack(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be converted; change nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Store large whole blobs (written before chunking) as deduplicated chunks in packs."""
+    report = open_registry(ctx).repack(dry_run=dry_run)
+    if as_json:
+        emit_json(report)
+        return
+    from modelreg.cli import render
+
+    if not report["converted"]:
+        say("no whole blob of 8 MiB or more: nothing to convert")
+        return
+    verb = "would convert" if dry_run else "converted"
+    for digest in report["converted"]:
+        say(f"{verb}: {digest}")
+    line = f"{verb} {count(len(report['converted']), 'blob')} ({render.size(report['bytes'])})"
+    if not dry_run:
+        line += f" into {render.size(report['pack_bytes'])} of new packs"
+    say(line)
+
+
+@commands.command()
 def demo(ctx: typer.Context) -> None:
     """Fill the registry with a few example models to explore."""
     import importlib

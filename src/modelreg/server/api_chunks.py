@@ -11,13 +11,16 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import Field
 from starlette.requests import ClientDisconnect
 
 from modelreg import chunking
+from modelreg.blobs import LocalBlobStore, is_pack_name
+from modelreg.chunk_store import MAX_PACKED_CHUNKS, PackedChunk
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.manifest import is_digest
+from modelreg.s3 import S3BlobStore
 from modelreg.server.api import JSON, Body, BodyReader, Reader, Writer
 from modelreg.server.auth import single_values
 from modelreg.server.problems import PROBLEMS
@@ -80,8 +83,9 @@ async def upload_chunked_file(
 def chunked_file(reg: Reader, digest: str) -> JSON:
     """How a file stored as chunks is made: its size, the base file its delta pieces are
     XORed with, and its pieces (base64, 37 bytes each: BLAKE3 name, size, delta flag). A
-    client rebuilds it from the chunks it holds and those it fetches with
-    ``POST /chunks/read``. 404 for a file stored whole: read it with ``GET /blobs/{digest}``."""
+    client rebuilds it from the chunks it holds and those it reads where
+    ``POST /chunks/locate`` says they are. 404 for a file stored whole: read it with
+    ``GET /blobs/{digest}``."""
     if not is_digest(digest):
         raise InvalidInput(f"{digest[:80]!r} is not a sha256 hex digest")
     found = reg.blobs.chunked(digest)
@@ -95,26 +99,122 @@ def chunked_file(reg: Reader, digest: str) -> JSON:
     }
 
 
-MAX_READ = 4096  # chunks in one read: about 256 MiB of file
+PACK_URL_SECONDS = 900  # how long a presigned URL of a pack on S3 reads
 
 
-@router.post(
-    "/chunks/read",
+@router.post("/chunks/locate", tags=["blobs"])
+def locate_chunks(reg: Reader, body: ChunkNames) -> JSON:
+    """Where each chunk named is stored, in the order asked: ``[name, pack, offset, length,
+    size, codec]`` (its stored bytes are ``length`` bytes of the pack from ``offset``;
+    ``size`` bytes once decompressed by ``codec``), and for each pack a URL that serves
+    Range requests: presigned straight to the bucket on S3 (for 15 minutes), else this
+    server's ``GET /packs/{name}``. The client reads ranges, several at once, and checks
+    each chunk against its name. 404 names a chunk the store does not hold."""
+    names = _names(body.chunks)
+    where = reg.blobs.locations(names)
+    for name in names:
+        if name not in where:
+            raise NotFound(f"chunk {name.hex()} is not in the store")
+    inner = reg.blobs.inner
+    urls = {}
+    for pack in sorted({where[name][0] for name in names}):
+        if isinstance(inner, S3BlobStore):
+            urls[pack] = inner.presigned_pack_url(pack, expires=PACK_URL_SECONDS)
+        else:
+            urls[pack] = f"/api/v1/packs/{pack}"
+    return {"chunks": [[name.hex(), *where[name]] for name in names], "packs": urls}
+
+
+MAX_RANGE = 256 << 20  # bytes of a pack one request reads from a store that is not a folder
+
+
+class _PackFile(FileResponse):
+    chunk_size = 1 << 20
+
+
+@router.get(
+    "/packs/{name}",
     tags=["blobs"],
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        206: {"description": "The range asked for"},
+        416: {"description": "Range not satisfiable"},
+    },
 )
-def read_chunks(reg: Reader, body: ChunkNames) -> Response:
-    """The chunks named, in that order, as they are stored (``chunking.frame`` each, offset
-    0): the client checks each against its name. 404 names a chunk the store does not hold;
-    chunks holding more than 64 MiB in all are refused (ask for fewer)."""
-    if len(body.chunks) > MAX_READ:
-        raise InvalidInput(f"at most {MAX_READ} chunks are read at once, not {len(body.chunks)}")
-    names = _names(body.chunks)
-    if len(set(names)) != len(names):
-        raise InvalidInput("a chunk is named twice: name each chunk once")
-    frames = [
-        chunking.frame(name, 0, size, codec, stored)
-        for name, size, codec, stored in reg.blobs.stored_chunks(names)
-    ]
-    return Response(b"".join(frames), media_type="application/octet-stream")
+def read_pack(reg: Reader, name: str, request: Request) -> Response:
+    """A pack's stored bytes, or the range asked for (``Range: bytes=A-B``): compressed chunks
+    one after another, as ``POST /chunks/locate`` places them. Not checked here: whoever
+    reads a chunk checks it against its name. A pack in a folder is sent as a file (without
+    a copy through Python where the ASGI server can); from another store, a range is
+    required, and at most 256 MiB of it is sent (its Content-Range says how much)."""
+    if not is_pack_name(name):
+        raise InvalidInput(f"{name[:80]!r} is not a pack name (32 hex digits)")
+    inner = reg.blobs.inner
+    binary = "application/octet-stream"
+    if isinstance(inner, LocalBlobStore):
+        path = inner.pack_path(name)
+        if not path.is_file():
+            raise NotFound(f"pack {name} is not in the store")
+        return _PackFile(path, media_type=binary)
+    asked = request.headers.get("range")
+    found = _RANGE.fullmatch(asked or "")
+    if found is None:
+        raise InvalidInput(
+            f"a pack in this store is read a range at a time (Range: bytes=A-B), not {asked!r}"
+        )
+    start, end = int(found.group(1)), int(found.group(2))
+    size = reg.blobs.pack_length(name)
+    if size is None:
+        raise NotFound(f"pack {name} is not in the store")
+    if start >= size or end < start:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    end = min(end, size - 1, start + MAX_RANGE - 1)
+    data = reg.blobs.read_pack(name, start, end - start + 1)
+    headers = {"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"}
+    return Response(data, status_code=206, headers=headers, media_type=binary)
+
+
+@router.post("/packs/uploads", status_code=201, tags=["blobs"])
+def start_pack_upload(reg: Writer) -> JSON:
+    """On S3: where to PUT a pack of new chunks straight to the bucket (a presigned URL, for
+    an hour) and the id that finishes it. 409 where packs are in a folder: chunks go with
+    ``PUT /files/{digest}`` there."""
+    upload, url = reg.blobs.start_pack_upload()
+    return {"id": upload, "url": url}
+
+
+class PackChunks(Body):
+    chunks: list[list[str | int]] = Field(max_length=MAX_PACKED_CHUNKS)
+
+
+def _packed(listed: list[list[str | int]]) -> list[PackedChunk]:
+    chunks = []
+    for i, item in enumerate(listed):
+        name, numbers = (item[0], item[1:]) if len(item) == 5 else ("", [])
+        offset, length, size, codec = [n if isinstance(n, int) else -1 for n in numbers] or [-1] * 4
+        if (
+            not isinstance(name, str)
+            or not _NAME.fullmatch(name)
+            or min(offset, length, size, codec) < 0
+        ):
+            raise InvalidInput(
+                f"chunks[{i}] is not [name, offset, length, size, codec]: a BLAKE3 name (64 hex"
+                " digits), then four whole numbers"
+            )
+        chunks.append(PackedChunk(bytes.fromhex(name), offset, length, size, codec))
+    return chunks
+
+
+@router.post("/packs/uploads/{upload}", tags=["blobs"])
+def finish_pack_upload(reg: Writer, upload: str, body: PackChunks) -> JSON:
+    """Take an uploaded pack into the store: ``chunks`` lists what it holds, back to back
+    from byte 0, as ``[name, offset, length, size, codec]``. The server reads the pack
+    from the bucket and checks every chunk against its name first; then the chunks count
+    as held, for ``PUT /files/{digest}`` to name. A pack that fails is dropped (400)."""
+    chunks = _packed(body.chunks)
+    pack, size = reg.blobs.finish_pack_upload(upload, chunks)
+    return {"pack": pack, "size": size, "chunks": len(chunks)}
+
+
+_RANGE = re.compile(r"bytes=(\d{1,15})-(\d{1,15})")

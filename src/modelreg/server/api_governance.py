@@ -31,6 +31,7 @@ from modelreg.records import (
     NewWebhookInfo,
     PolicyInfo,
     PromotionCheck,
+    RepackReport,
     SignatureCheck,
     TokenInfo,
     TrustedKey,
@@ -366,3 +367,13 @@ class GcBody(Body):
 def gc(reg: Admin, body: GcBody) -> GcReport:
     """Remove blobs no version references (never one a version being created will)."""
     return reg.gc(dry_run=body.dry_run, grace_seconds=body.grace_seconds)
+
+
+class RepackBody(Body):
+    dry_run: bool = False
+
+
+@router.post("/repack", tags=["maintenance"])
+def repack(reg: Admin, body: RepackBody) -> RepackReport:
+    """Store large whole blobs (written before chunking) as chunks in packs."""
+    return reg.repack(dry_run=body.dry_run)
