@@ -316,13 +316,19 @@ def test_repack_stores_a_whole_blob_as_chunks_and_its_delta_children_still_read(
     reg.register("llm", {"model.safetensors": tmp_path / "tuned.bin"}, parents=["llm/1"])
 
     planned = reg.repack(dry_run=True)
-    assert planned == {"dry_run": True, "converted": [digest], "bytes": SIZE, "pack_bytes": 0}
+    assert planned == {
+        "dry_run": True,
+        "converted": [digest],
+        "failed": [],
+        "bytes": SIZE,
+        "pack_bytes": 0,
+    }
     assert reg.blobs.inner.exists(digest)
     done = reg.repack()
     assert done["converted"] == [digest]
     # registering the file wrote its chunks already (committed as nothing: the whole blob
     # was held), so the conversion finds them stored
-    assert 0 <= done["pack_bytes"] < SIZE
+    assert done["pack_bytes"] == 0
     assert not reg.blobs.inner.exists(digest)
     assert reg.blobs.inner.exists(small)  # small blobs stay whole
     assert file_row(reg, digest).size == SIZE
@@ -330,6 +336,19 @@ def test_repack_stores_a_whole_blob_as_chunks_and_its_delta_children_still_read(
     assert pulled(reg, "llm/2", tmp_path) == tuned
     assert reg.fsck()["ok"]
     assert reg.repack()["converted"] == []
+
+
+def test_repack_keeps_a_whole_blob_that_fails_its_digest_and_says_so(reg, tmp_path):
+    data = weights(SIZE // 2, seed=6).tobytes()
+    digest, _ = reg.blobs.inner.put(io.BytesIO(data))
+    path = reg.blobs.inner.path(digest)
+    path.chmod(0o644)
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    done = reg.repack()
+    assert done["failed"] == [digest]
+    assert done["converted"] == []
+    assert reg.blobs.inner.exists(digest)
+    assert reg.blobs.chunked(digest) is None
 
 
 def test_registering_the_same_large_file_twice_stores_it_once(reg, base_file):

@@ -34,6 +34,7 @@ class Wire(httpx.HTTPTransport):
         self.sent = 0
         self.put_lengths: list[str | None] = []  # a PUT's stated length (None if chunked)
         self.cut = 0
+        self.lose = 0  # pack reads answered 404 next, as after gc rewrote the pack
         self.in_flight = 0
         self.most_in_flight = 0
         self._lock = threading.Lock()
@@ -50,6 +51,9 @@ class Wire(httpx.HTTPTransport):
                 self.put_lengths.append(request.headers.get("content-length"))
                 body = request.read()
                 self.sent += len(body)
+            if "/packs/" in request.url.path and request.method == "GET" and self.lose:
+                self.lose -= 1
+                return httpx.Response(404, json={"detail": "pack moved (injected)"})
             response = super().handle_request(request)
         finally:
             with self._lock:
@@ -307,7 +311,7 @@ def _ref(data: bytes, offset: int = 0) -> bytes:
             "a chunk holds 1 to",
         ),
         (_frame(b"a" * 1000) + _frame(b"b" * 1000, 5), "starts at byte 5, not 1000"),
-        (_ref(b"never stored"), "cannot give"),
+        (_ref(b"never stored"), "which the store does not hold"),
         (_frame(b"a" * 1000), "make a file of sha256"),
     ],
     ids=["wrong-name", "cut-short", "too-large", "out-of-order", "unknown-ref", "wrong-digest"],
@@ -317,7 +321,9 @@ def test_a_chunked_upload_that_is_not_its_file_is_refused_and_records_nothing(
 ) -> None:
     digest = "e" * 64
     refused = httpx.put(f"{server[1]}/api/v1/files/{digest}", content=body)
-    assert refused.status_code == 400
+    # 409 for a reference to a chunk not held: it may have been collected meanwhile, and
+    # the client sends the file again
+    assert refused.status_code == (409 if body.endswith(_ref(b"never stored")) else 400)
     assert words in refused.json()["detail"]
     assert chunked_row(server[0], digest) is None
 
@@ -473,6 +479,26 @@ def test_a_pull_survives_a_broken_pack_read_and_refuses_a_damaged_pack(
     assert not (tmp_path / "again" / "model.safetensors").exists()
 
 
+def test_a_pack_gone_from_where_it_was_located_is_located_again(
+    tmp_path: Path, client: RemoteRegistry, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelreg import remote_blobs
+
+    monkeypatch.setenv("MODELREG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(remote_blobs, "RANGE_BYTES", 1 << 20)  # many ranges, read 4 at once
+    data = bf16(LARGE // 2)
+    (tmp_path / "m.bin").write_bytes(data)
+    client.register("llm", {"model.safetensors": tmp_path / "m.bin"})
+    wire.lose = 1
+    wire.most_in_flight = 0
+    client.pull("llm/1", tmp_path / "out")
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
+    paths = [path for _, path, _ in wire.requests]
+    assert paths.count("/api/v1/chunks/locate") == 2
+    assert sum(1 for p in paths if "/packs/" in p) > 4
+    assert wire.most_in_flight > 1
+
+
 def test_a_server_on_s3_has_chunks_sent_and_read_straight_from_the_bucket(
     tmp_path: Path,
     seaweedfs: Any,
@@ -484,9 +510,11 @@ def test_a_server_on_s3_has_chunks_sent_and_read_straight_from_the_bucket(
     """The server hands out presigned URLs: the client PUTs packs of new chunks to the
     bucket, and reads ranges of packs from it; the server checks what arrived, and no
     chunk's bytes pass through it either way."""
-    monkeypatch.setenv("MODELREG_CACHE", str(tmp_path / "cache"))
+    from modelreg import remote_blobs
     from modelreg.s3 import S3BlobStore
 
+    monkeypatch.setenv("MODELREG_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(remote_blobs, "PACK_BYTES", 4 << 20)  # several packs, sent at once
     blobs = S3BlobStore(seaweedfs.new_bucket(), "reg", client=seaweedfs.client())
     data = bf16(LARGE // 2)
     (tmp_path / "m.bin").write_bytes(data)
@@ -496,11 +524,13 @@ def test_a_server_on_s3_has_chunks_sent_and_read_straight_from_the_bucket(
             version = reg.register("llm", {"model.safetensors": tmp_path / "m.bin"})
             reg.pull("llm/1", tmp_path / "out")
         assert store.fsck()["ok"]
-        assert len(list(blobs.packs())) == 1
+        packs = len(list(blobs.packs()))
+        assert packs >= 2
+        assert store.blobs.pack_bytes() < LARGE  # compressed by the client
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
     paths = [path for _, path, _ in wire.requests]
-    assert paths.count("/api/v1/packs/uploads") == 1
-    assert sum(1 for p in paths if p.startswith("/api/v1/packs/uploads/")) == 1
+    assert paths.count("/api/v1/packs/uploads") == packs
+    assert sum(1 for p in paths if p.startswith("/api/v1/packs/uploads/")) == packs
     assert wire.sent < LARGE // 100  # the file's PUT names chunks only
     assert chunked_row(store, version.files[0].digest).size == LARGE
     assert any(path.endswith("/chunks/locate") for path in paths)
@@ -539,9 +569,28 @@ def test_an_uploaded_pack_that_is_not_what_it_lists_is_refused_and_not_kept(
             assert bad.status_code == 400
             assert "chunks[1] is not [name, offset, length, size, codec]" in bad.json()["detail"]
         assert store.blobs.missing_chunks([chunking.chunk_id(good)])  # nothing was taken in
-        taken = upload(good, listed)
+        started = httpx.post(url).json()
+        assert httpx.put(started["url"], content=good).is_success
+        taken = httpx.post(f"{url}/{started['id']}", json={"chunks": listed})
         assert taken.status_code == 200
         assert not store.blobs.missing_chunks([chunking.chunk_id(good)])
+        # the URL still works for a while: what it stores now is never read
+        assert httpx.put(started["url"], content=other).is_success
+        (located,) = store.blobs.locations([chunking.chunk_id(good)]).values()
+        assert store.blobs.read_pack(located[0], 0, len(good)) == good
+        assert store.blobs.pack_bytes() == len(good)  # the refused packs left no row
+        # a pack in a bucket is read a range at a time through the server
+        pack_url = url.replace("/uploads", f"/{located[0]}")
+        assert httpx.get(pack_url, headers={"Range": "bytes=5-9"}).content == good[5:10]
+        tail = httpx.get(pack_url, headers={"Range": "bytes=19990-99999"})
+        assert tail.status_code == 206
+        assert tail.headers["content-range"] == "bytes 19990-19999/20000"
+        assert tail.content == good[19990:]
+        beyond = httpx.get(pack_url, headers={"Range": "bytes=20000-20001"})
+        assert beyond.status_code == 416
+        whole = httpx.get(pack_url)
+        assert whole.status_code == 400
+        assert "a range at a time" in whole.json()["detail"]
         again = httpx.post(f"{url}/{'0' * 32}", json={"chunks": listed})
         assert again.status_code == 404
         assert httpx.post(f"{url}/nothex", json={"chunks": listed}).status_code == 400
@@ -587,3 +636,33 @@ def test_repack_through_the_server(
     assert done["bytes"] == LARGE
     assert 0 < done["pack_bytes"] < LARGE
     assert chunked_row(server[0], digest).size == LARGE
+
+
+def test_the_chunk_cache_keeps_to_its_size_dropping_what_was_used_least_recently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from modelreg import chunking
+    from modelreg.remote_blobs import ChunkCache
+
+    cache = ChunkCache(tmp_path / "cache", limit=25_000)
+    chunks = [bytes([i]) * 10_000 for i in range(4)]
+    names = [chunking.chunk_id(c) for c in chunks]
+    for name, data in zip(names, chunks, strict=True):
+        cache.put(name, len(data), chunking.RAW, data)
+    hours_ago = time.time() - 7200
+    for i, name in enumerate(names[:3]):  # the fourth was used just now
+        path = tmp_path / "cache" / name.hex()[:2] / name.hex()
+        os.utime(path, (hours_ago + i, hours_ago + i))
+    assert cache.get(names[1]) == chunks[1]  # used again: kept
+    assert cache.trim() == 2
+    assert [cache.has(n) for n in names] == [False, True, False, True]
+    assert cache.trim() == 0
+
+    monkeypatch.setenv("MODELREG_CACHE_GB", "0.5")
+    assert ChunkCache.default().limit == 500_000_000
+    monkeypatch.setenv("MODELREG_CACHE_GB", "lots")
+    with pytest.raises(InvalidInput, match="MODELREG_CACHE_GB is 'lots'"):
+        ChunkCache.default()

@@ -396,7 +396,12 @@ class ChunkedBlobStore:
         refs = [Piece(f.chunk, f.size, False) for f in frames if f.codec == chunking.REF]
         where = self.locations(p.chunk for p in refs)
         for ref in refs:
-            if ref.chunk in where and where[ref.chunk][3] != ref.size:
+            if ref.chunk not in where:
+                raise Conflict(
+                    f"an upload names chunk {ref.chunk.hex()}, which the store does not hold"
+                    " (never sent, or collected while the upload ran): upload the file again"
+                )
+            if where[ref.chunk][3] != ref.size:
                 raise InvalidInput(
                     f"an upload names chunk {ref.chunk.hex()} as {ref.size} bytes: it holds"
                     f" {where[ref.chunk][3]}"
@@ -475,7 +480,11 @@ class ChunkedBlobStore:
                 raise InvalidInput(f"uploaded pack {token} holds more than the {size} bytes listed")
             return size
 
-        finish(token, name, check)
+        try:
+            finish(token, name, check)
+        except BaseException:
+            self.db.write(lambda conn: conn.execute(_packs.delete().where(_packs.c.name == name)))
+            raise
         rows = [
             {
                 "id": c.name,
@@ -507,15 +516,16 @@ class ChunkedBlobStore:
 
     def convert(self, digest: str) -> bool:
         """Store whole blob ``digest`` as chunks, then delete the whole blob; False (nothing
-        done) when it is chunked already or smaller than ``chunking.CHUNKED_FROM``. Its
-        bytes are checked against ``digest`` on the way, and readers see the same file
-        throughout: the chunked file is committed before the whole blob goes."""
-        if self.chunked(digest) is not None or not self.inner.exists(digest):
+        done) when it is not a whole blob or is smaller than ``chunking.CHUNKED_FROM``. Its
+        bytes are checked against ``digest`` on the way (IntegrityError, and the blob kept,
+        when they fail), and readers see the same file throughout: the chunked file is
+        committed before the whole blob goes. A conversion that stopped between the two is
+        finished."""
+        if not self.inner.exists(digest) or self.inner.size(digest) < chunking.CHUNKED_FROM:
             return False
-        if self.inner.size(digest) < chunking.CHUNKED_FROM:
-            return False
-        with self.inner.open(digest) as stream:
-            self._put_chunked(stream, digest, None)
+        if self.chunked(digest) is None:
+            with self.inner.open(digest) as stream:
+                self._put_chunked(stream, digest, None)
 
         def drop(conn: Connection) -> None:
             self.db.lock_blobs(conn)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import schema, versions
-from modelreg.blobs import verify
+from modelreg.blobs import BlobStore, verify
 from modelreg.errors import IntegrityError, NotFound
 from modelreg.records import FsckReport, GcReport, RepackReport
 from modelreg.values import check_grace
@@ -168,23 +168,40 @@ def repack(registry: LocalRegistry, *, dry_run: bool) -> RepackReport:
     """Store each whole blob of ``chunking.CHUNKED_FROM`` bytes or more as chunks in packs
     (as files are stored since chunking exists), so that it shares chunks with the files
     like it; each is checked against its digest on the way, and its whole blob is deleted
-    once its chunks are committed."""
+    once its chunks are committed. A blob that fails its digest is kept as it is, and
+    listed (``fsck`` says more)."""
     from modelreg import chunking
 
     inner = registry.blobs.inner
-    large = [
-        digest
-        for digest in list(inner)
-        if registry.blobs.chunked(digest) is None and inner.size(digest) >= chunking.CHUNKED_FROM
-    ]
-    size = sum(inner.size(digest) for digest in large)
-    if dry_run:
-        return {"dry_run": True, "converted": large, "bytes": size, "pack_bytes": 0}
-    before = registry.blobs.pack_bytes()
-    converted = [digest for digest in large if registry.blobs.convert(digest)]
-    return {
-        "dry_run": False,
-        "converted": converted,
-        "bytes": size,
-        "pack_bytes": registry.blobs.pack_bytes() - before,
+    sizes = {digest: _size(inner, digest) for digest in list(inner)}
+    large = [digest for digest, size in sizes.items() if size >= chunking.CHUNKED_FROM]
+    report: RepackReport = {
+        "dry_run": dry_run,
+        "converted": [],
+        "failed": [],
+        "bytes": 0,
+        "pack_bytes": 0,
     }
+    if dry_run:
+        report["converted"] = large
+        report["bytes"] = sum(sizes[d] for d in large)
+        return report
+    before = registry.blobs.pack_bytes()
+    for digest in large:
+        try:
+            converted = registry.blobs.convert(digest)
+        except (IntegrityError, NotFound):  # damaged, or deleted meanwhile
+            report["failed"].append(digest)
+            continue
+        if converted:
+            report["converted"].append(digest)
+            report["bytes"] += sizes[digest]
+    report["pack_bytes"] = registry.blobs.pack_bytes() - before
+    return report
+
+
+def _size(store: BlobStore, digest: str) -> int:
+    try:
+        return store.size(digest)
+    except NotFound:  # deleted meanwhile
+        return 0

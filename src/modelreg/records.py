@@ -335,11 +335,13 @@ class GcReport(TypedDict):
 
 
 class RepackReport(TypedDict):
-    """The whole blobs repack stored as chunks (or, with ``dry_run``, would store), their
-    bytes, and the bytes of the packs it wrote."""
+    """The whole blobs repack stored as chunks (or, with ``dry_run``, would store), those it
+    could not (their bytes fail their digest), the bytes converted, and the bytes of the
+    packs written meanwhile."""
 
     dry_run: bool
     converted: list[str]
+    failed: list[str]
     bytes: int
     pack_bytes: int
 

@@ -85,7 +85,7 @@ from modelreg.records import (
     WebhookInfo,
 )
 from modelreg.refs import check_alias, check_deletion_ref, check_name, parse_ref
-from modelreg.remote_blobs import RemoteBlobs, chunks, error_of, upload_chunked
+from modelreg.remote_blobs import FETCHES, RemoteBlobs, chunks, error_of, upload_chunked
 from modelreg.run import Run
 from modelreg.values import (
     check_before,
@@ -132,7 +132,7 @@ class RemoteRegistry:
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=10.0),
             transport=transport,
-            limits=httpx.Limits(max_connections=TRANSFERS * 2),
+            limits=httpx.Limits(max_connections=TRANSFERS * (FETCHES + 1)),
         )
         self.blobs = RemoteBlobs(self)
 

@@ -182,7 +182,22 @@ def upload_chunked(
     only. With ``base`` (the parent's file at the same path) the server keeps each new chunk
     as a delta from it where that is smaller. The server checks every chunk and the whole
     file against ``digest``; a file changed since it was cut is refused there. A broken
-    upload sent again sends only what the server still lacks."""
+    upload sent again sends only what the server still lacks. One whose chunks the server
+    collected meanwhile (an upload that outlasted gc's grace period) is sent again once."""
+    try:
+        _upload_chunked(registry, digest, path, cuts, base, progress)
+    except Conflict:
+        _upload_chunked(registry, digest, path, cuts, base, None)
+
+
+def _upload_chunked(
+    registry: RemoteRegistry,
+    digest: str,
+    path: Path,
+    cuts: list[Any],
+    base: str | None,
+    progress: Any,
+) -> None:
     from modelreg import chunking
 
     names = list(dict.fromkeys(c.chunk for c in cuts))
@@ -192,13 +207,14 @@ def upload_chunked(
         answer = registry._call("POST", "/chunks/missing", json={"chunks": asked})
         missing.update(bytes.fromhex(h) for h in answer["missing"])
 
+    first = None
     if base is None and missing:
-        try:
-            upload_packs(registry, path, cuts, missing, progress)
-        except Conflict:
-            pass  # the server's packs are in a folder: the chunks go in the body below
-        else:
-            missing, progress = set(), None  # all held now, and counted
+        # a server whose packs are in a folder says 409: the chunks go in the body below
+        with contextlib.suppress(Conflict, NotFound):
+            first = registry._call("POST", "/packs/uploads")
+    if first is not None:
+        upload_packs(registry, path, cuts, missing, first, progress)
+        missing, progress = set(), None  # all held now, and counted
 
     def body() -> Iterator[bytes]:
         hint = chunking.Compressibility()
@@ -236,6 +252,7 @@ def upload_chunked(
 
 
 _NAMES_AT_ONCE = 100_000
+CACHE_LIMIT = 20 * 10**9  # bytes a chunk cache keeps, by default
 PACK_BYTES = 32 << 20  # stored bytes of a pack uploaded straight to the bucket
 PACK_UPLOADS = 3  # packs uploaded at once (and one more waiting)
 
@@ -245,16 +262,15 @@ def upload_packs(
     path: Path,
     cuts: list[Any],
     missing: set[bytes],
+    upload: dict[str, str] | None,
     progress: Any = None,
 ) -> None:
     """Upload a file's ``missing`` chunks straight to the server's bucket, in packs (the
     server hands out a presigned URL for each, reads what arrived and checks every chunk
     against its name before it counts as held). Several packs go at once; memory stays
-    within a few packs. Conflict, before anything is read, from a server whose packs are
-    not in S3."""
+    within a few packs. ``upload`` is the first pack's (``POST /packs/uploads``)."""
     from modelreg import chunking
 
-    upload = registry._call("POST", "/packs/uploads")
     hint = chunking.Compressibility()
     slots = threading.Semaphore(PACK_UPLOADS + 1)
     sent: set[bytes] = set()
@@ -297,6 +313,27 @@ def upload_packs(
             job.result()
 
 
+_BUSY = {429, 500, 502, 503, 504}
+
+
+def _sent(request: Any, what: str) -> httpx.Response:
+    """The response to ``request()``, sent again after a broken connection or an answer
+    that the server is busy or failing for now (429, 5xx), waiting longer each time."""
+    import random
+
+    for attempt in range(RETRIES + 1):
+        try:
+            response: httpx.Response = request()
+        except httpx.TransportError as exc:
+            if attempt == RETRIES:
+                raise ModelregError(f"{what} failed {RETRIES + 1} times: {exc}") from None
+        else:
+            if response.status_code not in _BUSY or attempt == RETRIES:
+                return response
+        time.sleep(min(10.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
 def _send_pack(
     registry: RemoteRegistry,
     direct: httpx.Client,
@@ -308,16 +345,9 @@ def _send_pack(
     """PUT one pack to its presigned URL (again after a broken connection), then have the
     server check it and take it in."""
     try:
-        for attempt in range(RETRIES + 1):
-            try:
-                response = direct.put(upload["url"], content=data)
-                break
-            except httpx.TransportError as exc:
-                if attempt == RETRIES:
-                    raise ModelregError(
-                        f"uploading a pack to the bucket failed {RETRIES + 1} times: {exc}"
-                    ) from None
-                time.sleep(min(2.0, 0.1 * 2**attempt))
+        response = _sent(
+            lambda: direct.put(upload["url"], content=data), "uploading a pack to the bucket"
+        )
         if response.is_error:
             raise ModelregError(
                 f"uploading a pack to the bucket failed: HTTP {response.status_code}"
@@ -340,17 +370,53 @@ class ChunkCache:
     the chunks that differ. The folder (``MODELREG_CACHE``, by default
     ``~/.cache/modelreg/chunks``) can be deleted at any time; it fills again as needed."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], limit: int = CACHE_LIMIT) -> None:
         self.root = Path(root)
+        self.limit = limit
         self._prefix = os.fspath(self.root)
 
     @classmethod
     def default(cls) -> ChunkCache:
+        """The cache ``MODELREG_CACHE`` names (else ``~/.cache/modelreg/chunks``), kept to
+        ``MODELREG_CACHE_GB`` gigabytes (else 20)."""
+        limit = os.environ.get("MODELREG_CACHE_GB")
+        try:
+            size = CACHE_LIMIT if not limit else int(float(limit) * 1e9)
+        except ValueError:
+            raise InvalidInput(f"MODELREG_CACHE_GB is {limit!r}, not a number of GB") from None
         found = os.environ.get("MODELREG_CACHE")
         if found:
-            return cls(found)
+            return cls(found, size)
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return cls(Path(base) / "modelreg" / "chunks")
+        return cls(Path(base) / "modelreg" / "chunks", size)
+
+    def trim(self) -> int:
+        """Delete the chunks used least recently until the cache holds at most ``limit``
+        bytes, sparing those used within the last hour (a pull running meanwhile needs
+        them); how many were deleted."""
+        spared = time.time() - 3600
+        entries = []
+        total = 0
+        with contextlib.suppress(FileNotFoundError):
+            for shard in os.scandir(self._prefix):
+                if not shard.is_dir():
+                    continue
+                for entry in os.scandir(shard.path):
+                    try:
+                        stat = entry.stat()
+                    except FileNotFoundError:
+                        continue
+                    entries.append((stat.st_mtime, stat.st_size, entry.path))
+                    total += stat.st_size
+        removed = 0
+        for used, size, path in sorted(entries):
+            if total <= self.limit or used >= spared:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                removed += 1
+            total -= size
+        return removed
 
     def _path(self, name: bytes) -> str:
         text = name.hex()
@@ -380,6 +446,7 @@ class ChunkCache:
         try:
             with open(path, "rb") as f:
                 data = f.read()
+                os.utime(f.fileno())  # used now: trimmed last
         except FileNotFoundError:
             raise IntegrityError(
                 f"cached chunk {name.hex()} is gone from {self._prefix}: pull again"
@@ -481,43 +548,59 @@ class ChunkedDownload(io.RawIOBase):
     def _fetch(self, registry: RemoteRegistry, names: list[bytes]) -> None:
         """Fetch chunks into the cache: ask where they are stored, then read those ranges of
         their packs, several at once, straight from the bucket when the server hands out
-        presigned URLs. Chunks already fetched stay cached, so a pull that broke off fetches
-        only the rest when run again."""
-        located: list[list[Any]] = []
-        urls: dict[str, str] = {}
-        for start in range(0, len(names), LOCATE_AT_ONCE):
-            asked = [name.hex() for name in names[start : start + LOCATE_AT_ONCE]]
-            answer = registry._call("POST", "/chunks/locate", json={"chunks": asked})
-            located.extend(answer["chunks"])
-            urls.update(answer["packs"])
-        spans = _spans(located)
+        presigned URLs. Located a batch at a time, just before it is read, so that no URL
+        expires first; a range whose pack moved (gc rewrote it) or whose URL expired is
+        located again, once. Chunks already fetched stay cached, so a pull that broke off
+        fetches only the rest when run again."""
         with (
             httpx.Client(timeout=httpx.Timeout(60.0, connect=10.0)) as direct,
             concurrent.futures.ThreadPoolExecutor(FETCHES, "modelreg-fetch") as pool,
         ):
-            for done in pool.map(lambda s: self._read_span(registry, direct, urls, s), spans):
-                del done
+            for start in range(0, len(names), LOCATE_AT_ONCE):
+                batch = names[start : start + LOCATE_AT_ONCE]
+                moved = self._fetch_located(registry, direct, pool, batch)
+                if moved and self._fetch_located(registry, direct, pool, moved):
+                    raise ModelregError(
+                        f"chunks of {registry.url} were not where it placed them, twice: pull again"
+                    )
+
+    def _fetch_located(
+        self,
+        registry: RemoteRegistry,
+        direct: httpx.Client,
+        pool: concurrent.futures.ThreadPoolExecutor,
+        names: list[bytes],
+    ) -> list[bytes]:
+        """Locate chunks and read them; the names of those whose range was gone."""
+        answer = registry._call(
+            "POST", "/chunks/locate", json={"chunks": [name.hex() for name in names]}
+        )
+        urls: dict[str, str] = answer["packs"]
+        spans = _spans(answer["chunks"])
+        moved: list[bytes] = []
+        for span, gone in zip(
+            spans,
+            pool.map(lambda s: self._read_span(registry, direct, urls, s), spans),
+            strict=True,
+        ):
+            if gone:
+                moved.extend(bytes.fromhex(chunk[0]) for chunk in span.chunks)
+        return moved
 
     def _read_span(
         self, registry: RemoteRegistry, direct: httpx.Client, urls: dict[str, str], span: _Span
-    ) -> None:
-        """Read one range of a pack (retried after a broken connection) and keep each chunk
-        in it, once checked against its name."""
+    ) -> bool:
+        """Read one range of a pack (again after a broken connection or a busy server) and
+        keep each chunk in it, once checked against its name; True, reading nothing, when
+        the pack is gone from there or the URL expired."""
         url = urls[span.pack]
         # the server's own URL goes with the registry's credentials; a bucket's presigned
         # one is complete as it is, and never sees them
         client = registry._http if url.startswith("/") else direct
         headers = {"Range": f"bytes={span.start}-{span.end - 1}"}
-        for attempt in range(RETRIES + 1):
-            try:
-                response = client.get(url, headers=headers)
-                break
-            except httpx.TransportError as exc:
-                if attempt == RETRIES:
-                    raise ModelregError(
-                        f"reading pack {span.pack} failed {RETRIES + 1} times: {exc}"
-                    ) from None
-                time.sleep(min(2.0, 0.1 * 2**attempt))
+        response = _sent(lambda: client.get(url, headers=headers), f"reading pack {span.pack}")
+        if response.status_code == 404 or (client is direct and response.status_code == 403):
+            return True
         if response.is_error:
             if client is direct:
                 raise ModelregError(
@@ -535,6 +618,12 @@ class ChunkedDownload(io.RawIOBase):
         for name, _, offset, length, size, codec in span.chunks:
             at = offset - span.start + skip
             self._cache.put(bytes.fromhex(name), size, codec, data[at : at + length])
+        return False
+
+    def close(self) -> None:
+        if not self.closed:
+            self._cache.trim()
+        super().close()
 
     def _base_chunk(self, index: int) -> bytes:
         """A base piece's bytes; the last few are kept, as delta pieces straddle them."""

@@ -448,34 +448,42 @@ class S3BlobStore:
         return token, str(url)
 
     def finish_pack_upload(self, token: str, name: str, check: Callable[[Readable], int]) -> int:
-        """Read the pack a client PUT for ``token`` through ``check`` (which raises on
-        anything wrong and returns its size), then store it as pack ``name``: copied inside
-        the bucket, and only while the staged object is still the one read, so that a PUT
-        sent again after the check changes nothing. The staged object is deleted whatever
-        happens."""
+        """Store the pack a client PUT for ``token`` as pack ``name`` once ``check`` (which
+        reads it through, raises on anything wrong and returns its size) passes. The pack
+        is copied inside the bucket first and the copy is what is read, a key no client can
+        write: a PUT sent again to the staging key changes nothing checked. A pack that
+        fails is deleted; the staged object is deleted whatever happens."""
         from botocore.exceptions import ClientError
 
         if not isinstance(token, str) or not _TOKEN.fullmatch(token):
             raise InvalidInput(f"{str(token)[:80]!r} is not a pack upload id this server gave")
-        key = self._staging + token
+        staged, key = self._staging + token, self._pack_key(name)
         try:
-            with self._errors("read", f"staged pack {token}"):
+            with self._errors("store", f"staged pack {token}"):
                 try:
-                    got = self.client.get_object(Bucket=self.bucket, Key=key)
+                    self.client.copy_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        CopySource={"Bucket": self.bucket, "Key": staged},
+                    )
                 except ClientError as exc:
                     if _code(exc) in _MISSING:
                         raise NotFound(
                             f"nothing was uploaded for pack upload {token}, or it is finished"
                         ) from None
                     raise
-                etag = str(got["ETag"])
-                with contextlib.closing(got["Body"]) as body:
-                    size = check(body)
-            self._copy(key, etag, size, self._pack_key(name))
         finally:
             with contextlib.suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=staged)
+        try:
+            with self._errors("read", f"pack {name}"):
+                got = self.client.get_object(Bucket=self.bucket, Key=key)
+                with contextlib.closing(got["Body"]) as body:
+                    return check(body)
+        except BaseException:
+            with contextlib.suppress(Exception):
                 self.client.delete_object(Bucket=self.bucket, Key=key)
-        return size
+            raise
 
     def presigned_pack_url(self, name: str, *, expires: int = 900) -> str:
         """A URL that reads pack ``name`` (Range requests too) straight from the bucket for

@@ -1,12 +1,13 @@
-"""The store as a whole: its audit log, its blobs (``fsck``, ``gc``) and example content.
+"""The store as a whole: its audit log, its blobs (``fsck``, ``gc``, ``repack``) and example
+content.
 
-:mod:`modelreg.cli` mounts ``commands`` (``fsck``, ``gc``, ``demo``) and ``audit_app``
+:mod:`modelreg.cli` mounts ``commands`` (``fsck``, ``gc``, ``repack``, ``demo``) and ``audit_app``
 (``audit``, which reads the log itself and has ``audit verify``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +20,9 @@ from modelreg.cli.support import (
     open_registry,
     say,
 )
+
+if TYPE_CHECKING:
+    from modelreg.records import RepackReport
 
 commands = typer.Typer()
 audit_app = typer.Typer()
@@ -165,9 +169,21 @@ def repack(
     report = open_registry(ctx).repack(dry_run=dry_run)
     if as_json:
         emit_json(report)
-        return
+    else:
+        _say_repacked(report)
+    if report["failed"]:
+        raise Failure(
+            f"repack could not convert {count(len(report['failed']), 'blob')} whose bytes do"
+            " not match their digest: see modelreg fsck"
+        )
+
+
+def _say_repacked(report: RepackReport) -> None:
     from modelreg.cli import render
 
+    dry_run = report["dry_run"]
+    for digest in report["failed"]:
+        say(f"failed: {digest}")
     if not report["converted"]:
         say("no whole blob of 8 MiB or more: nothing to convert")
         return

@@ -125,7 +125,7 @@ def locate_chunks(reg: Reader, body: ChunkNames) -> JSON:
     return {"chunks": [[name.hex(), *where[name]] for name in names], "packs": urls}
 
 
-MAX_RANGE = 256 << 20  # bytes of a pack one request reads from a store that is not a folder
+MAX_RANGE = 16 << 20  # bytes of a pack one request reads from a store that is not a folder
 
 
 class _PackFile(FileResponse):
@@ -147,7 +147,7 @@ def read_pack(reg: Reader, name: str, request: Request) -> Response:
     one after another, as ``POST /chunks/locate`` places them. Not checked here: whoever
     reads a chunk checks it against its name. A pack in a folder is sent as a file (without
     a copy through Python where the ASGI server can); from another store, a range is
-    required, and at most 256 MiB of it is sent (its Content-Range says how much)."""
+    required, and at most 16 MiB of it is sent (its Content-Range says how much)."""
     if not is_pack_name(name):
         raise InvalidInput(f"{name[:80]!r} is not a pack name (32 hex digits)")
     inner = reg.blobs.inner
