@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from live import LiveServer
 from modelreg import IntegrityError, InvalidInput
+from modelreg.chunk_cache import ChunkCache
 from modelreg.local import LocalRegistry
 from modelreg.remote import RemoteRegistry
 from modelreg.server import create_app
@@ -385,13 +387,19 @@ def test_a_pull_fetches_only_the_chunks_the_cache_lacks(
     # a cached chunk of llm/1 flipped on disk: the pull fails, the damaged chunk goes, and a
     # second pull fetches that one again
     first_chunk = client._call("GET", f"/files/{client.get('llm/1').files[0].digest}")
-    name = base64.b64decode(first_chunk["pieces"])[:32].hex()
-    victim = tmp_path / "cache" / name[:2] / name
-    victim.write_bytes(victim.read_bytes()[:-1] + bytes([victim.read_bytes()[-1] ^ 1]))
+    name = base64.b64decode(first_chunk["pieces"])[:32]
+    with sqlite3.connect(tmp_path / "cache" / "index.sqlite") as index:
+        segment, offset = index.execute(
+            "SELECT segment, offset FROM chunks WHERE name = ?", [name]
+        ).fetchone()
+    victim = tmp_path / "cache" / "segments" / segment
+    damaged = bytearray(victim.read_bytes())
+    damaged[offset] ^= 1
+    victim.write_bytes(bytes(damaged))
     before = fetched()
     with pytest.raises(IntegrityError, match="damaged"):
         received("llm/1")
-    assert not victim.exists()
+    assert ChunkCache(tmp_path / "cache").missing([name]) == [name]  # forgotten
     assert received("llm/1") == data
     assert fetched() == before + 1
 
@@ -645,21 +653,26 @@ def test_the_chunk_cache_keeps_to_its_size_dropping_what_was_used_least_recently
     import time
 
     from modelreg import chunking
-    from modelreg.remote_blobs import ChunkCache
 
     cache = ChunkCache(tmp_path / "cache", limit=25_000)
     chunks = [bytes([i]) * 10_000 for i in range(4)]
     names = [chunking.chunk_id(c) for c in chunks]
     for name, data in zip(names, chunks, strict=True):
-        cache.put(name, len(data), chunking.RAW, data)
+        cache.put(name, len(data), chunking.RAW, data)  # a segment each
+    segments = sorted((tmp_path / "cache" / "segments").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert len(segments) == 4
     hours_ago = time.time() - 7200
-    for i, name in enumerate(names[:3]):  # the fourth was used just now
-        path = tmp_path / "cache" / name.hex()[:2] / name.hex()
-        os.utime(path, (hours_ago + i, hours_ago + i))
-    assert cache.get(names[1]) == chunks[1]  # used again: kept
+    for i, segment in enumerate(segments[:3]):  # the fourth was written just now
+        os.utime(segment, (hours_ago + i, hours_ago + i))
+    assert cache.get(names[1]) == chunks[1]
+    cache.close()  # marks the segment read as used now: it stays
     assert cache.trim() == 2
-    assert [cache.has(n) for n in names] == [False, True, False, True]
+    assert cache.missing(names) == [names[0], names[2]]
     assert cache.trim() == 0
+    with pytest.raises(IntegrityError, match="is gone"):
+        cache.get(names[0])
+    with pytest.raises(IntegrityError, match="does not match its hash"):
+        cache.put(names[0], len(chunks[1]), chunking.RAW, chunks[1])
 
     monkeypatch.setenv("MODELREG_CACHE_GB", "0.5")
     assert ChunkCache.default().limit == 500_000_000

@@ -9,9 +9,6 @@ import bisect
 import concurrent.futures
 import contextlib
 import io
-import os
-import secrets
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import httpx
 
 from modelreg.blobs import take
+from modelreg.chunk_cache import ChunkCache
 from modelreg.errors import (
     Conflict,
     IntegrityError,
@@ -252,8 +250,7 @@ def _upload_chunked(
 
 
 _NAMES_AT_ONCE = 100_000
-CACHE_LIMIT = 20 * 10**9  # bytes a chunk cache keeps, by default
-PACK_BYTES = 32 << 20  # stored bytes of a pack uploaded straight to the bucket
+PACK_BYTES = 16 << 20  # stored bytes of a pack uploaded straight to the bucket
 PACK_UPLOADS = 3  # packs uploaded at once (and one more waiting)
 
 
@@ -363,110 +360,14 @@ def _send_pack(
         slots.release()
 
 
-class ChunkCache:
-    """Chunks this machine has downloaded, each a file named by its BLAKE3 name (as stored:
-    its codec, size and bytes), checked against its name whenever it is read. A pull of a
-    file fetches only the chunks missing here: a fine-tune pulled after its base fetches
-    the chunks that differ. The folder (``MODELREG_CACHE``, by default
-    ``~/.cache/modelreg/chunks``) can be deleted at any time; it fills again as needed."""
-
-    def __init__(self, root: str | os.PathLike[str], limit: int = CACHE_LIMIT) -> None:
-        self.root = Path(root)
-        self.limit = limit
-        self._prefix = os.fspath(self.root)
-
-    @classmethod
-    def default(cls) -> ChunkCache:
-        """The cache ``MODELREG_CACHE`` names (else ``~/.cache/modelreg/chunks``), kept to
-        ``MODELREG_CACHE_GB`` gigabytes (else 20)."""
-        limit = os.environ.get("MODELREG_CACHE_GB")
-        try:
-            size = CACHE_LIMIT if not limit else int(float(limit) * 1e9)
-        except ValueError:
-            raise InvalidInput(f"MODELREG_CACHE_GB is {limit!r}, not a number of GB") from None
-        found = os.environ.get("MODELREG_CACHE")
-        if found:
-            return cls(found, size)
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return cls(Path(base) / "modelreg" / "chunks", size)
-
-    def trim(self) -> int:
-        """Delete the chunks used least recently until the cache holds at most ``limit``
-        bytes, sparing those used within the last hour (a pull running meanwhile needs
-        them); how many were deleted."""
-        spared = time.time() - 3600
-        entries = []
-        total = 0
-        with contextlib.suppress(FileNotFoundError):
-            for shard in os.scandir(self._prefix):
-                if not shard.is_dir():
-                    continue
-                for entry in os.scandir(shard.path):
-                    try:
-                        stat = entry.stat()
-                    except FileNotFoundError:
-                        continue
-                    entries.append((stat.st_mtime, stat.st_size, entry.path))
-                    total += stat.st_size
-        removed = 0
-        for used, size, path in sorted(entries):
-            if total <= self.limit or used >= spared:
-                break
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-                removed += 1
-            total -= size
-        return removed
-
-    def _path(self, name: bytes) -> str:
-        text = name.hex()
-        return os.path.join(self._prefix, text[:2], text)
-
-    def has(self, name: bytes) -> bool:
-        return os.path.isfile(self._path(name))
-
-    def put(self, name: bytes, size: int, codec: int, stored: bytes) -> None:
-        """Keep a chunk, once it is checked against its name."""
-        from modelreg import chunking
-
-        chunking.check_chunk(name, chunking.decompress(codec, stored, size))
-        path = self._path(name)
-        folder = os.path.dirname(path)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}")
-        with open(tmp, "wb") as f:
-            f.write(_HEAD.pack(codec, size) + stored)
-        os.replace(tmp, path)
-
-    def get(self, name: bytes) -> bytes:
-        """A chunk's bytes, checked; IntegrityError (and the entry dropped) when damaged."""
-        from modelreg import chunking
-
-        path = self._path(name)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-                os.utime(f.fileno())  # used now: trimmed last
-        except FileNotFoundError:
-            raise IntegrityError(
-                f"cached chunk {name.hex()} is gone from {self._prefix}: pull again"
-            ) from None
-        try:
-            codec, size = _HEAD.unpack_from(data)
-            return chunking.check_chunk(name, chunking.decompress(codec, data[_HEAD.size :], size))
-        except (IntegrityError, struct.error):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            raise IntegrityError(
-                f"cached chunk {name.hex()} is damaged and was removed: pull again"
-            ) from None
-
-
-_HEAD = struct.Struct("<BI")  # a cached chunk's codec and size
 LOCATE_AT_ONCE = 20_000  # chunk names asked about at once: about 1.2 GiB of file
 RANGE_BYTES = 16 << 20  # stored bytes one request reads, at most
 GAP = 256 << 10  # unwanted bytes of a pack read through rather than starting another range
 FETCHES = 4  # ranges read at once
+
+
+class _Moved(Exception):
+    """A pack is not where it was located (gc rewrote it) or its URL expired."""
 
 
 @dataclass
@@ -526,7 +427,7 @@ class ChunkedDownload(io.RawIOBase):
             if piece.xor:
                 needed.update(b.chunk for b in self._base_under(at, piece.size))
             at += piece.size
-        missing = [name for name in needed if not cache.has(name)]
+        missing = cache.missing(needed)
         if missing:
             self._fetch(registry, missing)
         self.fetched = len(missing)
@@ -590,38 +491,80 @@ class ChunkedDownload(io.RawIOBase):
     def _read_span(
         self, registry: RemoteRegistry, direct: httpx.Client, urls: dict[str, str], span: _Span
     ) -> bool:
-        """Read one range of a pack (again after a broken connection or a busy server) and
-        keep each chunk in it, once checked against its name; True, reading nothing, when
-        the pack is gone from there or the URL expired."""
+        """Read one range of a pack and keep each chunk in it as its bytes arrive, once
+        checked against its name; after a broken connection, the rest of the range is
+        asked for again. True, reading nothing, when the pack is gone from there or the
+        URL expired."""
         url = urls[span.pack]
         # the server's own URL goes with the registry's credentials; a bucket's presigned
         # one is complete as it is, and never sees them
         client = registry._http if url.startswith("/") else direct
-        headers = {"Range": f"bytes={span.start}-{span.end - 1}"}
-        response = _sent(lambda: client.get(url, headers=headers), f"reading pack {span.pack}")
-        if response.status_code == 404 or (client is direct and response.status_code == 403):
-            return True
-        if response.is_error:
-            if client is direct:
-                raise ModelregError(
-                    f"reading pack {span.pack} from the bucket failed: HTTP"
-                    f" {response.status_code} {response.text[:200]}"
-                )
-            raise error_of(response)
-        data = response.content
-        skip = span.start if response.status_code == 200 else 0  # the whole pack
-        if len(data) - skip < span.end - span.start:
+        left = sorted(span.chunks, key=lambda c: c[2])
+        with self._cache.segment() as segment:
+            for attempt in range(RETRIES + 1):
+                try:
+                    left, failure = self._stream_span(client, url, span.pack, left, segment)
+                except _Moved:
+                    return True
+                if not left:
+                    return False
+                if attempt == RETRIES:
+                    raise ModelregError(
+                        f"reading pack {span.pack} broke off {RETRIES + 1} times: {failure}"
+                    )
+                time.sleep(min(10.0, 0.25 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def _stream_span(
+        self, client: httpx.Client, url: str, pack: str, chunks: list[list[Any]], segment: Any
+    ) -> tuple[list[list[Any]], Exception | None]:
+        """Read the range of ``pack`` that holds ``chunks`` (in offset order) into
+        ``segment``: the chunks left unread when the connection broke, and why."""
+        start = chunks[0][2]
+        end = max(c[2] + c[3] for c in chunks)
+        request = client.build_request("GET", url, headers={"Range": f"bytes={start}-{end - 1}"})
+        response = _sent(lambda: client.send(request, stream=True), f"reading pack {pack}")
+        index = 0
+        with contextlib.closing(response):
+            if response.status_code == 404 or (
+                response.status_code == 403 and not url.startswith("/")
+            ):
+                raise _Moved
+            if response.is_error:
+                response.read()
+                if not url.startswith("/"):
+                    raise ModelregError(
+                        f"reading pack {pack} from the bucket failed: HTTP"
+                        f" {response.status_code} {response.text[:200]}"
+                    )
+                raise error_of(response)
+            at = 0 if response.status_code == 200 else start  # the pack's byte at buffer[0]
+            buffer = bytearray()
+            try:
+                for piece in response.iter_bytes(1 << 20):
+                    buffer += piece
+                    while index < len(chunks):
+                        name, _, offset, length, size, codec = chunks[index]
+                        if offset + length > at + len(buffer):
+                            break
+                        stored = bytes(buffer[offset - at : offset - at + length])
+                        segment.add(bytes.fromhex(name), size, codec, stored)
+                        index += 1
+                    upto = chunks[index][2] if index < len(chunks) else at + len(buffer)
+                    drop = min(max(0, upto - at), len(buffer))
+                    del buffer[:drop]
+                    at += drop
+            except httpx.TransportError as exc:
+                return chunks[index:], exc
+        if index < len(chunks):
             raise IntegrityError(
-                f"pack {span.pack} gave {len(data) - skip} bytes from byte {span.start},"
-                f" not {span.end - span.start}"
+                f"pack {pack} ended before chunk {chunks[index][0]} (byte {chunks[index][2]})"
             )
-        for name, _, offset, length, size, codec in span.chunks:
-            at = offset - span.start + skip
-            self._cache.put(bytes.fromhex(name), size, codec, data[at : at + length])
-        return False
+        return [], None
 
     def close(self) -> None:
         if not self.closed:
+            self._cache.close()
             self._cache.trim()
         super().close()
 
