@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_segment ON chunks (segment);
 """
 _BATCH = 500
+_OPEN_SEGMENTS = 16  # segment files kept open for reads
 
 
 class ChunkCache:
@@ -116,28 +117,35 @@ class ChunkCache:
         try:
             stored = os.pread(self._fd(segment), length, offset)
             if len(stored) != length:
-                raise IntegrityError("short")
+                raise IntegrityError(f"segment {segment} ends before byte {offset + length}")
             return chunking.check_chunk(name, chunking.decompress(codec, stored, size))
-        except (IntegrityError, OSError):
+        except (IntegrityError, OSError) as exc:
             with self._index() as db:
                 db.execute("DELETE FROM chunks WHERE name = ?", [name])
             raise IntegrityError(
-                f"cached chunk {name.hex()} is damaged and was removed: pull again"
+                f"cached chunk {name.hex()} is damaged ({exc}) and was removed: pull again"
             ) from None
 
     def _fd(self, segment: str) -> int:
+        """An open file of ``segment``; the few used last stay open (a file is read in
+        order, a segment after another)."""
         with self._lock:
-            fd = self._open.get(segment)
+            fd = self._open.pop(segment, None)
             if fd is None:
-                fd = self._open[segment] = os.open(self._segments / segment, os.O_RDONLY)
+                fd = os.open(self._segments / segment, os.O_RDONLY)
+                if len(self._open) >= _OPEN_SEGMENTS:
+                    oldest = next(iter(self._open))
+                    os.close(self._open.pop(oldest))
+            self._open[segment] = fd  # now the newest
             self._used.add(segment)
             return fd
 
     def close(self) -> None:
         """Mark the segments read as used now, and let go of open files."""
         with self._lock:
-            for segment, fd in self._open.items():
+            for fd in self._open.values():
                 os.close(fd)
+            for segment in self._used:
                 with contextlib.suppress(FileNotFoundError):
                     os.utime(self._segments / segment)
             self._open.clear()

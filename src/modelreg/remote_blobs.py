@@ -287,7 +287,7 @@ def upload_packs(
             if upload is None:
                 upload = registry._call("POST", "/packs/uploads")
             slots.acquire()
-            job = (upload, b"".join(parts), listed)
+            job = (upload, parts, listed)
             pending.append(pool.submit(_send_pack, registry, direct, *job, slots))
             upload, parts, listed, filled = None, [], [], 0
 
@@ -335,15 +335,18 @@ def _send_pack(
     registry: RemoteRegistry,
     direct: httpx.Client,
     upload: dict[str, str],
-    data: bytes,
+    parts: list[bytes],
     listed: list[list[Any]],
     slots: threading.Semaphore,
 ) -> None:
     """PUT one pack to its presigned URL (again after a broken connection), then have the
-    server check it and take it in."""
+    server check it and take it in. The pack is sent as its chunks, never joined into one
+    large buffer (which the allocator would keep hold of)."""
+    length = {"Content-Length": str(sum(len(part) for part in parts))}
     try:
         response = _sent(
-            lambda: direct.put(upload["url"], content=data), "uploading a pack to the bucket"
+            lambda: direct.put(upload["url"], content=iter(parts), headers=length),
+            "uploading a pack to the bucket",
         )
         if response.is_error:
             raise ModelregError(
