@@ -47,8 +47,8 @@ class Wire(httpx.HTTPTransport):
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
-            if request.method == "PUT" and (
-                "/blobs/" in request.url.path or "/files/" in request.url.path
+            if request.method == "PUT" and any(
+                part in request.url.path for part in ("/blobs/", "/files/", "/packs/")
             ):
                 self.put_lengths.append(request.headers.get("content-length"))
                 body = request.read()
@@ -250,7 +250,9 @@ def test_a_large_file_goes_up_as_chunks_and_comes_back_whole(
     digest = version.files[0].digest
     assert chunked_row(server[0], digest).size == LARGE
     puts = [path for method, path, _ in wire.requests if method == "PUT"]
-    assert puts == [f"/api/v1/files/{digest}"]
+    assert puts[-1] == f"/api/v1/files/{digest}"  # naming the chunks the packs before held
+    assert len(puts) > 1
+    assert all(path.startswith("/api/v1/packs/uploads/") for path in puts[:-1])
     assert wire.sent < LARGE  # compressed on the way
     client.pull("llm/1", tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
@@ -601,15 +603,37 @@ def test_an_uploaded_pack_that_is_not_what_it_lists_is_refused_and_not_kept(
         assert "a range at a time" in whole.json()["detail"]
         again = httpx.post(f"{url}/{'0' * 32}", json={"chunks": listed})
         assert again.status_code == 404
+        through = httpx.put(f"{url}/{httpx.post(url).json()['id']}", content=good)
+        assert through.status_code == 409
+        assert "straight to this server's bucket" in through.json()["detail"]
         assert httpx.post(f"{url}/nothex", json={"chunks": listed}).status_code == 400
         store.gc(grace_seconds=0)  # the packs refused, rows without chunks, go
         assert len(list(blobs.packs())) == 0  # and the one taken in, which no file uses
 
 
-def test_a_server_on_a_folder_takes_no_pack_upload(server: tuple[LocalRegistry, str]) -> None:
-    answer = httpx.post(f"{server[1]}/api/v1/packs/uploads")
-    assert answer.status_code == 409
-    assert "PUT /files/{digest}" in answer.json()["detail"]
+def test_a_server_on_a_folder_takes_packs_through_itself_once_each(
+    server: tuple[LocalRegistry, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelreg import chunk_store, chunking
+
+    base = f"{server[1]}/api/v1/packs/uploads"
+    good = b"g" * 20_000
+    listed = [[chunking.chunk_id(good).hex(), 0, len(good), len(good), chunking.RAW]]
+    started = httpx.post(base).json()
+    assert started["url"] == f"/api/v1/packs/uploads/{started['id']}"
+    assert httpx.put(server[1] + started["url"], content=good).status_code == 201
+    again = httpx.put(server[1] + started["url"], content=b"other")
+    assert again.status_code == 409
+    assert "was sent already" in again.json()["detail"]
+    assert httpx.post(f"{base}/{started['id']}", json={"chunks": listed}).status_code == 200
+    assert not server[0].blobs.missing_chunks([chunking.chunk_id(good)])
+    finished = httpx.post(f"{base}/{started['id']}", json={"chunks": listed})
+    assert finished.status_code == 404
+    assert httpx.put(f"{base}/not-an-id", content=good).status_code == 400
+    monkeypatch.setattr(chunk_store, "MAX_UPLOADED_PACK", 1000)
+    large = httpx.put(server[1] + httpx.post(base).json()["url"], content=good)
+    assert large.status_code == 413
+    assert "at most 1000 bytes" in large.json()["detail"]
 
 
 def test_a_fine_tune_of_a_parent_stored_whole_is_pulled_whole(

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import io
 import os
+import re
 import secrets
 import sys
 import time
@@ -22,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from modelreg.errors import IntegrityError, InvalidInput, NotFound
+from modelreg.errors import Conflict, IntegrityError, InvalidInput, NotFound, TooLarge
 from modelreg.manifest import is_digest
 
 CHUNK = 1 << 20
@@ -159,6 +160,7 @@ def check_offset(digest: str, offset: int, size: int) -> int:
 
 
 PACK_NAME = 32  # hex digits of a pack's name
+_PACK_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 
 def is_pack_name(name: str) -> bool:
@@ -340,6 +342,71 @@ class LocalBlobStore:
                 if is_pack_name(entry.name):
                     with contextlib.suppress(FileNotFoundError):
                         yield entry.name, entry.stat().st_mtime
+
+    # -- packs a client uploads through the server (see ChunkedBlobStore) -------------------
+
+    def start_pack_upload(self) -> tuple[str, None]:
+        """An id for a pack a client sends through the server (``receive_pack_upload``);
+        no URL: the bytes cannot bypass the server here."""
+        return secrets.token_hex(16), None
+
+    def _staged_pack(self, token: str) -> Path:
+        if not isinstance(token, str) or not _PACK_TOKEN.fullmatch(token):
+            raise InvalidInput(f"{str(token)[:80]!r} is not a pack upload id this server gave")
+        return self._tmp / f".tmp-pack-{token}"
+
+    def receive_pack_upload(self, token: str, stream: Readable, limit: int) -> int:
+        """Write the pack a client sends for ``token`` to a staging file, at most ``limit``
+        bytes (TooLarge beyond); its size. Sent once: Conflict when it was sent already or
+        is being sent."""
+        staged = self._staged_pack(token)
+        part = staged.with_name(staged.name + ".part")
+        if staged.exists():
+            raise Conflict(f"pack upload {token} was sent already")
+        try:
+            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise Conflict(f"pack upload {token} is being sent") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                size = 0
+                while block := stream.read(CHUNK):
+                    size += len(block)
+                    if size > limit:
+                        raise TooLarge(f"a pack holds at most {limit} bytes")
+                    out.write(block)
+                out.flush()
+                os.fdatasync(out.fileno())
+            os.replace(part, staged)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+        return size
+
+    def finish_pack_upload(self, token: str, name: str, check: Callable[[Readable], int]) -> int:
+        """Store the pack sent for ``token`` as pack ``name`` once ``check`` (which reads it
+        through, raises on anything wrong and returns its size) passes. The staging file is
+        first renamed to a name no client knows, so what is checked is what is stored; a
+        pack that fails is deleted."""
+        staged = self._staged_pack(token)
+        claimed = self._tmp / f".tmp-{secrets.token_hex(8)}"
+        try:
+            os.replace(staged, claimed)
+        except FileNotFoundError:
+            raise NotFound(
+                f"nothing was uploaded for pack upload {token}, or it is finished"
+            ) from None
+        try:
+            with open(claimed, "rb") as f:
+                size = check(f)
+            final = self.pack_path(name)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(claimed, final)
+            _fsync_dir(final.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                claimed.unlink()
+        return size
 
     def remove_stale_temporaries(self, older_than: float) -> int:
         """Delete temporary files left by interrupted writes; return how many."""

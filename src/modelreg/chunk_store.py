@@ -439,17 +439,27 @@ class ChunkedBlobStore:
 
     # -- packs a client uploads straight to the bucket ------------------------------------
 
-    def start_pack_upload(self) -> tuple[str, str]:
-        """Where a client PUTs a pack of new chunks itself: (upload id, presigned URL).
-        Conflict when the plain store cannot take that (a folder: chunks go through the
-        server, ``put_frames``)."""
+    def start_pack_upload(self) -> tuple[str, str | None]:
+        """Where a client sends a pack of new chunks itself: (upload id, presigned URL), the
+        URL None when the pack comes through the server (``receive_pack_upload``). Conflict
+        from a store that takes no pack uploads (chunks then go with ``put_frames``)."""
         start = getattr(self.inner, "start_pack_upload", None)
         if start is None:
             raise Conflict(
-                "this server's packs are not in S3: send the chunks with PUT /files/{digest}"
+                "this store takes no pack uploads: send the chunks with PUT /files/{digest}"
             )
         token, url = start()
-        return str(token), str(url)
+        return str(token), None if url is None else str(url)
+
+    def receive_pack_upload(self, token: str, stream: Readable) -> int:
+        """Take the bytes of the pack for ``token`` when they come through the server."""
+        receive = getattr(self.inner, "receive_pack_upload", None)
+        if receive is None:
+            raise Conflict(
+                "packs are uploaded straight to this server's bucket: PUT the pack to the URL"
+                " that POST /packs/uploads gave"
+            )
+        return int(receive(token, stream, MAX_UPLOADED_PACK))
 
     def finish_pack_upload(self, token: str, chunks: list[PackedChunk]) -> tuple[str, int]:
         """Take the pack uploaded for ``token`` into the store once every chunk in it is
@@ -458,7 +468,7 @@ class ChunkedBlobStore:
         nothing names the pack's chunks; a pack that fails is not kept."""
         finish = getattr(self.inner, "finish_pack_upload", None)
         if finish is None:
-            raise Conflict("this server's packs are not in S3: no pack upload to finish")
+            raise Conflict("this store takes no pack uploads: no pack upload to finish")
         size = _check_layout(chunks)
         name = secrets.token_hex(16)
         pack_row = {"name": name, "size": size, "created_at": timestamps.now()}

@@ -207,7 +207,8 @@ def _upload_chunked(
 
     first = None
     if base is None and missing:
-        # a server whose packs are in a folder says 409: the chunks go in the body below
+        # a store that takes no pack uploads says 409 (and a server from before them 404):
+        # the chunks go in the body below
         with contextlib.suppress(Conflict, NotFound):
             first = registry._call("POST", "/packs/uploads")
     if first is not None:
@@ -262,10 +263,10 @@ def upload_packs(
     upload: dict[str, str] | None,
     progress: Any = None,
 ) -> None:
-    """Upload a file's ``missing`` chunks straight to the server's bucket, in packs (the
-    server hands out a presigned URL for each, reads what arrived and checks every chunk
-    against its name before it counts as held). Several packs go at once; memory stays
-    within a few packs. ``upload`` is the first pack's (``POST /packs/uploads``)."""
+    """Upload a file's ``missing`` chunks in packs, several at once: straight to the
+    server's bucket where it hands out presigned URLs, else to the server (which reads what
+    arrived and checks every chunk against its name before it counts as held). Memory
+    stays within a few packs. ``upload`` is the first pack's (``POST /packs/uploads``)."""
     from modelreg import chunking
 
     hint = chunking.Compressibility()
@@ -339,20 +340,24 @@ def _send_pack(
     listed: list[list[Any]],
     slots: threading.Semaphore,
 ) -> None:
-    """PUT one pack to its presigned URL (again after a broken connection), then have the
+    """PUT one pack to its URL (again after a broken connection), then have the
     server check it and take it in. The pack is sent as its chunks, never joined into one
     large buffer (which the allocator would keep hold of)."""
     length = {"Content-Length": str(sum(len(part) for part in parts))}
+    url = upload["url"]
+    # the server's own URL goes with the registry's credentials; a presigned one never sees them
+    client = registry._http if url.startswith("/") else direct
     try:
         response = _sent(
-            lambda: direct.put(upload["url"], content=iter(parts), headers=length),
-            "uploading a pack to the bucket",
+            lambda: client.put(url, content=iter(parts), headers=length), "uploading a pack"
         )
-        if response.is_error:
+        if response.is_error and client is direct:
             raise ModelregError(
                 f"uploading a pack to the bucket failed: HTTP {response.status_code}"
                 f" {response.text[:200]}"
             )
+        if response.is_error:
+            raise error_of(response)
         try:
             registry._call("POST", f"/packs/uploads/{upload['id']}", json={"chunks": listed})
         except InvalidInput as exc:

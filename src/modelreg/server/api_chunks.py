@@ -177,11 +177,23 @@ def read_pack(reg: Reader, name: str, request: Request) -> Response:
 
 @router.post("/packs/uploads", status_code=201, tags=["blobs"])
 def start_pack_upload(reg: Writer) -> JSON:
-    """On S3: where to PUT a pack of new chunks straight to the bucket (a presigned URL, for
-    an hour) and the id that finishes it. 409 where packs are in a folder: chunks go with
-    ``PUT /files/{digest}`` there."""
+    """Where to send a pack of new chunks, and the id that finishes it: on S3 a presigned URL
+    to PUT it straight to the bucket (for an hour), else this server's
+    ``PUT /packs/uploads/{id}``. A client sends several packs at once."""
     upload, url = reg.blobs.start_pack_upload()
-    return {"id": upload, "url": url}
+    return {"id": upload, "url": url if url is not None else f"/api/v1/packs/uploads/{upload}"}
+
+
+@router.put("/packs/uploads/{upload}", status_code=201, tags=["blobs"])
+async def receive_pack_upload(upload: str, request: Request, reg: Writer) -> JSON:
+    """The bytes of a pack, where packs are not in S3: kept aside, unchecked, until
+    ``POST /packs/uploads/{id}`` lists and checks them. Sent once per id; at most 256 MiB."""
+    reader = BodyReader(request)
+    try:
+        size = await anyio.to_thread.run_sync(lambda: reg.blobs.receive_pack_upload(upload, reader))
+    except ClientDisconnect:
+        raise InvalidInput(f"the pack of upload {upload[:80]} ended before its body did") from None
+    return {"id": upload, "size": size}
 
 
 class PackChunks(Body):

@@ -40,7 +40,12 @@ _log = logging.getLogger("modelreg.server")
 
 
 # Uploads streamed into the blob store, hashed on the way, without the JSON body limit.
-_STREAMED_UPLOADS = ("/api/v1/blobs/", "/api/v1/files/", "/api/2.0/mlflow-artifacts/artifacts/")
+_STREAMED_UPLOADS = (
+    "/api/v1/blobs/",
+    "/api/v1/files/",
+    "/api/v1/packs/uploads/",
+    "/api/2.0/mlflow-artifacts/artifacts/",
+)
 
 
 class Guard:
