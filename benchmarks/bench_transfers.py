@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -135,6 +136,7 @@ def run_size(size_mb: int, stores: list[str], mlflow: bool, root: Path, weed: An
                 server.stop()
                 os.environ.clear()
                 os.environ.update(saved)
+                shutil.rmtree(folder, ignore_errors=True)  # disk space for the next one
         show(store, size, rows, ceiling)
 
 

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from modelreg.errors import Conflict, IntegrityError, InvalidInput, NotFound, TooLarge
+from modelreg.errors import IntegrityError, InvalidInput, NotFound, TooLarge
 from modelreg.manifest import is_digest
 
 CHUNK = 1 << 20
@@ -357,18 +357,12 @@ class LocalBlobStore:
 
     def receive_pack_upload(self, token: str, stream: Readable, limit: int) -> int:
         """Write the pack a client sends for ``token`` to a staging file, at most ``limit``
-        bytes (TooLarge beyond); its size. Sent once: Conflict when it was sent already or
-        is being sent."""
+        bytes (TooLarge beyond); its size. Sent again (a retry after a lost answer), the
+        last complete one is what ``finish_pack_upload`` checks."""
         staged = self._staged_pack(token)
-        part = staged.with_name(staged.name + ".part")
-        if staged.exists():
-            raise Conflict(f"pack upload {token} was sent already")
+        part = self._tmp / f".tmp-{secrets.token_hex(8)}"
         try:
-            fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise Conflict(f"pack upload {token} is being sent") from None
-        try:
-            with os.fdopen(fd, "wb") as out:
+            with _create(part) as out:
                 size = 0
                 while block := stream.read(CHUNK):
                     size += len(block)
@@ -383,11 +377,13 @@ class LocalBlobStore:
                 part.unlink()
         return size
 
-    def finish_pack_upload(self, token: str, name: str, check: Callable[[Readable], int]) -> int:
-        """Store the pack sent for ``token`` as pack ``name`` once ``check`` (which reads it
-        through, raises on anything wrong and returns its size) passes. The staging file is
-        first renamed to a name no client knows, so what is checked is what is stored; a
-        pack that fails is deleted."""
+    def finish_pack_upload(
+        self, token: str, name: str, size: int, check: Callable[[Readable], int]
+    ) -> int:
+        """Store the pack sent for ``token`` as pack ``name`` once it holds ``size`` bytes
+        and ``check`` (which reads it through, raises on anything wrong and returns its
+        size) passes. The staging file is first renamed to a name no client knows, so what
+        is checked is what is stored; a pack that fails is deleted."""
         staged = self._staged_pack(token)
         claimed = self._tmp / f".tmp-{secrets.token_hex(8)}"
         try:
@@ -397,8 +393,11 @@ class LocalBlobStore:
                 f"nothing was uploaded for pack upload {token}, or it is finished"
             ) from None
         try:
+            held = claimed.stat().st_size
+            if held != size:
+                raise InvalidInput(f"pack upload {token} holds {held} bytes, not the {size} listed")
             with open(claimed, "rb") as f:
-                size = check(f)
+                check(f)
             final = self.pack_path(name)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(claimed, final)

@@ -80,15 +80,22 @@ class ChunkCache:
                 yield self._db
 
     def missing(self, names: Iterable[bytes]) -> list[bytes]:
-        """The chunks of ``names`` the cache does not hold, in their order."""
+        """The chunks of ``names`` the cache does not hold, in their order. The segments of
+        those it holds are marked used now, so that no trim meanwhile deletes them."""
         wanted = list(dict.fromkeys(names))
         held: set[bytes] = set()
+        segments: set[str] = set()
         with self._index() as db:
             for start in range(0, len(wanted), _BATCH):
                 batch = wanted[start : start + _BATCH]
                 marks = ",".join("?" * len(batch))
-                query = f"SELECT name FROM chunks WHERE name IN ({marks})"  # noqa: S608
-                held.update(bytes(row[0]) for row in db.execute(query, batch))
+                query = f"SELECT name, segment FROM chunks WHERE name IN ({marks})"  # noqa: S608
+                for name, segment in db.execute(query, batch):
+                    held.add(bytes(name))
+                    segments.add(segment)
+        for segment in segments:
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(self._segments / segment)
         return [name for name in wanted if name not in held]
 
     def has(self, name: bytes) -> bool:
@@ -115,20 +122,20 @@ class ChunkCache:
             raise IntegrityError(f"cached chunk {name.hex()} is gone from {self.root}: pull again")
         segment, offset, length, size, codec = row
         try:
-            stored = os.pread(self._fd(segment), length, offset)
+            stored = self._pread(segment, length, offset)
             if len(stored) != length:
                 raise IntegrityError(f"segment {segment} ends before byte {offset + length}")
             return chunking.check_chunk(name, chunking.decompress(codec, stored, size))
-        except (IntegrityError, OSError) as exc:
+        except (IntegrityError, FileNotFoundError) as exc:
             with self._index() as db:
                 db.execute("DELETE FROM chunks WHERE name = ?", [name])
             raise IntegrityError(
                 f"cached chunk {name.hex()} is damaged ({exc}) and was removed: pull again"
             ) from None
 
-    def _fd(self, segment: str) -> int:
-        """An open file of ``segment``; the few used last stay open (a file is read in
-        order, a segment after another)."""
+    def _pread(self, segment: str, length: int, offset: int) -> bytes:
+        """Bytes of ``segment``, read from an open file of it; the few used last stay open
+        (a file is read in order, a segment after another)."""
         with self._lock:
             fd = self._open.pop(segment, None)
             if fd is None:
@@ -138,7 +145,7 @@ class ChunkCache:
                     os.close(self._open.pop(oldest))
             self._open[segment] = fd  # now the newest
             self._used.add(segment)
-            return fd
+            return os.pread(fd, length, offset)
 
     def close(self) -> None:
         """Mark the segments read as used now, and let go of open files."""

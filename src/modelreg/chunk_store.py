@@ -491,7 +491,7 @@ class ChunkedBlobStore:
             return size
 
         try:
-            finish(token, name, check)
+            finish(token, name, size, check)
         except BaseException:
             self.db.write(lambda conn: conn.execute(_packs.delete().where(_packs.c.name == name)))
             raise

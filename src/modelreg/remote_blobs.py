@@ -328,6 +328,7 @@ def _sent(request: Any, what: str) -> httpx.Response:
         else:
             if response.status_code not in _BUSY or attempt == RETRIES:
                 return response
+            response.close()  # its connection goes back to the pool
         time.sleep(min(10.0, 0.25 * 2**attempt) * (0.5 + random.random()))
     raise AssertionError("unreachable")
 
@@ -435,9 +436,14 @@ class ChunkedDownload(io.RawIOBase):
             if piece.xor:
                 needed.update(b.chunk for b in self._base_under(at, piece.size))
             at += piece.size
-        missing = cache.missing(needed)
-        if missing:
-            self._fetch(registry, missing)
+        self._why = ""
+        try:
+            missing = cache.missing(needed)
+            if missing:
+                self._fetch(registry, missing)
+        except BaseException:
+            cache.close()
+            raise
         self.fetched = len(missing)
         self._recent: dict[int, bytes] = {}
         self._index = 0
@@ -470,7 +476,8 @@ class ChunkedDownload(io.RawIOBase):
                 moved = self._fetch_located(registry, direct, pool, batch)
                 if moved and self._fetch_located(registry, direct, pool, moved):
                     raise ModelregError(
-                        f"chunks of {registry.url} were not where it placed them, twice: pull again"
+                        f"chunks of {registry.url} were not where it placed them, twice (their"
+                        f" pack answered {self._why}): pull again"
                     )
 
     def _fetch_located(
@@ -508,20 +515,23 @@ class ChunkedDownload(io.RawIOBase):
         # one is complete as it is, and never sees them
         client = registry._http if url.startswith("/") else direct
         left = sorted(span.chunks, key=lambda c: c[2])
+        breaks = 0  # in a row without progress
         with self._cache.segment() as segment:
-            for attempt in range(RETRIES + 1):
+            while True:
                 try:
-                    left, failure = self._stream_span(client, url, span.pack, left, segment)
-                except _Moved:
+                    rest, failure = self._stream_span(client, url, span.pack, left, segment)
+                except _Moved as exc:
+                    self._why = str(exc)
                     return True
-                if not left:
+                if not rest:
                     return False
-                if attempt == RETRIES:
+                breaks = 1 if len(rest) < len(left) else breaks + 1
+                left = rest
+                if breaks > RETRIES:
                     raise ModelregError(
-                        f"reading pack {span.pack} broke off {RETRIES + 1} times: {failure}"
+                        f"reading pack {span.pack} broke off {breaks} times: {failure}"
                     )
-                time.sleep(min(10.0, 0.25 * 2**attempt))
-        raise AssertionError("unreachable")
+                time.sleep(min(10.0, 0.25 * 2**breaks))
 
     def _stream_span(
         self, client: httpx.Client, url: str, pack: str, chunks: list[list[Any]], segment: Any
@@ -537,7 +547,8 @@ class ChunkedDownload(io.RawIOBase):
             if response.status_code == 404 or (
                 response.status_code == 403 and not url.startswith("/")
             ):
-                raise _Moved
+                response.read()
+                raise _Moved(f"HTTP {response.status_code} {response.text[:200]}")
             if response.is_error:
                 response.read()
                 if not url.startswith("/"):
@@ -549,7 +560,9 @@ class ChunkedDownload(io.RawIOBase):
             at = 0 if response.status_code == 200 else start  # the pack's byte at buffer[0]
             buffer = bytearray()
             try:
-                for piece in response.iter_bytes(1 << 20):
+                for piece in response.iter_bytes():
+                    if index == len(chunks):
+                        break  # a server that sent more than the range: the rest is not needed
                     buffer += piece
                     while index < len(chunks):
                         name, _, offset, length, size, codec = chunks[index]
@@ -572,8 +585,10 @@ class ChunkedDownload(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._cache.close()
-            self._cache.trim()
+            try:
+                self._cache.trim()
+            finally:
+                self._cache.close()
         super().close()
 
     def _base_chunk(self, index: int) -> bytes:

@@ -447,9 +447,12 @@ class S3BlobStore:
             )
         return token, str(url)
 
-    def finish_pack_upload(self, token: str, name: str, check: Callable[[Readable], int]) -> int:
-        """Store the pack a client PUT for ``token`` as pack ``name`` once ``check`` (which
-        reads it through, raises on anything wrong and returns its size) passes. The pack
+    def finish_pack_upload(
+        self, token: str, name: str, size: int, check: Callable[[Readable], int]
+    ) -> int:
+        """Store the pack a client PUT for ``token`` as pack ``name`` once it holds ``size``
+        bytes and ``check`` (which reads it through, raises on anything wrong and returns
+        its size) passes. The pack
         is copied inside the bucket first and the copy is what is read, a key no client can
         write: a PUT sent again to the staging key changes nothing checked. A pack that
         fails is deleted; the staged object is deleted whatever happens."""
@@ -459,6 +462,14 @@ class S3BlobStore:
             raise InvalidInput(f"{str(token)[:80]!r} is not a pack upload id this server gave")
         staged, key = self._staging + token, self._pack_key(name)
         try:
+            found = self._head(staged)
+            if found is None:
+                raise NotFound(f"nothing was uploaded for pack upload {token}, or it is finished")
+            if int(found["ContentLength"]) != size:
+                raise InvalidInput(
+                    f"pack upload {token} holds {found['ContentLength']} bytes, not the {size}"
+                    " listed"
+                )
             with self._errors("store", f"staged pack {token}"):
                 try:
                     self.client.copy_object(
