@@ -392,7 +392,9 @@ class _Span:
 def _spans(located: list[list[Any]]) -> list[_Span]:
     """Ranges of packs that hold the chunks ``located`` (``[name, pack, offset, length, size,
     codec]`` each, from ``POST /chunks/locate``): neighbours read in one request when the gap
-    between them is small and the range stays under RANGE_BYTES."""
+    between them is small and the range stays under RANGE_BYTES. In the order of the first
+    chunk each holds in ``located`` (the file's order: a reader waits for them in turn)."""
+    rank = {chunk[0]: i for i, chunk in reversed(list(enumerate(located)))}
     spans: list[_Span] = []
     for chunk in sorted(located, key=lambda c: (c[1], c[2])):
         _, pack, offset, length = chunk[:4]
@@ -407,14 +409,15 @@ def _spans(located: list[list[Any]]) -> list[_Span]:
             last.chunks.append(chunk)
         else:
             spans.append(_Span(pack, offset, offset + length, [chunk]))
-    return spans
+    return sorted(spans, key=lambda span: min(rank[chunk[0]] for chunk in span.chunks))
 
 
 class ChunkedDownload(io.RawIOBase):
     """A chunked file rebuilt here from its pieces: the chunks the cache lacks are fetched
-    first (several requests at once) and kept; then the file is read out of the cache, each
-    chunk checked, delta pieces XORed with the base file's bytes at the same offset. The
-    caller checks the whole file against its digest, as for any download."""
+    in a second thread (several ranges at once) and kept, while the file is read out of the
+    cache in order, each read waiting for its chunk to arrive; each chunk is checked, delta
+    pieces XORed with the base file's bytes at the same offset. The caller checks the whole
+    file against its digest, as for any download."""
 
     def __init__(self, registry: RemoteRegistry, manifest: dict[str, Any], cache: ChunkCache):
         from modelreg import chunking
@@ -430,21 +433,34 @@ class ChunkedDownload(io.RawIOBase):
             for piece in self._base:
                 self._base_starts.append(at)
                 at += piece.size
-        needed = {p.chunk for p in self._pieces}
+        needed: dict[bytes, None] = {}  # in the order they are read
         at = 0
         for piece in self._pieces:
             if piece.xor:
-                needed.update(b.chunk for b in self._base_under(at, piece.size))
+                needed.update(dict.fromkeys(b.chunk for b in self._base_under(at, piece.size)))
+            needed[piece.chunk] = None
             at += piece.size
         self._why = ""
+        self._waiting: set[bytes] = set()  # chunks being fetched, not in the cache yet
+        self._arrived = threading.Condition()
+        self._failure: BaseException | None = None
+        self._stopping = False
+        self._fetcher: threading.Thread | None = None
         try:
             missing = cache.missing(needed)
-            if missing:
-                self._fetch(registry, missing)
+            # the first batch is located here, so that a server that cannot (a chunk gone,
+            # a server from before ranges) has the file downloaded as it is instead
+            first = self._locate(registry, missing[:LOCATE_AT_ONCE]) if missing else None
         except BaseException:
             cache.close()
             raise
         self.fetched = len(missing)
+        if first is not None:
+            self._waiting = set(missing)
+            self._fetcher = threading.Thread(
+                target=self._fetch_all, args=(registry, missing, first), name="modelreg-pull"
+            )
+            self._fetcher.start()
         self._recent: dict[int, bytes] = {}
         self._index = 0
         self._at = 0
@@ -460,7 +476,39 @@ class ChunkedDownload(io.RawIOBase):
             out.append(self._base[i])
         return out
 
-    def _fetch(self, registry: RemoteRegistry, names: list[bytes]) -> None:
+    def _fetch_all(self, registry: RemoteRegistry, names: list[bytes], first: Any) -> None:
+        try:
+            self._fetch(registry, names, first)
+        except BaseException as exc:
+            with self._arrived:
+                self._failure = exc
+                self._arrived.notify_all()
+        else:
+            with self._arrived:
+                self._waiting.clear()
+                self._arrived.notify_all()
+
+    def _arrive(self, names: list[bytes]) -> None:
+        with self._arrived:
+            self._waiting.difference_update(names)
+            self._arrived.notify_all()
+
+    def _ready(self, name: bytes) -> None:
+        """Wait until chunk ``name`` is in the cache, or its fetch failed (raised here)."""
+        if not self._waiting:
+            return
+        with self._arrived:
+            while name in self._waiting:
+                if self._failure is not None:
+                    raise self._failure
+                self._arrived.wait()
+
+    def _locate(self, registry: RemoteRegistry, names: list[bytes]) -> Any:
+        return registry._call(
+            "POST", "/chunks/locate", json={"chunks": [name.hex() for name in names]}
+        )
+
+    def _fetch(self, registry: RemoteRegistry, names: list[bytes], first: Any) -> None:
         """Fetch chunks into the cache: ask where they are stored, then read those ranges of
         their packs, several at once, straight from the bucket when the server hands out
         presigned URLs. Located a batch at a time, just before it is read, so that no URL
@@ -473,8 +521,11 @@ class ChunkedDownload(io.RawIOBase):
         ):
             for start in range(0, len(names), LOCATE_AT_ONCE):
                 batch = names[start : start + LOCATE_AT_ONCE]
-                moved = self._fetch_located(registry, direct, pool, batch)
-                if moved and self._fetch_located(registry, direct, pool, moved):
+                answer = first if start == 0 else self._locate(registry, batch)
+                moved = self._fetch_located(registry, direct, pool, answer)
+                if moved and self._fetch_located(
+                    registry, direct, pool, self._locate(registry, moved)
+                ):
                     raise ModelregError(
                         f"chunks of {registry.url} were not where it placed them, twice (their"
                         f" pack answered {self._why}): pull again"
@@ -485,12 +536,10 @@ class ChunkedDownload(io.RawIOBase):
         registry: RemoteRegistry,
         direct: httpx.Client,
         pool: concurrent.futures.ThreadPoolExecutor,
-        names: list[bytes],
+        answer: Any,
     ) -> list[bytes]:
-        """Locate chunks and read them; the names of those whose range was gone."""
-        answer = registry._call(
-            "POST", "/chunks/locate", json={"chunks": [name.hex() for name in names]}
-        )
+        """Read located chunks (``POST /chunks/locate``'s answer); the names of those whose
+        range was gone."""
         urls: dict[str, str] = answer["packs"]
         spans = _spans(answer["chunks"])
         moved: list[bytes] = []
@@ -514,24 +563,32 @@ class ChunkedDownload(io.RawIOBase):
         # the server's own URL goes with the registry's credentials; a bucket's presigned
         # one is complete as it is, and never sees them
         client = registry._http if url.startswith("/") else direct
+        if self._stopping:
+            return False
+        with self._cache.segment() as segment:
+            moved = self._fill(client, url, span, segment)
+        if not moved:
+            self._arrive([bytes.fromhex(chunk[0]) for chunk in span.chunks])
+        return moved
+
+    def _fill(self, client: httpx.Client, url: str, span: _Span, segment: Any) -> bool:
+        """Read a span's chunks into ``segment``, resuming after a broken connection from the
+        first chunk not yet kept; True when its pack was gone from there."""
         left = sorted(span.chunks, key=lambda c: c[2])
         breaks = 0  # in a row without progress
-        with self._cache.segment() as segment:
-            while True:
-                try:
-                    rest, failure = self._stream_span(client, url, span.pack, left, segment)
-                except _Moved as exc:
-                    self._why = str(exc)
-                    return True
-                if not rest:
-                    return False
-                breaks = 1 if len(rest) < len(left) else breaks + 1
-                left = rest
-                if breaks > RETRIES:
-                    raise ModelregError(
-                        f"reading pack {span.pack} broke off {breaks} times: {failure}"
-                    )
-                time.sleep(min(10.0, 0.25 * 2**breaks))
+        while True:
+            try:
+                rest, failure = self._stream_span(client, url, span.pack, left, segment)
+            except _Moved as exc:
+                self._why = str(exc)
+                return True
+            if not rest:
+                return False
+            breaks = 1 if len(rest) < len(left) else breaks + 1
+            left = rest
+            if breaks > RETRIES:
+                raise ModelregError(f"reading pack {span.pack} broke off {breaks} times: {failure}")
+            time.sleep(min(10.0, 0.25 * 2**breaks))
 
     def _stream_span(
         self, client: httpx.Client, url: str, pack: str, chunks: list[list[Any]], segment: Any
@@ -585,6 +642,9 @@ class ChunkedDownload(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
+            self._stopping = True  # a reader that gave up: the ranges not begun are not read
+            if self._fetcher is not None:
+                self._fetcher.join()
             try:
                 self._cache.trim()
             finally:
@@ -595,6 +655,7 @@ class ChunkedDownload(io.RawIOBase):
         """A base piece's bytes; the last few are kept, as delta pieces straddle them."""
         found = self._recent.get(index)
         if found is None:
+            self._ready(self._base[index].chunk)
             found = self._recent[index] = self._cache.get(self._base[index].chunk)
             if len(self._recent) > 8:
                 del self._recent[min(self._recent)]
@@ -621,6 +682,7 @@ class ChunkedDownload(io.RawIOBase):
 
         while (size < 0 or len(self._buffer) < size) and self._index < len(self._pieces):
             piece = self._pieces[self._index]
+            self._ready(piece.chunk)
             data = self._cache.get(piece.chunk)
             if piece.xor:
                 data = chunking.xor(data, self._base_bytes(self._at, piece.size))
