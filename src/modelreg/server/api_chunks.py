@@ -1,7 +1,12 @@
-"""Large files moved as chunks: the client asks which chunks the server lacks, then sends the
-file as its chunks in order, only those the server lacks in full, the others by name. The
-server checks every chunk against its name and the whole file against its sha256 as they
-arrive, and records the file only then (see ``modelreg.chunk_store``)."""
+"""Large files moved as chunks (see docs/storage.md and ``modelreg.chunk_store``).
+
+Up: the client asks which chunks the server lacks, sends those in packs (straight to the
+bucket on S3, by presigned URL), which the server checks chunk by chunk before they count as
+held, then sends the file as its chunks in order, by name (or, with a base, the new ones in
+full). The server checks the whole file against its sha256 and records it only then.
+
+Down: the client asks where the chunks it lacks are stored and reads those ranges of their
+packs, from the bucket or from this server, checking each chunk against its name."""
 
 from __future__ import annotations
 
