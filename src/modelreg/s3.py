@@ -452,10 +452,10 @@ class S3BlobStore:
     ) -> int:
         """Store the pack a client PUT for ``token`` as pack ``name`` once it holds ``size``
         bytes and ``check`` (which reads it through, raises on anything wrong and returns
-        its size) passes. The pack
-        is copied inside the bucket first and the copy is what is read, a key no client can
-        write: a PUT sent again to the staging key changes nothing checked. A pack that
-        fails is deleted; the staged object is deleted whatever happens."""
+        its size) passes. The pack is copied inside the bucket first, to a key no client can
+        write, and the copy is what is read: a PUT sent again to the staging key changes
+        nothing checked. A pack that fails is deleted; the staged object is deleted
+        whatever happens."""
         from botocore.exceptions import ClientError
 
         if not isinstance(token, str) or not _TOKEN.fullmatch(token):
