@@ -420,7 +420,9 @@ def test_a_wrong_token_is_refused_without_waiting_for_a_writer(
     writer = sqlite3.connect(server.root / "registry.db", isolation_level=None, timeout=1)
     writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
-        wrong = server.http.post("/login", data={"token": "mr_guess"}, timeout=5)
+        # A sign-in that queued behind the writer would wait out SQLite's 60 s busy timeout;
+        # 30 s leaves room for a loaded machine without letting such a wait pass.
+        wrong = server.http.post("/login", data={"token": "mr_guess"}, timeout=30)
         assert wrong.status_code == 401
         ended = server.http.post("/logout", headers={"Cookie": f"{SESSION_COOKIE}=mrs_guess"})
         assert ended.status_code == 303
