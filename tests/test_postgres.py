@@ -44,6 +44,20 @@ def plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
+def test_the_registry_plans_each_statement_for_its_values_without_jit(url):
+    """A statement run many times keeps a plan made for its parameters (a generic one chose a
+    500 ms plan for a 10 ms search inside one big model), and no JIT or parallel workers
+    (their start costs more than these index walks); options in the URL still apply."""
+    names = ("plan_cache_mode", "jit", "max_parallel_workers_per_gather", "statement_timeout")
+    database = db.Database(url + "?options=-c%20statement_timeout%3D7000")
+    try:
+        with database.engine.connect() as conn:
+            shown = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in names]
+    finally:
+        database.dispose()
+    assert shown == ["force_custom_plan", "off", "0", "7s"]
+
+
 def test_a_registry_on_postgres_registers_finds_and_searches(reg, tmp_path):
     Path("m.bin").write_bytes(b"weights")
     first = reg.register("churn", "m.bin", metrics={"auc": 0.81}, params={"depth": 3})

@@ -32,7 +32,7 @@ from modelreg.timestamps import now as now
 T = TypeVar("T")
 
 # The newest migration; a database at this revision needs no Alembic import at start-up.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 MAX_ATTEMPTS = 30
 BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"
@@ -68,7 +68,21 @@ def create_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    given = sa.engine.make_url(url).query.get("options")  # the URL's own come after, and win
+    options = " ".join((_PG_OPTIONS, *((given,) if isinstance(given, str) else given or ())))
+    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+
+
+# Session settings for the registry's own connections to PostgreSQL. Its statements read a
+# few index pages each, but the planner's estimates for its ordered, limited searches exceed
+# jit_above_cost, and JIT compiling one took 500 ms for a query that runs in 10. psycopg
+# prepares a statement run five times on a connection, and after five more PostgreSQL may
+# switch to a generic plan, made without the parameters' values: for a search inside one
+# model, a plan fit for no model in particular (10 ms became 500 ms on 1M versions). And
+# starting parallel workers cost more (5 ms) than the index walks they would share.
+_PG_OPTIONS = " ".join(
+    ("-c jit=off", "-c plan_cache_mode=force_custom_plan", "-c max_parallel_workers_per_gather=0")
+)
 
 
 def _sqlite_on_connect(dbapi_conn: Any, record: Any) -> None:
