@@ -300,6 +300,35 @@ def test_the_newest_migration_downgrades_and_upgrades_again_with_the_data(tmp_pa
         assert reg.verify_audit().ok
 
 
+def test_the_model_summary_is_filled_in_by_its_migration_and_kept_by_writes(
+    tmp_path: Path,
+) -> None:
+    """0011 counts each model's live versions onto its row; registering and deleting keep it."""
+    from alembic import command
+
+    import modelreg
+
+    write_file = tmp_path / "model.bin"
+    write_file.write_bytes(b"model")
+    with modelreg.connect(tmp_path / "reg") as reg:
+        for _ in range(3):
+            reg.register("m", write_file)
+        reg.register("other", write_file)
+        reg.delete_version("m/3", reason="erasure")
+        command.downgrade(db.alembic_config(reg.db.engine), "0010")
+    with modelreg.connect(tmp_path / "reg") as reg:  # upgraded again: the backfill
+        summary = {m.name: (m.version_count, m.latest) for m in reg.models()}
+        assert summary == {"m": (2, 2), "other": (1, 1)}
+        reg.delete_version("m/2", reason="erasure")  # the latest goes: the one before is latest
+        reg.register("other", write_file)
+        summary = {m.name: (m.version_count, m.latest) for m in reg.models()}
+        assert summary == {"m": (1, 1), "other": (2, 2)}
+        reg.delete_version("m/1", reason="erasure")
+        (m,) = [m for m in reg.models() if m.name == "m"]
+        assert (m.version_count, m.latest) == (0, None)
+        assert m.updated_at >= reg.get("other/2").created_at  # a deletion is an update
+
+
 def test_the_registry_interface_names_every_public_method_of_the_embedded_registry() -> None:
     """The remote client implements ``Registry``; whatever the embedded one offers, it must."""
     import inspect

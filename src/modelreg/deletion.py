@@ -45,7 +45,8 @@ def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> Deletion:
         .where(_v.c.id == vid)
         .values(deleted_at=stamp, deleted_by=actor, deleted_reason=reason)
     )
-    conn.execute(_m.update().where(_m.c.name == version.model).values(updated_at=stamp))
+    model_id = versions.model_id(conn, version.model)
+    conn.execute(versions.COUNT_DELETED, {"model_id": model_id, "stamp": stamp})
     audit.append(
         conn,
         actor=actor,

@@ -32,6 +32,10 @@ models = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("created_by", sa.String(256), nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    # A summary of the model's versions not deleted, kept by the writes that register and
+    # delete them (migration 0011), so that listing models reads no versions.
+    sa.Column("version_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("latest_number", sa.Integer),
 )
 
 environments = sa.Table(
