@@ -81,6 +81,7 @@ USERS = tuple(f"user-{n:03d}" for n in range(300))
 DATASETS = 2000
 START = datetime(2024, 1, 1, tzinfo=UTC)
 GENESIS = "0" * 64
+SLOW_STATEMENT_MS = 5.0  # a statement that takes longer has its whole plan printed
 
 
 @dataclass(frozen=True)
@@ -149,10 +150,9 @@ class Rows:
         return _stamp(START + timedelta(seconds=m * 3000 + n * 120))
 
     def models(self) -> Iterator[tuple[Any, ...]]:
-        for m, mid in enumerate(self.model_ids):
-            stamp = self.created(m, 0)
-            name = self.shape.name(m)
-            yield (mid, name, "", stamp, USERS[m % len(USERS)], stamp)
+        for m, (mid, count) in enumerate(zip(self.model_ids, self.counts, strict=True)):
+            name, actor = self.shape.name(m), USERS[m % len(USERS)]
+            yield (mid, name, "", self.created(m, 0), actor, self.created(m, count), count, count)
 
     def datasets(self) -> Iterator[tuple[Any, ...]]:
         for d, did in enumerate(self.dataset_ids):
@@ -440,8 +440,8 @@ def cases(shape: Shape) -> list[Case]:
             20,
             lambda reg: reg.models(limit=50),
             ("/api/v1/models", {"limit": 50}),
-            "SELECT m.id, m.name, (SELECT count(*) FROM versions v WHERE v.model_id = m.id)"
-            " FROM models m ORDER BY m.name LIMIT 50",
+            "SELECT m.id, m.name, m.version_count, m.latest_number FROM models m"
+            " ORDER BY m.name LIMIT 50",
         ),
         Case(
             'get("big-0@production", lineage=False)',
@@ -496,9 +496,11 @@ def show_plans(reg: Any, run: Callable[[], object]) -> None:
         with reg.db.engine.connect() as conn:
             plan = conn.exec_driver_sql(prefix + sql, params).all()
         lines = [str(r[0]) for r in plan] if postgres else [str(r[3]) for r in plan]
-        shown = lines[:6] if postgres else lines
-        if postgres:
-            shown += [line for line in lines[6:] if line.startswith("Execution Time")]
+        shown = lines
+        if postgres:  # a fast statement's plan in brief, a slow one's whole
+            took = float(lines[-1].split()[-2]) if lines[-1].startswith("Execution") else 0
+            if took < SLOW_STATEMENT_MS:
+                shown = lines[:3] + lines[-1:]
         for line in shown:
             print(f"        {line[:140]}")
 
@@ -583,14 +585,40 @@ def time_page(page: str, target: float, http: Any, calls: int) -> dict[str, Any]
     )
 
 
+def migrate(db_url: str) -> None:
+    """Bring a cached database built by an older modelreg to the current schema, timed."""
+    from modelreg import db
+
+    database = db.Database(db_url)
+    try:
+        before = database.current_revision()
+        if before != db.HEAD_REVISION:
+            start = time.perf_counter()
+            database.migrate()
+            print(
+                f"  migrated from {before} to {db.HEAD_REVISION} in"
+                f" {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
+    finally:
+        database.dispose()
+
+
 def time_backend(
-    kind: str, db_url: str, blobs: Path, shape: Shape, calls: int, baseline: Callable[[str], Any]
+    kind: str,
+    db_url: str,
+    blobs: Path,
+    shape: Shape,
+    calls: int,
+    baseline: Callable[[str], Any],
+    only: str,
 ) -> list[dict[str, Any]]:
     import httpx
 
     from modelreg.blobs import LocalBlobStore
     from modelreg.local import LocalRegistry
 
+    migrate(db_url)
     reg = LocalRegistry(db_url=db_url, blobs=LocalBlobStore(blobs), actor="bench")
     ids = {}
     for key, name in (("big", shape.name(0)), ("small", shape.name(shape.big + 1))):
@@ -602,8 +630,10 @@ def time_backend(
         figures = [
             time_case(case, reg, http, case.sql.format(**ids), baseline, calls)
             for case in cases(shape)
+            if only in case.label
         ]
         pages = [(p.format(middle=shape.big_versions // 2), t) for p, t in PAGES]
+        pages = [(p, t) for p, t in pages if only in f"web UI {p}"]
         figures += [time_page(page, target, http, max(5, calls // 3)) for page, target in pages]
     finally:
         http.close()
@@ -615,7 +645,9 @@ def time_backend(
     return figures
 
 
-def run_postgres(cache: Path, shape: Shape, calls: int, rebuild: bool) -> list[dict[str, Any]]:
+def run_postgres(
+    cache: Path, shape: Shape, calls: int, rebuild: bool, only: str
+) -> list[dict[str, Any]]:
     import psycopg
 
     folder = cache / f"postgresql-{shape.key}"
@@ -637,12 +669,14 @@ def run_postgres(cache: Path, shape: Shape, calls: int, rebuild: bool) -> list[d
             def baseline(sql: str) -> list[Any]:
                 return conn.execute(sql).fetchall()
 
-            return time_backend("postgresql", url, blobs, shape, calls, baseline)
+            return time_backend("postgresql", url, blobs, shape, calls, baseline, only)
     finally:
         stop_postgres(pg)
 
 
-def run_sqlite(cache: Path, shape: Shape, calls: int, rebuild: bool) -> list[dict[str, Any]]:
+def run_sqlite(
+    cache: Path, shape: Shape, calls: int, rebuild: bool, only: str
+) -> list[dict[str, Any]]:
     folder = cache / f"sqlite-{shape.key}"
     if rebuild and folder.exists():
         shutil.rmtree(folder)
@@ -660,7 +694,13 @@ def run_sqlite(cache: Path, shape: Shape, calls: int, rebuild: bool) -> list[dic
 
     try:
         return time_backend(
-            "sqlite", f"sqlite:///{path}", folder / "registry" / "blobs", shape, calls, baseline
+            "sqlite",
+            f"sqlite:///{path}",
+            folder / "registry" / "blobs",
+            shape,
+            calls,
+            baseline,
+            only,
         )
     finally:
         db.close()
@@ -677,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=30, help="timed calls per case")
     parser.add_argument("--cache", type=Path, default=Path("/var/tmp/modelreg-bench-scale"))
     parser.add_argument("--rebuild", action="store_true", help="build the databases again")
+    parser.add_argument("--only", default="", help="time only the cases whose label has this")
     args = parser.parse_args(argv)
     shape = Shape(args.versions, args.models, args.big, args.big_versions, args.seed)
     cache = args.cache.expanduser()
@@ -684,10 +725,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     figures: list[dict[str, Any]] = []
     if args.backend in ("postgresql", "both"):
         print("PostgreSQL", flush=True)
-        figures += run_postgres(cache, shape, args.calls, args.rebuild)
+        figures += run_postgres(cache, shape, args.calls, args.rebuild, args.only)
     if args.backend in ("sqlite", "both"):
         print("SQLite", flush=True)
-        figures += run_sqlite(cache, shape, args.calls, args.rebuild)
+        figures += run_sqlite(cache, shape, args.calls, args.rebuild, args.only)
     emit(figures)
 
 
