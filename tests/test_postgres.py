@@ -391,6 +391,11 @@ def test_every_web_page_reads_from_postgres(reg, tmp_path):
                                                               max_points=3))  # fmt: skip
     assert grouped["auc"]["number"] == [1, 4, 7]
     assert grouped["auc"]["min"] == [0.5, 0.53, 0.56]
+    stored = reg.db.read(lambda conn: versions.metric_series(conn, page["model"]["id"],
+                                                             max_points=1))  # fmt: skip
+    assert (stored["auc"]["bucket"], stored["auc"]["number"]) == (10, [1])
+    assert (stored["auc"]["min"], stored["auc"]["max"]) == ([0.5], [0.56])
+    assert stored["auc"]["value"] == pytest.approx([0.53])
     assert pages.version(reg, "pg@production")["version"]["ref"] == "pg/7"
     assert pages.compare(reg, ["pg/1", "pg/7"])["metrics"][0]["changed"]
     assert pages.dataset(reg, reg.datasets()[0].name)["direct"] == 7

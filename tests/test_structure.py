@@ -300,25 +300,32 @@ def test_the_newest_migration_downgrades_and_upgrades_again_with_the_data(tmp_pa
         assert reg.verify_audit().ok
 
 
-def test_the_model_summary_is_filled_in_by_its_migration_and_kept_by_writes(
+def test_the_model_summaries_are_filled_in_by_their_migrations_and_kept_by_writes(
     tmp_path: Path,
 ) -> None:
-    """0011 counts each model's live versions onto its row; registering and deleting keep it."""
+    """0011 counts each model's live versions onto its row, 0012 their metrics into buckets;
+    registering and deleting keep both."""
     from alembic import command
 
     import modelreg
+    from modelreg import metric_summary
 
     write_file = tmp_path / "model.bin"
     write_file.write_bytes(b"model")
     with modelreg.connect(tmp_path / "reg") as reg:
-        for _ in range(3):
-            reg.register("m", write_file)
+        for n in range(3):
+            reg.register("m", write_file, metrics={"auc": n / 10})
         reg.register("other", write_file)
         reg.delete_version("m/3", reason="erasure")
         command.downgrade(db.alembic_config(reg.db.engine), "0010")
-    with modelreg.connect(tmp_path / "reg") as reg:  # upgraded again: the backfill
+    with modelreg.connect(tmp_path / "reg") as reg:  # upgraded again: the backfills
         summary = {m.name: (m.version_count, m.latest) for m in reg.models()}
         assert summary == {"m": (2, 2), "other": (1, 1)}
+        model_id = reg.models()[0].id
+        buckets = reg.db.read(lambda conn: metric_summary.series(conn, model_id, 10))
+        assert {k: buckets["auc"][k] for k in ("number", "min", "max")} == {
+            "number": [1], "min": [0.0], "max": [0.1]
+        }  # fmt: skip
         reg.delete_version("m/2", reason="erasure")  # the latest goes: the one before is latest
         reg.register("other", write_file)
         summary = {m.name: (m.version_count, m.latest) for m in reg.models()}

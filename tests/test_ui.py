@@ -558,6 +558,33 @@ def test_a_long_history_is_charted_in_buckets_that_keep_extremes(
     assert "auc (mean of 3 versions)" in page(served, "/models/long").text
 
 
+def test_a_longer_history_is_charted_from_stored_buckets_that_forget_deleted_versions(
+    served: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past RAW_BUCKETS points per bucket, the chart merges the buckets of ten numbers that
+    registering keeps; deleting a version counts its bucket again without it."""
+    monkeypatch.setattr(pages, "CHART_POINTS", 2)
+    values = [0.5 + n / 100 for n in range(30)]
+    values[12] = 0.05  # version 13 regressed
+    for n, value in enumerate(values):
+        metrics = {"auc": value} if n != 25 else {}  # version 26 has no auc
+        served.registry.register("longer", _file(served, b"same"), metrics=metrics)
+    series = served.http.get("/api/v1/pages/models/longer").json()["series"]["auc"]
+    first, second = values[:20], values[20:25] + values[26:]
+    assert series["bucket"] == 20  # 30 versions in 2 points: 15 wide, rounded up to tens
+    assert series["number"] == [1, 21]
+    assert series["min"] == [0.05, 0.7]
+    assert series["max"] == [0.69, 0.79]
+    assert series["value"] == pytest.approx([sum(first) / 20, sum(second) / 9])
+    assert "auc (mean of 20 versions)" in page(served, "/models/longer").text
+
+    served.registry.delete_version("longer/13", reason="trained on the wrong data")
+    series = served.http.get("/api/v1/pages/models/longer").json()["series"]["auc"]
+    rest = values[:12] + values[13:20]
+    assert series["min"] == [0.5, 0.7]
+    assert series["value"] == pytest.approx([sum(rest) / 19, sum(second) / 9])
+
+
 # -- odd input and the session's reach ----------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import aliases, audit, promotion, schema, versions
+from modelreg import aliases, audit, metric_summary, promotion, schema, versions
 from modelreg.db import now
 from modelreg.errors import Conflict
 from modelreg.records import Deletion
@@ -47,6 +47,7 @@ def delete(conn: Connection, ref: str, *, reason: str, actor: str) -> Deletion:
     )
     model_id = versions.model_id(conn, version.model)
     conn.execute(versions.COUNT_DELETED, {"model_id": model_id, "stamp": stamp})
+    metric_summary.recount(conn, model_id, version.number)
     audit.append(
         conn,
         actor=actor,

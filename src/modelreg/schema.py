@@ -238,6 +238,23 @@ version_metrics = sa.Table(
     sa.Index(None, "key", "value"),
 )
 
+# Each model's metrics in buckets of metric_summary.BUCKET consecutive version numbers, over
+# its live versions, kept by the writes that register and delete them (migration 0012): the
+# model page charts a model of 100,000 versions from these rows, not its 500,000 metrics.
+version_metric_buckets = sa.Table(
+    "version_metric_buckets",
+    metadata,
+    sa.Column("model_id", ID, sa.ForeignKey("models.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("bucket", sa.Integer, primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("low", sa.Float, nullable=False),
+    sa.Column("high", sa.Float, nullable=False),
+    sa.Column("first_number", sa.Integer, nullable=False),
+    sa.Column("first_at", TS, nullable=False),
+)
+
 version_tags = sa.Table(
     "version_tags",
     metadata,

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, capture, datasets, schema
+from modelreg import audit, capture, datasets, metric_summary, schema
 from modelreg.datasets import DatasetUse
 from modelreg.db import insert_rows, now
 from modelreg.errors import Gone, NotFound
@@ -494,6 +494,7 @@ def insert(
     insert_rows(conn, schema.version_params, ("version_id", "key", "value", "value_num"), params)
     metrics = [(vid, k, val) for k, val in new.metrics.items()]
     insert_rows(conn, schema.version_metrics, ("version_id", "key", "value"), metrics)
+    metric_summary.add(conn, mid, number, stamp, new.metrics)
     tags = [(vid, k, val) for k, val in new.tags.items()]
     insert_rows(conn, schema.version_tags, ("version_id", "key", "value"), tags)
     if (logged_model := logged_model_of(new.code)) is not None:  # its registrations, by index
@@ -608,6 +609,10 @@ def count_models(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(_m)).scalar_one())
 
 
+RAW_BUCKETS = 5  # a chart's buckets are counted from metric rows up to this many versions wide
+_LATEST_NUMBER = sa.select(_m.c.latest_number).where(_m.c.id == sa.bindparam("model_id"))
+
+
 def metric_series(
     conn: Connection, model_id: str, *, max_points: int = 1000
 ) -> dict[str, dict[str, Any]]:
@@ -617,12 +622,16 @@ def metric_series(
     A model with more than ``max_points`` versions is summed up in buckets of ``bucket``
     consecutive numbers: each point is a bucket's mean, at its first number and time, with
     the bucket's ``min`` and ``max`` beside it, so a regression in one version still shows.
+    Up to RAW_BUCKETS times ``max_points`` versions the buckets are counted from the metric
+    rows; past that they are merged from the stored ones (metric_summary), a multiple of its
+    BUCKET numbers wide, so that a chart reads a tenth of the rows of a long model.
     """
     vm = schema.version_metrics
-    latest = conn.execute(
-        sa.select(sa.func.max(_v.c.number)).where(_v.c.model_id == model_id, LIVE)
-    ).scalar()
-    width = -(-(latest or 0) // max_points)  # ceiling division
+    latest = conn.execute(_LATEST_NUMBER, {"model_id": model_id}).scalar() or 0
+    width = -(-latest // max_points)  # ceiling division
+    if width > RAW_BUCKETS:
+        stored = metric_summary.BUCKET
+        return metric_summary.series(conn, model_id, stored * -(-width // stored))
     joined = vm.join(_v, _v.c.id == vm.c.version_id)
     if width <= 1:
         q = (
