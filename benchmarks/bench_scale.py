@@ -608,6 +608,42 @@ def migrate(db_url: str) -> float:
         database.dispose()
 
 
+def time_audit(reg: Any) -> list[dict[str, Any]]:
+    """``audit verify --full`` once (every event re-hashed), then the check from its head."""
+    print("  audit verify", flush=True)
+    start = time.perf_counter()
+    full = reg.verify_audit(full=True)
+    full_s = time.perf_counter() - start
+    start = time.perf_counter()
+    since = reg.verify_audit()
+    since_ms = (time.perf_counter() - start) * 1000
+    assert full.ok, full
+    assert since.ok, since
+    rate = full.events / full_s
+    print(f"  --full: {full.events:,} events in {full_s:.1f} s ({rate:,.0f} events/s);"
+          f" from the last sound event: {since_ms:.1f} ms")  # fmt: skip
+    return [
+        figure(
+            BENCH,
+            "audit verify --full",
+            full_s,
+            "s",
+            target="",
+            passed=None,
+            note=f"{full.events:,} events, {rate:,.0f} events/s",
+        ),
+        figure(
+            BENCH,
+            "audit verify (from the last sound event)",
+            since_ms,
+            "ms",
+            target="",
+            passed=None,
+            note="no new events since the full check",
+        ),
+    ]
+
+
 def time_backend(
     kind: str,
     db_url: str,
@@ -636,6 +672,8 @@ def time_backend(
             for case in cases(shape)
             if only in case.label
         ]
+        if only in "audit verify":
+            figures += time_audit(reg)
         pages = [(p.format(middle=shape.big_versions // 2), t) for p, t in PAGES]
         pages = [(p, t) for p, t in pages if only in f"web UI {p}"]
         figures += [time_page(page, target, http, max(5, calls // 3)) for page, target in pages]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import modelreg
+from modelreg import audit
 from modelreg.audit import event_hash
 
 EVENTS = 7
@@ -32,7 +33,7 @@ def root(tmp_path, monkeypatch) -> Path:
         reg.set_alias("churn", "production", "churn/2")  # 5
         reg.set_tag("churn/2", "team", "growth")  # 6
         reg.set_description("churn/2", "shipped")  # 7
-        result = reg.verify_audit()
+        result = reg.db.read(audit.verify)  # checked, but no check recorded
     assert (result.ok, result.events) == (True, EVENTS)
     return path
 
@@ -49,9 +50,9 @@ def row(root: Path, seq: int) -> dict:
         return dict(conn.execute("SELECT * FROM audit_events WHERE seq = ?", (seq,)).fetchone())
 
 
-def verify(root: Path):
+def verify(root: Path, *, full: bool = True):
     with modelreg.connect(root) as reg:
-        return reg.verify_audit()
+        return reg.verify_audit(full=full)
 
 
 def test_an_untouched_log_verifies(root):
@@ -179,3 +180,62 @@ def test_the_cli_json_output_names_the_bad_event(root):
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert (report["ok"], report["bad_seq"]) == (False, 2)
+
+
+# -- checking from the last sound event -------------------------------------------------------
+
+
+def test_a_check_walks_only_the_events_after_the_last_sound_one(root):
+    assert (verify(root, full=False).since, verify(root, full=False).since) == (0, EVENTS)
+    with modelreg.connect(root, actor="alice") as reg:
+        reg.set_tag("churn/2", "stage", "live")  # 8
+        reg.set_tag("churn/2", "stage", "retired")  # 9
+    result = verify(root, full=False)
+    assert (result.ok, result.events, result.since) == (True, EVENTS + 2, EVENTS)
+
+
+def test_an_edit_after_the_last_sound_event_is_caught_without_a_full_check(root):
+    verify(root, full=False)
+    with modelreg.connect(root, actor="alice") as reg:
+        reg.set_tag("churn/2", "stage", "live")  # 8
+    sql(root, ("UPDATE audit_events SET actor = 'mallory' WHERE seq = 8", ()))
+    result = verify(root, full=False)
+    assert (result.ok, result.bad_seq, result.since) == (False, 8, EVENTS)
+
+
+def test_an_old_edit_that_left_later_hashes_alone_takes_a_full_check(root):
+    """The trade made for speed, as `audit verify --help` says: only --full re-hashes it."""
+    verify(root, full=False)
+    sql(root, ("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3", ()))
+    assert verify(root, full=False).ok
+    assert (verify(root).ok, verify(root).bad_seq) == (False, 3)
+
+
+def test_a_chain_rewritten_through_the_last_sound_event_is_caught(root):
+    """Re-hashing every event from an edited one to the head leaves a chain a full check
+    finds whole; the recorded hash of the last sound event no longer matches."""
+    verify(root, full=False)
+    prev = row(root, 3)["hash"]
+    for seq in range(4, EVENTS + 1):
+        forged = {**row(root, seq), "prev_hash": prev}
+        if seq == 4:
+            forged["actor"] = "mallory"
+        forged["hash"] = prev = event_hash(forged)
+        sql(root, ("UPDATE audit_events SET actor = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                   (forged["actor"], forged["prev_hash"], forged["hash"], seq)))  # fmt: skip
+    sql(root, ("UPDATE audit_head SET hash = ? WHERE id = 1", (prev,)))
+    for full in (False, True):
+        result = verify(root, full=full)
+        assert (result.ok, result.bad_seq) == (False, EVENTS)
+        assert "rewritten" in result.reason
+    sql(root, ("DELETE FROM audit_checked", ()))  # without the record, the chain looks whole
+    assert verify(root).ok
+
+
+def test_the_cli_checks_every_event_with_full(root):
+    assert verify(root, full=False).ok
+    sql(root, ("UPDATE audit_events SET after = ? WHERE seq = 3", ('{"forged":true}',)))
+    assert modelreg_cli("--registry", str(root), "audit", "verify").returncode == 0
+    done = modelreg_cli("--registry", str(root), "audit", "verify", "--full")
+    assert done.returncode == 1
+    assert re.search(r"\b3\b", done.stdout + done.stderr)

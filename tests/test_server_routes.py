@@ -393,3 +393,17 @@ def test_a_query_parameter_given_twice_is_refused_not_read_as_the_last(served: S
         assert served.http.get(path, params=[("at", "x"), ("at", "y")]).status_code == 400
     many = served.http.get("/api/v1/pages/compare", params=[("v", "demo/1"), ("v", "nope/1")])
     assert "model 'nope' not found" in many.json()["detail"]  # both were read
+
+
+def test_the_audit_check_over_http_starts_from_the_last_sound_event_or_walks_all(
+    make_server: Callable[..., Server],
+) -> None:
+    server = make_server()
+    client = server.remote()
+    first = client.verify_audit()
+    assert (first.ok, first.since) == (True, 0)
+    assert client.verify_audit().since == first.events  # nothing new to walk
+    assert client.verify_audit(full=True).since == 0
+    refused = server.http.get("/api/v1/audit/verify", params={"full": "maybe"})
+    assert refused.status_code == 400
+    assert "full" in refused.text

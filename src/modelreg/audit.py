@@ -86,57 +86,89 @@ _MOVE_HEAD = (
 )
 
 
-def verify(conn: Connection) -> VerifyResult:
-    """Walk the whole chain; report the first event that was edited, inserted or deleted."""
+def verify(conn: Connection, *, full: bool = True) -> VerifyResult:
+    """Check the chain; report the first event that was edited, inserted or deleted.
+
+    ``full`` walks every event. Otherwise the walk starts after the last event a successful
+    check recorded (``record_checked``): any edit after it is found in the time the new events
+    take, while an edit before it that left the later hashes alone is found by a full check.
+    Either way that event must still have the hash it had then, which catches a chain
+    re-hashed from an edited event onwards (whole again, to a walk alone).
+    """
     head = conn.execute(sa.select(schema.audit_head).where(schema.audit_head.c.id == 1)).one()
-    prev = GENESIS
-    expected_seq = 1
-    count = 0
+    checked = conn.execute(_CHECKED).first()
+    if checked is None:
+        return _walk(conn, head, after=0, prev=GENESIS)
+    stored = conn.execute(_HASH_AT, {"seq": checked.seq}).scalar()
+    if stored != checked.hash:
+        what = "is gone" if stored is None else "has another hash"
+        return VerifyResult(
+            False,
+            head.seq,
+            head.hash,
+            checked.seq,
+            f"event {checked.seq}, found sound at {checked.checked_at}, {what}: the log was"
+            " rewritten since",
+        )
+    if full:
+        return _walk(conn, head, after=0, prev=GENESIS)
+    return _walk(conn, head, after=checked.seq, prev=checked.hash)
+
+
+def _walk(conn: Connection, head: Any, *, after: int, prev: str) -> VerifyResult:
+    """Check the events after seq ``after``, the first of which must follow ``prev``."""
+    expected_seq = after + 1
     t = schema.audit_events
     columns = [t.c[name] for name in _HASHED]
-    for row in conn.execute(sa.select(*columns, t.c.hash).order_by(t.c.seq)):
+    rows = conn.execute(sa.select(*columns, t.c.hash).where(t.c.seq > after).order_by(t.c.seq))
+
+    def bad(seq: int, reason: str) -> VerifyResult:
+        return VerifyResult(False, expected_seq - 1, head.hash, seq, reason, since=after)
+
+    for row in rows:
         fields = list(row)
         stored = fields.pop()
-        count += 1
         seq = fields[0]
         if seq != expected_seq:
             what = "deleted" if seq > expected_seq else "inserted"
-            return VerifyResult(
-                False, count, head.hash, expected_seq, f"event {expected_seq} was {what}"
-            )
+            return bad(expected_seq, f"event {expected_seq} was {what}")
         if fields[-1] != prev:
-            return VerifyResult(
-                False, count, head.hash, seq, f"event {seq} does not follow the event before it"
-            )
+            return bad(seq, f"event {seq} does not follow the event before it")
         if _hash_fields(fields) != stored:
-            return VerifyResult(
-                False, count, head.hash, seq, f"event {seq} was edited: its hash does not match"
-            )
+            return bad(seq, f"event {seq} was edited: its hash does not match")
         prev = stored
         expected_seq += 1
     last = expected_seq - 1
     if head.seq < last:
-        return VerifyResult(
-            False,
-            count,
-            head.hash,
+        return bad(
             head.seq + 1,
             f"event {head.seq + 1} was inserted: the head records event {head.seq} as the last",
         )
     if head.seq > last:
-        return VerifyResult(
-            False,
-            count,
-            head.hash,
+        return bad(
             last + 1,
             f"event {last + 1} was deleted: the chain ends at event {last} but the head"
             f" records event {head.seq}",
         )
     if head.hash != prev:
-        return VerifyResult(
-            False, count, head.hash, last, f"event {last} was replaced: it is not the head's event"
-        )
-    return VerifyResult(True, count, head.hash)
+        return bad(last, f"event {last} was replaced: it is not the head's event")
+    return VerifyResult(True, last, head.hash, since=after)
+
+
+def record_checked(conn: Connection, result: VerifyResult, *, actor: str) -> None:
+    """Remember the head of a chain found sound, where the next check can start."""
+    if not result.ok or result.events == 0:
+        return
+    t = schema.audit_checked
+    row = {"seq": result.events, "hash": result.head, "checked_at": now(), "checked_by": actor}
+    if conn.execute(t.update().where(t.c.id == 1).values(**row)).rowcount == 0:
+        conn.execute(t.insert().values(id=1, **row))
+
+
+_CHECKED = sa.select(schema.audit_checked).where(schema.audit_checked.c.id == 1)
+_HASH_AT = sa.select(schema.audit_events.c.hash).where(
+    schema.audit_events.c.seq == sa.bindparam("seq")
+)
 
 
 def events(

@@ -243,6 +243,7 @@ class VerifyResult:
     head: str
     bad_seq: int | None = None
     reason: str = ""
+    since: int = 0  # the walk trusted the events up to this one, checked before (0: none)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -251,6 +252,7 @@ class VerifyResult:
             "head": self.head,
             "bad_seq": self.bad_seq,
             "reason": self.reason,
+            "since": self.since,
         }
 
 

@@ -716,8 +716,9 @@ class RemoteRegistry:
         params = {k: v for k, v in filters.items() if v is not None}
         return [wire.event_from_json(e) for e in self._call("GET", "/audit", params=params)]
 
-    def verify_audit(self) -> VerifyResult:
-        return wire.verify_result_from_json(self._call("GET", "/audit/verify"))
+    def verify_audit(self, *, full: bool = False) -> VerifyResult:
+        params = {"full": "true"} if full else None
+        return wire.verify_result_from_json(self._call("GET", "/audit/verify", params=params))
 
     def create_token(self, name: str, *, role: str = "reader") -> NewTokenInfo:
         found: NewTokenInfo = self._call("POST", "/tokens", json={"name": name, "role": role})

@@ -357,6 +357,18 @@ audit_head = sa.Table(
     sa.Column("hash", DIGEST, nullable=False),
 )
 
+# One row (id = 1): the newest event a check of the chain found sound, so that the next check
+# (audit verify without --full) walks only the events after it (migration 0013).
+audit_checked = sa.Table(
+    "audit_checked",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("hash", DIGEST, nullable=False),
+    sa.Column("checked_at", TS, nullable=False),
+    sa.Column("checked_by", sa.String(256), nullable=False),
+)
+
 # A dataset version withdrawn from use (an erasure request, a licence ending). Never deleted.
 dataset_retirements = sa.Table(
     "dataset_retirements",

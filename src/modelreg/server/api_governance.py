@@ -280,9 +280,10 @@ def audit(
 
 
 @router.get("/audit/verify", tags=["audit"])
-def verify_audit(reg: Reader) -> JSON:
-    """Re-hash the whole audit chain: finds an edited, inserted or deleted event."""
-    return reg.verify_audit().to_dict()
+def verify_audit(reg: Reader, full: bool = False) -> JSON:
+    """Re-hash the audit chain from the last event a check found sound (``since``), or the
+    whole chain with ``full=true``: finds an edited, inserted or deleted event."""
+    return reg.verify_audit(full=full).to_dict()
 
 
 # -- tokens --------------------------------------------------------------------------------------
