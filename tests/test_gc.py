@@ -78,6 +78,32 @@ def test_a_blob_gc_removes_between_store_and_commit_is_stored_again(reg, tmp_pat
     assert (tmp_path / "out" / "m.bin").read_bytes() == b"being registered right now"
 
 
+def test_a_blob_gc_removes_after_the_check_before_the_transaction_is_checked_again(reg):
+    """commit_version checks its blobs before its transaction; a gc that deletes one before
+    the transaction starts moves the blob epoch, and the transaction checks again: the
+    version is refused, never created naming a blob that is gone."""
+    from modelreg import wire
+    from modelreg.errors import BlobMissing
+
+    digest = put(reg, b"checked, then collected")
+    entry = {"path": "m.bin", "digest": digest, "size": len(b"checked, then collected")}
+    size = reg.blobs.size
+    collected = []
+
+    def size_then_collect(candidate: str) -> int:
+        found = size(candidate)
+        if not collected:  # the first check, before the transaction: gc runs right after it
+            with modelreg.connect(reg.root) as other:
+                collected.extend(other.gc(grace_seconds=0)["removed"])
+        return found
+
+    reg.blobs.size = size_then_collect
+    with pytest.raises(BlobMissing, match=digest):
+        reg.commit_version(wire.new_version_from_json("churn", {"files": [entry]}))
+    assert collected == [digest]
+    assert reg.models() == []
+
+
 def test_a_blob_within_the_grace_period_is_kept(reg):
     fresh = put(reg, b"just written", old=False)
     result = reg.gc(grace_seconds=3600)

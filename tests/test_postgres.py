@@ -425,3 +425,46 @@ def test_input_postgres_cannot_store_or_count_is_refused_before_it(reg, tmp_path
         with pytest.raises(InvalidInput):
             run.log_metric("loss", 0.5, step=2**31)
         run.log_metric("loss", 0.5, step=2**31 - 1)
+
+
+def test_a_registration_waiting_on_s3_holds_up_no_other_registration(postgres, seaweedfs):
+    """The blobs a manifest names are checked in the store before the write transaction: a
+    HEAD that hangs keeps the other writers neither out of their transactions nor in line."""
+    import hashlib
+    import io
+
+    from modelreg import wire
+    from modelreg.s3 import S3BlobStore
+
+    client = seaweedfs.client()
+    store = S3BlobStore(seaweedfs.new_bucket(), client=client)
+    slow, fast = b"slow weights", b"fast weights"
+    digests = {hashlib.sha256(data).hexdigest(): data for data in (slow, fast)}
+    for digest, data in digests.items():
+        store.put(io.BytesIO(data), digest=digest)
+    slow_key = store.key(hashlib.sha256(slow).hexdigest())
+    hanging, release = threading.Event(), threading.Event()
+
+    def hang(request, **_):
+        if request.method == "HEAD" and request.url.endswith(slow_key):
+            hanging.set()
+            release.wait(30)
+
+    client.meta.events.register("before-send.s3", hang)
+    reg = LocalRegistry(db_url=postgres.new_database(), blobs=store, actor="t")
+
+    def register(model: str, data: bytes) -> None:
+        entry = {"path": "m.bin", "digest": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        reg.commit_version(wire.new_version_from_json(model, {"files": [entry]}))
+
+    waiting = threading.Thread(target=register, args=("slow", slow))
+    try:
+        waiting.start()
+        assert hanging.wait(10)
+        register("fast", fast)  # on the old path, this waited for the hanging HEAD's lock
+        assert not release.is_set() and waiting.is_alive()
+    finally:
+        release.set()
+        waiting.join(30)
+    assert sorted(m.name for m in reg.models()) == ["fast", "slow"]
+    reg.close()

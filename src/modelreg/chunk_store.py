@@ -538,7 +538,7 @@ class ChunkedBlobStore:
                 self._put_chunked(stream, digest, None)
 
         def drop(conn: Connection) -> None:
-            self.db.lock_blobs(conn)
+            self.db.lock_blobs(conn, delete=True)
             if self._row(digest) is not None:
                 self.inner.delete(digest)
 
@@ -596,7 +596,7 @@ class ChunkedBlobStore:
         transaction holds until its pack's row is committed."""
 
         def orphan(conn: Connection) -> bool:
-            self.db.lock_blobs(conn)
+            self.db.lock_blobs(conn, delete=True)
             query = sa.select(_packs.c.name).where(_packs.c.name == name)
             return conn.execute(query).first() is None
 
@@ -626,7 +626,7 @@ class ChunkedBlobStore:
         the lock that file commits take); False when it is still needed."""
 
         def drop(conn: Connection) -> bool:
-            self.db.lock_blobs(conn)
+            self.db.lock_blobs(conn, delete=True)
             remaining = [
                 bytes(i)
                 for i in conn.execute(

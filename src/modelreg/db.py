@@ -32,7 +32,7 @@ from modelreg.timestamps import now as now
 T = TypeVar("T")
 
 # The newest migration; a database at this revision needs no Alembic import at start-up.
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 MAX_ATTEMPTS = 30
 BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"
@@ -152,6 +152,10 @@ def _is_transient(exc: sa.exc.DBAPIError) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
+_EPOCH = sa.text("SELECT n FROM blob_epoch WHERE id = 1")
+_NEXT_EPOCH = sa.text("UPDATE blob_epoch SET n = n + 1 WHERE id = 1")
+
+
 class Database:
     """One engine and the transaction helpers every store function runs inside."""
 
@@ -241,14 +245,27 @@ class Database:
                 time.sleep(min(0.5, 0.005 * 2**attempt) * random.random())
         raise AssertionError("unreachable")
 
-    def lock_blobs(self, conn: Connection) -> None:
-        """Serialise gc's deletions with transactions that make blobs referenced.
+    def lock_blobs(self, conn: Connection, *, delete: bool = False) -> None:
+        """Keep blobs from being deleted (``delete``: to delete some) until the transaction
+        ends: transactions that make blobs referenced share the lock, one that deletes holds
+        it alone, and moves the blob epoch (``blob_epoch``) so that a writer that checked its
+        blobs before its transaction knows to check them again.
 
         SQLite's write transactions (BEGIN IMMEDIATE) already run one at a time; PostgreSQL
-        takes a transaction-scoped advisory lock.
+        takes a transaction-scoped advisory lock, shared or exclusive.
         """
         if self.dialect == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": BLOB_LOCK_KEY})
+            lock = "pg_advisory_xact_lock" if delete else "pg_advisory_xact_lock_shared"
+            conn.execute(sa.text(f"SELECT {lock}(:key)"), {"key": BLOB_LOCK_KEY})
+        if delete:
+            conn.execute(_NEXT_EPOCH)
+
+    def blob_epoch(self, conn: Connection | None = None) -> int:
+        """The blob epoch: read before checking blobs outside a transaction, and compared
+        inside it after ``lock_blobs``."""
+        if conn is None:
+            return self.read(self.blob_epoch)
+        return int(conn.execute(_EPOCH).scalar_one())
 
     def dispose(self) -> None:
         self.engine.dispose()

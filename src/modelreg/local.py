@@ -209,26 +209,17 @@ class LocalRegistry(Governance):
         needed: dict[str, int | None] = {entry.digest: entry.size for entry in new.files}
         if new.code.get("diff_digest"):
             needed.setdefault(str(new.code["diff_digest"]), new.code.get("diff_size"))
+        # The blobs are checked in the store (a HEAD each, on S3) before the transaction, so
+        # that it waits on no request; inside it again only if gc deleted anything meanwhile.
+        epoch = self.db.blob_epoch()
+        self._check_blobs(needed, restore)
 
         def create(conn: Connection) -> Version:
-            # gc deletes only inside a write transaction holding this lock, so a blob seen
-            # here stays until the version that references it is committed.
+            # gc deletes only inside a write transaction holding this lock alone, so a blob
+            # seen here stays until the version that references it is committed.
             self.db.lock_blobs(conn)
-            for digest, size in needed.items():
-                try:
-                    stored = self.blobs.size(digest)
-                except NotFound:
-                    if restore is None:
-                        raise BlobMissing(
-                            f"blob {digest} is not in the store: upload it before creating"
-                            " the version that names it"
-                        ) from None
-                    restore(digest)
-                    continue
-                if size is not None and stored != size:  # a client's manifest states sizes
-                    raise InvalidInput(
-                        f"blob {digest} holds {stored} bytes, not the {size} the manifest says"
-                    )
+            if self.db.blob_epoch(conn) != epoch:
+                self._check_blobs(needed, restore)
             if new.run_id is not None:
                 runs.check_exists(conn, new.run_id)
             key = signing.key_id(signer.public_key()) if signer is not None else signed_by
@@ -254,6 +245,27 @@ class LocalRegistry(Governance):
         version = self.db.write(create)
         version._registry = self
         return version
+
+    def _check_blobs(
+        self, needed: Mapping[str, int | None], restore: Callable[[str], None] | None
+    ) -> None:
+        """Each blob is in the store, with the size given (None: any); one missing is stored
+        again by ``restore``, or refused with BlobMissing."""
+        for digest, size in needed.items():
+            try:
+                stored = self.blobs.size(digest)
+            except NotFound:
+                if restore is None:
+                    raise BlobMissing(
+                        f"blob {digest} is not in the store: upload it before creating"
+                        " the version that names it"
+                    ) from None
+                restore(digest)
+                continue
+            if size is not None and stored != size:  # a client's manifest states sizes
+                raise InvalidInput(
+                    f"blob {digest} holds {stored} bytes, not the {size} the manifest says"
+                )
 
     def draft_signing_document(self, new: NewVersion) -> bytes:
         """The canonical document that version ``new`` would have (see signing): what a

@@ -138,7 +138,7 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> GcRep
             continue
 
         def delete(conn: Connection, digest: str = digest) -> bool:
-            registry.db.lock_blobs(conn)
+            registry.db.lock_blobs(conn, delete=True)
             if _is_referenced(conn, digest) or _modified(registry, digest) >= cutoff:
                 return False
             registry.blobs.delete(digest)

@@ -357,6 +357,16 @@ audit_head = sa.Table(
     sa.Column("hash", DIGEST, nullable=False),
 )
 
+# One row (id = 1): how many transactions that may delete blobs or packs have run (gc's). A
+# writer checks its blobs in the store before its transaction, and again inside it only when
+# this moved meanwhile (migration 0014): its transaction waits on no S3 request otherwise.
+blob_epoch = sa.Table(
+    "blob_epoch",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
 # One row (id = 1): the newest event a check of the chain found sound, so that the next check
 # (audit verify without --full) walks only the events after it (migration 0013).
 audit_checked = sa.Table(
