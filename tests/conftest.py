@@ -191,7 +191,7 @@ def pg_database(postgres: Any) -> str:
 
 
 def _empty_database(postgres: Any, url: str) -> None:
-    """Remove every row, leaving the schema and the audit chain's empty head."""
+    """Remove every row, leaving the schema, the audit chain's empty head and the blob epoch."""
     import psycopg
 
     from modelreg import schema
@@ -202,6 +202,7 @@ def _empty_database(postgres: Any, url: str) -> None:
     ) as conn:
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         conn.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, %s)", ["0" * 64])
+        conn.execute("INSERT INTO blob_epoch (id, n) VALUES (1, 0)")  # as migration 0014 does
         conn.execute(  # the default experiment, as migration 0009 seeds it
             "INSERT INTO experiments (id, name, lifecycle_stage, created_at, updated_at)"
             " VALUES (0, 'Default', 'active', %s, %s)",

@@ -587,3 +587,33 @@ def test_ordering_matches_a_reference(
             found = db.read(lambda conn, stmt=stmt: list(conn.execute(stmt).scalars()))
             end = None if limit is None else offset + limit
             assert found == expected[offset:end], (limit, offset)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    order=st.lists(
+        st.builds(OrderItem, st.sampled_from(_ORDER_ITEMS), st.booleans()), min_size=0, max_size=2
+    ),
+    model=st.sampled_from([None, "churn", "fraud"]),
+    small_model=st.sampled_from([0, 2000]),
+)
+def test_a_page_after_any_version_is_the_rest_of_the_order(
+    db: Database, order: list[OrderItem], model: str | None, small_model: int
+) -> None:
+    """Keyset pages: past any version (by the values it sorts by), in every group of the
+    order (with the key, numbers then text, without it), the versions that follow it."""
+    query = Query(None, tuple(order))
+    expected = _reference_order(order, model)
+    model_id = None if model is None else f"m-{model}"
+    with mock.patch.object(search, "SMALL_MODEL", small_model):
+        for i, last in enumerate(expected):
+            start = db.read(
+                lambda conn, last=last: tuple(
+                    conn.execute(search.sort_values(query), {"after": last}).one()
+                )
+            )
+            for limit in (None, 1, 3):
+                stmt = select_versions(query, model_id=model_id, limit=limit, after=start)
+                found = db.read(lambda conn, stmt=stmt: list(conn.execute(stmt).scalars()))
+                end = None if limit is None else i + 1 + limit
+                assert found == expected[i + 1 : end], (last, limit)

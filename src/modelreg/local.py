@@ -62,7 +62,7 @@ from modelreg.records import (
     SignatureCheck,
     VersionLineage,
 )
-from modelreg.refs import check_alias, check_name, parse_ref
+from modelreg.refs import check_alias, check_name, is_uuid, parse_ref
 from modelreg.run import Run
 from modelreg.values import (
     check_before,
@@ -386,14 +386,29 @@ class LocalRegistry(Governance):
         order_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        after: str | None = None,
     ) -> list[Version]:
-        """Versions matching a filter in the search language (see docs/concepts.md)."""
+        """Versions matching a filter in the search language (see docs/concepts.md).
+
+        ``after``, the id of the last version of a page, starts the next page past it by the
+        values it sorts by: pages that stay put as versions are registered, each as fast as
+        the first (an ``offset`` reads every version before it)."""
         query = search.parse_search(filter, order_by)
         check_page(limit, offset)
+        if after is not None and not is_uuid(after):
+            raise InvalidInput(
+                f"after= takes the id of the last version of a page (a UUID), not {after[:80]!r}"
+            )
 
         def read(conn: Connection) -> list[Version]:
             mid = versions.model_id(conn, check_name(model)) if model is not None else None
-            q = search.cached_select(query, mid, limit, offset)
+            start = None
+            if after is not None:
+                row = conn.execute(search.sort_values(query), {"after": after}).first()
+                if row is None:
+                    raise NotFound(f"version {after} (after=, the last of a page) not found")
+                start = tuple(row)
+            q = search.cached_select(query, mid, limit, offset, start)
             return versions.load(conn, list(conn.execute(q).scalars()), self)
 
         return self.db.read(read)

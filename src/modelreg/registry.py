@@ -95,6 +95,7 @@ class Registry(Protocol):
         order_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        after: str | None = None,
     ) -> list[Version]: ...
 
     def set_alias(

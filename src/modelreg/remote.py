@@ -400,6 +400,7 @@ class RemoteRegistry:
         order_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        after: str | None = None,
     ) -> list[Version]:
         if limit is None and isinstance(filter, str) and isinstance(order_by, (str, type(None))):
             limit = search_language.parse_search(
@@ -410,7 +411,10 @@ class RemoteRegistry:
             params["model"] = model
         if order_by is not None:
             params["order_by"] = order_by
-        return [self._version(v) for v in self._pages("/search", params, limit, offset)]
+        if after is not None:
+            params["after"] = after
+        pages = self._pages("/search", params, limit, offset, cursor=("after", "id"))
+        return [self._version(v) for v in pages]
 
     def compare(self, a: str, b: str) -> Comparison:
         result: Comparison = self._call("GET", "/compare", params={"a": a, "b": b})

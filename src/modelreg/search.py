@@ -165,17 +165,43 @@ def _direction(expr: Expr, desc: bool) -> sa.UnaryExpression[Any]:
 
 @functools.lru_cache(maxsize=512)
 def cached_select(
-    query: Query, model_id: str | None, limit: int | None, offset: int
+    query: Query,
+    model_id: str | None,
+    limit: int | None,
+    offset: int,
+    after: tuple[Any, ...] | None = None,
 ) -> sa.Select[Any]:
     """``select_versions`` remembered by its arguments: building the statement costs more
     than running it on an indexed store, and statements are immutable."""
-    return select_versions(query, model_id=model_id, limit=limit, offset=offset)
+    return select_versions(query, model_id=model_id, limit=limit, offset=offset, after=after)
+
+
+@functools.lru_cache(maxsize=512)
+def sort_values(query: Query) -> sa.Select[Any]:
+    """The values the version ``:after`` (an id) sorts by under ``query``'s order: the row
+    ``select_versions(after=)`` takes, for the last version of a page."""
+    # Labelled: a column twice (number, ordered by and a tiebreak) would be selected once.
+    keys = (e.label(f"k{i}") for i, (e, _) in enumerate(_order_keys(query)))
+    return sa.select(*keys).where(_v.c.id == sa.bindparam("after"))
+
+
+def _order_keys(query: Query) -> list[tuple[Expr, bool]]:
+    return [k for item in query.order for k in _sort_keys(item)] + _TIEBREAK
 
 
 def select_versions(
-    query: Query, *, model_id: str | None = None, limit: int | None = None, offset: int = 0
+    query: Query,
+    *,
+    model_id: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    after: tuple[Any, ...] | None = None,
 ) -> sa.Select[Any]:
     """``SELECT versions.id`` filtered and ordered by ``query``; ``limit`` overrides its own.
+
+    ``after`` (the row ``sort_values`` gives for the last version of a page) starts past that
+    version, by the values it sorts by: a page that stays put as versions are registered, and
+    costs the same however deep it is, where an offset reads every row before it.
 
     >>> best = select_versions(parse("order by metrics.accuracy desc limit 1"), model_id=m_id)
     >>> version_id = conn.execute(best).scalar()
@@ -191,16 +217,41 @@ def select_versions(
     if model_id is not None:
         conds.append(_v.c.model_id == model_id)
     if limit is not None and query.order and query.order[0].field.key is not None:
-        stmt = _select_by_key(query, conds, limit + offset, model_id).limit(limit)
+        stmt = _select_by_key(query, conds, limit + offset, model_id, after).limit(limit)
     else:  # without a limit every row is read anyway
-        keys = [k for item in query.order for k in _sort_keys(item)] + _TIEBREAK
+        keys = _order_keys(query)
+        if after is not None:
+            conds.append(_beyond([(e, d, a) for (e, d), a in zip(keys, after, strict=True)]))
         stmt = sa.select(_v.c.id).where(*conds).order_by(*(_direction(e, d) for e, d in keys))
         stmt = stmt if limit is None else stmt.limit(limit)
     return stmt.offset(offset) if offset else stmt
 
 
+def _beyond(keys: list[tuple[Expr, bool, Any]]) -> Cond:
+    """The rows that sort after one whose values of the sort ``keys`` (expression,
+    descending, its value) are given. A NULL value is a missing key's, which sorts after
+    its flag: within the flag's group every row has NULL there too, so NULL only ties.
+    The first key is also bounded on its own, so that an index on it starts at the value."""
+    beyond: list[Cond] = []
+    same: list[Cond] = []
+    bound: list[Cond] = []
+    for expr, desc, value in keys:
+        if value is None:
+            same.append(expr.is_(None))
+            continue
+        if not bound and not same:
+            bound.append(expr <= value if desc else expr >= value)
+        beyond.append(sa.and_(*same, expr < value if desc else expr > value))
+        same.append(expr == value)
+    return sa.and_(*bound, sa.or_(*beyond)) if beyond else sa.false()
+
+
 def _select_by_key(
-    query: Query, conds: list[Cond], wanted: int, model_id: str | None
+    query: Query,
+    conds: list[Cond],
+    wanted: int,
+    model_id: str | None,
+    after: tuple[Any, ...] | None = None,
 ) -> sa.Select[Any]:
     """The first ``wanted`` versions ordered by a key, those without it last.
 
@@ -210,7 +261,9 @@ def _select_by_key(
     to fill (LIMIT 0: nothing). Params have two groups, numbers then text. The constant
     ``rank`` stays out of the arms' ORDER BY, where it would stop SQLite from reading the
     index in order. Within a small model, walking the index would pass over every other
-    model's rows, so there an arm reads the model's versions instead.
+    model's rows, so there an arm reads the model's versions instead. With ``after`` (see
+    select_versions), the arms of the groups before that version's are left out, and its
+    own starts at its values.
     """
     first, desc = query.order[0].field, query.order[0].descending
     kind, key, t = first.kind, first.key, _KEYED_TABLES[first.kind]
@@ -223,6 +276,7 @@ def _select_by_key(
     pushed = [_test(n, t.c.value, num) for n in leaves]
     linked = {c: _key_value(kind, str(key), c) for c in ("value", "value_num")[:width]}
     rest = [k for item in query.order[1:] for k in _sort_keys(item)] + _TIEBREAK
+    start_rank, start = _start(kind, after, len(rest))
     remaining: Any = wanted
     small: Cond | None = None
     if model_id is not None:
@@ -233,6 +287,8 @@ def _select_by_key(
     groups = list(zip(_groups(kind, t.c), _groups(kind, linked), strict=True))
     nulls: list[Expr] = [sa.cast(sa.null(), e.type) for e in groups[0][0][0]]  # typed for PG
     for rank, ((values, cond), (linked_values, linked_cond)) in enumerate(groups):
+        if rank < start_rank:
+            continue
         join = _v.join(t, sa.and_(on, cond, *pushed))
         plans = [(_arm(rank, nulls, values, rest).select_from(join).where(*conds), values)]
         if small is not None:
@@ -240,6 +296,9 @@ def _select_by_key(
             plans.append((linked_arm, linked_values))
         found: Any = 0
         for i, (arm, sort) in enumerate(plans):
+            if after is not None and rank == start_rank:
+                keys = [(e, desc) for e in sort] + rest
+                arm = arm.where(_beyond([(e, d, a) for (e, d), a in zip(keys, start, strict=True)]))
             cap = remaining
             if small is not None:  # exactly one plan runs: the other gets LIMIT 0
                 cap = sa.case((small, remaining if i else 0), else_=0 if i else remaining)
@@ -249,11 +308,31 @@ def _select_by_key(
             arms.append(sa.select(rows))
         remaining = remaining - found
     lacks = _arm(len(groups), nulls, [], rest).where(*conds, ~sa.exists().where(on))
+    if after is not None and start_rank == len(groups):
+        lacks = lacks.where(_beyond([(e, d, a) for (e, d), a in zip(rest, start, strict=True)]))
     lacks = lacks.order_by(*(_direction(e, d) for e, d in rest)).limit(remaining)
     both = sa.union_all(*arms, sa.select(lacks.subquery())).subquery()
     keys = [(both.c[f"k{i}"], desc) for i in range(width)]
     keys += [(both.c[f"k{width + i}"], d) for i, (_, d) in enumerate(rest)]
     return sa.select(both.c.id).order_by(both.c.rank, *(_direction(e, d) for e, d in keys))
+
+
+def _start(kind: str, after: tuple[Any, ...] | None, rest: int) -> tuple[int, tuple[Any, ...]]:
+    """The group (rank) of the version ``after`` describes (its ``sort_values`` row, whose
+    first key's part is flag and value, or for params flag, number flag, number and text),
+    and the values its group's arms sort by; (0, ()) without one."""
+    if after is None:
+        return 0, ()
+    width = 2 if kind != "params" else 4
+    first, others = after[:width], after[width:]
+    assert len(others) == rest
+    if kind != "params":
+        flag, value = first
+        return (0, (value, *others)) if flag == 0 else (1, others)
+    flag, number_flag, number, text = first
+    if flag == 1:
+        return 2, others
+    return (0, (number, text, *others)) if number_flag == 0 else (1, (text, *others))
 
 
 def _groups(kind: str, c: Any) -> list[tuple[list[Expr], Cond]]:

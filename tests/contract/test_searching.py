@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg import InvalidInput, SearchSyntaxError
+from modelreg import InvalidInput, NotFound, SearchSyntaxError
 
 ISSUE_EXAMPLE = "metrics.accuracy > 0.9 and (params.C = '0.1' or tags.team = 'growth')"
 
@@ -115,6 +115,31 @@ def test_search_pages_with_limit_and_offset(registry, catalogue):
     everything = refs(registry.search("", order_by="metrics.accuracy desc, number"))
     page = refs(registry.search("", order_by="metrics.accuracy desc, number", limit=3, offset=2))
     assert page == everything[2:5]
+
+
+def test_search_pages_after_the_last_version_of_a_page(registry, catalogue, write):
+    """Keyset pages: each starts past the last version read, by the values it sorts by, so
+    a version registered meanwhile at the top shifts nothing."""
+    order = "metrics.accuracy desc, number"
+    everything = refs(registry.search("", order_by=order))
+    pages, after = [], None
+    while True:
+        page = registry.search("", order_by=order, limit=3, after=after)
+        if not page:
+            break
+        pages.append(refs(page))
+        after = page[-1].id
+        write("m.bin", f"model {len(pages)} on top")
+        registry.register("churn", "m.bin", metrics={"accuracy": 1.0})  # above every page read
+    assert [ref for page in pages for ref in page] == everything
+    assert [len(page) for page in pages] == [3, 3, 1]
+
+
+def test_search_after_something_other_than_a_version_id_is_refused(registry, catalogue):
+    with pytest.raises(InvalidInput, match="after"):
+        registry.search("", after="churn/1")
+    with pytest.raises(NotFound, match="after"):
+        registry.search("", after="00000000-0000-4000-8000-000000000000")
 
 
 @pytest.mark.parametrize(

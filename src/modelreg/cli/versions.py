@@ -426,6 +426,14 @@ def search(
         ),
     ] = None,
     limit: LimitOption = None,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            "--after",
+            metavar="VERSION_ID",
+            help="Start past this version (the id of the last one of the page before).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Find versions by params, metrics, tags and more."""
@@ -435,7 +443,7 @@ def search(
         check_model_name(model)
     reg = open_registry(ctx)
     try:
-        found = reg.search(filter, model=model, order_by=order_by, limit=limit)
+        found = reg.search(filter, model=model, order_by=order_by, limit=limit, after=after)
     except InvalidInput as exc:  # a syntax error (with its column) in what was typed
         raise UsageProblem(f"search: {exc}") from None
     if as_json:

@@ -151,9 +151,14 @@ def search(
     order_by: Text | None = None,
     limit: Limit = PAGE,
     offset: Offset = 0,
+    after: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Response:
-    """Versions matching a filter in the search language; paginated."""
-    found = reg.search(filter, model=model, order_by=order_by, limit=limit, offset=offset)
+    """Versions matching a filter in the search language; paginated by offset, or by
+    ``after`` (the id of the last version of the page before), which stays put as versions
+    are registered and is as fast on the thousandth page as on the first."""
+    found = reg.search(
+        filter, model=model, order_by=order_by, limit=limit, offset=offset, after=after
+    )
     return _json([wire.version_to_json(v) for v in found])
 
 
