@@ -35,6 +35,7 @@ from modelreg.search import (
 
 NAME = Field("name")
 NUMBER = Field("number")
+_KEYED = ("metrics", "params", "tags")
 
 
 def metric(key: str) -> Field:
@@ -459,6 +460,13 @@ def test_default_order_is_newest_first(db: Database) -> None:
 )
 def test_filters(db: Database, text: str, expected: set[str]) -> None:
     assert set(ids(db, text)) == expected
+    query = parse(text)
+    with db.engine.connect() as conn, mock.patch.object(search, "FEW", 10):
+        few = search.few_matches(conn, query)  # here every keyed test not under a not
+    if query.where is not None:
+        keyed = [n for n in search._plain_leaves(query.where) if n.field.kind in _KEYED]
+        assert few == frozenset(keyed)
+    assert set(ids(db, text, few=few)) == expected  # read through the index first, the same
 
 
 def test_injection_is_just_text(db: Database) -> None:

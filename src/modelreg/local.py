@@ -408,7 +408,8 @@ class LocalRegistry(Governance):
                 if row is None:
                     raise NotFound(f"version {after} (after=, the last of a page) not found")
                 start = tuple(row)
-            q = search.cached_select(query, mid, limit, offset, start)
+            few = search.few_matches(conn, query)
+            q = search.cached_select(query, mid, limit, offset, start, few)
             return versions.load(conn, list(conn.execute(q).scalars()), self)
 
         return self.db.read(read)
