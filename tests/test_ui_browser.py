@@ -472,11 +472,15 @@ def test_audit_page_verifies_and_filters(site: Site) -> None:
     assert entities
     assert set(entities) == {MIDDLE}
     screenshot(page, "audit")
-    # An edited event is reported.
+    # An edited event is reported by the check of every event the page links to.
     site.registry.db.write(
         lambda conn: conn.exec_driver_sql("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
     )
     page = site.open("/audit")
+    page.wait_for_selector("#verify[data-done]")
+    assert f"since event {count}, found sound before" in page.locator("#verify").inner_text()
+    page.get_by_role("link", name="Re-hash every event").click()
+    page.wait_for_url(re.compile("full=true"))
     page.wait_for_selector("#verify[data-done]")
     assert "does NOT verify at event 3" in page.locator("#verify").inner_text()
     screenshot(page, "audit-tampered")

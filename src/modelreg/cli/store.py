@@ -80,8 +80,9 @@ def audit_verify(
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
-        checked = f" ({result.events - result.since} checked since event {result.since})"
-        say(f"audit log ok: {result.events} events{checked if result.since else ''},"
+        new = result.events - result.since
+        since = f" ({new} new since event {result.since}, found sound before; --full re-hashes all)"
+        say(f"audit log ok: {result.events} events{since if result.since else ''},"
             f" head {result.head}")  # fmt: skip
     if not result.ok:
         raise Failure(f"audit log is broken at event {result.bad_seq}: {result.reason}")

@@ -385,12 +385,14 @@ def audit_page(
     entity: Text = "",
     actor: Text = "",
     before: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    full: bool = False,
 ) -> Response:
     page = pages.audit(reg, entity=entity.strip(), actor=actor.strip(), before=before, verify=False)
     return render(
         request,
         "audit.html",
         page,
+        full=full,
         nav="audit",
         twin=_twin_of(request),
         older_link=_link(request, "before"),
