@@ -76,6 +76,8 @@ def compile_filter(node: Node, few: frozenset[Node] = frozenset()) -> Cond:
     if isinstance(node, And):
         return sa.and_(*(compile_filter(i, few) for i in node.items))
     if isinstance(node, Or):
+        if few and all(item in few for item in node.items):  # one list: SQLite reads it first
+            return _v.c.id.in_(sa.union(*(_passing(item) for item in node.items)))
         return sa.or_(*(compile_filter(i, few) for i in node.items))
     if isinstance(node, Not):
         return sa.not_(compile_filter(node.item, few))
@@ -90,10 +92,9 @@ def compile_filter(node: Node, few: frozenset[Node] = frozenset()) -> Cond:
     if kind in _KEYED_TABLES:
         t = _KEYED_TABLES[kind]
         num = t.c.value_num if kind == "params" else None
-        test = _test(node, t.c.value, num)
         if node in few:  # few pass: read them through the key's index, then their versions
-            passing = sa.select(t.c.version_id).where(t.c.key == node.field.key, test)
-            return _v.c.id.in_(passing)
+            return _v.c.id.in_(_passing(node))
+        test = _test(node, t.c.value, num)
         found = sa.exists().where(t.c.version_id == _v.c.id, t.c.key == node.field.key, test)
         return found.correlate_except(t)
     if kind == "alias":
@@ -112,7 +113,7 @@ def compile_filter(node: Node, few: frozenset[Node] = frozenset()) -> Cond:
     return found.correlate_except(vd, d)
 
 
-FEW = 1000  # versions: a keyed test fewer pass is read through its index first (SQLite)
+FEW = 10_000  # versions: a keyed test fewer pass is read through its index first (SQLite)
 
 
 def few_matches(conn: Any, query: Query) -> frozenset[Node]:
@@ -130,13 +131,18 @@ def few_matches(conn: Any, query: Query) -> frozenset[Node]:
     for node in _plain_leaves(query.where):
         if not isinstance(node, Compare | In | Like) or node.field.kind not in _KEYED_TABLES:
             continue
-        t = _KEYED_TABLES[node.field.kind]
-        num = t.c.value_num if node.field.kind == "params" else None
-        rows = sa.select(1).where(t.c.key == node.field.key, _test(node, t.c.value, num))
-        counted = sa.select(sa.func.count()).select_from(rows.limit(FEW).subquery())
+        counted = sa.select(sa.func.count()).select_from(_passing(node).limit(FEW).subquery())
         if conn.execute(counted).scalar_one() < FEW:
             found.add(node)
     return frozenset(found)
+
+
+def _passing(node: Node) -> sa.Select[Any]:
+    """The ids of the versions a keyed test holds for, through the (key, value) index."""
+    assert isinstance(node, Compare | In | Like)
+    t = _KEYED_TABLES[node.field.kind]
+    num = t.c.value_num if node.field.kind == "params" else None
+    return sa.select(t.c.version_id).where(t.c.key == node.field.key, _test(node, t.c.value, num))
 
 
 def _plain_leaves(node: Node) -> list[Node]:
