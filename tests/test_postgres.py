@@ -44,18 +44,24 @@ def plain(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
-def test_the_registry_plans_each_statement_for_its_values_without_jit(url):
-    """A statement run many times keeps a plan made for its parameters (a generic one chose a
-    500 ms plan for a 10 ms search inside one big model), and no JIT or parallel workers
-    (their start costs more than these index walks); options in the URL still apply."""
-    names = ("plan_cache_mode", "jit", "max_parallel_workers_per_gather", "statement_timeout")
+def test_the_registry_plans_searches_for_their_values_without_jit(url):
+    """No JIT or parallel workers (their start costs more than these index walks); a search
+    run many times keeps plans made for its parameters (a generic one chose a 500 ms plan for
+    a 10 ms search inside one big model); options in the URL still apply."""
+    names = ("jit", "max_parallel_workers_per_gather", "statement_timeout", "plan_cache_mode")
     database = db.Database(url + "?options=-c%20statement_timeout%3D7000")
     try:
         with database.engine.connect() as conn:
             shown = [conn.exec_driver_sql(f"SHOW {name}").scalar() for name in names]
+            conn.rollback()
+            with conn.begin():
+                database.plan_each(conn)
+                planned = conn.exec_driver_sql("SHOW plan_cache_mode").scalar()
+            after = conn.exec_driver_sql("SHOW plan_cache_mode").scalar()
     finally:
         database.dispose()
-    assert shown == ["force_custom_plan", "off", "0", "7s"]
+    assert shown == ["off", "0", "7s", "auto"]
+    assert (planned, after) == ("force_custom_plan", "auto")  # for that transaction only
 
 
 def test_a_registry_on_postgres_registers_finds_and_searches(reg, tmp_path):

@@ -75,14 +75,14 @@ def create_engine(url: str) -> Engine:
 
 # Session settings for the registry's own connections to PostgreSQL. Its statements read a
 # few index pages each, but the planner's estimates for its ordered, limited searches exceed
-# jit_above_cost, and JIT compiling one took 500 ms for a query that runs in 10. psycopg
-# prepares a statement run five times on a connection, and after five more PostgreSQL may
-# switch to a generic plan, made without the parameters' values: for a search inside one
-# model, a plan fit for no model in particular (10 ms became 500 ms on 1M versions). And
-# starting parallel workers cost more (5 ms) than the index walks they would share.
-_PG_OPTIONS = " ".join(
-    ("-c jit=off", "-c plan_cache_mode=force_custom_plan", "-c max_parallel_workers_per_gather=0")
-)
+# jit_above_cost, and JIT compiling one took 500 ms for a query that runs in 10. And starting
+# parallel workers cost more (5 ms) than the index walks they would share.
+_PG_OPTIONS = "-c jit=off -c max_parallel_workers_per_gather=0"
+# psycopg prepares a statement run five times on a connection, and after five more PostgreSQL
+# may switch to a generic plan, made without the parameters' values: for a search inside one
+# model, a plan fit for no model in particular (10 ms became 500 ms on 1M versions). Searches
+# plan each run (plan_each); lookups by key keep their generic plans, which spare planning.
+_PLAN_EACH = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
 def _sqlite_on_connect(dbapi_conn: Any, record: Any) -> None:
@@ -259,6 +259,12 @@ class Database:
             conn.execute(sa.text(f"SELECT {lock}(:key)"), {"key": BLOB_LOCK_KEY})
         if delete:
             conn.execute(_NEXT_EPOCH)
+
+    def plan_each(self, conn: Connection) -> None:
+        """Plan each statement of this transaction for its parameters' values (PostgreSQL):
+        for searches, whose best plan depends on them (a big model or a small one)."""
+        if self.dialect == "postgresql":
+            conn.execute(_PLAN_EACH)
 
     def blob_epoch(self, conn: Connection | None = None) -> int:
         """The blob epoch: read before checking blobs outside a transaction, and compared

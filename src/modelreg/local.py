@@ -401,6 +401,7 @@ class LocalRegistry(Governance):
             )
 
         def read(conn: Connection) -> list[Version]:
+            self.db.plan_each(conn)
             mid = versions.model_id(conn, check_name(model)) if model is not None else None
             start = None
             if after is not None:
