@@ -474,3 +474,24 @@ def test_a_registration_waiting_on_s3_holds_up_no_other_registration(postgres, s
         waiting.join(30)
     assert sorted(m.name for m in reg.models()) == ["fast", "slow"]
     reg.close()
+
+
+def test_a_populated_registry_at_the_oldest_schema_is_upgraded_on_postgres(url, tmp_path):
+    """The backfills of 0011 and 0012 (UPDATE ... FROM, INSERT ... SELECT) on PostgreSQL."""
+    from alembic import command
+
+    from modelreg import metric_summary
+
+    weights = tmp_path / "m.bin"
+    with LocalRegistry(db_url=url, blobs=LocalBlobStore(tmp_path / "blobs"), actor="t") as reg:
+        for i in range(7):
+            weights.write_bytes(b"w%d" % i)
+            reg.register("churn", weights, metrics={"auc": i / 10})
+        command.downgrade(db.alembic_config(reg.db.engine), "0001")
+    with LocalRegistry(db_url=url, blobs=LocalBlobStore(tmp_path / "blobs"), actor="t") as reg:
+        assert reg.db.current_revision() == db.HEAD_REVISION
+        (model,) = reg.models()
+        assert (model.version_count, model.latest) == (7, 7)
+        chart = reg.db.read(lambda conn: metric_summary.series(conn, model.id, 10))
+        assert (chart["auc"]["min"], chart["auc"]["max"]) == ([0.0], [0.6])
+        assert reg.verify_audit(full=True).ok

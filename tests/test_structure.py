@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from modelreg import db, schema
+from modelreg import db, schema, versions
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "modelreg"
 
@@ -334,6 +334,36 @@ def test_the_model_summaries_are_filled_in_by_their_migrations_and_kept_by_write
         (m,) = [m for m in reg.models() if m.name == "m"]
         assert (m.version_count, m.latest) == (0, None)
         assert m.updated_at >= reg.get("other/2").created_at  # a deletion is an update
+
+
+def test_a_populated_registry_at_the_oldest_schema_is_upgraded_with_its_summaries(
+    tmp_path: Path,
+) -> None:
+    """Versions, metrics, aliases and audit events written under schema 0001 come through
+    every migration: counts, charts, searches and the audit chain as if made today."""
+    from alembic import command
+
+    import modelreg
+
+    weights = tmp_path / "m.bin"
+    with modelreg.connect(tmp_path / "reg", actor="alice") as reg:
+        for i in range(12):
+            weights.write_bytes(b"w%d" % i)
+            name = "churn" if i % 3 else "fraud"
+            reg.register(name, weights, metrics={"auc": i / 20}, params={"lr": i / 10})
+        reg.set_alias("churn", "production", "churn/2")
+        command.downgrade(db.alembic_config(reg.db.engine), "0001")
+        assert reg.db.current_revision() == "0001"
+    with modelreg.connect(tmp_path / "reg") as reg:
+        assert reg.db.current_revision() == db.HEAD_REVISION
+        listed = {m.name: (m.version_count, m.latest, m.aliases) for m in reg.models()}
+        assert listed == {"churn": (8, 8, {"production": 2}), "fraud": (4, 4, {})}
+        found = reg.search("metrics.auc > 0.4", order_by="metrics.auc desc")
+        assert [v.ref for v in found] == ["churn/8", "churn/7", "fraud/4"]
+        churn = reg.models()[0].id
+        chart = reg.db.read(lambda conn: versions.metric_series(conn, churn, max_points=1))
+        assert (chart["auc"]["bucket"], chart["auc"]["max"]) == (10, [0.55])
+        assert reg.verify_audit(full=True).ok
 
 
 def test_the_registry_interface_names_every_public_method_of_the_embedded_registry() -> None:
