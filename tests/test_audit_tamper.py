@@ -239,3 +239,19 @@ def test_the_cli_checks_every_event_with_full(root):
     done = modelreg_cli("--registry", str(root), "audit", "verify", "--full")
     assert done.returncode == 1
     assert re.search(r"\b3\b", done.stdout + done.stderr)
+
+
+def test_a_check_by_someone_who_may_only_read_still_answers(root, monkeypatch):
+    """Recording where the next check starts is a write; refused, the check still answers."""
+    import sqlalchemy as sa
+
+    with modelreg.connect(root) as reg:
+
+        def refused(fn):
+            raise sa.exc.OperationalError("UPDATE audit_checked", {}, Exception("read-only"))
+
+        monkeypatch.setattr(reg.db, "write", refused)
+        result = reg.verify_audit()
+        assert (result.ok, result.events) == (True, EVENTS)
+        monkeypatch.undo()
+        assert reg.verify_audit().since == 0  # nothing was recorded

@@ -43,7 +43,7 @@ from modelreg.chunk_store import ChunkedBlobStore
 from modelreg.compare import compare
 from modelreg.datasets import Dataset, DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
-from modelreg.errors import BlobMissing, IntegrityError, InvalidInput, NotFound
+from modelreg.errors import BlobMissing, Conflict, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
 from modelreg.governance_records import DependentVersion
 from modelreg.lineage import of_version as lineage_of
@@ -798,7 +798,11 @@ class LocalRegistry(Governance):
         event with ``full``); a sound chain's head is recorded for the next check."""
         result = self.db.read(lambda conn: audit.verify(conn, full=full))
         if result.ok and result.since < result.events:
-            self.db.write(lambda conn: audit.record_checked(conn, result, actor=self.actor))
+            # A check by someone who may only read the database (a read-only SQLite file, a
+            # SELECT-only PostgreSQL role) still answers; the next starts where the last
+            # recorded check did.
+            with contextlib.suppress(sa.exc.DBAPIError, Conflict):
+                self.db.write(lambda conn: audit.record_checked(conn, result, actor=self.actor))
         return result
 
     def fsck(self) -> FsckReport:

@@ -3,6 +3,7 @@ blobs and the packs of chunks no file uses, and converting large whole blobs to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import TYPE_CHECKING
@@ -144,7 +145,15 @@ def gc(registry: LocalRegistry, *, dry_run: bool, grace_seconds: float) -> GcRep
             registry.blobs.delete(digest)
             return True
 
-        if registry.db.write(delete):
+        try:
+            deleted = registry.db.write(delete)
+        except BaseException:
+            # The blob may be gone though the transaction that moved the blob epoch did not
+            # commit: move it now, so that a writer that found the blob before re-checks it.
+            with contextlib.suppress(Exception):
+                registry.db.write(lambda conn: registry.db.lock_blobs(conn, delete=True))
+            raise
+        if deleted:
             removed.append(digest)
     packs = registry.blobs.collect_packs(grace_seconds=grace_seconds, dry_run=dry_run)
     temporaries = 0

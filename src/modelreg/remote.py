@@ -202,6 +202,7 @@ class RemoteRegistry:
                 asked.update({"offset": 0, cursor[0]: items[-1][cursor[1]]})
             page = self._call("GET", path, params=asked)
             read += len(page)
+            before = len(items)
             for item in page:
                 key = item.get("id") if isinstance(item, dict) else None
                 if key is None or key not in seen:
@@ -209,6 +210,11 @@ class RemoteRegistry:
                     items.append(item)
             if len(page) < size:
                 break
+            if cursor is not None and len(items) == before:
+                raise ModelregError(
+                    f"the registry at {self.url} answered {path} with a page already read: it"
+                    f" does not page by {cursor[0]}= (an older modelreg server: upgrade it)"
+                )
         return items[:limit]
 
     def _version(self, data: Mapping[str, Any]) -> Version:

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from modelreg import schema
 from modelreg.errors import InvalidInput
@@ -337,7 +339,7 @@ def _select_by_key(
     # every version of a big one and sorts them instead (0.5 s for 100,000 versions).
     walking, reading = list(conds), list(conds)
     if model_id is not None:
-        walking.append(_v.c.model_id.concat("") == model_id)
+        walking.append(_Unindexed(_v.c.model_id) == model_id)
         reading.append(_v.c.model_id == model_id)
     arms: list[sa.Select[Any]] = []
     groups = list(zip(_groups(kind, t.c), _groups(kind, linked), strict=True))
@@ -371,6 +373,28 @@ def _select_by_key(
     keys = [(both.c[f"k{i}"], desc) for i in range(width)]
     keys += [(both.c[f"k{width + i}"], d) for i, (_, d) in enumerate(rest)]
     return sa.select(both.c.id).order_by(both.c.rank, *(_direction(e, d) for e, d in keys))
+
+
+class _Unindexed(sa.sql.expression.ColumnElement[Any]):
+    """A column no index serves, on SQLite (``col || ''``); the column itself elsewhere,
+    where the planner weighs the index by the values' statistics."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]  # its cache key
+
+    def __init__(self, column: Expr) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_Unindexed)
+def _unindexed(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column, **kw))
+
+
+@compiles(_Unindexed, "sqlite")
+def _unindexed_sqlite(element: _Unindexed, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.column, **kw)} || '')"
 
 
 def _start(kind: str, after: tuple[Any, ...] | None, rest: int) -> tuple[int, tuple[Any, ...]]:

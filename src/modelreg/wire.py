@@ -8,6 +8,7 @@ same objects the embedded registry returns.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -77,7 +78,8 @@ def event_from_json(data: Mapping[str, Any]) -> AuditEvent:
 
 
 def verify_result_from_json(data: Mapping[str, Any]) -> VerifyResult:
-    return VerifyResult(**data)
+    known = {f.name for f in dataclasses.fields(VerifyResult)}
+    return VerifyResult(**{k: v for k, v in data.items() if k in known})  # a newer server's too
 
 
 # -- what clients send ---------------------------------------------------------------------
