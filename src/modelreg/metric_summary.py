@@ -10,7 +10,7 @@ with N versions then reads N / BUCKET rows per metric instead of N.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,8 +117,13 @@ def series(conn: Connection, model_id: str, width: int) -> dict[str, dict[str, A
         .group_by(_b.c.key, merged)
         .order_by(_b.c.key, sa.func.min(_b.c.first_number))
     )
+    return bucketed(conn.execute(q), width)
+
+
+def bucketed(rows: Iterable[Any], width: int) -> dict[str, dict[str, Any]]:
+    """A chart's series from rows of (key, first number, first time, mean, min, max)."""
     out: dict[str, dict[str, Any]] = {}
-    for key, number, created, mean, low, high in conn.execute(q):
+    for key, number, created, mean, low, high in rows:
         found = out.setdefault(
             key,
             {"bucket": width, "number": [], "created_at": [], "value": [], "min": [], "max": []},

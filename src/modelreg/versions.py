@@ -662,16 +662,4 @@ def metric_series(
         .group_by(vm.c.key, bucket)
         .order_by(vm.c.key, sa.func.min(_v.c.number))
     )
-    series = {}
-    for row in conn.execute(grouped):
-        key, number, created, mean, low, high = tuple(row)
-        found = series.setdefault(
-            key,
-            {"bucket": width, "number": [], "created_at": [], "value": [], "min": [], "max": []},
-        )
-        found["number"].append(number)
-        found["created_at"].append(created)
-        found["value"].append(float(mean))
-        found["min"].append(low)
-        found["max"].append(high)
-    return series
+    return metric_summary.bucketed(conn.execute(grouped), width)
