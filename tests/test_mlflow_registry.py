@@ -51,7 +51,7 @@ def tracked_run(reg: LocalRegistry, *, metrics: dict[str, float] | None = None) 
         runs.log_params(conn, run_id, {"alpha": "0.5", "depth": "3"}, actor="ana")
         points = [(k, v / 2, 0) for k, v in (metrics or {"acc": 0.9}).items()]
         points += [(k, v, 1) for k, v in (metrics or {"acc": 0.9}).items()]
-        metric_points.add_metrics(conn, run_id, points, actor="ana")
+        metric_points.add_metrics(conn, run_id, metric_points.batch_of(points, None), actor="ana")
         runs.add_dataset(conn, run_id, TRAIN, actor="ana")
 
     reg.db.write(write)

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelreg
-from modelreg import db, versions
+from modelreg import db, runs, versions
 from modelreg.backends import MissingBlobStore, database_url
 from modelreg.blobs import LocalBlobStore
 from modelreg.errors import InvalidInput
@@ -477,7 +477,8 @@ def test_a_registration_waiting_on_s3_holds_up_no_other_registration(postgres, s
 
 
 def test_a_populated_registry_at_the_oldest_schema_is_upgraded_on_postgres(url, tmp_path):
-    """The backfills of 0011 and 0012 (UPDATE ... FROM, INSERT ... SELECT) on PostgreSQL."""
+    """The backfills of 0011 and 0012 (UPDATE ... FROM, INSERT ... SELECT) and the metric
+    rows moved into blocks by 0015, on PostgreSQL."""
     from alembic import command
 
     from modelreg import metric_summary
@@ -487,6 +488,9 @@ def test_a_populated_registry_at_the_oldest_schema_is_upgraded_on_postgres(url, 
         for i in range(7):
             weights.write_bytes(b"w%d" % i)
             reg.register("churn", weights, metrics={"auc": i / 10})
+        with reg.start_run(name="fit") as run:
+            points = [("loss", 1 / (i + 1), i, 1_800_000_000_000 + i) for i in range(40)]
+            reg.record_run_metrics(run.id, points)
         command.downgrade(db.alembic_config(reg.db.engine), "0001")
     with LocalRegistry(db_url=url, blobs=LocalBlobStore(tmp_path / "blobs"), actor="t") as reg:
         assert reg.db.current_revision() == db.HEAD_REVISION
@@ -494,4 +498,8 @@ def test_a_populated_registry_at_the_oldest_schema_is_upgraded_on_postgres(url, 
         assert (model.version_count, model.latest) == (7, 7)
         chart = reg.db.read(lambda conn: metric_summary.series(conn, model.id, 10))
         assert (chart["auc"]["min"], chart["auc"]["max"]) == ([0.0], [0.6])
+        history = reg.db.read(lambda conn: runs.metric_history(conn, run.id, "loss"))
+        assert [(p.step, p.value) for p in history] == [(s, v) for _, v, s, _ in points]
+        (latest,) = reg.db.read(lambda conn: runs.load_tracked(conn, run.id)).metrics
+        assert (latest.step, latest.value) == (39, 1 / 40)
         assert reg.verify_audit(full=True).ok

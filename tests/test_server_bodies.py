@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modelreg import runs
+from modelreg import metric_columns, runs
 from server_kit import DIGEST, make_server, registry_template
 
 __all__ = ["make_server", "registry_template"]
@@ -114,8 +115,9 @@ BODIES = st.one_of(
     st.sampled_from([b"key=%ff%fe", b"key=a&" * 5000, b"=&=&%", b"\x00\x01", b"token=%00"]),
 )
 CONTENT_TYPES = st.sampled_from(
-    ["application/json", "application/x-www-form-urlencoded", "text/plain", "", "a/b; c="]
-)
+    ["application/json", "application/x-www-form-urlencoded", "text/plain", "", "a/b; c=",
+     metric_columns.MEDIA_TYPE]
+)  # fmt: skip
 
 
 @pytest.fixture
@@ -186,3 +188,51 @@ def test_a_point_with_a_bad_time_or_shape_is_refused_with_its_batch(
     assert answer.status_code == 200
     (stored,) = server.registry.db.read(lambda c: runs.metric_history(c, run, "loss"))
     assert stored.timestamp == "2025-12-06T05:46:40.000000Z"
+
+
+def _columns(header: dict[str, Any], codes: list[int], values: list[float], steps: list[int],
+             times: list[int]) -> bytes:  # fmt: skip
+    return b"".join([json.dumps(header).encode(), b"\n", np.array(codes, "<u4").tobytes(),
+                     np.array(values, "<f8").tobytes(), np.array(steps, "<i8").tobytes(),
+                     np.array(times, "<i8").tobytes()])  # fmt: skip
+
+
+T = 1_765_000_000_000
+ONE = {"keys": ["loss"], "count": 1, "times": True}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (_columns(ONE, [0], [0.5], [0], [T])[:-1], "takes 28 bytes after its first line, not 27"),
+        (b'{"keys": ["loss"]', "starts with one line of JSON"),
+        (b"{keys}\n" + bytes(28), "is not JSON"),
+        (_columns({**ONE, "count": 0}, [], [], [], []), "from 1 to 100000 metric points, not 0"),
+        (_columns({"keys": ["loss"], "count": 1}, [0], [0.5], [0], [T]), '{"keys": [...]'),
+        (_columns(ONE, [0], [float("nan")], [0], [T]), "'loss' must be a finite number, not nan"),
+        (_columns(ONE, [0], [0.5], [-1], [T]), "metric 'loss': step must be from 0 to"),
+        (_columns(ONE, [0], [0.5], [2**31], [T]), "metric 'loss': step must be from 0 to"),
+        (_columns(ONE, [0], [0.5], [0], [-1]), "'loss': time must be milliseconds from 1970"),
+        (_columns(ONE, [1], [0.5], [0], [T]), "a point's key index is past the 1 keys given"),
+        (_columns({**ONE, "keys": ["a", "a"]}, [0], [0.5], [0], [T]), "each metric key once"),
+        (_columns({**ONE, "keys": ["a b "]}, [0], [0.5], [0], [T]), "metric key 'a b ' is"),
+        (_columns({**ONE, "keys": [7]}, [0], [0.5], [0], [T]), "metric key must be a string"),
+    ],
+)
+def test_a_batch_of_columns_that_is_wrong_is_refused_naming_what(
+    make_server: Callable[..., Any], body: bytes, message: str
+) -> None:
+    """The SDK's binary batches: each fault named, and nothing of the batch stored."""
+    server = make_server()
+    run = server.http.post("/api/v1/runs", json={"name": "r"}).json()["id"]
+    headers = {"Content-Type": metric_columns.MEDIA_TYPE}
+    answer = server.http.post(f"/api/v1/runs/{run}/metrics", content=body, headers=headers)
+    assert answer.status_code == 400
+    assert message in answer.json()["detail"]
+    assert server.registry.audit(entity=run, action="run.metric") == []
+    good = _columns({**ONE, "keys": ["acc", "loss"], "count": 2}, [1, 0], [0.5, 0.9], [3, 4],
+                    [T, T + 1])  # fmt: skip
+    answer = server.http.post(f"/api/v1/runs/{run}/metrics", content=good, headers=headers)
+    assert answer.status_code == 200
+    (stored,) = server.registry.db.read(lambda c: runs.metric_history(c, run, "loss"))
+    assert (stored.value, stored.step, stored.timestamp) == (0.5, 3, "2025-12-06T05:46:40.000000Z")

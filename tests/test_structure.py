@@ -14,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from modelreg import db, schema, versions
+from modelreg import db, metric_blocks, runs, schema, versions
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "modelreg"
 
@@ -364,6 +364,41 @@ def test_a_populated_registry_at_the_oldest_schema_is_upgraded_with_its_summarie
         chart = reg.db.read(lambda conn: versions.metric_series(conn, churn, max_points=1))
         assert (chart["auc"]["bucket"], chart["auc"]["max"]) == (10, [0.55])
         assert reg.verify_audit(full=True).ok
+
+
+def test_run_metric_rows_of_schema_0014_move_into_blocks(tmp_path: Path) -> None:
+    """Migration 0015 reads ``run_metrics`` back as blocks (and 0015's downgrade writes the
+    rows again): histories, latest points, counts and charts as if logged today."""
+    from alembic import command
+
+    import modelreg
+
+    t0 = 1_800_000_000_000
+    points = [("loss", 1 / (i + 1), i, t0 + i) for i in range(40)]
+    with modelreg.connect(tmp_path / "reg", actor="alice") as reg:
+        with reg.start_run(name="fit") as run:
+            reg.record_run_metrics(run.id, [*points[:25], ("acc", 0.5, 3, t0)])
+            reg.record_run_metrics(run.id, [*points[25:], ("acc", 0.7, 3, t0 + 1)])
+        command.downgrade(db.alembic_config(reg.db.engine), "0014")
+        rows = reg.db.read(lambda conn: conn.execute(sa.text("SELECT count(*) FROM run_metrics")))
+        assert rows.scalar_one() == 42
+    with modelreg.connect(tmp_path / "reg") as reg:
+        assert reg.db.current_revision() == db.HEAD_REVISION
+        history = reg.db.read(lambda conn: runs.metric_history(conn, run.id, "loss"))
+        assert [(p.step, p.value) for p in history] == [(s, v) for _, v, s, _ in points]
+        tracked = reg.db.read(lambda conn: runs.load_tracked(conn, run.id))
+        assert [(m.key, m.step, m.value) for m in tracked.metrics] == [
+            ("acc", 3, 0.7),
+            ("loss", 39, 1 / 40),
+        ]
+        drawn = reg.db.read(lambda conn: metric_blocks.series(conn, run.id, max_points=4))
+        assert (drawn["loss"]["points"], drawn["loss"]["bucket"]) == (40, 10)
+        assert drawn["loss"]["max"] == [1.0, 1 / 11, 1 / 21, 1 / 31]
+        counted = sa.select(schema.metric_latest.c.key, schema.metric_latest.c.count)
+        assert dict(reg.db.read(lambda conn: conn.execute(counted).all())) == {
+            "acc": 2,
+            "loss": 40,
+        }
 
 
 def test_the_registry_interface_names_every_public_method_of_the_embedded_registry() -> None:

@@ -45,7 +45,9 @@ def track(
         )
         runs.log_params(conn, run_id, params or {}, actor="tester")
         points = [(k, v, s) for k, vs in (metrics or {}).items() for s, v in enumerate(vs)]
-        metric_points.add_metrics(conn, run_id, points, actor="tester")
+        metric_points.add_metrics(
+            conn, run_id, metric_points.batch_of(points, None), actor="tester"
+        )
         if end:
             runs.update_tracked(conn, run_id, status="finished", actor="tester")
 

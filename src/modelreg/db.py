@@ -32,7 +32,7 @@ from modelreg.timestamps import now as now
 T = TypeVar("T")
 
 # The newest migration; a database at this revision needs no Alembic import at start-up.
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 MAX_ATTEMPTS = 30
 BLOB_LOCK_KEY = 0x6D6F64656C726567  # "modelreg"
 MIGRATE_LOCK_KEY = 0x6D6F64656C6D6967  # "modelmig"

@@ -48,6 +48,7 @@ from modelreg.governance import Governance
 from modelreg.governance_records import DependentVersion
 from modelreg.lineage import of_version as lineage_of
 from modelreg.manifest import FileEntry, FilesArg, check_entries
+from modelreg.metric_columns import MetricBatch
 from modelreg.records import (
     AliasMove,
     Comparison,
@@ -721,15 +722,16 @@ class LocalRegistry(Governance):
             lambda conn: runs.update_params(conn, run_id, all_params, changed, actor=self.actor)
         )
 
-    def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None:
-        """Append metric points (key, value, step[, ms]) to a run's history: one transaction
-        and one audit event for the batch."""
-        checked, stamps = metric_points.check_points(points)
-        self.db.write(
-            lambda conn: metric_points.add_metrics(
-                conn, run_id, checked, actor=self.actor, stamps=stamps
-            )
-        )
+    def record_run_metrics(
+        self, run_id: str, points: Sequence[MetricPointArg] | MetricBatch
+    ) -> None:
+        """Append metric points (key, value, step[, ms]), or a batch of them as columns, to a
+        run's history: one transaction and one audit event for the batch."""
+        if isinstance(points, MetricBatch):
+            batch = metric_points.check_batch(points)
+        else:
+            batch = metric_points.check_points(points)
+        self.db.write(lambda conn: metric_points.add_metrics(conn, run_id, batch, actor=self.actor))
 
     def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:
         self.db.write(lambda conn: runs.add_dataset(conn, run_id, use, actor=self.actor))

@@ -1,34 +1,32 @@
-"""Metric points written to a run's history: each batch checked, stored in one statement and
-summed up by one audit event carrying the digest of its points (read back by ``runs``)."""
+"""Metric points written to a run's history: each batch checked, stored as one block per key
+(``metric_blocks``) and summed up by one audit event carrying the digest of its points."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
+import numpy as np
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, schema
-from modelreg.db import insert_rows, now
+from modelreg import audit, metric_blocks, metric_columns
 from modelreg.errors import InvalidInput
+from modelreg.metric_columns import MetricBatch
 from modelreg.runs import check_writable
-from modelreg.timestamps import MAX_MS, from_ms
+from modelreg.timestamps import MAX_MS, check_ms, now_ms
 from modelreg.values import MAX_STEP, check_key, check_metric, check_step
 
 MAX_POINTS = 100_000
 
 
-def check_points(points: Any) -> tuple[list[tuple[str, float, int]], list[str] | None]:
-    """Metric points as (key, value, step) triples, each checked, and their times.
+def check_points(points: Any) -> MetricBatch:
+    """Metric points, each checked, as a batch of columns.
 
     A point is ``(key, value, step)`` or ``(key, value, step, ms)``, ``ms`` being when it was
-    logged in milliseconds since the epoch (a point without one is stamped now). The times
-    are None when no point has one. A batch repeats a few keys and times many times: each
-    distinct key and time is checked once, and a finite float passes without conversion.
+    logged in milliseconds since the epoch (a point without one is stamped now; the batch's
+    times are None when no point has one). A batch repeats a few keys and times many times:
+    each distinct key and time is checked once, and a finite float passes without conversion.
     """
     if not isinstance(points, (list, tuple)) or len(points) > MAX_POINTS:
         raise InvalidInput(f"metric points must be a list of at most {MAX_POINTS} entries")
@@ -36,9 +34,9 @@ def check_points(points: Any) -> tuple[list[tuple[str, float, int]], list[str] |
     if fast is not None:
         return fast
     keys: set[str] = set()
-    times: dict[Any, str] = {}
+    times: dict[Any, int] = {}
     checked = []
-    stamps: list[str] = []
+    stamps: list[int] = []
     inf = math.inf
     for point in points:
         size = len(point) if type(point) is list or type(point) is tuple else 0
@@ -61,63 +59,77 @@ def check_points(points: Any) -> tuple[list[tuple[str, float, int]], list[str] |
             raise InvalidInput(f"metric {key!r}: the time must be whole milliseconds")
         stamp = times.get(ms)
         if stamp is None:
-            stamp = now() if ms is None else from_ms(ms, f"metric {key!r}: time")
+            stamp = now_ms() if ms is None else check_ms(ms, f"metric {key!r}: time")
             times[ms] = stamp
         stamps.append(stamp)
-    return checked, (stamps if len(times) > 1 or None not in times else None)
+    return batch_of(checked, stamps if len(times) > 1 or None not in times else None)
 
 
-def _checked_columns(
-    points: list[Any] | tuple[Any, ...],
-) -> tuple[list[tuple[str, float, int]], list[str]] | None:
+def batch_of(points: Sequence[tuple[str, float, int]], times: Sequence[int] | None) -> MetricBatch:
+    """Checked points (key, value, step) and their times (or None: now) as a batch."""
+    if not points:
+        return metric_columns.of_points([], [], [], times)
+    keys, values, steps = zip(*points, strict=True)
+    return metric_columns.of_points(keys, values, steps, times)
+
+
+def _checked_columns(points: list[Any] | tuple[Any, ...]) -> MetricBatch | None:
     """A batch as a client's buffer sends it, checked column by column: every point a
     ``[key, float, int step, int ms]`` with finite values. None for any other batch, which
     ``check_points`` then checks point by point (and refuses naming what is wrong)."""
-    if not points or not all(type(p) in (list, tuple) and len(p) == 4 for p in points):
+    if not points or set(map(type, points)) - {list, tuple} or set(map(len, points)) != {4}:
         return None
     keys, values, steps, times = zip(*points, strict=True)
-    if not all(type(v) is float for v in values) or not math.isfinite(math.fsum(values)):
+    if set(map(type, values)) != {float} or not math.isfinite(math.fsum(values)):
         return None  # a value to convert or refuse, or a sum past the largest float
-    if not all(type(s) is int for s in steps) or min(steps) < 0 or max(steps) > MAX_STEP:
+    if set(map(type, steps)) != {int} or min(steps) < 0 or max(steps) > MAX_STEP:
+        return None
+    if set(map(type, times)) != {int} or min(times) < 0 or max(times) > MAX_MS:
         return None
     try:
-        distinct_keys, distinct_times = set(keys), set(times)
-    except TypeError:  # an unhashable key or time
+        distinct_keys = set(keys)
+    except TypeError:  # an unhashable key
         return None
     if not all(type(k) is str for k in distinct_keys):
         return None
-    if not all(type(t) is int and 0 <= t <= MAX_MS for t in distinct_times):
-        return None
     for key in distinct_keys:
         check_key(key, kind="metric")
-    stamp_of = {t: from_ms(t, "a metric point's time") for t in distinct_times}
-    return list(zip(keys, values, steps, strict=True)), [stamp_of[t] for t in times]
+    return metric_columns.of_points(keys, values, steps, times)
 
 
-def add_metrics(
-    conn: Connection,
-    run_id: str,
-    points: list[tuple[str, float, int]],
-    *,
-    actor: str,
-    stamps: Sequence[str] | None = None,
-) -> None:
-    """Append metric points (key, value, step) to a run's history, audited like any change;
-    ``stamps`` are the points' times as an MLflow client gave them (else now, for all)."""
+def check_batch(batch: MetricBatch) -> MetricBatch:
+    """A batch as the binary form carries it, its values checked as ``check_points`` checks
+    a JSON batch: keys valid and distinct, values finite, steps and times in range."""
+    for name in batch.names:
+        check_key(name, kind="metric")
+    if len(set(batch.names)) != len(batch.names):
+        raise InvalidInput("a batch names each metric key once")
+    bad = np.flatnonzero(~np.isfinite(batch.values))
+    if len(bad):
+        key, value = batch.names[batch.codes[bad[0]]], float(batch.values[bad[0]])
+        raise InvalidInput(f"metric {key!r} must be a finite number, not {value}")
+    bad = np.flatnonzero((batch.steps < 0) | (batch.steps > MAX_STEP))
+    if len(bad):
+        check_step(batch.names[batch.codes[bad[0]]], int(batch.steps[bad[0]]))
+    if isinstance(batch.times, np.ndarray):
+        bad = np.flatnonzero((batch.times < 0) | (batch.times > MAX_MS))
+        if len(bad):
+            key = batch.names[batch.codes[bad[0]]]
+            check_ms(int(batch.times[bad[0]]), f"metric {key!r}: time")
+    return batch
+
+
+def add_metrics(conn: Connection, run_id: str, batch: MetricBatch, *, actor: str) -> None:
+    """Append a checked batch of metric points to a run's history, audited like any change;
+    its times are those the client gave (else now, for all)."""
     check_writable(conn, run_id)
-    if not points:  # nothing to record, nor to audit
+    if not len(batch):  # nothing to record, nor to audit
         return
-    if stamps is None:
-        stamp = now()
-        rows = [(run_id, k, v, s, stamp) for k, v, s in points]
-    else:
-        rows = [(run_id, k, v, s, t) for (k, v, s), t in zip(points, stamps, strict=True)]
-    insert_rows(conn, schema.run_metrics, ("run_id", "key", "value", "step", "timestamp"), rows)
-    # The event summarises the batch and carries the digest of its points (as stored, in
-    # order): a history of 100,000 points is not copied into the log, yet any edit of a row
-    # it covers no longer matches.
-    keys = sorted({k for k, _, _ in points})
-    steps = [s for _, _, s in points]
+    times = now_ms() if batch.times is None else batch.times
+    metric_blocks.add(conn, run_id, metric_blocks.blocks(batch, times))
+    # The event summarises the batch and carries the digest of its points (as given, in
+    # order): a history of 100,000 points is not copied into the log, yet it names exactly
+    # what was logged.
     audit.append(
         conn,
         actor=actor,
@@ -126,40 +138,29 @@ def add_metrics(
         entity_id=run_id,
         entity=run_id,
         after={
-            "points": len(points),
-            "keys": keys[:20] + (["..."] if len(keys) > 20 else []),
-            "steps": [min(steps), max(steps)],
-            "digest": points_digest(points),
+            "points": len(batch),
+            "keys": batch.names[:20] + (["..."] if len(batch.names) > 20 else []),
+            "steps": [int(batch.steps.min()), int(batch.steps.max())],
+            "digest": batch.digest(),
         },
     )
 
 
 def unseen_points(
-    conn: Connection, run_id: str, points: list[tuple[str, float, int]], stamps: Sequence[str]
-) -> tuple[list[tuple[str, float, int]], list[str]]:
+    conn: Connection, run_id: str, points: list[tuple[str, float, int]], times: Sequence[int]
+) -> tuple[list[tuple[str, float, int]], list[int]]:
     """The points (with their times) that the run does not hold already, the same key, step,
     time and value: MLflow stores a point once, and its client sends a run's latest points
-    again when it logs a model. Read through the run's rows of the batch's keys and steps."""
+    again when it logs a model."""
     if not points:
-        return points, list(stamps)
-    t = schema.run_metrics
-    keys = sorted({k for k, _, _ in points})
-    steps = [s for _, _, s in points]
-    query = sa.select(t.c.key, t.c.value, t.c.step, t.c.timestamp).where(
-        t.c.run_id == run_id, t.c.key.in_(keys), t.c.step.between(min(steps), max(steps))
-    )
-    seen = {(r.key, r.value, r.step, r.timestamp) for r in conn.execute(query)}
+        return points, list(times)
+    keys = [k for k, _, _ in points]
+    seen = metric_blocks.stored(conn, run_id, keys, [s for _, _, s in points])
     kept: list[tuple[str, float, int]] = []
-    kept_stamps: list[str] = []
-    for (key, value, step), stamp in zip(points, stamps, strict=True):
-        if (key, value, step, stamp) not in seen:
-            seen.add((key, value, step, stamp))
+    kept_times: list[int] = []
+    for (key, value, step), ms in zip(points, times, strict=True):
+        if (key, value, step, ms) not in seen:
+            seen.add((key, value, step, ms))
             kept.append((key, value, step))
-            kept_stamps.append(stamp)
-    return kept, kept_stamps
-
-
-def points_digest(points: list[tuple[str, float, int]]) -> str:
-    """sha256 of a batch of metric points (key, value, step) as canonical JSON."""
-    text = json.dumps([[k, v, s] for k, v, s in points], separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+            kept_times.append(ms)
+    return kept, kept_times

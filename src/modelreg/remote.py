@@ -28,6 +28,7 @@ import httpx
 
 from modelreg import (
     capture,
+    metric_columns,
     registering,
     search_language,
     signing,
@@ -135,6 +136,7 @@ class RemoteRegistry:
             limits=httpx.Limits(max_connections=TRANSFERS * (FETCHES + 1)),
         )
         self.blobs = RemoteBlobs(self)
+        self._columns = True  # metric points go as columns until the server refuses them
 
     def __repr__(self) -> str:
         return f"RemoteRegistry({self.url!r})"
@@ -584,8 +586,19 @@ class RemoteRegistry:
         self._call("POST", f"/runs/{_run(run_id)}/params", json=body)
 
     def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None:
-        body = {"points": [list(p) for p in points]}
-        self._call("POST", f"/runs/{_run(run_id)}/metrics", json=body)
+        path = f"/runs/{_run(run_id)}/metrics"
+        packed = metric_columns.encode(points) if self._columns else None
+        if packed is not None:
+            headers = {"content-type": metric_columns.MEDIA_TYPE}
+            try:
+                self._call("POST", path, content=packed, headers=headers)
+                return
+            except InvalidInput as exc:  # a server from before columns reads JSON alone
+                if "the body is not JSON" not in str(exc):
+                    raise
+                self._columns = False
+        # not all plain: as JSON, for the server to check point by point
+        self._call("POST", path, json={"points": [list(p) for p in points]})
 
     def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:
         self._call("POST", f"/runs/{_run(run_id)}/datasets", json={"dataset": use.to_dict()})

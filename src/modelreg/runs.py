@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, capture, datasets, experiments, schema, versions
+from modelreg import audit, capture, datasets, experiments, metric_blocks, schema, versions
 from modelreg.datasets import DatasetUse
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
@@ -175,15 +175,9 @@ def add_dataset(
 
 def record(conn: Connection, run_id: str, *, history: bool = True) -> dict[str, Any]:
     """A run as lineage shows it, with the full metric history per key (none without
-    ``history``: a page charts it from ``history_series``)."""
+    ``history``: a page charts it from ``metric_blocks.series``)."""
     r = conn.execute(sa.select(schema.runs).where(schema.runs.c.id == run_id)).one()
-    t = schema.run_metrics
-    points: dict[str, list[dict[str, Any]]] = {}
-    q = sa.select(t).where(t.c.run_id == run_id).order_by(t.c.key, t.c.step, t.c.id)
-    for m in conn.execute(q) if history else ():
-        points.setdefault(m.key, []).append(
-            {"step": m.step, "value": m.value, "timestamp": m.timestamp}
-        )
+    points = metric_blocks.history(conn, run_id) if history else {}
     return {
         "id": r.id,
         "name": r.name,
@@ -554,35 +548,8 @@ def load_tracked_many(conn: Connection, ids: Sequence[str]) -> list[TrackedRun]:
     ]
 
 
-def latest_points(
-    ids: Sequence[str] | sa.Select[Any] | None = None, *, key: str | None = None
-) -> sa.Subquery:
-    """The latest point of each metric of each run (greatest step, then time, then value),
-    as MLflow counts a run's metric values: columns run_id, key, value, step, timestamp; of
-    the runs ``ids`` (a list or a SELECT of ids) and the metric ``key``, if given."""
-    m = schema.run_metrics
-    rank = (
-        sa.func.row_number()
-        .over(
-            partition_by=(m.c.run_id, m.c.key),
-            order_by=(m.c.step.desc(), m.c.timestamp.desc(), m.c.value.desc(), m.c.id.desc()),
-        )
-        .label("rank")
-    )
-    ranked = sa.select(m.c.run_id, m.c.key, m.c.value, m.c.step, m.c.timestamp, rank)
-    if ids is not None:
-        ranked = ranked.where(m.c.run_id.in_(ids))
-    if key is not None:
-        ranked = ranked.where(m.c.key == key)
-    inner = ranked.subquery()
-    latest = sa.select(
-        inner.c.run_id, inner.c.key, inner.c.value, inner.c.step, inner.c.timestamp
-    ).where(inner.c.rank == 1)
-    return latest.subquery()
-
-
 def _latest(conn: Connection, ids: list[str]) -> list[tuple[str, MetricPoint]]:
-    latest = latest_points(ids)
+    latest = metric_blocks.latest_points(ids)
     q = sa.select(latest).order_by(latest.c.run_id, latest.c.key)
     return [(p.run_id, MetricPoint(p.key, p.value, p.step, p.timestamp)) for p in conn.execute(q)]
 
@@ -631,68 +598,4 @@ def metric_history(
     """A run's points of one metric, in MLflow's order (time, step, value); NotFound for a
     run that does not exist."""
     check_exists(conn, run_id)
-    m = schema.run_metrics
-    q = (
-        sa.select(m.c.key, m.c.value, m.c.step, m.c.timestamp)
-        .where(m.c.run_id == run_id, m.c.key == key)
-        .order_by(m.c.timestamp, m.c.step, m.c.value, m.c.id)
-        .offset(offset)
-    )
-    if limit is not None:
-        q = q.limit(limit)
-    return [MetricPoint(p.key, p.value, p.step, p.timestamp) for p in conn.execute(q)]
-
-
-def history_series(
-    conn: Connection, run_id: str, *, max_points: int = 1000
-) -> dict[str, dict[str, Any]]:
-    """Each metric's history of a run, for a chart: ``step`` and ``value`` lists, in step
-    order, and ``points``, how many the run logged.
-
-    A metric with more than ``max_points`` points is summed up in buckets of ``bucket``
-    consecutive points (by step, then time): each is the bucket's mean at its first step,
-    with the bucket's ``min`` and ``max`` beside it, so that one spike still shows.
-    """
-    m = schema.run_metrics
-    order = (m.c.step, m.c.timestamp, m.c.id)
-    ranked = (
-        sa.select(
-            m.c.key,
-            m.c.step,
-            m.c.value,
-            sa.func.row_number().over(partition_by=m.c.key, order_by=order).label("rank"),
-            sa.func.count().over(partition_by=m.c.key).label("total"),
-        )
-        .where(m.c.run_id == run_id)
-        .subquery()
-    )
-    width = (ranked.c.total + (max_points - 1)) // max_points  # ceiling division
-    bucket = (ranked.c.rank - 1) // width
-    grouped = (
-        sa.select(
-            ranked.c.key,
-            sa.func.max(ranked.c.total),
-            sa.func.min(ranked.c.step),
-            sa.func.avg(ranked.c.value),
-            sa.func.min(ranked.c.value),
-            sa.func.max(ranked.c.value),
-        )
-        .group_by(ranked.c.key, bucket)
-        .order_by(ranked.c.key, sa.func.min(ranked.c.rank))
-    )
-    series: dict[str, dict[str, Any]] = {}
-    for row in conn.execute(grouped):
-        key, total, step, mean, low, high = tuple(row)
-        found = series.get(key)
-        if found is None:
-            found = series[key] = {"points": int(total), "step": [], "value": []}
-            if total > max_points:
-                found.update(bucket=-(-total // max_points), min=[], max=[])
-        found["step"].append(step)
-        if "bucket" in found:
-            found["value"].append(float(mean))
-            found["min"].append(low)
-            found["max"].append(high)
-        else:
-            found["value"].append(low)  # one point: its own value, not a mean's rounding
-    return series
+    return metric_blocks.metric_history(conn, run_id, key, limit=limit, offset=offset)

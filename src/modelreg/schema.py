@@ -154,16 +154,39 @@ model_tags = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
-run_metrics = sa.Table(
-    "run_metrics",
+metric_blocks = sa.Table(  # a run's points of one key from one batch (metric_blocks.py)
+    "metric_blocks",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False),
     sa.Column("key", KEY, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("min_step", sa.Integer, nullable=False),
+    sa.Column("max_step", sa.Integer, nullable=False),
+    sa.Column("total", sa.Float, nullable=False),
+    sa.Column("low", sa.Float, nullable=False),
+    sa.Column("high", sa.Float, nullable=False),
+    sa.Column("points", sa.LargeBinary, nullable=False),  # zstd(steps, values, times)
+    sa.Index(None, "run_id", "key", "id"),
+)
+
+metric_levels = sa.Table(  # a block's points summed up FANOUT ** level at a time
+    "metric_levels",
+    metadata,
+    sa.Column("block_id", sa.Integer, sa.ForeignKey("metric_blocks.id"), primary_key=True),
+    sa.Column("level", sa.Integer, primary_key=True),
+    sa.Column("entries", sa.LargeBinary, nullable=False),
+)
+
+metric_latest = sa.Table(  # each run's latest point per key, as MLflow counts it
+    "metric_latest",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),  # points logged
     sa.Column("value", sa.Float, nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("timestamp", TS, nullable=False),
-    sa.Index(None, "run_id"),  # read a run at a time; appended in order (migration 0006)
 )
 
 versions = sa.Table(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,10 +33,10 @@ def to_ms(stamp: str | None) -> int | None:
     return (moment - _EPOCH) // timedelta(milliseconds=1)
 
 
-def from_ms(value: Any, field: str) -> str:
+def check_ms(value: Any, field: str) -> int:
     """Milliseconds since the epoch (as MLflow sends times, and as the client stamps metric
-    points) as a stored time; a value that is not a whole number of milliseconds in years
-    1970-9999 is refused, naming ``field``."""
+    points), checked: a value that is not a whole number of milliseconds in years 1970-9999
+    is refused, naming ``field``."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value)
@@ -43,6 +44,16 @@ def from_ms(value: Any, field: str) -> str:
             raise InvalidInput(f"{field} must be milliseconds since the epoch, not {value!r}")
     if not 0 <= value <= MAX_MS:
         raise InvalidInput(f"{field} must be milliseconds from 1970 to 9999, not {value}")
-    seconds, millis = divmod(value, 1000)
+    return int(value)
+
+
+def from_ms(value: Any, field: str) -> str:
+    """Milliseconds since the epoch, checked by ``check_ms``, as a stored time."""
+    seconds, millis = divmod(check_ms(value, field), 1000)
     moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=millis * 1000)
     return format_time(moment)
+
+
+def now_ms() -> int:
+    """The current time in milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000

@@ -1,6 +1,6 @@
 """MLflow's searches of runs and experiments compiled to SQL: the clauses ``mlflow_filter``
-parses, over runs, the latest value of each metric (``runs.latest_points``), run tags, params
-and datasets, and over experiments and their tags. Every literal reaches SQL as a bound
+parses, over runs, the latest value of each metric (``metric_blocks.latest_points``), run
+tags, params and datasets, and over experiments and their tags. Every literal reaches SQL as a bound
 parameter.
 
 Comparisons mean what they mean on MLflow's server: a run without the metric, param or tag
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from modelreg import experiments, runs, schema
+from modelreg import experiments, metric_blocks, schema
 from modelreg.errors import InvalidInput
 from modelreg.mlflow_filter import Clause, OrderKey, like_pattern
 from modelreg.records import Experiment
@@ -54,7 +54,7 @@ def search_runs(
     keys: list[tuple[Expr, bool]] = []
     for item in order:
         if item.entity == "metric":
-            latest = runs.latest_points(scope, key=item.key)
+            latest = metric_blocks.latest_points(scope, key=item.key)
             source = source.outerjoin(latest, latest.c.run_id == _r.c.id)
             value: Expr = latest.c.value
         else:
@@ -87,7 +87,7 @@ def _view(view: str) -> Cond:
 
 def _run_clause(c: Clause, scope: sa.Select[Any], dialect: str) -> Cond:
     if c.entity == "metric":
-        latest = runs.latest_points(scope, key=c.key)
+        latest = metric_blocks.latest_points(scope, key=c.key)
         matched = sa.select(latest.c.run_id).where(_test(latest.c.value, c, dialect))
         return _r.c.id.in_(matched)
     if c.entity == "tag":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from modelreg.metric_points import points_digest
+from modelreg.metric_points import batch_of
 
 
 def actions(registry, **filters):
@@ -121,7 +121,7 @@ def test_run_events_record_what_the_run_did(registry, write):
             "points": len(batch),
             "keys": ["loss"],
             "steps": [batch[0][2], batch[-1][2]],
-            "digest": points_digest(batch),
+            "digest": batch_of(batch, None).digest(),
         }
     assert points == []
     assert end.after["status"] == "finished"

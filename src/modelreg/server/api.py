@@ -23,11 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 
-from modelreg import signing, wire
+from modelreg import metric_columns, signing, wire
 from modelreg.blobs import take
 from modelreg.errors import IntegrityError, InvalidInput, RangeNotSatisfiable
 from modelreg.local import LocalRegistry
 from modelreg.manifest import is_digest
+from modelreg.metric_points import MAX_POINTS
 from modelreg.records import Comparison, SignatureAdded
 from modelreg.server.auth import allow, single_values
 from modelreg.server.problems import PROBLEMS, CorruptBlobServed
@@ -488,7 +489,7 @@ def run_params(reg: Writer, run_id: str, body: RunParamsBody) -> JSON:
 
 
 class RunMetricsBody(Body):
-    points: list[list[Any]] = Field(max_length=100_000)
+    points: list[list[Any]] = Field(max_length=MAX_POINTS)
 
 
 @router.post(
@@ -497,17 +498,27 @@ class RunMetricsBody(Body):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": RunMetricsBody.model_json_schema()}},
+            "content": {
+                "application/json": {"schema": RunMetricsBody.model_json_schema()},
+                metric_columns.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            },
         }
     },
 )
 async def run_metrics(reg: Writer, run_id: str, request: Request) -> JSON:
-    """Append metric points ``[key, value, step]`` to a run's history.
+    """Append metric points ``[key, value, step]`` (or ``[key, value, step, ms]``) to a run's
+    history.
 
     The body is read as plain JSON and each point checked once, by the registry: a batch of
-    100,000 points is the hot path of a training loop.
+    100,000 points is the hot path of a training loop. The SDK sends its batches as columns
+    instead, ``application/vnd.modelreg.metric-points`` (``metric_columns``): no JSON to parse.
     """
     run = wire.check_uuid(run_id, "run id")
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind == metric_columns.MEDIA_TYPE:
+        batch = metric_columns.decode(await request.body(), limit=MAX_POINTS)
+        await anyio.to_thread.run_sync(reg.record_run_metrics, run, batch)
+        return {"ok": True}
     try:
         body = json.loads(await request.body())
     except RecursionError:

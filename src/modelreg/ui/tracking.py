@@ -5,7 +5,7 @@ The runs MLflow clients log and those of modelreg's SDK (experiment 0, "Default"
 through the one store: ``experiments``, ``runs``, ``tracking_search`` (a runs table is
 filtered with MLflow's filter grammar, ``mlflow_filter``, and ordered in SQL), ``artifacts``,
 ``logged_models`` and ``registry_search``. A metric's history is charted from at most
-``CHART_POINTS`` points: a longer one is summed up in buckets (``runs.history_series``).
+``CHART_POINTS`` points: a longer one is summed up in buckets (``metric_blocks.series``).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from modelreg import (
     artifacts,
     experiments,
     logged_models,
+    metric_blocks,
     registry_search,
     runs,
     tracking_search,
@@ -216,7 +217,7 @@ def run(reg: LocalRegistry, run_id: str) -> dict[str, Any]:
         ids, _ = registry_search.search_versions(
             conn, [Clause("attribute", "run_id", "=", run_id)], [], offset=0, limit=PAGE
         )
-        series = runs.history_series(conn, run_id, max_points=CHART_POINTS)
+        series = metric_blocks.series(conn, run_id, max_points=CHART_POINTS)
         return {
             "run": {
                 **_row(found),
@@ -337,7 +338,7 @@ def compare_runs(reg: LocalRegistry, ids: list[str]) -> dict[str, Any]:
         for run_id in ids:
             if run_id not in held:
                 raise NotFound(f"run {run_id!r} not found")
-        series = [runs.history_series(conn, r.id, max_points=CHART_POINTS) for r in found]
+        series = [metric_blocks.series(conn, r.id, max_points=CHART_POINTS) for r in found]
         return found, series
 
     found, series = reg.db.read(read)

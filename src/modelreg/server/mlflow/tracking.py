@@ -47,7 +47,7 @@ from modelreg.refs import RUN, check_name, is_owner_id, is_uuid, slug
 from modelreg.run import MAX_NAME as MAX_RUN_NAME
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.mlflow.protocol import ERRORS, Body
-from modelreg.timestamps import from_ms, now, to_ms
+from modelreg.timestamps import check_ms, from_ms, now, now_ms, to_ms
 from modelreg.values import (
     MAX_EXPERIMENT_TAG_VALUE,
     MAX_RUN_TAG_VALUE,
@@ -495,25 +495,24 @@ class LogMetricBody(MetricBody):
     run_uuid: str | None = None
 
 
-def _points(metrics: Sequence[MetricBody]) -> tuple[list[tuple[str, float, int]], list[str]]:
-    """Metric points, checked (finite values, steps from 0 to 2**31 - 1), with their times."""
-    points, _ = metric_points.check_points([(m.key, m.value, m.step) for m in metrics])
-    known: dict[int | None, str] = {None: now()}
-    stamps = []
-    for m in metrics:
-        if m.timestamp not in known:
-            known[m.timestamp] = from_ms(m.timestamp, f"metric {m.key!r}: timestamp")
-        stamps.append(known[m.timestamp])
-    return points, stamps
+def _points(metrics: Sequence[MetricBody]) -> tuple[list[tuple[str, float, int]], list[int]]:
+    """Metric points, checked (finite values, steps from 0 to 2**31 - 1), with their times
+    (milliseconds; now for a point without one)."""
+    points = metric_points.check_points([(m.key, m.value, m.step) for m in metrics]).points()
+    stamp = now_ms()
+    times = [
+        stamp if m.timestamp is None else check_ms(m.timestamp, f"metric {m.key!r}: timestamp")
+        for m in metrics
+    ]
+    return points, times
 
 
 @router.post("/runs/log-metric")
 def log_metric(reg: Writer, body: LogMetricBody) -> JSON:
     found = run_id_of(body.run_id, body.run_uuid)
-    points, stamps = _points([body])
-    reg.db.write(
-        lambda c: metric_points.add_metrics(c, found, points, actor=reg.actor, stamps=stamps)
-    )
+    points, times = _points([body])
+    batch = metric_points.batch_of(points, times)
+    reg.db.write(lambda c: metric_points.add_metrics(c, found, batch, actor=reg.actor))
     return {}
 
 
@@ -554,7 +553,7 @@ def log_batch(reg: Writer, body: LogBatchBody) -> JSON:
                 f" ({params[key]!r}, {value!r})"
             )
         params[key] = value
-    points, stamps = _points(body.metrics)
+    points, times = _points(body.metrics)
     tags = _run_tags(body.tags)
 
     def log(c: Connection) -> None:
@@ -562,9 +561,10 @@ def log_batch(reg: Writer, body: LogBatchBody) -> JSON:
             runs.log_params(c, found, params, actor=reg.actor)
         # A point sent again (the client re-sends a run's latest ones when it logs a model)
         # is stored once, as MLflow does.
-        fresh, times = metric_points.unseen_points(c, found, points, stamps)
+        fresh, fresh_times = metric_points.unseen_points(c, found, points, times)
         if fresh:
-            metric_points.add_metrics(c, found, fresh, actor=reg.actor, stamps=times)
+            batch = metric_points.batch_of(fresh, fresh_times)
+            metric_points.add_metrics(c, found, batch, actor=reg.actor)
         if tags:
             runs.set_tags(c, found, tags, actor=reg.actor)
         if not (params or fresh or tags):
