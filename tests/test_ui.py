@@ -297,6 +297,37 @@ def test_pages_paginate(served: Server) -> None:
     assert 'rel="next"' in page(served, "/models/many").text
 
 
+def test_the_next_page_of_versions_starts_after_the_last_one_shown(served: Server) -> None:
+    """Versions and search results page by cursor: the "Next" link carries the last
+    version's id, and versions registered meanwhile shift nothing."""
+    for i in range(60):
+        served.registry.register("keyed", _file(served, b"v%d" % i), metrics={"auc": i % 7})
+    first = served.http.get("/api/v1/pages/models/keyed", params={"sort": "metrics.auc"}).json()
+    last = first["versions"][-1]
+    assert first["page"]["after"] == last["id"]
+    text = page(served, "/models/keyed", params={"sort": "metrics.auc"}).text
+    link = re.search(r'<a rel="next" href="([^"]+)"', text)
+    assert link is not None
+    assert f"after={last['id']}" in html.unescape(link[1])
+    served.registry.register("keyed", _file(served, b"newest"), metrics={"auc": 9})
+    params = {"sort": "metrics.auc", "offset": 50, "after": last["id"]}
+    rest = served.http.get("/api/v1/pages/models/keyed", params=params).json()
+    by_offset = served.http.get("/api/v1/pages/models/keyed", params={**params, "after": ""})
+    assert len(rest["versions"]) == 10
+    assert rest["page"]["next"] is None  # the version registered since sorts first
+    assert [v["number"] for v in rest["versions"]] == [
+        v["number"] for v in by_offset.json()["versions"]
+    ][1:]  # by offset, the page before's last version comes again
+    every = [v["number"] for v in first["versions"] + rest["versions"]]
+    assert sorted(every) == list(range(1, 61))  # none shown twice, none left out
+    search = {"q": "metrics.auc >= 0 order by metrics.auc desc"}
+    found = served.http.get("/api/v1/pages/models", params=search).json()
+    after = found["page"]["after"]
+    more = served.http.get("/api/v1/pages/models", params={**search, "after": after}).json()
+    seen = [r["id"] for r in found["results"] + more["results"]]
+    assert len(seen) == len(set(seen)) == 61
+
+
 def test_bad_references_are_pages_naming_the_problem(served: Server) -> None:
     for path, status in [
         ("/models/demo/versions/9", 404),

@@ -51,7 +51,16 @@ def summary(v: Version) -> dict[str, Any]:
     }
 
 
-def _paging(offset: int, shown: int, total: int | None, more: bool | None = None) -> dict[str, Any]:
+def _paging(
+    offset: int,
+    shown: int,
+    total: int | None,
+    more: bool | None = None,
+    last: str | None = None,
+) -> dict[str, Any]:
+    """A page's place in its list. ``last`` is the id of its last row, where the list pages
+    by cursor: the next page's link carries it (``after``) beside the offset it shows, and is
+    read from it, as fast at the millionth row as at the first."""
     if more is None:
         more = total is not None and offset + shown < total
     return {
@@ -60,23 +69,35 @@ def _paging(offset: int, shown: int, total: int | None, more: bool | None = None
         "total": total,
         "previous": max(0, offset - PAGE) if offset > 0 else None,
         "next": offset + PAGE if more else None,
+        "after": last if more else None,
     }
 
 
-def models(reg: LocalRegistry, *, q: str = "", offset: int = 0) -> dict[str, Any]:
+def models(
+    reg: LocalRegistry, *, q: str = "", offset: int = 0, after: str | None = None
+) -> dict[str, Any]:
     """Every model, a page at a time; with ``q`` (the search language) the versions that
     match it instead, newest first unless ``q`` ends with its own ``order by``, and no more
-    than its own ``limit``."""
+    than its own ``limit``. A search's next page starts ``after`` the last version of the
+    page before (``offset`` then only says where it is)."""
     check_page(PAGE, offset)
     if q:
         query = search_language.parse(q)
         size = PAGE + 1 if query.limit is None else min(PAGE + 1, query.limit - offset)
         order = None if query.order else "created_at desc"
-        found = reg.search(q, order_by=order, limit=size, offset=offset) if size > 0 else []
+        start = {"after": after} if after else {"offset": offset}
+        found = reg.search(q, order_by=order, limit=size, **start) if size > 0 else []
+        shown = found[:PAGE]
         return {
             "query": q,
-            "results": [summary(v) for v in found[:PAGE]],
-            "page": _paging(offset, min(len(found), PAGE), None, more=len(found) > PAGE),
+            "results": [summary(v) for v in shown],
+            "page": _paging(
+                offset,
+                len(shown),
+                None,
+                more=len(found) > PAGE,
+                last=shown[-1].id if shown else None,
+            ),
         }
 
     def read(conn: Connection) -> dict[str, Any]:
@@ -131,11 +152,18 @@ def _round_down(value: float) -> float:
 
 
 def model(
-    reg: LocalRegistry, name: str, *, sort: str = "number", order: str = "desc", offset: int = 0
+    reg: LocalRegistry,
+    name: str,
+    *,
+    sort: str = "number",
+    order: str = "desc",
+    offset: int = 0,
+    after: str | None = None,
 ) -> dict[str, Any]:
     """A model's versions in a sortable table, its metrics across versions, its aliases' moves.
 
-    ``sort`` is ``number``, ``created_at``, ``metrics.KEY`` or ``params.KEY``.
+    ``sort`` is ``number``, ``created_at``, ``metrics.KEY`` or ``params.KEY``; a page of
+    versions starts ``after`` the last version of the page before, when given.
     """
     check_name(name)
     check_page(PAGE, offset)
@@ -151,7 +179,9 @@ def model(
             f"a model's versions sort by number, created_at, metrics.KEY or params.KEY,"
             f" not {sort[:80]!r}"
         )
-    rows = reg.search("", model=name, order_by=f"{column} {order}", limit=PAGE, offset=offset)
+    start = {"after": after} if after else {"offset": offset}
+    rows = reg.search("", model=name, order_by=f"{column} {order}", limit=PAGE + 1, **start)
+    more, rows = len(rows) > PAGE, rows[:PAGE]
 
     def read(conn: Connection) -> dict[str, Any]:
         found = versions.get_model(conn, name)
@@ -167,7 +197,9 @@ def model(
             "alias_history": _with_overrides(
                 conn, name, aliases.model_history(conn, name, limit=PAGE)
             ),
-            "page": _paging(offset, len(rows), found.version_count),
+            "page": _paging(
+                offset, len(rows), found.version_count, more, rows[-1].id if rows else None
+            ),
         }
 
     return reg.db.read(read)

@@ -60,6 +60,7 @@ Writer = Annotated[LocalRegistry, Depends(allow("writer"))]
 Maintainer = Annotated[LocalRegistry, Depends(allow("maintainer"))]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Text = Annotated[str, Query(max_length=4096)]
+After = Annotated[str | None, Query(max_length=64)]  # the id of the last row of a page
 
 
 # -- static files -------------------------------------------------------------------------------
@@ -197,12 +198,16 @@ def render(
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-def _link(request: Request, key: str) -> Callable[[Any], str]:
-    """This page's URL with one query parameter replaced."""
+def _link(request: Request, key: str) -> Callable[..., str]:
+    """This page's URL with one query parameter replaced, and the cursor of a list that
+    pages by one (``after``) set, or dropped for a link that goes by offset alone."""
 
-    def link(value: Any) -> str:
+    def link(value: Any, after: str | None = None) -> str:
         query = dict(request.query_params)
         query[key] = str(value)
+        query.pop("after", None)
+        if after is not None:
+            query["after"] = after
         return f"{request.url.path}?{urllib.parse.urlencode(query)}"
 
     return link
@@ -244,8 +249,10 @@ def error_page(request: Request, exc: ModelregError) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def models_page(request: Request, reg: Reader, q: Text = "", offset: Offset = 0) -> Response:
-    page = pages.models(reg, q=q.strip(), offset=offset)
+def models_page(
+    request: Request, reg: Reader, q: Text = "", offset: Offset = 0, after: After = None
+) -> Response:
+    page = pages.models(reg, q=q.strip(), offset=offset, after=after)
     return render(request, "models.html", page, nav="models", twin=_twin_of(request))
 
 
@@ -269,9 +276,12 @@ def search_language_page(request: Request, reg: Reader) -> Response:
 
 
 @twins.get("/models")
-def models_twin(reg: Reader, q: Text = "", offset: Offset = 0) -> dict[str, Any]:
-    """The models page: every model, or with ``q`` the versions matching a search."""
-    return pages.models(reg, q=q.strip(), offset=offset)
+def models_twin(
+    reg: Reader, q: Text = "", offset: Offset = 0, after: After = None
+) -> dict[str, Any]:
+    """The models page: every model, or with ``q`` the versions matching a search (the next
+    page ``after`` the last version of the one before)."""
+    return pages.models(reg, q=q.strip(), offset=offset, after=after)
 
 
 _FILE = re.compile(r"([^/]+)/versions/(\d{1,9})/files/(.+)")
@@ -285,6 +295,7 @@ def model_or_version_page(
     sort: Text = "number",
     order: Text = "desc",
     offset: Offset = 0,
+    after: After = None,
 ) -> Response:
     if not path.strip("/"):
         return RedirectResponse("/", status_code=307)
@@ -293,7 +304,7 @@ def model_or_version_page(
         return _download(request, reg, f"{file[1]}/{file[2]}", file[3])
     kind, ref = pages.resolve_path(path)
     if kind == "model":
-        page = pages.model(reg, ref, sort=sort, order=order, offset=offset)
+        page = pages.model(reg, ref, sort=sort, order=order, offset=offset, after=after)
         return render(
             request,
             "model.html",
@@ -308,19 +319,25 @@ def model_or_version_page(
 
 @twins.get("/models/{path:path}")
 def model_or_version_twin(
-    reg: Reader, path: str, sort: Text = "number", order: Text = "desc", offset: Offset = 0
+    reg: Reader,
+    path: str,
+    sort: Text = "number",
+    order: Text = "desc",
+    offset: Offset = 0,
+    after: After = None,
 ) -> dict[str, Any]:
-    """A model's page (``/models/NAME``) or a version's (``/models/NAME/versions/N``,
-    ``/models/NAME@ALIAS``)."""
+    """A model's page (``/models/NAME``, its versions from ``after`` the last of the page
+    before) or a version's (``/models/NAME/versions/N``, ``/models/NAME@ALIAS``)."""
     kind, ref = pages.resolve_path(path)
     if kind == "model":
-        return pages.model(reg, ref, sort=sort, order=order, offset=offset)
+        return pages.model(reg, ref, sort=sort, order=order, offset=offset, after=after)
     return pages.version(reg, ref)
 
 
 def _sort_link(request: Request, key: str, direction: str) -> str:
     query = dict(request.query_params)
     query.update(sort=key, order=direction, offset="0")
+    query.pop("after", None)
     return f"{request.url.path}?{urllib.parse.urlencode(query)}"
 
 
