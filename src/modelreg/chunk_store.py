@@ -28,13 +28,20 @@ import io
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg import chunking, schema, timestamps
 from modelreg.blobs import BlobStore, Readable, check_digest, check_offset
+from modelreg.chunk_packs import (
+    MAX_UPLOADED_PACK,
+    PackedChunk,
+    PackWriter,
+    check_layout,
+    insert_missing,
+)
 from modelreg.chunk_reader import BaseBytes, ChunkedFile, ChunkedReader, Location
 from modelreg.chunking import Piece
 from modelreg.errors import Conflict, IntegrityError, InvalidInput, NotFound
@@ -469,12 +476,12 @@ class ChunkedBlobStore:
         finish = getattr(self.inner, "finish_pack_upload", None)
         if finish is None:
             raise Conflict("this store takes no pack uploads: no pack upload to finish")
-        size = _check_layout(chunks)
+        size = check_layout(chunks)
         name = secrets.token_hex(16)
         pack_row = {"name": name, "size": size, "created_at": timestamps.now()}
         # the row first, as PackWriter does: gc leaves a pack with a row alone for its grace
         # period, and drops it (a row without chunks) after that
-        self.db.write(lambda conn: _insert_missing(conn, _packs, [pack_row], "name"))
+        self.db.write(lambda conn: insert_missing(conn, _packs, [pack_row], "name"))
 
         def check(stream: Readable) -> int:
             for i, chunk in enumerate(chunks):
@@ -511,7 +518,7 @@ class ChunkedBlobStore:
             self.db.lock_blobs(conn)
             if not conn.execute(sa.select(_packs.c.name).where(_packs.c.name == name)).first():
                 raise Conflict(f"pack {name} was collected while it was checked: upload it again")
-            _insert_missing(conn, _chunks, rows, "id")
+            insert_missing(conn, _chunks, rows, "id")
 
         self.db.write(record)
         return name, size
@@ -676,51 +683,6 @@ class ChunkedBlobStore:
         return check
 
 
-class PackedChunk(NamedTuple):
-    """A chunk in a pack a client uploaded: its name, where its stored bytes lie in the
-    pack, its size and its codec."""
-
-    name: bytes
-    offset: int
-    length: int
-    size: int
-    codec: int
-
-
-MAX_UPLOADED_PACK = 256 << 20  # bytes of a pack a client uploads
-MAX_PACKED_CHUNKS = 65_536  # chunks in it
-
-
-def _check_layout(chunks: list[PackedChunk]) -> int:
-    """The size of a pack that holds ``chunks`` back to back from byte 0; InvalidInput
-    naming the first that does not fit."""
-    if not 1 <= len(chunks) <= MAX_PACKED_CHUNKS:
-        raise InvalidInput(f"a pack holds 1 to {MAX_PACKED_CHUNKS} chunks, not {len(chunks)}")
-    at = 0
-    seen: set[bytes] = set()
-    for i, c in enumerate(chunks):
-        if c.offset != at:
-            raise InvalidInput(
-                f"chunks[{i}] starts at byte {c.offset}, not {at}: list them back to back"
-            )
-        if not 1 <= c.length <= chunking.MAX_CHUNK + 1024 or not 1 <= c.size <= chunking.MAX_CHUNK:
-            raise InvalidInput(
-                f"chunks[{i}] is {c.size} bytes stored in {c.length}: a chunk is 1 to"
-                f" {chunking.MAX_CHUNK} bytes"
-            )
-        if c.codec not in (chunking.RAW, chunking.ZSTD):
-            raise InvalidInput(
-                f"chunks[{i}] has codec {c.codec}, not {chunking.RAW} or {chunking.ZSTD}"
-            )
-        if c.name in seen:
-            raise InvalidInput(f"chunks[{i}] is chunk {c.name.hex()} again: a pack holds each once")
-        seen.add(c.name)
-        at += c.length
-    if at > MAX_UPLOADED_PACK:
-        raise InvalidInput(f"a pack holds at most {MAX_UPLOADED_PACK} bytes, not {at}")
-    return at
-
-
 @dataclass
 class PackReport:
     removed: list[str] = field(default_factory=list)
@@ -745,82 +707,6 @@ def _now_seconds() -> float:
     import time
 
     return time.time()
-
-
-class PackWriter:
-    """Collects new chunks into a pack and stores it once it is full.
-
-    The pack is stored first, its rows after, in a transaction holding the lock gc takes to
-    delete: if gc took the new pack for an unreferenced blob meanwhile, it is stored again
-    there, so no chunk is ever named before its bytes are stored and none is left named
-    without them. With ``replace``, rows of chunks already stored elsewhere are moved to
-    the new pack (gc's repacking); otherwise a chunk another writer stored meanwhile keeps
-    its first place.
-    """
-
-    def __init__(self, store: ChunkedBlobStore, *, replace: bool = False) -> None:
-        self._store = store
-        self._replace = replace
-        self._parts: list[bytes] = []
-        self._size = 0
-        self._rows: list[dict[str, Any]] = []
-        self.ids: set[bytes] = set()
-        self.written = 0  # stored bytes of the packs written so far
-
-    def add(self, name: bytes, size: int, codec: int, stored: bytes) -> None:
-        self._rows.append(
-            {"id": name, "offset": self._size, "length": len(stored), "size": size, "codec": codec}
-        )
-        self._parts.append(stored)
-        self._size += len(stored)
-        self.ids.add(name)
-        if self._size >= self._store.pack_size:
-            self.flush()
-
-    def flush(self) -> None:
-        """Store the pack: its row first (so that gc, finding its object, knows it is being
-        written), then its object, then its chunks' rows, in a transaction holding the lock
-        gc deletes under, which stores the pack again if gc took it meanwhile."""
-        if not self._rows:
-            return
-        store, parts = self._store, self._parts
-        name = secrets.token_hex(16)
-        pack_row = {"name": name, "size": self._size, "created_at": timestamps.now()}
-        store.db.write(lambda conn: _insert_missing(conn, _packs, [pack_row], "name"))
-        store.inner.put_pack(name, parts)
-        rows = [{**row, "pack": name} for row in self._rows]
-
-        def record(conn: Connection) -> None:
-            store.db.lock_blobs(conn)
-            if not conn.execute(sa.select(_packs.c.name).where(_packs.c.name == name)).first():
-                _insert_missing(conn, _packs, [pack_row], "name")  # collected meanwhile
-                store.inner.put_pack(name, parts)
-            if self._replace:
-                for row in rows:
-                    conn.execute(
-                        _chunks.update()
-                        .where(_chunks.c.id == row["id"])
-                        .values(pack=name, offset=row["offset"], length=row["length"])
-                    )
-            else:
-                _insert_missing(conn, _chunks, rows, "id")
-
-        store.db.write(record)
-        self.written += self._size
-        self._parts = []
-        self._size = 0
-        self._rows = []
-
-
-def _insert_missing(
-    conn: Connection, table: sa.Table, rows: list[dict[str, Any]], key: str
-) -> None:
-    """INSERT the rows whose ``key`` is not in ``table`` yet (a concurrent writer's stays)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
-    conn.execute(statement, rows)
 
 
 class _Prefixed:

@@ -10,8 +10,7 @@ import contextlib
 import hashlib
 import io
 import os
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -23,9 +22,6 @@ from modelreg import (
     aliases,
     audit,
     capture,
-    datasets,
-    lineage,
-    metric_points,
     promotion,
     registering,
     retirement,
@@ -41,20 +37,18 @@ from modelreg.audit import AuditEvent, VerifyResult
 from modelreg.blobs import BlobStore, LocalBlobStore
 from modelreg.chunk_store import ChunkedBlobStore
 from modelreg.compare import compare
-from modelreg.datasets import Dataset, DatasetArg, DatasetUse
+from modelreg.datasets import DatasetArg, DatasetUse
 from modelreg.db import Database, format_time
 from modelreg.errors import BlobMissing, Conflict, IntegrityError, InvalidInput, NotFound
 from modelreg.governance import Governance
-from modelreg.governance_records import DependentVersion
 from modelreg.lineage import of_version as lineage_of
+from modelreg.local_runs import Runs
 from modelreg.manifest import FileEntry, FilesArg, check_entries
-from modelreg.metric_columns import MetricBatch
 from modelreg.records import (
     AliasMove,
     Comparison,
     FsckReport,
     GcReport,
-    MetricPointArg,
     PolicyInfo,
     PromotionCheck,
     Recipe,
@@ -69,9 +63,7 @@ from modelreg.values import (
     check_before,
     check_description,
     check_key,
-    check_metrics,
     check_page,
-    check_params,
     check_tag,
 )
 from modelreg.versions import Model, NewVersion, Version
@@ -85,7 +77,7 @@ if TYPE_CHECKING:
     from modelreg.options import DraftOptions, PolicyOptions, ReproduceOptions
 
 
-class LocalRegistry(Governance):
+class LocalRegistry(Runs, Governance):
     """A registry in one directory (SQLite + blobs) or on a database URL and a blob store."""
 
     def __init__(
@@ -662,93 +654,6 @@ class LocalRegistry(Governance):
     def start_run(self, name: str | None = None, *, params: Mapping[str, Any] | None = None) -> Run:
         """A training run that captures code, command and environment when entered."""
         return Run(self, name=name, params=params)
-
-    def open_run(
-        self,
-        *,
-        name: str,
-        params: Mapping[str, Any],
-        code: Mapping[str, Any],
-        environment: Mapping[str, Any],
-        facts: capture.ProcessFacts,
-    ) -> str:
-        """Record a run as started, with the code, environment and process facts its caller
-        captured (``Run`` does this on entering); returns its id."""
-        checked = check_params(params)
-        run_id = str(uuid.uuid4())
-        env = capture.environment(dict(environment))
-        self.db.write(
-            lambda conn: runs.insert(
-                conn,
-                run_id=run_id,
-                name=name,
-                params=checked,
-                code=dict(code),
-                env=env,
-                facts=facts,
-                actor=self.actor,
-            )
-        )
-        return run_id
-
-    def close_run(
-        self,
-        run_id: str,
-        *,
-        status: str,
-        error: str | None = None,
-        metrics: Mapping[str, float] | None = None,
-        datasets: Sequence[DatasetUse] = (),
-    ) -> None:
-        """Record a run as finished or failed, with its last metric values and datasets."""
-        checked = check_metrics(metrics)
-        self.db.write(
-            lambda conn: runs.finish(
-                conn,
-                run_id,
-                status=status,
-                error=error,
-                metrics=checked,
-                datasets=list(datasets),
-                actor=self.actor,
-            )
-        )
-
-    def record_run_params(
-        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
-    ) -> None:
-        all_params, changed = check_params(params), check_params(new)
-        self.db.write(
-            lambda conn: runs.update_params(conn, run_id, all_params, changed, actor=self.actor)
-        )
-
-    def record_run_metrics(
-        self, run_id: str, points: Sequence[MetricPointArg] | MetricBatch
-    ) -> None:
-        """Append metric points (key, value, step[, ms]), or a batch of them as columns, to a
-        run's history: one transaction and one audit event for the batch."""
-        if isinstance(points, MetricBatch):
-            batch = metric_points.check_batch(points)
-        else:
-            batch = metric_points.check_points(points)
-        self.db.write(lambda conn: metric_points.add_metrics(conn, run_id, batch, actor=self.actor))
-
-    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:
-        self.db.write(lambda conn: runs.add_dataset(conn, run_id, use, actor=self.actor))
-
-    # -- datasets ------------------------------------------------------------------------------
-
-    def datasets(self) -> list[Dataset]:
-        return self.db.read(datasets.list_all)
-
-    def dataset(self, ref: str) -> list[Dataset]:
-        """Every recorded version of a dataset: ``NAME`` or ``NAME@DIGEST``."""
-        return self.db.read(lambda conn: datasets.find(conn, ref))
-
-    def dataset_models(self, ref: str) -> list[DependentVersion]:
-        """Every version that used the dataset's bytes (under this name or any other they are
-        recorded under), and every descendant through parent links."""
-        return self.db.read(lambda conn: lineage.dataset_dependents(conn, ref))
 
     # -- audit and maintenance -----------------------------------------------------------------
 

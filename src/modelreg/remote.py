@@ -18,7 +18,7 @@ import concurrent.futures
 import dataclasses
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
@@ -28,7 +28,6 @@ import httpx
 
 from modelreg import (
     capture,
-    metric_columns,
     registering,
     search_language,
     signing,
@@ -61,11 +60,9 @@ from modelreg.records import (
     Comparison,
     Dataset,
     DatasetArg,
-    DatasetUse,
     Deletion,
     FsckReport,
     GcReport,
-    MetricPointArg,
     Model,
     NewTokenInfo,
     NewVersion,
@@ -87,6 +84,7 @@ from modelreg.records import (
 )
 from modelreg.refs import check_alias, check_deletion_ref, check_name, parse_ref
 from modelreg.remote_blobs import FETCHES, RemoteBlobs, chunks, error_of, upload_chunked
+from modelreg.remote_runs import RemoteRuns
 from modelreg.run import Run
 from modelreg.values import (
     check_before,
@@ -106,7 +104,7 @@ PAGE = 1000
 TRANSFERS = 4  # files moved at once
 
 
-class RemoteRegistry:
+class RemoteRegistry(RemoteRuns):
     """A registry served by ``modelreg server`` at ``url``.
 
     ``token`` (default ``$MODELREG_TOKEN``) is sent as a bearer token; ``actor`` names the
@@ -543,66 +541,6 @@ class RemoteRegistry:
         """A training run recorded on the server; code and environment are this process's."""
         return Run(self, name=name, params=params)
 
-    def open_run(
-        self,
-        *,
-        name: str,
-        params: Mapping[str, Any],
-        code: Mapping[str, Any],
-        environment: Mapping[str, Any],
-        facts: capture.ProcessFacts,
-    ) -> str:
-        body = {
-            "name": name,
-            "params": dict(params),
-            "code": dict(code),
-            "environment": dict(environment),
-            "facts": facts.to_dict(),
-        }
-        run_id: str = self._call("POST", "/runs", json=body)["id"]
-        return run_id
-
-    def close_run(
-        self,
-        run_id: str,
-        *,
-        status: str,
-        error: str | None = None,
-        metrics: Mapping[str, float] | None = None,
-        datasets: Sequence[DatasetUse] = (),
-    ) -> None:
-        body = {
-            "status": status,
-            "error": error,
-            "metrics": dict(metrics or {}),
-            "datasets": [d.to_dict() for d in datasets],
-        }
-        self._call("POST", f"/runs/{_run(run_id)}/end", json=body)
-
-    def record_run_params(
-        self, run_id: str, params: Mapping[str, Any], new: Mapping[str, Any]
-    ) -> None:
-        body = {"params": dict(params), "new": dict(new)}
-        self._call("POST", f"/runs/{_run(run_id)}/params", json=body)
-
-    def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None:
-        path = f"/runs/{_run(run_id)}/metrics"
-        packed = metric_columns.encode(points) if self._columns else None
-        if packed is not None:
-            headers = {"content-type": metric_columns.MEDIA_TYPE}
-            try:
-                self._call("POST", path, content=packed, headers=headers)
-                return
-            except InvalidInput as exc:  # a server from before columns reads JSON alone
-                if "the body is not JSON" not in str(exc):
-                    raise
-                self._columns = False
-        # not all plain: as JSON, for the server to check point by point
-        self._call("POST", path, json={"points": [list(p) for p in points]})
-
-    def record_run_dataset(self, run_id: str, use: DatasetUse) -> None:
-        self._call("POST", f"/runs/{_run(run_id)}/datasets", json={"dataset": use.to_dict()})
-
     # -- datasets, retirement, evaluations ------------------------------------------------------
 
     def datasets(self) -> list[Dataset]:
@@ -833,10 +771,6 @@ def _check_document(document: bytes, new: NewVersion) -> None:
                 f"the server's signing document does not hold this version's {field}: not"
                 " signed, nothing created"
             )
-
-
-def _run(run_id: str) -> str:
-    return wire.check_uuid(run_id, "run id")
 
 
 def _text(value: Any, label: str) -> Any:

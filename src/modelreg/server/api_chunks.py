@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect
 
 from modelreg import chunking
 from modelreg.blobs import LocalBlobStore, is_pack_name
-from modelreg.chunk_store import MAX_PACKED_CHUNKS, PackedChunk
+from modelreg.chunk_packs import MAX_PACKED_CHUNKS, PackedChunk
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.manifest import is_digest
 from modelreg.s3 import S3BlobStore
