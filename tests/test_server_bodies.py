@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelreg import metric_columns, runs
+from modelreg.errors import InvalidInput
 from server_kit import DIGEST, make_server, registry_template
 
 __all__ = ["make_server", "registry_template"]
@@ -236,3 +237,27 @@ def test_a_batch_of_columns_that_is_wrong_is_refused_naming_what(
     assert answer.status_code == 200
     (stored,) = server.registry.db.read(lambda c: runs.metric_history(c, run, "loss"))
     assert (stored.value, stored.step, stored.timestamp) == (0.5, 3, "2025-12-06T05:46:40.000000Z")
+
+
+def test_the_client_sends_plain_points_as_columns_and_others_as_json(
+    make_server: Callable[..., Any],
+) -> None:
+    """What a training loop logs goes as columns; a point the server must convert or refuse
+    (a value given as text) goes as JSON; both land in one history, each batch audited."""
+    from modelreg.remote import RemoteRegistry
+
+    server = make_server()
+    run = server.http.post("/api/v1/runs", json={"name": "r"}).json()["id"]
+    sent: list[str] = []
+    with RemoteRegistry(server.url) as client:
+        client._http.event_hooks["request"].append(
+            lambda request: sent.append(request.headers["content-type"])
+        )
+        client.record_run_metrics(run, [("loss", 0.5, 1, T), ("loss", 1, 2, T + 1)])
+        client.record_run_metrics(run, [("loss", "0.25", 3)])
+        with pytest.raises(InvalidInput, match="'loss' must be a finite number, not nan"):
+            client.record_run_metrics(run, [("loss", float("nan"), 4, T)])
+    assert sent == [metric_columns.MEDIA_TYPE, "application/json", metric_columns.MEDIA_TYPE]
+    history = server.registry.db.read(lambda c: runs.metric_history(c, run, "loss"))
+    assert [(p.step, p.value) for p in history] == [(1, 0.5), (2, 1.0), (3, 0.25)]
+    assert len(server.registry.audit(entity=run, action="run.metric")) == 2

@@ -5,8 +5,10 @@ Revision ID: 0015
 Revises: 0014
 
 The rows of ``run_metrics`` are read once in (run, key, logged) order and written as blocks
-of at most 100,000 points, then the table is dropped. A registry that logged 10 million
-points moves them in about a minute; nothing else is rewritten.
+of at most 100,000 points, then the table is dropped: about 8 s per million points on
+PostgreSQL and SQLite. On PostgreSQL the table is locked against writes first (SHARE), so a
+server of the version before that logs points meanwhile waits and then fails, instead of
+writing rows the move would not see.
 """
 
 from __future__ import annotations
@@ -95,7 +97,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_metric_latest_run_id_runs")),
         sa.PrimaryKeyConstraint("run_id", "key", name=op.f("pk_metric_latest")),
     )
-    _move_rows(op.get_bind())
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.execute("LOCK TABLE run_metrics IN SHARE MODE")
+    _move_rows(bind)
     op.drop_index("ix_run_metrics_run_id", table_name="run_metrics")
     op.drop_table("run_metrics")
 
