@@ -323,7 +323,7 @@ def load_points(db_url: str, blobs: Path, total: int) -> dict[str, Any]:
     block_id = 0
     print(f"  loading {total:,} points over {len(runs)} runs", flush=True)
     blocks_sql = ("COPY metric_blocks (id, run_id, key, count, min_step, max_step, total, low,"
-                  " high, points) FROM STDIN")  # fmt: skip
+                  " high, min_ms, max_ms, ordered, points) FROM STDIN")  # fmt: skip
     levels_sql = "COPY metric_levels (block_id, level, entries) FROM STDIN"
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
         latest, summaries = [], []

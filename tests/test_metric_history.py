@@ -89,6 +89,36 @@ def test_every_reading_of_a_history_matches_the_points_logged(tmp_path_factory, 
                 assert all(lo <= m <= hi for lo, m, hi in bands)
 
 
+@given(
+    sizes=st.lists(st.integers(1, 30), min_size=1, max_size=6),
+    late=st.booleans(),
+    pages=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 60)), min_size=1, max_size=5),
+)
+def test_a_page_of_a_history_is_the_same_slice_however_it_is_read(
+    tmp_path_factory, sizes, late, pages
+):
+    """A loop's batches (time and step rising) are read a page at a time from the blocks
+    the page spans; a batch logged late (earlier times) makes every point be sorted. Either
+    way a page is the slice of the whole history in MLflow's order."""
+    batches, step = [], 0
+    for size in sizes:
+        batches.append([("loss", float(step % 5), step, T0 + step // 3) for step in
+                        range(step, step + size)])  # fmt: skip
+        step += size
+    if late:
+        batches.append([("loss", 9.0, 2, T0 - 1)])
+    logged = sorted(((ms, s, v) for batch in batches for _, v, s, ms in batch))
+    with modelreg.connect(tmp_path_factory.mktemp("reg"), actor="t") as reg:
+        run_id = _logged(reg, batches)
+        for offset, limit in [*pages, (0, None)]:
+            page = reg.db.read(
+                lambda c, o=offset, n=limit: runs.metric_history(c, run_id, "loss", limit=n,
+                                                                 offset=o)
+            )  # fmt: skip
+            want = logged[offset:] if limit is None else logged[offset : offset + limit]
+            assert [(to_ms(p.timestamp), p.step, p.value) for p in page] == want
+
+
 def test_a_long_history_is_charted_from_summaries_with_exact_buckets(store):
     """2,560 points in order, charted in 10 buckets of 256: each the mean, min and max of its
     points, read from the level of 256-point entries (and the same across batch sizes)."""

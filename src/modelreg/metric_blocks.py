@@ -22,6 +22,7 @@ Reads then cost what they show, not what was logged:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +68,23 @@ class Block:
             "total": float(self.values.sum()),
             "low": float(self.values.min()),
             "high": float(self.values.max()),
+            "min_ms": int(self.times.min()),
+            "max_ms": int(self.times.max()),
+            "ordered": self.ordered(),
             "points": pack(self.steps, self.values, self.times),
         }
+
+    def ordered(self) -> bool:
+        """Whether the points, in step order, are also in MLflow's order (time, step, value):
+        a training loop's are, and a page of its history then reads only its own blocks."""
+        t, s, v = self.times, self.steps, self.values
+        if len(t) < 2:
+            return True
+        later = np.diff(t)
+        if bool(np.any(later < 0)):
+            return False
+        tied = (later == 0) & (np.diff(s) == 0)
+        return not bool(np.any(np.diff(v)[tied] < 0))
 
     def levels(self, offset: int = 0) -> Iterable[tuple[int, bytes]]:
         """(level, entries) for each level of two entries or more; ``offset`` is how many
@@ -267,20 +283,54 @@ def history(conn: Connection, run_id: str) -> dict[str, list[dict[str, Any]]]:
 def metric_history(
     conn: Connection, run_id: str, key: str, *, limit: int | None = None, offset: int = 0
 ) -> list[MetricPoint]:
-    """A run's points of one metric in MLflow's order (time, step, value), from ``offset``."""
-    arrays = _points(conn, sa.and_(_b.c.run_id == run_id, _b.c.key == key)).get(key)
-    if arrays is None:
+    """A run's points of one metric in MLflow's order (time, step, value), from ``offset``.
+
+    When every block is in that order and each starts after the one before ends, the blocks
+    one after another are the history: a page decompresses only the blocks it spans.
+    Otherwise every point of the key is read and sorted."""
+    where = sa.and_(_b.c.run_id == run_id, _b.c.key == key)
+    query = (
+        sa.select(_b.c.id, _b.c.count.label("n"), _b.c.min_step, _b.c.max_step, _b.c.min_ms,
+                  _b.c.max_ms, _b.c.ordered)
+        .where(where)
+        .order_by(_b.c.id)
+    )  # fmt: skip
+    rows = conn.execute(query).all()
+    if not rows:
         return []
-    steps, values, times = arrays
-    order = np.lexsort((values, steps, times))
-    page = order[offset:] if limit is None else order[offset : offset + limit]
+    if _in_order(rows):
+        counts = np.cumsum([r.n for r in rows])
+        end = int(counts[-1]) if limit is None else min(int(counts[-1]), offset + limit)
+        first = int(np.searchsorted(counts, offset, side="right"))
+        last = int(np.searchsorted(counts, end, side="left"))
+        wanted = [r.id for r in rows[first : last + 1]] if offset < end else []
+        if not wanted:
+            return []
+        steps, values, times = _points(conn, sa.and_(where, _b.c.id.in_(wanted)))[key]
+        skip = offset - (int(counts[first - 1]) if first else 0)
+        page = slice(skip, skip + end - offset)
+        steps, values, times = steps[page], values[page], times[page]
+    else:
+        steps, values, times = _points(conn, where)[key]
+        order = np.lexsort((values, steps, times))
+        order = order[offset:] if limit is None else order[offset : offset + limit]
+        steps, values, times = steps[order], values[order], times[order]
     stamps = _Stamps()
     return [
         MetricPoint(key, v, s, stamps[t])
-        for s, v, t in zip(
-            steps[page].tolist(), values[page].tolist(), times[page].tolist(), strict=True
-        )
+        for s, v, t in zip(steps.tolist(), values.tolist(), times.tolist(), strict=True)
     ]
+
+
+def _in_order(rows: Sequence[Any]) -> bool:
+    """Whether blocks (in the order stored) are each in MLflow's order and each starts past
+    the end of the one before: a later time, or the same time at a later step."""
+    if not all(r.ordered for r in rows):
+        return False
+    return all(
+        a.max_ms < b.min_ms or (a.max_ms == b.min_ms and a.max_step < b.min_step)
+        for a, b in itertools.pairwise(rows)
+    )
 
 
 def stored(

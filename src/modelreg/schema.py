@@ -166,6 +166,9 @@ metric_blocks = sa.Table(  # a run's points of one key from one batch (metric_bl
     sa.Column("total", sa.Float, nullable=False),
     sa.Column("low", sa.Float, nullable=False),
     sa.Column("high", sa.Float, nullable=False),
+    sa.Column("min_ms", sa.BigInteger, nullable=False),
+    sa.Column("max_ms", sa.BigInteger, nullable=False),
+    sa.Column("ordered", sa.Boolean, nullable=False),  # in MLflow's order: time, step, value
     sa.Column("points", sa.LargeBinary, nullable=False),  # zstd(steps, values, times)
     sa.Index(None, "run_id", "key", "id"),
 )
