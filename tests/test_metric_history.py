@@ -162,3 +162,22 @@ def test_a_damaged_block_is_named_not_misread(store):
     store.db.write(lambda c: c.execute(schema.metric_blocks.update().values(count=2)))
     with pytest.raises(IntegrityError, match="not 2 points"):
         store.db.read(lambda c: runs.metric_history(c, run_id, "loss"))
+
+
+def test_a_version_made_by_a_long_run_carries_its_history_in_buckets(store, tmp_path):
+    """Lineage gives every point of a short metric, and a long one in at most 1,000
+    buckets (each its mean at its first step and time), with each metric's count."""
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"w")
+    loss = [("loss", float(i % 10), i, T0 + i) for i in range(2500)]
+    with store.start_run(name="fit") as run:
+        store.record_run_metrics(run.id, [*loss, *[("acc", s / 4, s, T0) for s in range(3)]])
+        version = run.register("m", weights)
+    found = store.get(version.ref).lineage["run"]
+    assert found["metric_points"] == {"acc": 3, "loss": 2500}
+    assert [(p["step"], p["value"]) for p in found["metric_history"]["acc"]] == [
+        (0, 0.0), (1, 0.25), (2, 0.5)]  # fmt: skip
+    buckets = found["metric_history"]["loss"]
+    assert len(buckets) == 834  # 2,500 points in buckets of 3
+    assert (buckets[1]["step"], buckets[1]["value"]) == (3, 4.0)  # the mean of 3, 4, 5
+    assert to_ms(buckets[1]["timestamp"]) == T0 + 3

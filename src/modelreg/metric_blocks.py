@@ -42,9 +42,10 @@ from modelreg.timestamps import from_ms
 FANOUT = 16  # points per entry at level 1, and entries of a level per entry of the next
 
 _b, _l, _latest = schema.metric_blocks, schema.metric_levels, schema.metric_latest
-ENTRY = np.dtype(
-    [("count", "<i8"), ("step", "<i8"), ("total", "<f8"), ("low", "<f8"), ("high", "<f8")]
-)
+ENTRY = np.dtype(  # what an entry of a level sums up, and where its first point lies
+    [("count", "<i8"), ("step", "<i8"), ("ms", "<i8"), ("total", "<f8"), ("low", "<f8"),
+     ("high", "<f8")]
+)  # fmt: skip
 Arrays = tuple[Column, Column, Column]
 
 
@@ -92,7 +93,7 @@ class Block:
         the whole history."""
         level, width = 1, FANOUT
         while len(self.steps) > width:
-            yield level, entries(self.steps, self.values, width, offset).tobytes()
+            yield level, entries(self.steps, self.values, self.times, width, offset).tobytes()
             level, width = level + 1, width * FANOUT
 
     def latest(self) -> tuple[float, int, int]:
@@ -150,16 +151,18 @@ def unpack(data: bytes, count: int) -> Arrays:
 
 
 def entries(
-    steps: np.ndarray[Any, Any], values: np.ndarray[Any, Any], width: int, offset: int = 0
+    steps: Column, values: Column, times: Column, width: int, offset: int = 0
 ) -> np.ndarray[Any, Any]:
     """Points in step order summed up ``width`` at a time (the first entry ends where
-    ``offset`` points before these would make ``width``): count, first step, sum, min, max."""
+    ``offset`` points before these would make ``width``): count, first step and time, sum,
+    min, max."""
     starts = np.arange((-offset) % width, len(steps), width)
     if len(starts) == 0 or starts[0] != 0:
         starts = np.concatenate(([0], starts))
     found = np.empty(len(starts), ENTRY)
     found["count"] = np.diff(np.append(starts, len(steps)))
     found["step"] = steps[starts]
+    found["ms"] = times[starts]
     found["total"] = np.add.reduceat(values, starts)
     found["low"] = np.minimum.reduceat(values, starts)
     found["high"] = np.maximum.reduceat(values, starts)
@@ -267,17 +270,33 @@ class _Stamps(dict[int, str]):
         return stamp
 
 
-def history(conn: Connection, run_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Each key's points of a run, in step order (then the order logged): step, value, time."""
+def history(
+    conn: Connection, run_id: str, *, max_points: int | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
+    """Each key's points of a run, in step order (then the order logged): step, value, time;
+    and how many each key has. A key of more than ``max_points`` points gives that many
+    buckets of consecutive points instead, each its mean at its first step and time."""
     stamps = _Stamps()
     found: dict[str, list[dict[str, Any]]] = {}
-    for key, arrays in _points(conn, _b.c.run_id == run_id).items():
-        steps, values, times = _by_step(arrays)
+    counts: dict[str, int] = {}
+    if max_points is None:
+        keyed = {
+            k: (len(a[0]), None, _by_step(a))
+            for k, a in _points(conn, _b.c.run_id == run_id).items()
+        }
+    else:
+        keyed = _summed(conn, run_id, max_points)
+    for key, (total, width, summed) in keyed.items():
+        counts[key] = total
+        if width is None:
+            steps, values, times = summed
+        else:
+            steps, values, times = summed["step"], _means(summed), summed["ms"]
         found[key] = [
             {"step": s, "value": v, "timestamp": stamps[t]}
             for s, v, t in zip(steps.tolist(), values.tolist(), times.tolist(), strict=True)
         ]
-    return found
+    return found, counts
 
 
 def metric_history(
@@ -362,38 +381,53 @@ def series(conn: Connection, run_id: str, *, max_points: int = 1000) -> dict[str
     ``bucket`` consecutive points (by step): each is the bucket's mean at its first step,
     with the bucket's ``min`` and ``max`` beside it, so that one spike still shows.
     """
+    found = {}
+    for key, (total, width, merged) in _summed(conn, run_id, max_points).items():
+        if width is None:
+            found[key] = {"points": total, "step": merged[0].tolist(), "value": merged[1].tolist()}
+            continue
+        found[key] = {
+            "points": total,
+            "bucket": width,
+            "step": merged["step"].tolist(),
+            "value": _means(merged).tolist(),
+            "min": merged["low"].tolist(),
+            "max": merged["high"].tolist(),
+        }
+    return found
+
+
+def _summed(conn: Connection, run_id: str, max_points: int) -> dict[str, tuple[int, Any, Any]]:
+    """Per key: (points logged, None, its points as arrays) when there are at most
+    ``max_points``, else (points logged, the bucket width, the buckets as entries)."""
     query = (
-        sa.select(_b.c.key, _b.c.count.label("n"), _b.c.min_step, _b.c.total, _b.c.low, _b.c.high)
+        sa.select(_b.c.key, _b.c.count.label("n"), _b.c.min_step, _b.c.min_ms, _b.c.total,
+                  _b.c.low, _b.c.high)
         .where(_b.c.run_id == run_id)
         .order_by(_b.c.key, _b.c.id)
-    )
+    )  # fmt: skip
     per_key: dict[str, list[Any]] = {}
     for row in conn.execute(query):
         per_key.setdefault(row.key, []).append(row)
-    found = {}
+    found: dict[str, tuple[int, Any, Any]] = {}
     for key, rows in per_key.items():
         total = sum(r.n for r in rows)
         if total <= max_points:
-            steps, values, _ = _by_step(_points(conn, _of(run_id, key))[key])
-            found[key] = {"points": total, "step": steps.tolist(), "value": values.tolist()}
+            found[key] = (total, None, _by_step(_points(conn, _of(run_id, key))[key]))
             continue
         width = -(-total // max_points)
         level = 0
         while FANOUT ** (level + 1) <= width:
             level += 1
-        merged = _buckets(_entries(conn, run_id, key, rows, level), width)
-        found[key] = {
-            "points": total,
-            "bucket": width,
-            "step": merged["step"].tolist(),
-            # a sum past the largest float is not a mean: the mean lies within min and max
-            "value": np.clip(
-                merged["total"] / merged["count"], merged["low"], merged["high"]
-            ).tolist(),
-            "min": merged["low"].tolist(),
-            "max": merged["high"].tolist(),
-        }
+        found[key] = (total, width, _buckets(_entries(conn, run_id, key, rows, level), width))
     return found
+
+
+def _means(merged: np.ndarray[Any, Any]) -> Column:
+    """Each bucket's mean; a sum past the largest float is not one: a mean lies within the
+    bucket's minimum and maximum."""
+    means: Column = np.clip(merged["total"] / merged["count"], merged["low"], merged["high"])
+    return means
 
 
 def _of(run_id: str, key: str) -> Any:
@@ -406,8 +440,8 @@ def _entries(
     """A key's points summed up in entries of at most ``FANOUT ** level`` points: a block that
     small is one entry, a larger one gives its entries of that level; in step order."""
     if level == 0:
-        steps, values, _ = _by_step(_points(conn, _of(run_id, key))[key])
-        return entries(steps, values, 1)
+        steps, values, times = _by_step(_points(conn, _of(run_id, key))[key])
+        return entries(steps, values, times, 1)
     width = FANOUT**level
     small = [r for r in rows if r.n <= width]
     parts = []
@@ -415,6 +449,7 @@ def _entries(
         own = np.empty(len(small), ENTRY)
         own["count"] = [r.n for r in small]
         own["step"] = [r.min_step for r in small]
+        own["ms"] = [r.min_ms for r in small]
         own["total"] = [r.total for r in small]
         own["low"] = [r.low for r in small]
         own["high"] = [r.high for r in small]
@@ -440,6 +475,7 @@ def _buckets(found: np.ndarray[Any, Any], width: int) -> np.ndarray[Any, Any]:
     merged = np.empty(len(first), ENTRY)
     merged["count"] = np.add.reduceat(found["count"], first)
     merged["step"] = found["step"][first]
+    merged["ms"] = found["ms"][first]
     merged["total"] = np.add.reduceat(found["total"], first)
     merged["low"] = np.minimum.reduceat(found["low"], first)
     merged["high"] = np.maximum.reduceat(found["high"], first)

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, NotRequired, Protocol, TypeAlias
 
 from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (responses)
 
@@ -522,8 +522,10 @@ class RunMetricPoint(TypedDict):
 
 
 class LineageRun(TypedDict):
-    """The run that made a version, with each metric's full history (its code and
-    environment are the lineage's own ``code`` and ``environment``)."""
+    """The run that made a version, with each metric's history (its code and environment are
+    the lineage's own ``code`` and ``environment``): every point of a metric of up to 1,000,
+    and for a longer one 1,000 buckets of consecutive points, each its mean at its first step
+    and time; ``metric_points`` counts each metric's points."""
 
     id: str
     name: str
@@ -536,6 +538,7 @@ class LineageRun(TypedDict):
     params: dict[str, Any]
     error: str | None
     metric_history: dict[str, list[RunMetricPoint]]
+    metric_points: NotRequired[dict[str, int]]  # from servers of this version on
 
 
 class StoredSignature(TypedDict):
