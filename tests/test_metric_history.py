@@ -181,3 +181,37 @@ def test_a_version_made_by_a_long_run_carries_its_history_in_buckets(store, tmp_
     assert len(buckets) == 834  # 2,500 points in buckets of 3
     assert (buckets[1]["step"], buckets[1]["value"]) == (3, 4.0)  # the mean of 3, 4, 5
     assert to_ms(buckets[1]["timestamp"]) == T0 + 3
+
+
+def test_values_near_the_largest_float_are_kept_and_charted_finite(store):
+    """Finite values whose sums pass the largest float: stored as logged, and each bucket of
+    the chart finite and within its minimum and maximum (where both signs' sums met)."""
+    big = 1e308
+    ups = [("x", big, s, T0) for s in range(0, 18_000, 2)]
+    downs = [("x", -big, s, T0) for s in range(1, 18_000, 2)]
+    run_id = _logged(store, [ups[:2], ups, downs])
+    first = store.db.read(lambda c: runs.metric_history(c, run_id, "x", limit=1))
+    assert first[0].value == big
+    chart = _series(store, run_id, 1000)["x"]
+    assert all(math.isfinite(v) for v in chart["value"])
+    bands = zip(chart["min"], chart["value"], chart["max"], strict=True)
+    assert all(lo <= v <= hi for lo, v, hi in bands)
+
+
+def test_a_batch_digest_is_sha256_of_its_keys_and_columns():
+    """The digest an audit event carries for a batch, pinned and derived by hand: the keys as
+    JSON and a newline, then key indexes (uint32), values (float64) and steps (int64)."""
+    import hashlib
+    import struct
+
+    from modelreg.metric_points import batch_of
+
+    batch = batch_of([("loss", 0.5, 1), ("acc", 0.25, 1), ("loss", 0.4, 2)], None)
+    by_hand = hashlib.sha256(
+        b'["acc","loss"]\n'
+        + struct.pack("<3I", 1, 0, 1)
+        + struct.pack("<3d", 0.5, 0.25, 0.4)
+        + struct.pack("<3q", 1, 1, 2)
+    ).hexdigest()
+    assert batch.digest() == by_hand
+    assert by_hand == "6dd88448d024a010b2b7a0c775826b0cba6d0c14d7bbac9dc20a1aa375a39fdf"

@@ -218,6 +218,11 @@ ONE = {"keys": ["loss"], "count": 1, "times": True}
         (_columns({**ONE, "keys": ["a", "a"]}, [0], [0.5], [0], [T]), "each metric key once"),
         (_columns({**ONE, "keys": ["a b "]}, [0], [0.5], [0], [T]), "metric key 'a b ' is"),
         (_columns({**ONE, "keys": [7]}, [0], [0.5], [0], [T]), "metric key must be a string"),
+        (_columns({**ONE, "keys": ["a", "b"]}, [0], [0.5], [0], [T]), "no point is 'b'"),
+        (
+            b"[" * 100_000 + b"\n",
+            "first line of a application/vnd.modelreg.metric-points body is nested too deeply",
+        ),
     ],
 )
 def test_a_batch_of_columns_that_is_wrong_is_refused_naming_what(

@@ -379,9 +379,12 @@ def test_run_metric_rows_of_schema_0014_move_into_blocks(tmp_path: Path) -> None
         with reg.start_run(name="fit") as run:
             reg.record_run_metrics(run.id, [*points[:25], ("acc", 0.5, 3, t0)])
             reg.record_run_metrics(run.id, [*points[25:], ("acc", 0.7, 3, t0 + 1)])
+            for start in range(0, 250_001, 100_000):  # moved back as blocks of 100,000
+                steps = range(start, min(start + 100_000, 250_001))
+                reg.record_run_metrics(run.id, [("long", s % 7, s, t0 + s) for s in steps])
         command.downgrade(db.alembic_config(reg.db.engine), "0014")
         rows = reg.db.read(lambda conn: conn.execute(sa.text("SELECT count(*) FROM run_metrics")))
-        assert rows.scalar_one() == 42
+        assert rows.scalar_one() == 42 + 250_001
     with modelreg.connect(tmp_path / "reg") as reg:
         assert reg.db.current_revision() == db.HEAD_REVISION
         history = reg.db.read(lambda conn: runs.metric_history(conn, run.id, "loss"))
@@ -389,6 +392,7 @@ def test_run_metric_rows_of_schema_0014_move_into_blocks(tmp_path: Path) -> None
         tracked = reg.db.read(lambda conn: runs.load_tracked(conn, run.id))
         assert [(m.key, m.step, m.value) for m in tracked.metrics] == [
             ("acc", 3, 0.7),
+            ("long", 250_000, 250_000 % 7),
             ("loss", 39, 1 / 40),
         ]
         drawn = reg.db.read(lambda conn: metric_blocks.series(conn, run.id, max_points=4))
@@ -398,7 +402,20 @@ def test_run_metric_rows_of_schema_0014_move_into_blocks(tmp_path: Path) -> None
         assert dict(reg.db.read(lambda conn: conn.execute(counted).all())) == {
             "acc": 2,
             "loss": 40,
+            "long": 250_001,
         }
+        blocks = sa.select(schema.metric_blocks.c.count).where(schema.metric_blocks.c.key == "long")
+        assert reg.db.read(lambda conn: conn.execute(blocks).scalars().all()) == [
+            100_000, 100_000, 50_001]  # fmt: skip
+        page = reg.db.read(
+            lambda conn: runs.metric_history(conn, run.id, "long", limit=3, offset=199_999)
+        )
+        assert [(p.step, p.value) for p in page] == [(199_999, 199_999 % 7), (200_000, 200_000 % 7),
+                                                     (200_001, 200_001 % 7)]  # fmt: skip
+        long = reg.db.read(lambda conn: metric_blocks.series(conn, run.id, max_points=1000))
+        assert (long["long"]["bucket"], long["long"]["step"][0]) == (251, 0)
+        assert 251 <= long["long"]["step"][1] < 251 + 16  # read from entries of 16 points
+        assert len(long["long"]["step"]) <= 1000
 
 
 def test_the_registry_interface_names_every_public_method_of_the_embedded_registry() -> None:

@@ -60,13 +60,15 @@ class Block:
 
     def row(self, run_id: str) -> dict[str, Any]:
         """The block's ``metric_blocks`` row (without its id)."""
+        with np.errstate(over="ignore"):  # finite values may sum past the largest float
+            total = float(self.values.sum())
         return {
             "run_id": run_id,
             "key": self.key,
             "count": len(self.steps),
             "min_step": int(self.steps[0]),
             "max_step": int(self.steps[-1]),
-            "total": float(self.values.sum()),
+            "total": total,
             "low": float(self.values.min()),
             "high": float(self.values.max()),
             "min_ms": int(self.times.min()),
@@ -163,7 +165,8 @@ def entries(
     found["count"] = np.diff(np.append(starts, len(steps)))
     found["step"] = steps[starts]
     found["ms"] = times[starts]
-    found["total"] = np.add.reduceat(values, starts)
+    with np.errstate(over="ignore"):
+        found["total"] = np.add.reduceat(values, starts)
     found["low"] = np.minimum.reduceat(values, starts)
     found["high"] = np.maximum.reduceat(values, starts)
     return found
@@ -424,10 +427,15 @@ def _summed(conn: Connection, run_id: str, max_points: int) -> dict[str, tuple[i
 
 
 def _means(merged: np.ndarray[Any, Any]) -> Column:
-    """Each bucket's mean; a sum past the largest float is not one: a mean lies within the
-    bucket's minimum and maximum."""
-    means: Column = np.clip(merged["total"] / merged["count"], merged["low"], merged["high"])
-    return means
+    """Each bucket's mean. Where values near the largest float summed past it (to an
+    infinity, or a NaN where both signs did), the midpoint of the bucket's minimum and
+    maximum stands in: a chart's value is finite and within them."""
+    low, high = merged["low"], merged["high"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        means = merged["total"] / merged["count"]
+    means = np.where(np.isfinite(means), means, low / 2 + high / 2)
+    found: Column = np.clip(means, low, high)
+    return found
 
 
 def _of(run_id: str, key: str) -> Any:
@@ -476,7 +484,8 @@ def _buckets(found: np.ndarray[Any, Any], width: int) -> np.ndarray[Any, Any]:
     merged["count"] = np.add.reduceat(found["count"], first)
     merged["step"] = found["step"][first]
     merged["ms"] = found["ms"][first]
-    merged["total"] = np.add.reduceat(found["total"], first)
+    with np.errstate(over="ignore", invalid="ignore"):  # sums past the largest float
+        merged["total"] = np.add.reduceat(found["total"], first)
     merged["low"] = np.minimum.reduceat(found["low"], first)
     merged["high"] = np.maximum.reduceat(found["high"], first)
     return merged

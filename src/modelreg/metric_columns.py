@@ -122,6 +122,8 @@ def decode(body: bytes, *, limit: int) -> MetricBatch:
         raise InvalidInput(f"a {MEDIA_TYPE} body starts with one line of JSON")
     try:
         header = json.loads(body[:end])
+    except RecursionError:
+        raise InvalidInput(f"the first line of a {MEDIA_TYPE} body is nested too deeply") from None
     except ValueError as exc:
         raise InvalidInput(f"the first line of a {MEDIA_TYPE} body is not JSON ({exc})") from None
     if not isinstance(header, dict) or set(header) != {"keys", "count", "times"}:

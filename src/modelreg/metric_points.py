@@ -80,8 +80,13 @@ def _checked_columns(points: list[Any] | tuple[Any, ...]) -> MetricBatch | None:
     if not points or set(map(type, points)) - {list, tuple} or set(map(len, points)) != {4}:
         return None
     keys, values, steps, times = zip(*points, strict=True)
-    if set(map(type, values)) != {float} or not math.isfinite(math.fsum(values)):
-        return None  # a value to convert or refuse, or a sum past the largest float
+    if set(map(type, values)) != {float}:
+        return None  # a value to convert or refuse
+    try:
+        if not math.isfinite(math.fsum(values)):
+            return None  # an infinity or NaN among them: refused point by point
+    except OverflowError:  # finite values whose sum is past the largest float: checked alike
+        return None
     if set(map(type, steps)) != {int} or min(steps) < 0 or max(steps) > MAX_STEP:
         return None
     if set(map(type, times)) != {int} or min(times) < 0 or max(times) > MAX_MS:
@@ -104,6 +109,10 @@ def check_batch(batch: MetricBatch) -> MetricBatch:
         check_key(name, kind="metric")
     if len(set(batch.names)) != len(batch.names):
         raise InvalidInput("a batch names each metric key once")
+    used = np.bincount(batch.codes, minlength=len(batch.names))
+    if not used.all():
+        unused = batch.names[int(np.flatnonzero(used == 0)[0])]
+        raise InvalidInput(f"a batch names only keys its points use, and no point is {unused!r}")
     bad = np.flatnonzero(~np.isfinite(batch.values))
     if len(bad):
         key, value = batch.names[batch.codes[bad[0]]], float(batch.values[bad[0]])

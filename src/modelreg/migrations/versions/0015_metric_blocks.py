@@ -146,6 +146,8 @@ def _move_rows(bind: sa.Connection) -> None:
             group = (row.run_id, row.key)
         at = ms.get(row.timestamp)
         if at is None:
+            if len(ms) > 100_000:  # the times of a history of points stamped one by one
+                ms.clear()
             at = ms[row.timestamp] = to_ms(row.timestamp) or 0
         points.append((row.value, row.step, at))
     flush()
@@ -178,6 +180,8 @@ def downgrade() -> None:
     )
     op.create_index("ix_run_metrics_run_id", "run_metrics", ["run_id"])
     bind = op.get_bind()
+    if bind.dialect.name == "postgresql":  # a server of this version waits, then fails
+        op.execute("LOCK TABLE metric_blocks IN SHARE MODE")
     query = sa.select(_blocks.c.run_id, _blocks.c.key, _blocks.c.count, _blocks.c.points).order_by(
         _blocks.c.id
     )
@@ -190,6 +194,8 @@ def downgrade() -> None:
         for step, value, at in zip(steps.tolist(), values.tolist(), times.tolist(), strict=True):
             stamp = stamps.get(at)
             if stamp is None:
+                if len(stamps) > 100_000:
+                    stamps.clear()
                 stamp = stamps[at] = from_ms(at, "a metric point's time")
             rows.append(
                 {
