@@ -165,20 +165,20 @@ def test_a_damaged_block_is_named_not_misread(store):
 
 
 def test_a_version_made_by_a_long_run_carries_its_history_in_buckets(store, tmp_path):
-    """Lineage gives every point of a short metric, and a long one in at most 1,000
+    """Lineage gives every point of a short metric, and a long one in at most 10,000
     buckets (each its mean at its first step and time), with each metric's count."""
     weights = tmp_path / "w.bin"
     weights.write_bytes(b"w")
-    loss = [("loss", float(i % 10), i, T0 + i) for i in range(2500)]
+    loss = [("loss", float(i % 10), i, T0 + i) for i in range(25_000)]
     with store.start_run(name="fit") as run:
         store.record_run_metrics(run.id, [*loss, *[("acc", s / 4, s, T0) for s in range(3)]])
         version = run.register("m", weights)
     found = store.get(version.ref).lineage["run"]
-    assert found["metric_points"] == {"acc": 3, "loss": 2500}
+    assert found["metric_points"] == {"acc": 3, "loss": 25_000}
     assert [(p["step"], p["value"]) for p in found["metric_history"]["acc"]] == [
         (0, 0.0), (1, 0.25), (2, 0.5)]  # fmt: skip
     buckets = found["metric_history"]["loss"]
-    assert len(buckets) == 834  # 2,500 points in buckets of 3
+    assert len(buckets) == 8334  # 25,000 points in buckets of 3
     assert (buckets[1]["step"], buckets[1]["value"]) == (3, 4.0)  # the mean of 3, 4, 5
     assert to_ms(buckets[1]["timestamp"]) == T0 + 3
 

@@ -274,21 +274,15 @@ class _Stamps(dict[int, str]):
 
 
 def history(
-    conn: Connection, run_id: str, *, max_points: int | None = None
+    conn: Connection, run_id: str, *, max_points: int
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, int]]:
     """Each key's points of a run, in step order (then the order logged): step, value, time;
-    and how many each key has. A key of more than ``max_points`` points gives that many
-    buckets of consecutive points instead, each its mean at its first step and time."""
+    and how many each key has. A key of more than ``max_points`` points gives at most that
+    many buckets of consecutive points instead, each its mean at its first step and time."""
     stamps = _Stamps()
     found: dict[str, list[dict[str, Any]]] = {}
     counts: dict[str, int] = {}
-    if max_points is None:
-        keyed = {
-            k: (len(a[0]), None, _by_step(a))
-            for k, a in _points(conn, _b.c.run_id == run_id).items()
-        }
-    else:
-        keyed = _summed(conn, run_id, max_points)
+    keyed = _summed(conn, run_id, max_points)
     for key, (total, width, summed) in keyed.items():
         counts[key] = total
         if width is None:

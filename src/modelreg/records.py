@@ -523,9 +523,9 @@ class RunMetricPoint(TypedDict):
 
 class LineageRun(TypedDict):
     """The run that made a version, with each metric's history (its code and environment are
-    the lineage's own ``code`` and ``environment``): every point of a metric of up to 1,000,
-    and for a longer one 1,000 buckets of consecutive points, each its mean at its first step
-    and time; ``metric_points`` counts each metric's points."""
+    the lineage's own ``code`` and ``environment``): every point of a metric of up to 10,000,
+    and for a longer one at most 10,000 buckets of consecutive points, each its mean at its
+    first step and time; ``metric_points`` counts each metric's points."""
 
     id: str
     name: str

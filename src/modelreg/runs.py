@@ -173,13 +173,13 @@ def add_dataset(
         )
 
 
-HISTORY_POINTS = 1000  # points per key a run's record holds, at most
+HISTORY_POINTS = 10_000  # points per key a run's record holds, at most
 
 
 def record(conn: Connection, run_id: str, *, history: bool = True) -> dict[str, Any]:
     """A run as lineage shows it, with each metric's history and its count of points (none
     without ``history``: a page charts it from ``metric_blocks.series``). A history of more
-    than ``HISTORY_POINTS`` points is given as that many buckets of consecutive points, each
+    than ``HISTORY_POINTS`` points is given in at most that many buckets of consecutive points, each
     its mean at its first step and time: a version made by a run of ten million points
     loads as fast as any."""
     r = conn.execute(sa.select(schema.runs).where(schema.runs.c.id == run_id)).one()
