@@ -2,22 +2,25 @@
 
 A batch a run logs is stored as one ``metric_blocks`` row per metric key: its points in step
 order (in the order logged within a step), their steps, values and times (milliseconds) as
-three arrays compressed together with zstd, beside the block's count, step range, sum,
-minimum and maximum. A block of more than ``FANOUT`` points also gets ``metric_levels``
-rows: at level k one entry per ``FANOUT ** k`` consecutive points (count, first step, sum,
-minimum, maximum), for each level that has two entries or more; entries start where they
-would in the whole history, so that a history logged in step order is summed up alike in any
-batches. ``metric_latest`` keeps, per run and key, how many points were logged and the latest
-(the greatest step, then time, then value, as MLflow counts it), which searches and run
-listings read.
+three arrays compressed together with zstd, beside the block's count, step and time range,
+sum, minimum and maximum, and whether its points are in MLflow's order too (time, step,
+value). A block of more than ``FANOUT`` points also gets ``metric_levels`` rows: at level k
+one entry per ``FANOUT ** k`` consecutive points (count, first step and time, sum, minimum,
+maximum), for each level that has two entries or more; entries start where they would in the
+whole history, so that a history logged in step order is summed up alike in any batches.
+``metric_latest`` keeps, per run and key, how many points were logged and the latest (the
+greatest step, then time, then value, as MLflow counts it), which searches and run listings
+read.
 
 Reads then cost what they show, not what was logged:
 
 - ``series`` (a chart of N points in at most P buckets) reads, per key, the blocks' own
   figures and the entries of the one level whose width is the widest not over N / P: at
-  most ``FANOUT`` * P entries plus one per block, whatever N is;
-- ``history`` and ``metric_history`` read and decompress the key's blocks (MLflow's pages of
-  a history sort them by time, step and value).
+  most ``FANOUT`` * P entries plus one per block, whatever N is; ``history`` (a version's
+  lineage) gives the same buckets for a long metric;
+- ``metric_history`` (MLflow's pages of a history) reads only the blocks a page spans when
+  the blocks are in MLflow's order one after another, as a training loop's are; otherwise
+  it reads and sorts the key's every point.
 """
 
 from __future__ import annotations
