@@ -684,3 +684,26 @@ def test_times_compare_to_the_millisecond_as_stored_text() -> None:
         Clause("attribute", "end_time", ">=", ""),  # every time differs from 7.5 ms
         Clause("attribute", "start_time", ">=", ""),  # before 1970: every time is after
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("logged-models", {"experiment_id": "\u00b2", "name": "m"}, "is not an experiment id"),
+        ("logged-models", {"experiment_id": "\u0663", "name": "m"}, "is not an experiment id"),
+        ("runs/update", {"run_id": "0" * 32, "status": "\u00b2"}, "status '\u00b2' is invalid"),
+    ],
+)
+def test_digits_outside_ascii_are_refused_as_bad_input(
+    served: Server, path: str, body: Any, message: str
+) -> None:
+    """Python calls "²" and "٣" digits, and int() refuses the first: each is a 400, never a
+    500, wherever a number is expected."""
+    answer = post(served, path, body)
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["message"]
+
+
+def test_a_version_number_outside_ascii_is_a_bad_request_page(served: Server) -> None:
+    assert served.http.get("/models/demo/versions/\u00b2").status_code == 400
+    assert served.http.get("/api/v1/pages/models/demo/versions/\u00b2").status_code == 400

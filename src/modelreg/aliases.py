@@ -222,7 +222,7 @@ def overrides(conn: Connection, name: str) -> dict[tuple[str, str], AliasOverrid
         after = json.loads(event.after or "{}")
         alias = event.entity.partition("@")[2]
         number = str(after.get("version", "")).rpartition("/")[2]
-        if not number.isdigit():
+        if not (number.isascii() and number.isdigit()):
             continue
         at = conn.execute(
             sa.select(_e.c.at)

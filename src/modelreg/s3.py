@@ -660,7 +660,11 @@ class _ObjectReader(io.RawIOBase):
             return
         self._body = response["Body"]
         total = response.get("ContentRange", "").rpartition("/")[2]
-        self._size = int(total) if total.isdigit() else self._pos + response["ContentLength"]
+        self._size = (
+            int(total)
+            if total.isascii() and total.isdigit()
+            else self._pos + response["ContentLength"]
+        )
 
     def readable(self) -> bool:
         return True

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ def format_time(moment: datetime) -> str:
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+_WHOLE = re.compile(r"-?[0-9]+")
 
 
 def to_ms(stamp: str | None) -> int | None:
@@ -38,7 +40,7 @@ def check_ms(value: Any, field: str) -> int:
     points), checked: a value that is not a whole number of milliseconds in years 1970-9999
     is refused, naming ``field``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
             value = int(value)
         else:
             raise InvalidInput(f"{field} must be milliseconds since the epoch, not {value!r}")

@@ -82,7 +82,7 @@ class Guard:
         limit = self.state.settings.max_body
         if refusal is None and not streaming:
             length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
+            if length.isascii() and length.isdigit() and int(length) > limit:
                 refusal = TooLarge(f"the request body is {length} bytes; the limit is {limit}")
         record = self.state.metrics.start(method, scope)
         if refusal is None and settings.auth:

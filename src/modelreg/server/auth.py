@@ -244,11 +244,11 @@ def is_loopback_host(host: str) -> bool:
     a port. No other name: whoever owns a DNS name can point it at 127.0.0.1."""
     if host.startswith("["):
         name, _, port = host[1:].partition("]")
-        if port and not (port.startswith(":") and port[1:].isdigit()):
+        if port and not (port.startswith(":") and port[1:].isascii() and port[1:].isdigit()):
             return False
     else:
         name, colon, port = host.partition(":")
-        if colon and not port.isdigit():
+        if colon and not (port.isascii() and port.isdigit()):
             return False
     if name.lower() == "localhost":
         return True

@@ -381,7 +381,7 @@ def resolve_path(ref_path: str) -> tuple[str, str]:
     """
     name, sep, rest = ref_path.partition("/versions/")
     if sep:
-        if not rest.isdigit():
+        if not (rest.isascii() and rest.isdigit()):
             raise InvalidInput(f"a version number is a whole number, not {rest[:40]!r}")
         parsed = parse_ref(f"{name}/{rest}")
         return "version", f"{parsed.model}/{parsed.number}"

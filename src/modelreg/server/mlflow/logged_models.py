@@ -257,7 +257,11 @@ def _pairs(items: list[KeyValue]) -> dict[str, str]:
 
 
 def _experiment_id(text: str) -> int:
-    if not text.isdigit() or len(text) > 18 or (text != "0" and text.startswith("0")):
+    if (
+        not (text.isascii() and text.isdigit())
+        or len(text) > 18
+        or (text != "0" and text.startswith("0"))
+    ):
         raise InvalidInput(f"experiment id {text[:40]!r} is not an experiment id (a number)")
     return int(text)
 

@@ -428,7 +428,7 @@ def status_of(value: str | int | None) -> str | None:
     if value is None or value == "":
         return None
     text = str(value).upper()
-    if text.isdigit() and 1 <= int(text) <= len(STATUSES):
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= len(STATUSES):
         text = STATUSES[int(text) - 1]
     if text not in STATUSES:
         raise InvalidInput(f"status {value!r} is invalid: use one of {', '.join(STATUSES)}")
