@@ -181,7 +181,7 @@ def test_commands_load_only_what_they_use(tmp_path: Path) -> None:
     """``modelreg --help`` loads no database, server or validation library; a read command
     on a registry whose schema is current loads SQLAlchemy but neither Alembic (the schema
     check is one query: ``Database.current_revision``) nor anything of the server, the HTTP
-    client, S3 or pydantic (``cli.support.PlainValues``)."""
+    client, S3, pydantic (``cli.support.PlainValues``) or numpy (metric points, chunks)."""
     import modelreg
 
     registry = tmp_path / "reg"
@@ -190,7 +190,7 @@ def test_commands_load_only_what_they_use(tmp_path: Path) -> None:
     reg.register("m", tmp_path / "model.bin", metrics={"accuracy": 0.9})
     reg.close()
     server = {"fastapi", "starlette", "uvicorn", "jinja2", "httpx", "boto3", "botocore"}
-    heavy = {"sqlalchemy", "alembic", "pydantic", *server}
+    heavy = {"sqlalchemy", "alembic", "pydantic", "numpy", *server}
     assert _loaded_by(["--help"], heavy, registry) == "LOADED [] 0"
     for args in (["models"], ["show", "m/1"], ["versions", "m"], ["search", "--limit", "5"]):
         assert _loaded_by(args, heavy, registry) == "LOADED ['sqlalchemy'] 0", args

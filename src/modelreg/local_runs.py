@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from modelreg import capture, datasets, lineage, metric_points, runs
+from modelreg import capture, datasets, lineage, runs
 from modelreg.datasets import Dataset, DatasetUse
 from modelreg.db import Database
 from modelreg.governance_records import DependentVersion
-from modelreg.metric_columns import MetricBatch
 from modelreg.records import MetricPointArg
 from modelreg.values import check_metrics, check_params
+
+if TYPE_CHECKING:
+    from modelreg.metric_columns import MetricBatch
 
 
 class Runs:
@@ -91,6 +93,9 @@ class Runs:
     ) -> None:
         """Append metric points (key, value, step[, ms]), or a batch of them as columns, to a
         run's history: one transaction and one audit event for the batch."""
+        from modelreg import metric_points  # numpy: loaded by the first points recorded
+        from modelreg.metric_columns import MetricBatch
+
         if isinstance(points, MetricBatch):
             batch = metric_points.check_batch(points)
         else:

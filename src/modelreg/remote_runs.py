@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelreg import capture, metric_columns, wire
+from modelreg import capture, wire
 from modelreg.errors import InvalidInput
 from modelreg.records import DatasetUse, MetricPointArg
 
@@ -69,6 +69,8 @@ class RemoteRuns:
 
     def record_run_metrics(self, run_id: str, points: Sequence[MetricPointArg]) -> None:
         path = f"/runs/{_run(run_id)}/metrics"
+        from modelreg import metric_columns  # numpy: loaded by the first points sent
+
         packed = metric_columns.encode(points) if self._columns else None
         if packed is not None:
             headers = {"content-type": metric_columns.MEDIA_TYPE}

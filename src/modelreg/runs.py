@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import audit, capture, datasets, experiments, metric_blocks, schema, versions
+from modelreg import audit, capture, datasets, experiments, schema, versions
 from modelreg.datasets import DatasetUse
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
@@ -186,6 +186,8 @@ def record(conn: Connection, run_id: str, *, history: bool = True) -> dict[str, 
     points: dict[str, list[dict[str, Any]]] = {}
     counts: dict[str, int] = {}
     if history:
+        from modelreg import metric_blocks  # numpy: loaded where points are read
+
         points, counts = metric_blocks.history(conn, run_id, max_points=HISTORY_POINTS)
     return {
         "id": r.id,
@@ -559,6 +561,8 @@ def load_tracked_many(conn: Connection, ids: Sequence[str]) -> list[TrackedRun]:
 
 
 def _latest(conn: Connection, ids: list[str]) -> list[tuple[str, MetricPoint]]:
+    from modelreg import metric_blocks
+
     latest = metric_blocks.latest_points(ids)
     q = sa.select(latest).order_by(latest.c.run_id, latest.c.key)
     return [(p.run_id, MetricPoint(p.key, p.value, p.step, p.timestamp)) for p in conn.execute(q)]
@@ -608,4 +612,6 @@ def metric_history(
     """A run's points of one metric, in MLflow's order (time, step, value); NotFound for a
     run that does not exist."""
     check_exists(conn, run_id)
+    from modelreg import metric_blocks
+
     return metric_blocks.metric_history(conn, run_id, key, limit=limit, offset=offset)

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from alembic import op
 
-from modelreg import metric_blocks, metric_columns
 from modelreg.timestamps import from_ms, to_ms
 
 revision = "0015"
@@ -112,6 +110,12 @@ def upgrade() -> None:
 
 
 def _move_rows(bind: sa.Connection) -> None:
+    if bind.execute(sa.select(_rows.c.id).limit(1)).first() is None:
+        return  # a new registry: nothing to move (nor numpy to load)
+    import numpy as np
+
+    from modelreg import metric_blocks, metric_columns
+
     query = sa.select(
         _rows.c.run_id, _rows.c.key, _rows.c.value, _rows.c.step, _rows.c.timestamp
     ).order_by(_rows.c.run_id, _rows.c.key, _rows.c.id)
@@ -179,6 +183,8 @@ def downgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_metrics")),
     )
     op.create_index("ix_run_metrics_run_id", "run_metrics", ["run_id"])
+    from modelreg import metric_blocks
+
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":  # a server of this version waits, then fails
         op.execute("LOCK TABLE metric_blocks IN SHARE MODE")
