@@ -13,6 +13,7 @@ repository instead.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -36,8 +37,10 @@ pytest_plugins = ["services", "browser"]  # PostgreSQL, SeaweedFS, Chromium for 
 settings.register_profile("modelreg", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("modelreg")
 
-# The chunks pulls keep (remote_blobs.ChunkCache) go to a folder of this run, not the home's.
+# The chunks pulls keep (remote_blobs.ChunkCache) go to a folder of this run, not the home's,
+# removed when the run ends.
 os.environ["MODELREG_CACHE"] = tempfile.mkdtemp(prefix="modelreg-test-cache-")
+atexit.register(shutil.rmtree, os.environ["MODELREG_CACHE"], ignore_errors=True)
 
 IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
 # What the quick tier (``scripts/check --fast``) leaves to the full run: tests that start a

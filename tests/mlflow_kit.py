@@ -73,6 +73,10 @@ def run_client(
     with tempfile.TemporaryDirectory(prefix="mlflow-client-") as scratch:
         path = Path(scratch) / "client.py"
         path.write_text(script)
+        # What the client downloads to temporary folders (MLflow's own included) goes with
+        # the scratch folder, not into the machine's /tmp.
+        temporary = Path(scratch) / "tmp"
+        temporary.mkdir()
         environment = {
             k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELREG_"))
         }
@@ -81,6 +85,7 @@ def run_client(
             MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",  # an error is seen at once, not after backoff
             MLFLOW_ENABLE_ASYNC_LOGGING="false",
             GIT_PYTHON_REFRESH="quiet",
+            TMPDIR=str(temporary),
             **({"MLFLOW_TRACKING_TOKEN": token} if token else {}),
             **(env or {}),
         )
