@@ -255,7 +255,8 @@ def start_seaweedfs(timeout: float = 60) -> SeaweedFS:
         # Every gRPC port is given explicitly: the defaults (HTTP port + 10000) may be taken.
         master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc = free_ports(8)
         command = [
-            str(weed), f"-logdir={root}", "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            str(weed), f"-logdir={root}",  # its logs too, not /tmp's
+            "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             f"-master.port={master}", f"-master.port.grpc={master_grpc}",
             f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
             f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
