@@ -10,7 +10,9 @@ over plain HTTP, in MLflow's error shape, with nothing written.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -572,6 +574,67 @@ def test_metric_history_pages_in_mlflows_order(served: Server) -> None:
             break
     assert seen == list(range(7))
     assert run_events(served.registry, run_id)[-1] == "run.metric"  # one event for the batch
+
+
+def test_runs_and_experiments_page_by_the_last_row_shown(served: Server) -> None:
+    """A page token carries the sort values of the page's last run: the next page starts
+    there (no OFFSET to read through), and a run that sorts before it, logged meanwhile,
+    moves nothing. Runs without the metric come last, ties by start then id."""
+    ids = []
+    for i in range(7):
+        run_id = new_run(served, start_time=T0 + i)
+        if i != 3:  # one run without the metric
+            metric = {"key": "acc", "value": float(i % 3), "timestamp": T0, "step": 0}
+            post(served, "runs/log-batch", {"run_id": run_id, "metrics": [metric]})
+        ids.append(run_id)
+    body = {"experiment_ids": ["0"], "order_by": ["metrics.acc DESC"], "max_results": 3}
+    first = post(served, "runs/search", body).json()
+    token = first["next_page_token"]
+    after = json.loads(base64.urlsafe_b64decode(token))["after"]
+    assert after[-1] == first["runs"][-1]["info"]["run_id"]  # the last run's id, and its values
+    late = new_run(served, start_time=T0 + 100)
+    late_metric = {"key": "acc", "value": 9.0, "timestamp": T0, "step": 0}
+    post(served, "runs/log-batch", {"run_id": late, "metrics": [late_metric]})
+    seen = [r["info"]["run_id"] for r in first["runs"]]
+    while token:
+        page = post(served, "runs/search", {**body, "page_token": token}).json()
+        seen += [r["info"]["run_id"] for r in page["runs"]]
+        token = page.get("next_page_token")
+    by_value = sorted(range(7), key=lambda i: (i == 3, -(i % 3), -i))
+    assert seen == [ids[i] for i in by_value]  # each once, in order, the late run not among them
+    for name in ("exp-b", "exp-a", "exp-c"):
+        assert post(served, "experiments/create", {"name": name}).status_code == 200
+    names, token = [], None
+    while True:
+        asked = {"filter": "name LIKE 'exp-%'", "order_by": ["name ASC"], "max_results": 2}
+        more = {"page_token": token} if token else {}
+        page = post(served, "experiments/search", {**asked, **more})
+        names += [e["name"] for e in page.json()["experiments"]]
+        token = page.json().get("next_page_token")
+        if token is None:
+            break
+    assert names == ["exp-a", "exp-b", "exp-c"]
+
+
+def test_a_page_token_whose_values_do_not_fit_the_order_is_refused(served: Server) -> None:
+    for i in range(3):
+        new_run(served, start_time=T0 + i)
+    body = {"experiment_ids": ["0"], "max_results": 1}
+    token = post(served, "runs/search", body).json()["next_page_token"]
+    forged = [
+        {"offset": 1, "after": ["not a time", 5]},  # a number where an id goes
+        {"offset": 1, "after": ["x"]},  # too few
+        {"offset": 1, "after": {"a": 1}},
+        {"offset": 1, "after": [True, "x"]},
+    ]
+    for data in forged:
+        bad = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+        status, code, message = error(post(served, "runs/search", {**body, "page_token": bad}))
+        assert (status, code) == (400, "INVALID_PARAMETER_VALUE"), data
+        assert "page_token" in message
+    ordered = {**body, "order_by": ["metrics.acc DESC"], "page_token": token}
+    status, code, _ = error(post(served, "runs/search", ordered))  # another order's token
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
 
 
 def test_a_point_sent_again_is_stored_once_as_mlflow_does(served: Server) -> None:

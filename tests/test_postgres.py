@@ -245,6 +245,35 @@ def test_a_write_retries_a_unique_violation_from_a_concurrent_writer(reg):
     assert len(attempts) == 2
 
 
+def test_connections_postgres_dropped_are_replaced_without_an_error(url, reg):
+    """A restart or a failover drops the pool's connections: the next read or write, at
+    once or after they sat idle, runs on new ones rather than failing."""
+    Path("m.bin").write_bytes(b"x")
+    reg.register("churn", "m.bin")
+    reg.set_alias("churn", "production", "churn/1")
+
+    def drop_every_connection() -> int:
+        with psycopg.connect(plain(url), autocommit=True) as admin:
+            dropped = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert dropped is not None
+        return int(dropped[0])
+
+    assert drop_every_connection() >= 1
+    assert reg.get("churn@production", lineage=False).number == 1
+    assert drop_every_connection() >= 1
+    reg.set_tag("churn/1", "after", "drop")
+    assert drop_every_connection() >= 1
+    Path("m.bin").write_bytes(b"y")
+    assert reg.register("churn", "m.bin").number == 2
+    assert drop_every_connection() >= 1
+    time.sleep(1.5)
+    assert reg.get("churn/1").tags == {"after": "drop"}
+    assert [v.number for v in reg.versions("churn")] == [2, 1]
+
+
 def test_other_errors_are_not_retried(reg):
     attempts = []
 

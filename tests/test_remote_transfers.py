@@ -8,12 +8,14 @@ The server is real (uvicorn on loopback); the transport wrapper below only injec
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -83,6 +85,15 @@ class _CutAfter(httpx.SyncByteStream):
 
     def close(self) -> None:
         self._stream.close()
+
+
+# Requests of the tests' own: httpx's default timeout is 5 s, which a server that answers in
+# milliseconds can pass on a machine busy with the rest of the suite.
+http = SimpleNamespace(
+    get=functools.partial(httpx.get, timeout=60),
+    put=functools.partial(httpx.put, timeout=60),
+    post=functools.partial(httpx.post, timeout=60),
+)
 
 
 @pytest.fixture
@@ -257,7 +268,7 @@ def test_a_large_file_goes_up_as_chunks_and_comes_back_whole(
     client.pull("llm/1", tmp_path / "out")
     assert (tmp_path / "out" / "model.safetensors").read_bytes() == data
     # and a plain HTTP client reads it, from an offset too, with its sha256 as ETag
-    got = httpx.get(f"{server[1]}/api/v1/blobs/{digest}", headers={"Range": "bytes=1000-"})
+    got = http.get(f"{server[1]}/api/v1/blobs/{digest}", headers={"Range": "bytes=1000-"})
     assert got.status_code == 206
     assert got.content == data[1000:]
     assert got.headers["etag"] == f'"{digest}"'
@@ -328,7 +339,7 @@ def test_a_chunked_upload_that_is_not_its_file_is_refused_and_records_nothing(
     server: tuple[LocalRegistry, str], body: bytes, words: str
 ) -> None:
     digest = "e" * 64
-    refused = httpx.put(f"{server[1]}/api/v1/files/{digest}", content=body)
+    refused = http.put(f"{server[1]}/api/v1/files/{digest}", content=body)
     # 409 for a reference to a chunk not held: it may have been collected meanwhile, and
     # the client sends the file again
     assert refused.status_code == (409 if body.endswith(_ref(b"never stored")) else 400)
@@ -342,17 +353,15 @@ def test_a_file_sent_as_chunks_and_references_is_recorded_once_it_hashes_right(
     first, second = b"x" * 5000, b"y" * 7000
     digest = hashlib.sha256(first + second).hexdigest()
     url = f"{server[1]}/api/v1/files/{digest}"
-    assert httpx.put(url, content=_frame(first) + _frame(second, 5000)).status_code == 201
-    assert httpx.get(f"{server[1]}/api/v1/blobs/{digest}").content == first + second
+    assert http.put(url, content=_frame(first) + _frame(second, 5000)).status_code == 201
+    assert http.get(f"{server[1]}/api/v1/blobs/{digest}").content == first + second
     # the same bytes again, this time the held chunks by name only
     again = hashlib.sha256(second + first).hexdigest()
-    answer = httpx.put(
-        f"{server[1]}/api/v1/files/{again}", content=_ref(second) + _ref(first, 7000)
-    )
+    answer = http.put(f"{server[1]}/api/v1/files/{again}", content=_ref(second) + _ref(first, 7000))
     assert answer.status_code == 201
     assert answer.json()["stored"] == 0
-    assert httpx.get(f"{server[1]}/api/v1/blobs/{again}").content == second + first
-    missing = httpx.post(f"{server[1]}/api/v1/chunks/missing", json={"chunks": ["xyz"]})
+    assert http.get(f"{server[1]}/api/v1/blobs/{again}").content == second + first
+    missing = http.post(f"{server[1]}/api/v1/chunks/missing", json={"chunks": ["xyz"]})
     assert missing.status_code == 400
     assert "chunks[0]" in missing.json()["detail"]
 
@@ -417,13 +426,13 @@ def test_a_held_chunk_named_with_another_size_is_refused(
     other sizes would hash right and then read back wrong."""
     first, second = b"p" * 5000, b"q" * 7000
     held = hashlib.sha256(first + second).hexdigest()
-    assert httpx.put(
+    assert http.put(
         f"{server[1]}/api/v1/files/{held}", content=_frame(first) + _frame(second, 5000)
     ).is_success
     from modelreg import chunking
 
     shrunk = chunking.frame(chunking.chunk_id(first), 0, 4999, chunking.REF, b"")
-    refused = httpx.put(f"{server[1]}/api/v1/files/{'d' * 64}", content=shrunk)
+    refused = http.put(f"{server[1]}/api/v1/files/{'d' * 64}", content=shrunk)
     assert refused.status_code == 400
     assert "as 4999 bytes: it holds 5000" in refused.json()["detail"]
 
@@ -437,28 +446,26 @@ def test_chunks_are_located_and_read_from_their_pack_by_range(
 
     first, second = b"p" * 5000, bytes(range(256)) * 30
     held = hashlib.sha256(first + second).hexdigest()
-    put = httpx.put(
-        f"{server[1]}/api/v1/files/{held}", content=_frame(first) + _frame(second, 5000)
-    )
+    put = http.put(f"{server[1]}/api/v1/files/{held}", content=_frame(first) + _frame(second, 5000))
     assert put.is_success
     names = [chunking.chunk_id(second).hex(), chunking.chunk_id(first).hex()]
-    located = httpx.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": names}).json()
+    located = http.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": names}).json()
     assert [c[0] for c in located["chunks"]] == names  # in the order asked
     for name, pack, offset, length, size, codec in located["chunks"]:
         url = server[1] + located["packs"][pack]
-        got = httpx.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"})
+        got = http.get(url, headers={"Range": f"bytes={offset}-{offset + length - 1}"})
         assert got.status_code == 206
         data = chunking.decompress(codec, got.content, size)
         assert chunking.chunk_id(data).hex() == name
-    absent = httpx.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": ["ab" * 32]})
+    absent = http.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": ["ab" * 32]})
     assert absent.status_code == 404
     assert "ab" * 32 in absent.json()["detail"]
-    bad = httpx.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": ["xyz"]})
+    bad = http.post(f"{server[1]}/api/v1/chunks/locate", json={"chunks": ["xyz"]})
     assert bad.status_code == 400
     assert "chunks[0]" in bad.json()["detail"]
-    assert httpx.get(f"{server[1]}/api/v1/packs/..%2Fetc").status_code in (400, 404)
-    assert httpx.get(f"{server[1]}/api/v1/packs/nothex").status_code == 400
-    assert httpx.get(f"{server[1]}/api/v1/packs/{'0' * 32}").status_code == 404
+    assert http.get(f"{server[1]}/api/v1/packs/..%2Fetc").status_code in (400, 404)
+    assert http.get(f"{server[1]}/api/v1/packs/nothex").status_code == 400
+    assert http.get(f"{server[1]}/api/v1/packs/{'0' * 32}").status_code == 404
 
 
 def test_a_pull_survives_a_broken_pack_read_and_refuses_a_damaged_pack(
@@ -569,9 +576,9 @@ def test_an_uploaded_pack_that_is_not_what_it_lists_is_refused_and_not_kept(
         url = live_server.mount(create_app(store)) + "/api/v1/packs/uploads"
 
         def upload(content: bytes, chunks: list[list[Any]]) -> httpx.Response:
-            started = httpx.post(url).json()
-            assert httpx.put(started["url"], content=content).is_success
-            return httpx.post(f"{url}/{started['id']}", json={"chunks": chunks})
+            started = http.post(url).json()
+            assert http.put(started["url"], content=content).is_success
+            return http.post(f"{url}/{started['id']}", json={"chunks": chunks})
 
         listed = [[chunking.chunk_id(good).hex(), 0, len(good), len(good), chunking.RAW]]
         refused = upload(other, listed)  # other bytes than the chunk named
@@ -581,42 +588,42 @@ def test_an_uploaded_pack_that_is_not_what_it_lists_is_refused_and_not_kept(
         assert longer.status_code == 400
         assert "holds 20001 bytes, not the 20000 listed" in longer.json()["detail"]
         gapped = [[listed[0][0], 5, len(good), len(good), chunking.RAW]]
-        bad = httpx.post(f"{url}/{httpx.post(url).json()['id']}", json={"chunks": gapped})
+        bad = http.post(f"{url}/{http.post(url).json()['id']}", json={"chunks": gapped})
         assert bad.status_code == 400
         assert "chunks[0] starts at byte 5, not 0" in bad.json()["detail"]
         for wrong in ([listed[0][0], 0, 1], ["zz", 0, 1, 1, 0], [listed[0][0], 0, -1, 1, 0]):
-            bad = httpx.post(f"{url}/{'1' * 32}", json={"chunks": [listed[0], wrong]})
+            bad = http.post(f"{url}/{'1' * 32}", json={"chunks": [listed[0], wrong]})
             assert bad.status_code == 400
             assert "chunks[1] is not [name, offset, length, size, codec]" in bad.json()["detail"]
         assert store.blobs.missing_chunks([chunking.chunk_id(good)])  # nothing was taken in
-        started = httpx.post(url).json()
-        assert httpx.put(started["url"], content=good).is_success
-        taken = httpx.post(f"{url}/{started['id']}", json={"chunks": listed})
+        started = http.post(url).json()
+        assert http.put(started["url"], content=good).is_success
+        taken = http.post(f"{url}/{started['id']}", json={"chunks": listed})
         assert taken.status_code == 200
         assert not store.blobs.missing_chunks([chunking.chunk_id(good)])
         # the URL still works for a while: what it stores now is never read
-        assert httpx.put(started["url"], content=other).is_success
+        assert http.put(started["url"], content=other).is_success
         (located,) = store.blobs.locations([chunking.chunk_id(good)]).values()
         assert store.blobs.read_pack(located[0], 0, len(good)) == good
         assert store.blobs.pack_bytes() == len(good)  # the refused packs left no row
         # a pack in a bucket is read a range at a time through the server
         pack_url = url.replace("/uploads", f"/{located[0]}")
-        assert httpx.get(pack_url, headers={"Range": "bytes=5-9"}).content == good[5:10]
-        tail = httpx.get(pack_url, headers={"Range": "bytes=19990-99999"})
+        assert http.get(pack_url, headers={"Range": "bytes=5-9"}).content == good[5:10]
+        tail = http.get(pack_url, headers={"Range": "bytes=19990-99999"})
         assert tail.status_code == 206
         assert tail.headers["content-range"] == "bytes 19990-19999/20000"
         assert tail.content == good[19990:]
-        beyond = httpx.get(pack_url, headers={"Range": "bytes=20000-20001"})
+        beyond = http.get(pack_url, headers={"Range": "bytes=20000-20001"})
         assert beyond.status_code == 416
-        whole = httpx.get(pack_url)
+        whole = http.get(pack_url)
         assert whole.status_code == 400
         assert "a range at a time" in whole.json()["detail"]
-        again = httpx.post(f"{url}/{'0' * 32}", json={"chunks": listed})
+        again = http.post(f"{url}/{'0' * 32}", json={"chunks": listed})
         assert again.status_code == 404
-        through = httpx.put(f"{url}/{httpx.post(url).json()['id']}", content=good)
+        through = http.put(f"{url}/{http.post(url).json()['id']}", content=good)
         assert through.status_code == 409
         assert "straight to this server's bucket" in through.json()["detail"]
-        assert httpx.post(f"{url}/nothex", json={"chunks": listed}).status_code == 400
+        assert http.post(f"{url}/nothex", json={"chunks": listed}).status_code == 400
         store.gc(grace_seconds=0)  # the packs refused, rows without chunks, go
         assert len(list(blobs.packs())) == 0  # and the one taken in, which no file uses
 
@@ -629,18 +636,18 @@ def test_a_server_on_a_folder_takes_packs_through_itself(
     base = f"{server[1]}/api/v1/packs/uploads"
     good = b"g" * 20_000
     listed = [[chunking.chunk_id(good).hex(), 0, len(good), len(good), chunking.RAW]]
-    started = httpx.post(base).json()
+    started = http.post(base).json()
     assert started["url"] == f"/api/v1/packs/uploads/{started['id']}"
-    assert httpx.put(server[1] + started["url"], content=b"other").status_code == 201
+    assert http.put(server[1] + started["url"], content=b"other").status_code == 201
     # sent again (a retry after a lost answer): the last complete one is what is checked
-    assert httpx.put(server[1] + started["url"], content=good).status_code == 201
-    assert httpx.post(f"{base}/{started['id']}", json={"chunks": listed}).status_code == 200
+    assert http.put(server[1] + started["url"], content=good).status_code == 201
+    assert http.post(f"{base}/{started['id']}", json={"chunks": listed}).status_code == 200
     assert not server[0].blobs.missing_chunks([chunking.chunk_id(good)])
-    finished = httpx.post(f"{base}/{started['id']}", json={"chunks": listed})
+    finished = http.post(f"{base}/{started['id']}", json={"chunks": listed})
     assert finished.status_code == 404
-    assert httpx.put(f"{base}/not-an-id", content=good).status_code == 400
+    assert http.put(f"{base}/not-an-id", content=good).status_code == 400
     monkeypatch.setattr(chunk_store, "MAX_UPLOADED_PACK", 1000)
-    large = httpx.put(server[1] + httpx.post(base).json()["url"], content=good)
+    large = http.put(server[1] + http.post(base).json()["url"], content=good)
     assert large.status_code == 413
     assert "at most 1000 bytes" in large.json()["detail"]
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from modelreg import datasets
+from modelreg.records import DatasetUse
 from modelreg.server.auth import SESSION_COOKIE
 from modelreg.ui import pages
 from modelreg.ui.routes import CSP
@@ -238,6 +240,27 @@ def test_datasets_pages_list_data_and_the_versions_that_used_it(served: Server) 
     twin = served.http.get("/api/v1/pages/datasets/train-data").json()
     assert [(d["version"], d["relation"]) for d in twin["dependents"]] == [("demo/2", "direct")]
     assert served.http.get("/datasets/nothing-here").status_code == 404
+
+
+def test_the_datasets_list_pages_by_cursor(served: Server) -> None:
+    """Datasets page by name from the last one shown; the count is of them all."""
+    reg = served.registry
+    uses = [
+        DatasetUse(f"data-{i:02d}", f"{i:064x}", f"s3://b/{i}", 1, 1, "train") for i in range(55)
+    ]
+    reg.db.write(lambda conn: [datasets.ensure(conn, use) for use in uses])
+    first = served.http.get("/api/v1/pages/datasets").json()
+    assert first["page"]["total"] == 56  # and train-data
+    rest = served.http.get(
+        "/api/v1/pages/datasets", params={"offset": 50, "after": first["page"]["after"]}
+    ).json()
+    names = [d["name"] for d in first["datasets"] + rest["datasets"]]
+    assert names == sorted(names)
+    assert len(set(names)) == 56
+    assert rest["page"]["after"] is None
+    assert 'rel="next"' in page(served, "/datasets").text
+    bad = served.http.get("/api/v1/pages/datasets", params={"after": "x"})
+    assert bad.status_code == 400
 
 
 def test_dataset_pages_name_every_name_of_the_bytes_and_count_what_retiring_flags(

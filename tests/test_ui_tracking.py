@@ -13,9 +13,11 @@ import contextlib
 import html
 import io
 import re
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -229,6 +231,42 @@ def test_runs_table_pages_by_fifty(tracked: Tracked) -> None:
     text = tracked.get(f"/experiments/{eid}", params={"sort": "metrics.score"}).text
     assert 'rel="next"' in text
     assert "sort=metrics.score" in re.search(r'<a rel="next" href="([^"]+)"', text).group(1)  # type: ignore[union-attr]
+
+
+def test_the_next_page_of_runs_and_experiments_starts_after_the_last_one_shown(
+    tracked: Tracked,
+) -> None:
+    """The runs table and the experiments list page by cursor: "Next" carries the sort
+    values of the last row shown, and a run logged meanwhile that sorts first shifts
+    nothing (by offset, the page before's last run would come again)."""
+    reg = tracked.server.registry
+    eid = new_experiment(reg, "cursor")
+    for i in range(55):
+        track(reg, eid, f"trial-{i:02d}", metrics={"score": [i / 100]})
+    params = {"sort": "metrics.score", "order": "asc"}
+    first = tracked.twin(f"/experiments/{eid}", params=params)
+    after = first["page"]["after"]  # type: ignore[index]
+    assert isinstance(after, str)
+    text = tracked.get(f"/experiments/{eid}", params=params).text
+    link = re.search(r'<a rel="next" href="([^"]+)"', text)
+    assert link is not None
+    assert f"after={after}" in urllib.parse.unquote(html.unescape(link[1]))
+    track(reg, eid, "early", metrics={"score": [-1.0]})
+    rest = tracked.twin(f"/experiments/{eid}", params={**params, "offset": 50, "after": after})
+    assert order_of(rest) == [f"trial-{i}" for i in range(50, 55)]
+    assert rest["page"]["after"] is None  # type: ignore[index]
+    by_offset = tracked.twin(f"/experiments/{eid}", params={**params, "offset": 50})
+    assert order_of(by_offset)[0] == "trial-49"
+    bad = tracked.server.http.get(f"/experiments/{eid}", params={**params, "after": "x"})
+    assert bad.status_code == 400
+    for i in range(50):
+        new_experiment(reg, f"more-{i:02d}")
+    listed: Any = tracked.twin("/experiments")
+    following: Any = tracked.twin(
+        "/experiments", params={"offset": 50, "after": listed["page"]["after"]}
+    )
+    names = [e["name"] for e in listed["experiments"] + following["experiments"]]
+    assert len(names) == len(set(names)) == 54  # 50, "cursor", "churn", "abandoned", Default
 
 
 def test_run_page_shows_what_the_sdk_recorded_and_the_versions_made_from_it(

@@ -10,13 +10,14 @@ what retiring it touches and whether it is retired are answered over its bytes
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import schema
+from modelreg import keyset, schema
 from modelreg.dataset_files import ROLES as ROLES
 from modelreg.dataset_files import check_role as check_role
 from modelreg.dataset_files import default_name as default_name
@@ -63,6 +64,23 @@ def list_all(conn: Connection) -> list[Dataset]:
         row_to_dataset(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.created_at))
     ]
     return _described(conn, found, complete=True, everything=True)
+
+
+def page(
+    conn: Connection, *, limit: int, offset: int = 0, after: Sequence[Any] | None = None
+) -> tuple[list[Dataset], tuple[Any, ...] | None]:
+    """A page of the dataset versions by name, then time recorded, from ``offset`` or else
+    ``after`` the sort values given (name, time, id); with the sort values of its last when
+    more follow."""
+    t = schema.datasets
+    keys: list[tuple[Any, bool]] = [(t.c.name, False), (t.c.created_at, False), (t.c.id, False)]
+    rows, last = keyset.page(conn, sa.select(t), keys, limit=limit, offset=offset, after=after)
+    return _described(conn, [row_to_dataset(r) for r in rows]), last
+
+
+def count(conn: Connection) -> int:
+    """How many dataset versions are recorded."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(schema.datasets)).scalar_one())
 
 
 def retirements(conn: Connection, digests: list[str] | None = None) -> dict[str, Any]:

@@ -70,7 +70,38 @@ def create_engine(url: str) -> Engine:
         return engine
     given = sa.engine.make_url(url).query.get("options")  # the URL's own come after, and win
     options = " ".join((_PG_OPTIONS, *((given,) if isinstance(given, str) else given or ())))
-    return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
+    engine = sa.create_engine(url, connect_args={"options": options})
+    event.listen(engine, "connect", _note_idle)
+    event.listen(engine, "checkin", _note_idle)
+    event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+# A pooled connection to PostgreSQL is pinged before use only when it sat idle this long: a
+# ping is a round trip, a third of what resolving an alias takes. One used a moment ago
+# that PostgreSQL has since dropped (a restart, a failover) fails its first statement
+# instead, and Database.read and Database.write retry on a new connection.
+PING_AFTER_IDLE = 1.0
+
+
+def _note_idle(dbapi_conn: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_conn: Any, record: Any, proxy: Any) -> None:
+    since = record.info.get("idle_since")
+    if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+        return
+    try:
+        dialect.do_ping(dbapi_conn)
+    except dialect.loaded_dbapi.Error as exc:
+        raise sa.exc.DisconnectionError(str(exc)) from exc  # the pool connects anew
+
+
+def _dropped(exc: Exception) -> bool:
+    """Whether a statement failed because the server dropped the connection (which the
+    pool has since discarded): the transaction did not commit, and a retry reconnects."""
+    return isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
 
 
 # Session settings for the registry's own connections to PostgreSQL. Its statements read a
@@ -196,6 +227,12 @@ class Database:
         try:
             if joined is not None:
                 return fn(joined)
+            try:
+                with self._reader.connect() as conn, conn.begin():
+                    return fn(conn)
+            except sa.exc.DBAPIError as exc:
+                if not _dropped(exc):
+                    raise
             with self._reader.connect() as conn, conn.begin():
                 return fn(conn)
         except NotFound as exc:
@@ -220,6 +257,7 @@ class Database:
         if joined is not None:
             return fn(joined)
         for attempt in range(1, MAX_ATTEMPTS + 1):
+            committing = False
             try:
                 with self._writer.connect() as conn, conn.begin():
                     if self.dialect == "postgresql":
@@ -229,14 +267,18 @@ class Database:
                         conn.execute(_PG_WRITE_LOCK)
                     self._open.conn = conn
                     try:
-                        return fn(conn)
+                        result = fn(conn)
                     finally:
                         self._open.conn = None
+                    committing = True
+                return result
             except NotFound as exc:
                 self._name_registry(exc)
                 raise
-            except (sa.exc.OperationalError, sa.exc.IntegrityError) as exc:
-                if not _is_transient(exc):
+            except sa.exc.DBAPIError as exc:
+                # A connection dropped before COMMIT lost its transaction whole; one dropped
+                # during COMMIT may or may not have committed, and is not retried.
+                if not (_is_transient(exc) or (_dropped(exc) and not committing)):
                     raise
                 if attempt == MAX_ATTEMPTS:
                     raise Conflict(

@@ -323,8 +323,7 @@ class LocalRegistry(Runs, Governance):
             raise InvalidInput(f"at= applies to NAME@ALIAS references, not to {ref!r}")
 
         def read(conn: Connection) -> Version:
-            vid = versions.resolve(conn, parsed, at=when)
-            version = versions.load(conn, [vid], self)[0]
+            version = versions.load_ref(conn, parsed, self, at=when)
             if lineage:
                 version.lineage = lineage_of(conn, version)
             return version

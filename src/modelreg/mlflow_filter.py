@@ -519,22 +519,35 @@ def like_pattern(value: object) -> str:
     return text
 
 
-def page_token(offset: int) -> str:
-    """The token of the page that starts ``offset`` results in."""
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+_BAD_TOKEN = "page_token is invalid: pass the next_page_token of the page before, unchanged"  # noqa: S105 (a message)
+
+
+def page_token(offset: int, after: Sequence[Any] | None = None) -> str:
+    """The token of the page that starts ``offset`` results in; ``after``: the sort values
+    of the last result before it, where the search reads on from them (``keyset``)."""
+    data: dict[str, Any] = {"offset": offset}
+    if after is not None:
+        data["after"] = list(after)
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+
+
+def page_start(token: Any) -> tuple[int, tuple[Any, ...] | None]:
+    """Where the page a ``page_token`` names starts (0 without one), and the sort values it
+    starts after, if it carries them (the search checks them against its keys)."""
+    if token is None or token == "":
+        return 0, None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(str(token).encode()))
+        offset, after = data["offset"], data.get("after")
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, UnicodeError):
+        raise InvalidInput(_BAD_TOKEN) from None
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(_BAD_TOKEN)
+    if after is not None and not isinstance(after, list):
+        raise InvalidInput(_BAD_TOKEN)
+    return offset, None if after is None else tuple(after)
 
 
 def page_offset(token: Any) -> int:
     """Where the page a ``page_token`` names starts (0 without one)."""
-    if token is None or token == "":
-        return 0
-    try:
-        data = json.loads(base64.urlsafe_b64decode(str(token).encode()))
-        offset = data["offset"]
-    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeError):
-        offset = None
-    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
-        raise InvalidInput(
-            "page_token is invalid: pass the next_page_token of the page before, unchanged"
-        )
-    return offset
+    return page_start(token)[0]

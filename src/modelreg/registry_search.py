@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import models, schema, versions
+from modelreg import keyset, models, schema, versions
 from modelreg.mlflow_filter import Clause, OrderKey, like_pattern
 from modelreg.mlflow_mapping import logged_model_of
 
@@ -66,13 +66,28 @@ def matches_missing_tag(c: Clause) -> bool:
     )
 
 
-def _sort(columns: dict[str, Any], order: Sequence[OrderKey]) -> list[Any]:
-    return [columns[o.key].asc() if o.ascending else columns[o.key].desc() for o in order]
+def _keys(columns: dict[str, Any], order: Sequence[OrderKey]) -> list[tuple[Any, bool]]:
+    """The sort keys of ``order``: a nullable column's rows without a value come last."""
+    keys: list[tuple[Any, bool]] = []
+    for o in order:
+        column = columns[o.key]
+        if getattr(column, "nullable", False):
+            keys.append((sa.case((column.is_(None), 1), else_=0), False))
+        keys.append((column, not o.ascending))
+    return keys
 
 
-def _page(q: Any, conn: Connection, offset: int, limit: int) -> tuple[list[str], bool]:
-    found = [str(i) for i in conn.execute(q.offset(offset).limit(limit + 1)).scalars()]
-    return found[:limit], len(found) > limit
+def _page(
+    conn: Connection,
+    q: Any,
+    keys: list[tuple[Any, bool]],
+    *,
+    offset: int,
+    limit: int,
+    after: Sequence[Any] | None,
+) -> tuple[list[str], tuple[Any, ...] | None]:
+    rows, last = keyset.page(conn, q, keys, limit=limit, offset=offset, after=after)
+    return [str(r[0]) for r in rows], last
 
 
 def search_models(
@@ -82,9 +97,11 @@ def search_models(
     *,
     offset: int,
     limit: int,
-) -> tuple[list[str], bool]:
-    """The ids of one page of the models a filter finds, in order, and whether more follow
-    (by name unless ``order`` says otherwise)."""
+    after: Sequence[Any] | None = None,
+) -> tuple[list[str], tuple[Any, ...] | None]:
+    """The ids of one page of the models a filter finds, in order (by name unless
+    ``order`` says otherwise), from ``offset`` or ``after`` the sort values given, and the
+    sort values of its last when more follow."""
     q = sa.select(_m.c.id).select_from(models.FROM)
     for c in clauses:
         if c.entity == "tag":
@@ -96,7 +113,8 @@ def search_models(
         "creation_timestamp": _m.c.created_at,
         "last_updated_timestamp": models.UPDATED_AT,
     }
-    return _page(q.order_by(*_sort(columns, order), _m.c.name), conn, offset, limit)
+    keys = [*_keys(columns, order), (_m.c.name, False)]
+    return _page(conn, q, keys, offset=offset, limit=limit, after=after)
 
 
 def search_versions(
@@ -106,9 +124,11 @@ def search_versions(
     *,
     offset: int,
     limit: int,
-) -> tuple[list[str], bool]:
-    """The ids of one page of the versions (not deleted) a filter finds, in order, and
-    whether more follow (by name, newest first, unless ``order`` says otherwise)."""
+    after: Sequence[Any] | None = None,
+) -> tuple[list[str], tuple[Any, ...] | None]:
+    """The ids of one page of the versions (not deleted) a filter finds, in order (by name,
+    newest first, unless ``order`` says otherwise), from ``offset`` or ``after`` the sort
+    values given, and the sort values of its last when more follow."""
     columns = {
         "name": _m.c.name,
         "run_id": _v.c.run_id,
@@ -122,8 +142,8 @@ def search_versions(
             q = q.where(_tag(_vt.c.version_id == _v.c.id, _vt, c))
         else:
             q = q.where(_compare(columns[c.key], c))
-    sort = _sort(columns, order)
-    return _page(q.order_by(*sort, _m.c.name, _v.c.number.desc()), conn, offset, limit)
+    keys = [*_keys(columns, order), (_m.c.name, False), (_v.c.number, True)]
+    return _page(conn, q, keys, offset=offset, limit=limit, after=after)
 
 
 def sources(conn: Connection, version_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:

@@ -26,6 +26,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from modelreg import schema
 from modelreg.errors import InvalidInput
+from modelreg.keyset import beyond
 from modelreg.search_language import KEYED as KEYED
 from modelreg.search_language import KEYWORDS as KEYWORDS
 from modelreg.search_language import MAX_DEPTH as MAX_DEPTH
@@ -272,29 +273,10 @@ def select_versions(
             conds.append(_v.c.model_id == model_id)
         keys = _order_keys(query)
         if after is not None:
-            conds.append(_beyond([(e, d, a) for (e, d), a in zip(keys, after, strict=True)]))
+            conds.append(beyond([(e, d, a) for (e, d), a in zip(keys, after, strict=True)]))
         stmt = sa.select(_v.c.id).where(*conds).order_by(*(_direction(e, d) for e, d in keys))
         stmt = stmt if limit is None else stmt.limit(limit)
     return stmt.offset(offset) if offset else stmt
-
-
-def _beyond(keys: list[tuple[Expr, bool, Any]]) -> Cond:
-    """The rows that sort after one whose values of the sort ``keys`` (expression,
-    descending, its value) are given. A NULL value is a missing key's, which sorts after
-    its flag: within the flag's group every row has NULL there too, so NULL only ties.
-    The first key is also bounded on its own, so that an index on it starts at the value."""
-    beyond: list[Cond] = []
-    same: list[Cond] = []
-    bound: list[Cond] = []
-    for expr, desc, value in keys:
-        if value is None:
-            same.append(expr.is_(None))
-            continue
-        if not bound and not same:
-            bound.append(expr <= value if desc else expr >= value)
-        beyond.append(sa.and_(*same, expr < value if desc else expr > value))
-        same.append(expr == value)
-    return sa.and_(*bound, sa.or_(*beyond)) if beyond else sa.false()
 
 
 def _select_by_key(
@@ -356,7 +338,7 @@ def _select_by_key(
         for i, (arm, sort) in enumerate(plans):
             if after is not None and rank == start_rank:
                 keys = [(e, desc) for e in sort] + rest
-                arm = arm.where(_beyond([(e, d, a) for (e, d), a in zip(keys, start, strict=True)]))
+                arm = arm.where(beyond([(e, d, a) for (e, d), a in zip(keys, start, strict=True)]))
             cap = remaining
             if small is not None:  # exactly one plan runs: the other gets LIMIT 0
                 cap = sa.case((small, remaining if i else 0), else_=0 if i else remaining)
@@ -367,7 +349,7 @@ def _select_by_key(
         remaining = remaining - found
     lacks = _arm(len(groups), nulls, [], rest).where(*reading, ~sa.exists().where(on))
     if after is not None and start_rank == len(groups):
-        lacks = lacks.where(_beyond([(e, d, a) for (e, d), a in zip(rest, start, strict=True)]))
+        lacks = lacks.where(beyond([(e, d, a) for (e, d), a in zip(rest, start, strict=True)]))
     lacks = lacks.order_by(*(_direction(e, d) for e, d in rest)).limit(remaining)
     both = sa.union_all(*arms, sa.select(lacks.subquery())).subquery()
     keys = [(both.c[f"k{i}"], desc) for i in range(width)]

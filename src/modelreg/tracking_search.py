@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from modelreg import experiments, metric_blocks, schema
+from modelreg import experiments, keyset, metric_blocks, schema
 from modelreg.errors import InvalidInput
 from modelreg.mlflow_filter import Clause, OrderKey, like_pattern
 from modelreg.records import Experiment
@@ -42,9 +42,11 @@ def search_runs(
     view: str = "ACTIVE_ONLY",
     limit: int,
     offset: int = 0,
-) -> tuple[list[str], bool]:
+    after: Sequence[Any] | None = None,
+) -> tuple[list[str], tuple[Any, ...] | None]:
     """The ids of one page of the runs of ``experiment_ids`` that pass every clause, in
-    order, and whether more follow."""
+    order, and the sort values of its last run when more follow (None when none do): the
+    next page passes them as ``after`` and starts there (``offset`` is then not read)."""
     scope = sa.select(_r.c.id).where(_r.c.experiment_id.in_(list(experiment_ids)))
     source: Any = _r.outerjoin(_e, _e.c.id == _r.c.experiment_id)
     conds: list[Cond] = [_r.c.experiment_id.in_(list(experiment_ids)), _view(view)]
@@ -63,14 +65,9 @@ def search_runs(
     if not any(k.entity == "attribute" and k.key == "start_time" for k in order):
         keys.append((_r.c.started_at, True))
     keys.append((_r.c.id, False))
-    q = (
-        sa.select(_r.c.id)
-        .select_from(source)
-        .where(*conds)
-        .order_by(*(e.desc() if desc else e.asc() for e, desc in keys))
-    )
-    found = list(conn.execute(q.limit(limit + 1).offset(offset)).scalars())
-    return found[:limit], len(found) > limit
+    query = sa.select(_r.c.id).select_from(source).where(*conds)
+    rows, last = keyset.page(conn, query, keys, limit=limit, offset=offset, after=after)
+    return [r.id for r in rows], last
 
 
 def _view(view: str) -> Cond:
@@ -118,7 +115,7 @@ def _run_value(entity: str, key: str, dialect: str) -> Expr:
         "run_id": _r.c.id,
         "run_name": _r.c.name,
         "user_id": _r.c.user,
-        "status": sa.func.upper(_r.c.status),
+        "status": sa.func.upper(_r.c.status, type_=sa.String),
         "start_time": _r.c.started_at,
         "end_time": _r.c.ended_at,
         "artifact_uri": sa.literal("mlflow-artifacts:/")
@@ -148,7 +145,7 @@ def _json_text(column: Any, dialect: str, *path: str) -> Expr:
             node = node[step]
         return node[path[-1]].astext  # type: ignore[no-any-return]
     where = "$" + "".join(f'."{p}"' for p in path)
-    return sa.func.json_extract(column, where)
+    return sa.func.json_extract(column, where, type_=sa.Text)
 
 
 def _test(column: Expr, c: Clause, dialect: str) -> Cond:
@@ -202,17 +199,18 @@ def search_experiments(
     view: str = "ACTIVE_ONLY",
     limit: int,
     offset: int = 0,
-) -> tuple[list[Experiment], bool]:
-    """One page of the experiments that pass every clause, in order, and whether more
-    follow (newest first unless ``order`` says otherwise)."""
+    after: Sequence[Any] | None = None,
+) -> tuple[list[Experiment], tuple[Any, ...] | None]:
+    """One page of the experiments that pass every clause, in order (newest first unless
+    ``order`` says otherwise), and the sort values of its last when more follow: the next
+    page's ``after``."""
     if view not in VIEWS:
         raise InvalidInput(f"view_type {view!r} is invalid: use one of {', '.join(VIEWS)}")
-    q = sa.select(_e)
+    conds: list[Cond] = []
     if view != "ALL":
-        q = q.where(_e.c.lifecycle_stage == ("active" if view == "ACTIVE_ONLY" else "deleted"))
+        conds.append(_e.c.lifecycle_stage == ("active" if view == "ACTIVE_ONLY" else "deleted"))
     dialect = conn.dialect.name
-    for c in clauses:
-        q = q.where(_experiment_clause(c, dialect))
+    conds += [_experiment_clause(c, dialect) for c in clauses]
     columns: dict[str, Expr] = {
         "name": _e.c.name,
         "experiment_id": _e.c.id,
@@ -222,9 +220,9 @@ def search_experiments(
     keys = [(columns[k.key], not k.ascending) for k in order] or [(_e.c.created_at, True)]
     if not any(k.key == "experiment_id" for k in order):
         keys.append((_e.c.id, False))
-    q = q.order_by(*(e.desc() if desc else e.asc() for e, desc in keys))
-    rows = list(conn.execute(q.limit(limit + 1).offset(offset)))
-    return experiments.load_many(conn, rows[:limit]), len(rows) > limit
+    query = sa.select(_e).where(*conds)
+    rows, last = keyset.page(conn, query, keys, limit=limit, offset=offset, after=after)
+    return experiments.load_many(conn, rows), last
 
 
 def _experiment_clause(c: Clause, dialect: str) -> Cond:

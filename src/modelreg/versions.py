@@ -126,7 +126,26 @@ _LOAD_ONE = (_version_rows(_by_id), _child_rows(_by_id))
 
 def load(conn: Connection, ids: Sequence[str], registry: Puller | None = None) -> list[Version]:
     """Load versions by id, keeping the order of ``ids``: two queries for up to 500."""
-    rows: dict[str, Any] = {}
+    return _assemble(conn, {}, ids, registry)
+
+
+def load_ref(
+    conn: Connection, ref: Ref, registry: Puller | None = None, *, at: str | None = None
+) -> Version:
+    """The version a parsed reference names, loaded (Gone when it was deleted). A number or
+    an alias is resolved by the statement that reads the version's row: two in all, where
+    ``resolve`` then ``load`` take three (each a round trip to PostgreSQL)."""
+    if ref.version_id is None and _by_name(ref, at):
+        row = _named(conn, ref)
+        return _assemble(conn, {row.id: row}, [row.id], registry)[0]
+    return load(conn, [resolve(conn, ref, at=at)], registry)[0]
+
+
+def _assemble(
+    conn: Connection, rows: dict[str, Any], ids: Sequence[str], registry: Puller | None
+) -> list[Version]:
+    """Versions of ``ids`` built from their rows (read here unless given) and their
+    children's rows."""
     params: dict[str, dict[str, str]] = {}
     metrics: dict[str, dict[str, float]] = {}
     tags: dict[str, dict[str, str]] = {}
@@ -140,8 +159,9 @@ def load(conn: Connection, ids: Sequence[str], registry: Puller | None = None) -
         one = len(chunk) == 1
         by_version, children = _LOAD_ONE if one else _LOAD_MANY
         bound: dict[str, Any] = {"id": chunk[0]} if one else {"ids": list(chunk)}
-        for r in conn.execute(by_version, bound):
-            rows[r.id] = r
+        if not all(vid in rows for vid in chunk):
+            for r in conn.execute(by_version, bound):
+                rows[r.id] = r
         for r in conn.execute(children, bound):
             vid, kind = r.version_id, r.kind
             if kind == _PARAM:
@@ -196,15 +216,17 @@ _MODEL_ID = sa.select(_m.c.id).where(_m.c.name == sa.bindparam("name"))
 _BY_ID = sa.select(_v.c.id, _v.c.deleted_at).where(_v.c.id == sa.bindparam("id"))
 # A model by name with the version a number or an alias names, in one round trip: no row
 # when there is no such model, NULLs when it has no such version.
+# Every column of the version comes along (``load_ref`` builds the version from it).
+_NAMED = (_m.c.name.label("model_name"), *_v.c)
 _BY_NUMBER = (
-    sa.select(_m.c.id, _v.c.id.label("version_id"), _v.c.deleted_at)
+    sa.select(*_NAMED)
     .select_from(
         _m.outerjoin(_v, sa.and_(_v.c.model_id == _m.c.id, _v.c.number == sa.bindparam("number")))
     )
     .where(_m.c.name == sa.bindparam("name"))
 )
 _BY_ALIAS = (
-    sa.select(_m.c.id, _a.c.version_id, _v.c.deleted_at)
+    sa.select(*_NAMED)
     .select_from(
         _m.outerjoin(
             _a, sa.and_(_a.c.model_id == _m.c.id, _a.c.alias == sa.bindparam("alias"))
@@ -271,17 +293,8 @@ def resolve(conn: Connection, ref: Ref, *, at: str | None = None) -> str:
             raise NotFound(f"version {ref.version_id} not found")
         return _live(conn, row)
     assert ref.model is not None
-    if ref.number is not None or (ref.alias is not None and at is None):
-        by_number = ref.number is not None
-        bound = {"name": ref.model, "number": ref.number, "alias": ref.alias}
-        named = conn.execute(_BY_NUMBER if by_number else _BY_ALIAS, bound).first()
-        if named is None:
-            raise NotFound(f"model {ref.model!r} not found")
-        if named.version_id is None:
-            raise NotFound(f"{'version' if by_number else 'alias'} {ref} not found")
-        if named.deleted_at is not None:
-            raise gone(conn, str(named.version_id))
-        return str(named.version_id)
+    if _by_name(ref, at):
+        return str(_named(conn, ref).id)
     mid = model_id(conn, ref.model)
     if ref.alias is not None:
         row = conn.execute(_BY_ALIAS_AT, {"model_id": mid, "alias": ref.alias, "at": at}).first()
@@ -300,6 +313,25 @@ def resolve(conn: Connection, ref: Ref, *, at: str | None = None) -> str:
             )
         )
     return str(found)
+
+
+def _by_name(ref: Ref, at: str | None) -> bool:
+    """Whether ``ref`` names its version by model and number, or by alias as it is now."""
+    return ref.number is not None or (ref.alias is not None and at is None)
+
+
+def _named(conn: Connection, ref: Ref) -> Any:
+    """The row of the live version a model's number or alias names, in one round trip."""
+    by_number = ref.number is not None
+    bound = {"name": ref.model, "number": ref.number, "alias": ref.alias}
+    named = conn.execute(_BY_NUMBER if by_number else _BY_ALIAS, bound).first()
+    if named is None:
+        raise NotFound(f"model {ref.model!r} not found")
+    if named.id is None:
+        raise NotFound(f"{'version' if by_number else 'alias'} {ref} not found")
+    if named.deleted_at is not None:
+        raise gone(conn, str(named.id))
+    return named
 
 
 def _live(conn: Connection, row: Any) -> str:

@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from modelreg import aliases, evaluations, search_language, versions
+from modelreg import aliases, evaluations, keyset, search_language, versions
 from modelreg import datasets as datasets_
 from modelreg.compare import side_by_side
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.local import LocalRegistry
+from modelreg.mlflow_filter import page_start, page_token
 from modelreg.refs import check_name, parse_ref
 from modelreg.values import check_key, check_page
 from modelreg.versions import Version
@@ -71,6 +72,29 @@ def _paging(
         "next": offset + PAGE if more else None,
         "after": last if more else None,
     }
+
+
+# A cursor longer than this (a page ending on a run with a long tag it is sorted by) is left
+# out of the link, which then goes by offset.
+MAX_CURSOR = 4096
+
+
+def _cursor(last: tuple[Any, ...] | None) -> str | None:
+    """The ``after`` of the page that follows one whose last row sorts by ``last``."""
+    if last is None:
+        return None
+    token = page_token(0, last)
+    return token if len(token) <= MAX_CURSOR else None
+
+
+def _start(after: str | None) -> tuple[Any, ...] | None:
+    """The sort values a page's ``after`` names (None without one)."""
+    if not after:
+        return None
+    values = page_start(after)[1]
+    if values is None:
+        raise InvalidInput(keyset.REFUSED)
+    return values
 
 
 def models(
@@ -314,17 +338,22 @@ def compare(reg: LocalRegistry, refs: list[str]) -> dict[str, Any]:
     return {**table, "histories": dict(sorted(histories.items()))}
 
 
-def datasets(reg: LocalRegistry, *, offset: int = 0) -> dict[str, Any]:
+def datasets(reg: LocalRegistry, *, offset: int = 0, after: str | None = None) -> dict[str, Any]:
     """Every recorded dataset version, by name, with the other names of its bytes and how
-    many model versions used them (under any name)."""
+    many model versions used them (under any name); a page ``after`` another starts where
+    it ended."""
     check_page(PAGE, offset)
-    found = sorted(reg.datasets(), key=lambda d: (d.name, d.created_at))
-    shown = found[offset : offset + PAGE]
-    used = reg.db.read(lambda conn: datasets_.users(conn, [d.id for d in shown]))
-    return {
-        "datasets": [{**d.to_dict(), "used_by": used.get(d.id, 0)} for d in shown],
-        "page": _paging(offset, len(shown), len(found)),
-    }
+    start = _start(after)
+
+    def read(conn: Connection) -> dict[str, Any]:
+        shown, last = datasets_.page(conn, limit=PAGE, offset=offset, after=start)
+        used = datasets_.users(conn, [d.id for d in shown])
+        return {
+            "datasets": [{**d.to_dict(), "used_by": used.get(d.id, 0)} for d in shown],
+            "page": _paging(offset, len(shown), datasets_.count(conn), last=_cursor(last)),
+        }
+
+    return reg.db.read(read)
 
 
 def dataset(reg: LocalRegistry, name: str, *, offset: int = 0) -> dict[str, Any]:

@@ -61,6 +61,8 @@ Maintainer = Annotated[LocalRegistry, Depends(allow("maintainer"))]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Text = Annotated[str, Query(max_length=4096)]
 After = Annotated[str | None, Query(max_length=64)]  # the id of the last row of a page
+# Where a page of runs, experiments or datasets starts: the sort values of the row before.
+Cursor = Annotated[str | None, Query(alias="after", max_length=pages.MAX_CURSOR)]
 
 
 # -- static files -------------------------------------------------------------------------------
@@ -372,15 +374,17 @@ def compare_twin(reg: Reader, v: Annotated[list[str], Query(max_length=20)]) -> 
 
 
 @router.get("/datasets", response_class=HTMLResponse)
-def datasets_page(request: Request, reg: Reader, offset: Offset = 0) -> Response:
-    page = pages.datasets(reg, offset=offset)
+def datasets_page(
+    request: Request, reg: Reader, offset: Offset = 0, after: Cursor = None
+) -> Response:
+    page = pages.datasets(reg, offset=offset, after=after)
     return render(request, "datasets.html", page, nav="datasets", twin=_twin_of(request))
 
 
 @twins.get("/datasets")
-def datasets_twin(reg: Reader, offset: Offset = 0) -> dict[str, Any]:
-    """Every recorded dataset version."""
-    return pages.datasets(reg, offset=offset)
+def datasets_twin(reg: Reader, offset: Offset = 0, after: Cursor = None) -> dict[str, Any]:
+    """Every recorded dataset version; ``after``: the ``page.after`` of the page before."""
+    return pages.datasets(reg, offset=offset, after=after)
 
 
 @router.get("/datasets/{name}", response_class=HTMLResponse)
@@ -428,15 +432,18 @@ def audit_twin(
 
 
 @router.get("/experiments", response_class=HTMLResponse)
-def experiments_page(request: Request, reg: Reader, offset: Offset = 0) -> Response:
-    page = tracking.experiments_page(reg, offset=offset)
+def experiments_page(
+    request: Request, reg: Reader, offset: Offset = 0, after: Cursor = None
+) -> Response:
+    page = tracking.experiments_page(reg, offset=offset, after=after)
     return render(request, "experiments.html", page, nav="experiments", twin=_twin_of(request))
 
 
 @twins.get("/experiments")
-def experiments_twin(reg: Reader, offset: Offset = 0) -> dict[str, Any]:
-    """Every experiment of tracked runs, with its number of runs and its latest run's start."""
-    return tracking.experiments_page(reg, offset=offset)
+def experiments_twin(reg: Reader, offset: Offset = 0, after: Cursor = None) -> dict[str, Any]:
+    """Every experiment of tracked runs, with its number of runs and its latest run's start;
+    ``after``: the ``page.after`` of the page before."""
+    return tracking.experiments_page(reg, offset=offset, after=after)
 
 
 @router.get("/experiments/{experiment_id}", response_class=HTMLResponse)
@@ -448,9 +455,17 @@ def experiment_page(
     sort: Text = "start_time",
     order: Text = "desc",
     offset: Offset = 0,
+    after: Cursor = None,
 ) -> Response:
     page = tracking.experiment(
-        reg, experiment_id, q=q.strip(), sort=sort, order=order, offset=offset, tolerant=True
+        reg,
+        experiment_id,
+        q=q.strip(),
+        sort=sort,
+        order=order,
+        offset=offset,
+        after=after,
+        tolerant=True,
     )
     return render(
         request,
@@ -471,12 +486,14 @@ def experiment_twin(
     sort: Text = "start_time",
     order: Text = "desc",
     offset: Offset = 0,
+    after: Cursor = None,
 ) -> dict[str, Any]:
     """An experiment's runs (50 a page) with their params, metrics and tags, filtered by
     ``q`` in MLflow's filter grammar and sorted by ``sort`` (``start_time``, ``run_name``,
-    ``metrics.KEY``, ``params.KEY``, ``tags.KEY``, ...)."""
+    ``metrics.KEY``, ``params.KEY``, ``tags.KEY``, ...); ``after``: the ``page.after`` of
+    the page before."""
     return tracking.experiment(
-        reg, experiment_id, q=q.strip(), sort=sort, order=order, offset=offset
+        reg, experiment_id, q=q.strip(), sort=sort, order=order, offset=offset, after=after
     )
 
 

@@ -36,7 +36,16 @@ from modelreg.mlflow_filter import RUNS, Clause, OrderKey, parse_filter, stored_
 from modelreg.records import Experiment, TrackedRun
 from modelreg.server.mlflow.protocol import ARTIFACTS
 from modelreg.timestamps import from_ms
-from modelreg.ui.pages import CHART_POINTS, MAX_COMPARED, PAGE, SHOWN_FILES, _paging, summary
+from modelreg.ui.pages import (
+    CHART_POINTS,
+    MAX_COMPARED,
+    PAGE,
+    SHOWN_FILES,
+    _cursor,
+    _paging,
+    _start,
+    summary,
+)
 from modelreg.values import check_page
 
 MAX_COLUMNS = 30  # metrics, params and tags each, as columns of a runs table
@@ -95,19 +104,22 @@ def _label(r: TrackedRun) -> str:
 # -- experiments -------------------------------------------------------------------------------
 
 
-def experiments_page(reg: LocalRegistry, *, offset: int = 0) -> dict[str, Any]:
+def experiments_page(
+    reg: LocalRegistry, *, offset: int = 0, after: str | None = None
+) -> dict[str, Any]:
     """Every experiment, deleted ones too, newest first, with its number of runs and the
-    start of its latest."""
+    start of its latest; a page ``after`` another starts where it ended (its ``cursor``)."""
     check_page(PAGE, offset)
+    start = _start(after)
 
     def read(conn: Connection) -> dict[str, Any]:
-        found, more = tracking_search.search_experiments(
-            conn, view="ALL", limit=PAGE, offset=offset
+        found, last = tracking_search.search_experiments(
+            conn, view="ALL", limit=PAGE, offset=offset, after=start
         )
         counts = experiments.run_counts(conn, [e.id for e in found])
         return {
             "experiments": [_experiment(e, counts[e.id]) for e in found],
-            "page": _paging(offset, len(found), None, more=more),
+            "page": _paging(offset, len(found), None, more=last is not None, last=_cursor(last)),
         }
 
     return reg.db.read(read)
@@ -143,6 +155,7 @@ def experiment(
     sort: str = "start_time",
     order: str = "desc",
     offset: int = 0,
+    after: str | None = None,
     tolerant: bool = False,
 ) -> dict[str, Any]:
     """An experiment and a page of its runs, filtered by ``q`` (MLflow's filter grammar) and
@@ -152,10 +165,13 @@ def experiment(
     number = tracking_search.experiment_number(experiment_id)
     check_page(PAGE, offset)
     key = order_key(sort, order)
+    start = _start(after)
 
-    def search(conn: Connection, found: Experiment) -> tuple[list[TrackedRun], bool]:
+    def search(
+        conn: Connection, found: Experiment
+    ) -> tuple[list[TrackedRun], tuple[Any, ...] | None]:
         view = "ACTIVE_ONLY" if found.lifecycle_stage == "active" else "ALL"
-        ids, more = tracking_search.search_runs(
+        ids, last = tracking_search.search_runs(
             conn,
             experiment_ids=[number],
             clauses=run_filter(q),
@@ -163,19 +179,20 @@ def experiment(
             view=view,
             limit=PAGE,
             offset=offset,
+            after=start,
         )
-        return runs.load_tracked_many(conn, ids), more
+        return runs.load_tracked_many(conn, ids), last
 
     def read(conn: Connection) -> dict[str, Any]:
         found = experiments.get(conn, number)
         counts = experiments.run_counts(conn, [number])[number]
         error = None
         try:
-            shown, more = search(conn, found)
+            shown, last = search(conn, found)
         except InvalidInput as exc:
             if not tolerant:
                 raise
-            error, shown, more = exc.message, [], False
+            error, shown, last = exc.message, [], None
         metric_keys = sorted({m.key for r in shown for m in r.metrics})
         param_keys = sorted({k for r in shown for k in r.params})
         tag_keys = sorted({k for r in shown for k in r.tags if not k.startswith(SYSTEM)})
@@ -191,7 +208,7 @@ def experiment(
             "param_keys": param_keys[:MAX_COLUMNS],
             "tag_keys": tag_keys[:MAX_COLUMNS],
             "hidden_columns": sum(max(0, len(keys) - MAX_COLUMNS) for keys in every),
-            "page": _paging(offset, len(shown), None, more=more),
+            "page": _paging(offset, len(shown), None, more=last is not None, last=_cursor(last)),
         }
 
     return reg.db.read(read)

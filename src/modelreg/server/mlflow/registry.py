@@ -30,7 +30,7 @@ from modelreg.mlflow_filter import (
     MODEL_VERSIONS,
     REGISTERED_MODELS,
     Grammar,
-    page_offset,
+    page_start,
     page_token,
     parse_filter,
     parse_order_by,
@@ -262,20 +262,23 @@ def search_registered_models(
     clauses = parse_filter(filter, REGISTERED_MODELS)
     order = parse_order_by(order_by, REGISTERED_MODELS)
     limit = check_max_results(max_results, REGISTERED_MODELS)
-    offset = page_offset(page_token)
+    offset, after = page_start(page_token)
 
     def read(conn: Connection) -> JSON:
-        ids, more = registry_search.search_models(conn, clauses, order, offset=offset, limit=limit)
+        ids, last = registry_search.search_models(
+            conn, clauses, order, offset=offset, limit=limit, after=after
+        )
         found: JSON = {"registered_models": _models_json(conn, ids)}
-        if more:
-            found["next_page_token"] = next_page(offset, limit)
+        if last is not None:
+            found["next_page_token"] = next_page(offset, limit, last)
         return found
 
     return reg.db.read(read)
 
 
-def next_page(offset: int, limit: int) -> str:
-    return page_token(offset + limit)
+def next_page(offset: int, limit: int, last: tuple[Any, ...]) -> str:
+    """The token of the page after one that ends on a row of sort values ``last``."""
+    return page_token(offset + limit, last)
 
 
 @router.patch(f"{P}/registered-models/update")
@@ -437,16 +440,16 @@ def search_model_versions(
     clauses = parse_filter(filter, MODEL_VERSIONS)
     order = parse_order_by(order_by, MODEL_VERSIONS)
     limit = check_max_results(max_results, MODEL_VERSIONS)
-    offset = page_offset(page_token)
+    offset, after = page_start(page_token)
 
     def read(conn: Connection) -> JSON:
-        ids, more = registry_search.search_versions(
-            conn, clauses, order, offset=offset, limit=limit
+        ids, last = registry_search.search_versions(
+            conn, clauses, order, offset=offset, limit=limit, after=after
         )
         held = _versions_json(conn, ids)
         found: JSON = {"model_versions": [held[i] for i in ids if i in held]}
-        if more:
-            found["next_page_token"] = next_page(offset, limit)
+        if last is not None:
+            found["next_page_token"] = next_page(offset, limit, last)
         return found
 
     return reg.db.read(read)

@@ -37,6 +37,7 @@ from modelreg.mlflow_filter import (
     Clause,
     Grammar,
     page_offset,
+    page_start,
     parse_filter,
     parse_order_by,
     stored_times,
@@ -283,18 +284,18 @@ def search_experiments_get(
 
 def _search_experiments(reg: LocalRegistry, body: SearchExperimentsBody) -> JSON:
     limit = max_results(body.max_results)
-    offset = page_offset(body.page_token)
+    offset, after = page_start(body.page_token)
     clauses = _times(parse_filter(body.filter, EXPERIMENTS), EXPERIMENTS)
     order = parse_order_by(body.order_by, EXPERIMENTS)
     view = view_of(body.view_type, "view_type")
-    found, more = reg.db.read(
+    found, last = reg.db.read(
         lambda c: tracking_search.search_experiments(
-            c, clauses=clauses, order=order, view=view, limit=limit, offset=offset
+            c, clauses=clauses, order=order, view=view, limit=limit, offset=offset, after=after
         )
     )
     answer: JSON = {"experiments": [experiment_json(e) for e in found]}
-    if more:
-        answer["next_page_token"] = next_page_token(offset + limit)
+    if last is not None:
+        answer["next_page_token"] = next_page_token(offset + limit, last)
     return answer
 
 
@@ -757,10 +758,10 @@ def search_runs(reg: Reader, body: SearchRunsBody) -> JSON:
     order = parse_order_by(body.order_by, RUNS)
     view = view_of(body.run_view_type, "run_view_type")
     limit = max_results(body.max_results)
-    offset = page_offset(body.page_token)
+    offset, after = page_start(body.page_token)
 
-    def search(c: Connection) -> tuple[list[JSON], bool]:
-        found, more = tracking_search.search_runs(
+    def search(c: Connection) -> tuple[list[JSON], tuple[Any, ...] | None]:
+        found, last = tracking_search.search_runs(
             c,
             experiment_ids=ids,
             clauses=clauses,
@@ -768,12 +769,13 @@ def search_runs(reg: Reader, body: SearchRunsBody) -> JSON:
             view=view,
             limit=limit,
             offset=offset,
+            after=after,
         )
         outputs = logged_models.outputs_of_runs(c, found)
-        return [run_json(r, outputs[r.id]) for r in runs.load_tracked_many(c, found)], more
+        return [run_json(r, outputs[r.id]) for r in runs.load_tracked_many(c, found)], last
 
-    found, more = reg.db.read(search)
+    found, last = reg.db.read(search)
     answer: JSON = {"runs": found}
-    if more:
-        answer["next_page_token"] = next_page_token(offset + limit)
+    if last is not None:
+        answer["next_page_token"] = next_page_token(offset + limit, last)
     return answer

@@ -1,0 +1,93 @@
+"""Keyset pages: the next page of an ordered listing starts after the sort values of the last
+row of the page before, so the millionth row comes as fast as the first (OFFSET reads every
+row before it and drops them).
+
+A listing orders by keys (an expression, and whether it descends), the last of them unique
+(an id). ``page`` reads one page; ``beyond`` is the condition for the rows after given
+values, ``values_fit`` checks values that came back from a client (in a page token or a
+link) against the keys' types before they reach SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeAlias
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from modelreg.errors import InvalidInput
+
+REFUSED = (
+    "the page's cursor (an MLflow page_token, a page link's after=) is not one this list"
+    " gave: pass the one the page before gave, unchanged"
+)
+
+Cond: TypeAlias = sa.ColumnElement[bool]
+Expr: TypeAlias = sa.ColumnElement[Any]
+
+
+def beyond(keys: Sequence[tuple[Expr, bool, Any]]) -> Cond:
+    """The rows that sort after one whose values of the sort ``keys`` (expression,
+    descending, its value) are given. A NULL value is a missing key's, which sorts after
+    its flag: within the flag's group every row has NULL there too, so NULL only ties.
+    The first key is also bounded on its own, so that an index on it starts at the value."""
+    after: list[Cond] = []
+    same: list[Cond] = []
+    bound: list[Cond] = []
+    for expr, desc, value in keys:
+        if value is None:
+            same.append(expr.is_(None))
+            continue
+        if not bound and not same:
+            bound.append(expr <= value if desc else expr >= value)
+        after.append(sa.and_(*same, expr < value if desc else expr > value))
+        same.append(expr == value)
+    return sa.and_(*bound, sa.or_(*after)) if after else sa.false()
+
+
+def values_fit(values: Sequence[Any], keys: Sequence[tuple[Expr, bool]]) -> bool:
+    """Whether ``values`` (from JSON) are one per key, each NULL or of its key's type: a
+    number for a number, text for text. PostgreSQL refuses to compare across types."""
+    if len(values) != len(keys):
+        return False
+    for value, (expr, _) in zip(values, keys, strict=True):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return False
+        try:
+            kind = expr.type.python_type
+        except NotImplementedError:  # a type SQLAlchemy cannot name: none of the keys here
+            return False
+        if kind is float and not isinstance(value, (int, float)):
+            return False
+        if kind is not float and not isinstance(value, kind):
+            return False
+    return True
+
+
+def page(
+    conn: Connection,
+    query: sa.Select[Any],
+    keys: Sequence[tuple[Expr, bool]],
+    *,
+    limit: int,
+    offset: int = 0,
+    after: Sequence[Any] | None = None,
+) -> tuple[list[Any], tuple[Any, ...] | None]:
+    """A page of the rows ``query`` selects, ordered by ``keys``: from ``offset``, or, given
+    ``after``, from the row after those sort values (InvalidInput when they do not fit the
+    keys). With it, the sort values of the page's last row when more rows follow, for the
+    next page's ``after``."""
+    if after is not None:
+        if not values_fit(after, keys):
+            raise InvalidInput(REFUSED)
+        query = query.where(beyond([(e, d, a) for (e, d), a in zip(keys, after, strict=True)]))
+        offset = 0
+    sorts = [e.label(f"sort_{i}") for i, (e, _) in enumerate(keys)]
+    ordered = query.add_columns(*sorts).order_by(*(e.desc() if d else e.asc() for e, d in keys))
+    rows = list(conn.execute(ordered.limit(limit + 1).offset(offset)))
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], tuple(rows[limit - 1][-len(keys) :])
