@@ -48,13 +48,18 @@ def beyond(keys: Sequence[tuple[Expr, bool, Any]]) -> Cond:
 
 def values_fit(values: Sequence[Any], keys: Sequence[tuple[Expr, bool]]) -> bool:
     """Whether ``values`` (from JSON) are one per key, each NULL or of its key's type: a
-    number for a number, text for text. PostgreSQL refuses to compare across types."""
+    number for a number, text for text (PostgreSQL refuses to compare across types), and
+    each one a database takes (a whole number in 64 bits, text without NUL)."""
     if len(values) != len(keys):
         return False
     for value, (expr, _) in zip(values, keys, strict=True):
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            return False
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return False
+        if isinstance(value, str) and "\x00" in value:
             return False
         try:
             kind = expr.type.python_type
