@@ -635,11 +635,19 @@ def test_a_page_token_whose_values_do_not_fit_the_order_is_refused(served: Serve
     ordered = {**body, "order_by": ["metrics.acc DESC"], "page_token": token}
     status, code, _ = error(post(served, "runs/search", ordered))  # another order's token
     assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
-    beyond_sql = [[1 << 70, 0.5, "2026", "x"], [0, 0.5, "2026", "x\u0000y"]]
-    for after in beyond_sql:  # no 64-bit integer; a NUL PostgreSQL cannot hold
+    beyond_sql = [
+        [1 << 70, 0.5, "2026", "x"],  # past 64 bits
+        [1 << 40, 0.5, "2026", "x"],  # past the 32 bits of the key (PostgreSQL casts to them)
+        [0, 0.5, "2026", "x\u0000y"],  # a NUL, which PostgreSQL's text cannot hold
+        [0, 0.5, "2026", "x\ud800"],  # a lone surrogate, which is not UTF-8
+    ]
+    for after in beyond_sql:
         bad = base64.urlsafe_b64encode(json.dumps({"offset": 1, "after": after}).encode())
         asked = {**ordered, "page_token": bad.decode()}
         assert error(post(served, "runs/search", asked))[:2] == (400, "INVALID_PARAMETER_VALUE")
+    deep = '{"offset": 0, "after": ' + "[" * 5000 + "]" * 5000 + "}"
+    asked = {**ordered, "page_token": base64.urlsafe_b64encode(deep.encode()).decode()}
+    assert error(post(served, "runs/search", asked))[:2] == (400, "INVALID_PARAMETER_VALUE")
 
 
 def test_a_point_sent_again_is_stored_once_as_mlflow_does(served: Server) -> None:

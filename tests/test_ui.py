@@ -320,6 +320,21 @@ def test_pages_paginate(served: Server) -> None:
     assert 'rel="next"' in page(served, "/models/many").text
 
 
+def test_the_models_list_pages_by_the_last_name_shown(served: Server) -> None:
+    for i in range(52):
+        served.registry.register(f"m-{i:02d}", _file(served, b"same bytes"))
+    first = served.http.get("/api/v1/pages/models").json()
+    names = [m["name"] for m in first["models"]]
+    assert first["page"]["after"] == names[-1]
+    served.registry.register("a-first", _file(served, b"same bytes"))  # sorts before them all
+    params = {"offset": 50, "after": first["page"]["after"]}
+    rest = served.http.get("/api/v1/pages/models", params=params).json()
+    every = names + [m["name"] for m in rest["models"]]
+    assert len(every) == len(set(every))
+    assert rest["page"]["after"] is None
+    assert set(every) >= {f"m-{i:02d}" for i in range(52)}
+
+
 def test_the_next_page_of_versions_starts_after_the_last_one_shown(served: Server) -> None:
     """Versions and search results page by cursor: the "Next" link carries the last
     version's id, and versions registered meanwhile shift nothing."""

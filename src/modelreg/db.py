@@ -256,6 +256,7 @@ class Database:
         joined = getattr(self._open, "conn", None)
         if joined is not None:
             return fn(joined)
+        drops = 0
         for attempt in range(1, MAX_ATTEMPTS + 1):
             committing = False
             try:
@@ -276,9 +277,13 @@ class Database:
                 self._name_registry(exc)
                 raise
             except sa.exc.DBAPIError as exc:
-                # A connection dropped before COMMIT lost its transaction whole; one dropped
-                # during COMMIT may or may not have committed, and is not retried.
-                if not (_is_transient(exc) or (_dropped(exc) and not committing)):
+                # A connection dropped before COMMIT lost its transaction whole: it is
+                # retried on a new one, once. One dropped during COMMIT may or may not have
+                # committed, and is not retried.
+                if _dropped(exc) and not committing and drops == 0 and attempt < MAX_ATTEMPTS:
+                    drops += 1
+                    continue
+                if not _is_transient(exc):
                     raise
                 if attempt == MAX_ATTEMPTS:
                     raise Conflict(

@@ -49,7 +49,8 @@ def beyond(keys: Sequence[tuple[Expr, bool, Any]]) -> Cond:
 def values_fit(values: Sequence[Any], keys: Sequence[tuple[Expr, bool]]) -> bool:
     """Whether ``values`` (from JSON) are one per key, each NULL or of its key's type: a
     number for a number, text for text (PostgreSQL refuses to compare across types), and
-    each one a database takes (a whole number in 64 bits, text without NUL)."""
+    each one the database takes as that type (a whole number in the column's bits, UTF-8
+    text without NUL)."""
     if len(values) != len(keys):
         return False
     for value, (expr, _) in zip(values, keys, strict=True):
@@ -57,9 +58,7 @@ def values_fit(values: Sequence[Any], keys: Sequence[tuple[Expr, bool]]) -> bool
             continue
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             return False
-        if isinstance(value, int) and not -(2**63) <= value < 2**63:
-            return False
-        if isinstance(value, str) and "\x00" in value:
+        if isinstance(value, str) and not _storable(value):
             return False
         try:
             kind = expr.type.python_type
@@ -69,7 +68,20 @@ def values_fit(values: Sequence[Any], keys: Sequence[tuple[Expr, bool]]) -> bool
             return False
         if kind is not float and not isinstance(value, kind):
             return False
+        if kind is int:
+            bits = 64 if isinstance(expr.type, sa.BigInteger) else 32
+            if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+                return False
     return True
+
+
+def _storable(text: str) -> bool:
+    """Text a database compares: UTF-8 (no lone surrogates) without NUL."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def page(

@@ -539,7 +539,15 @@ def page_start(token: Any) -> tuple[int, tuple[Any, ...] | None]:
     try:
         data = json.loads(base64.urlsafe_b64decode(str(token).encode()))
         offset, after = data["offset"], data.get("after")
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error, UnicodeError):
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        RecursionError,
+        binascii.Error,
+        UnicodeError,
+    ):
         raise InvalidInput(_BAD_TOKEN) from None
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
         raise InvalidInput(_BAD_TOKEN)

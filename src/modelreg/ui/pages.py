@@ -102,8 +102,8 @@ def models(
 ) -> dict[str, Any]:
     """Every model, a page at a time; with ``q`` (the search language) the versions that
     match it instead, newest first unless ``q`` ends with its own ``order by``, and no more
-    than its own ``limit``. A search's next page starts ``after`` the last version of the
-    page before (``offset`` then only says where it is)."""
+    than its own ``limit``. A page starts ``after`` the last model (its name) or version
+    (its id) of the page before (``offset`` then only says where it is)."""
     check_page(PAGE, offset)
     if q:
         query = search_language.parse(q)
@@ -126,11 +126,14 @@ def models(
 
     def read(conn: Connection) -> dict[str, Any]:
         total = versions.count_models(conn)
-        found = versions.list_models(conn, limit=PAGE, offset=offset)
+        start = 0 if after else offset
+        found = versions.list_models(conn, limit=PAGE + 1, offset=start, after=after)
+        shown = found[:PAGE]
+        last = shown[-1].name if shown else None
         return {
             "query": "",
-            "models": [m.to_dict() for m in found],
-            "page": _paging(offset, len(found), total),
+            "models": [m.to_dict() for m in shown],
+            "page": _paging(offset, len(shown), total, more=len(found) > PAGE, last=last),
         }
 
     # The examples come from a search of their own, after the page's read: a request holds
@@ -350,7 +353,9 @@ def datasets(reg: LocalRegistry, *, offset: int = 0, after: str | None = None) -
         used = datasets_.users(conn, [d.id for d in shown])
         return {
             "datasets": [{**d.to_dict(), "used_by": used.get(d.id, 0)} for d in shown],
-            "page": _paging(offset, len(shown), datasets_.count(conn), last=_cursor(last)),
+            "page": _paging(
+                offset, len(shown), datasets_.count(conn), more=last is not None, last=_cursor(last)
+            ),
         }
 
     return reg.db.read(read)

@@ -60,7 +60,8 @@ Writer = Annotated[LocalRegistry, Depends(allow("writer"))]
 Maintainer = Annotated[LocalRegistry, Depends(allow("maintainer"))]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 Text = Annotated[str, Query(max_length=4096)]
-After = Annotated[str | None, Query(max_length=64)]  # the id of the last row of a page
+# Where a page of models or versions starts: the last model's name or version's id before it.
+After = Annotated[str | None, Query(max_length=128)]
 # Where a page of runs, experiments or datasets starts: the sort values of the row before.
 Cursor = Annotated[str | None, Query(alias="after", max_length=pages.MAX_CURSOR)]
 
@@ -282,7 +283,7 @@ def models_twin(
     reg: Reader, q: Text = "", offset: Offset = 0, after: After = None
 ) -> dict[str, Any]:
     """The models page: every model, or with ``q`` the versions matching a search (the next
-    page ``after`` the last version of the one before)."""
+    page ``after`` the last model or version of the one before)."""
     return pages.models(reg, q=q.strip(), offset=offset, after=after)
 
 
