@@ -638,6 +638,7 @@ def test_a_page_token_whose_values_do_not_fit_the_order_is_refused(served: Serve
     beyond_sql = [
         [1 << 70, 0.5, "2026", "x"],  # past 64 bits
         [1 << 40, 0.5, "2026", "x"],  # past the 32 bits of the key (PostgreSQL casts to them)
+        [0, 1 << 70, "2026", "x"],  # a metric's value as a whole number past 64 bits
         [0, 0.5, "2026", "x\u0000y"],  # a NUL, which PostgreSQL's text cannot hold
         [0, 0.5, "2026", "x\ud800"],  # a lone surrogate, which is not UTF-8
     ]

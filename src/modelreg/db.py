@@ -78,7 +78,7 @@ def create_engine(url: str) -> Engine:
 
 
 # A pooled connection to PostgreSQL is pinged before use only when it sat idle this long: a
-# ping is a round trip, a third of what resolving an alias takes. One used a moment ago
+# ping is a round trip, as long as one of an alias resolution's statements. One used a moment ago
 # that PostgreSQL has since dropped (a restart, a failover) fails its first statement
 # instead, and Database.read and Database.write retry on a new connection.
 PING_AFTER_IDLE = 1.0

@@ -68,8 +68,8 @@ def values_fit(values: Sequence[Any], keys: Sequence[tuple[Expr, bool]]) -> bool
             return False
         if kind is not float and not isinstance(value, kind):
             return False
-        if kind is int:
-            bits = 64 if isinstance(expr.type, sa.BigInteger) else 32
+        if isinstance(value, int):  # SQLite binds 64 bits; PostgreSQL casts to the column's
+            bits = 64 if kind is float or isinstance(expr.type, sa.BigInteger) else 32
             if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
                 return False
     return True
