@@ -9,6 +9,7 @@ direct HTTP tests check bad input, MLflow's error shape, and that a refusal writ
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 from typing import Any
@@ -666,6 +667,37 @@ def test_a_logged_model_keeps_its_params_and_says_what_is_wrong(make_server: Any
         json={"experiment_ids": ["0"], "order_by": [{"field_name": "params.lr"}]},
     )
     assert error(bad_order) == (400, "INVALID_PARAMETER_VALUE")
+
+
+def test_logged_models_page_by_the_last_one_shown_with_a_filter_tested_in_python(
+    make_server: Any,
+) -> None:
+    """A page token carries the last model's sort values; the filter on params (tested in
+    Python, over the ordered rows) still holds across pages, and a model created meanwhile
+    that sorts first shifts nothing."""
+    server = make_server()
+    for i in range(7):
+        params = [{"key": "keep", "value": "yes" if i % 2 == 0 else "no"}]
+        create(server, name=f"m-{i}", params=params)
+    body = {
+        "experiment_ids": ["0"],
+        "filter": "params.keep = 'yes'",
+        "order_by": [{"field_name": "name", "ascending": True}],
+        "max_results": 2,
+    }
+    search = f"{API}/logged-models/search"
+    first = server.http.post(search, json=body).json()
+    names = [m["info"]["name"] for m in first["models"]]
+    create(server, name="a-early", params=[{"key": "keep", "value": "yes"}])
+    token = first["next_page_token"]
+    while token:
+        page = server.http.post(search, json={**body, "page_token": token}).json()
+        names += [m["info"]["name"] for m in page["models"]]
+        token = page.get("next_page_token")
+    assert names == ["m-0", "m-2", "m-4", "m-6"]
+    forged = base64.urlsafe_b64encode(b'{"offset": 0, "after": [0, 5, "x", "y"]}').decode()
+    refused = server.http.post(search, json={**body, "page_token": forged})
+    assert error(refused) == (400, "INVALID_PARAMETER_VALUE")
 
 
 def test_a_logged_model_a_version_was_registered_from_cannot_be_deleted(

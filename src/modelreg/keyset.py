@@ -3,8 +3,9 @@ row of the page before, so the millionth row comes as fast as the first (OFFSET 
 row before it and drops them).
 
 A listing orders by keys (an expression, and whether it descends), the last of them unique
-(an id). ``page`` reads one page; ``beyond`` is the condition for the rows after given
-values, ``values_fit`` checks values that came back from a client (in a page token or a
+(an id). ``page`` reads one page (``ordered``: the statement, for a caller that reads on
+until its own page is full); ``beyond`` is the condition for the rows after given values,
+``values_fit`` checks values that came back from a client (in a page token or a
 link) against the keys' types before they reach SQL.
 """
 
@@ -84,6 +85,20 @@ def _storable(text: str) -> bool:
     return "\x00" not in text
 
 
+def ordered(
+    query: sa.Select[Any], keys: Sequence[tuple[Expr, bool]], after: Sequence[Any] | None = None
+) -> sa.Select[Any]:
+    """``query`` ordered by ``keys``, with their values as its last columns (``sort_0``,
+    ...), and given ``after`` only the rows after those sort values (InvalidInput when they
+    do not fit the keys)."""
+    if after is not None:
+        if not values_fit(after, keys):
+            raise InvalidInput(REFUSED)
+        query = query.where(beyond([(e, d, a) for (e, d), a in zip(keys, after, strict=True)]))
+    sorts = [e.label(f"sort_{i}") for i, (e, _) in enumerate(keys)]
+    return query.add_columns(*sorts).order_by(*(e.desc() if d else e.asc() for e, d in keys))
+
+
 def page(
     conn: Connection,
     query: sa.Select[Any],
@@ -94,17 +109,10 @@ def page(
     after: Sequence[Any] | None = None,
 ) -> tuple[list[Any], tuple[Any, ...] | None]:
     """A page of the rows ``query`` selects, ordered by ``keys``: from ``offset``, or, given
-    ``after``, from the row after those sort values (InvalidInput when they do not fit the
-    keys). With it, the sort values of the page's last row when more rows follow, for the
-    next page's ``after``."""
-    if after is not None:
-        if not values_fit(after, keys):
-            raise InvalidInput(REFUSED)
-        query = query.where(beyond([(e, d, a) for (e, d), a in zip(keys, after, strict=True)]))
-        offset = 0
-    sorts = [e.label(f"sort_{i}") for i, (e, _) in enumerate(keys)]
-    ordered = query.add_columns(*sorts).order_by(*(e.desc() if d else e.asc() for e, d in keys))
-    rows = list(conn.execute(ordered.limit(limit + 1).offset(offset)))
+    ``after``, from the row after those sort values. With it, the sort values of the page's
+    last row when more rows follow, for the next page's ``after``."""
+    start = 0 if after is not None else offset
+    rows = list(conn.execute(ordered(query, keys, after).limit(limit + 1).offset(start)))
     if len(rows) <= limit:
         return rows, None
     return rows[:limit], tuple(rows[limit - 1][-len(keys) :])

@@ -22,14 +22,14 @@ import json
 import re
 import secrets
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from modelreg import artifacts, audit, experiments, runs, schema
+from modelreg import artifacts, audit, experiments, keyset, runs, schema
 from modelreg.db import now
 from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.mlflow_filter import Clause
@@ -408,10 +408,13 @@ def search(
     *,
     offset: int,
     limit: int,
-) -> list[LoggedModel]:
-    """Up to ``limit`` logged models of these experiments that meet every clause, from the
-    ``offset``-th, in ``order`` ((attribute, ascending) pairs; metrics order nothing, as
-    logged models hold none here), then newest first, then by id."""
+    after: Sequence[Any] | None = None,
+) -> tuple[list[LoggedModel], tuple[Any, ...] | None]:
+    """Up to ``limit`` logged models of these experiments that meet every clause, in
+    ``order`` ((attribute, ascending) pairs; metrics order nothing, as logged models hold
+    none here), then newest first, then by id: from the ``offset``-th, or else ``after`` the
+    sort values given; and the sort values of the last when more follow. The clauses SQL
+    cannot test run in Python over the ordered rows."""
     query = sa.select(_m).where(_m.c.experiment_id.in_(list(experiment_ids)))
     rest = []
     for clause in clauses:
@@ -419,33 +422,29 @@ def search(
             query = query.where(_sql(clause))
             continue
         rest.append(clause)
-    keys: list[sa.ColumnElement[Any]] = []
+    keys: list[tuple[sa.ColumnElement[Any], bool]] = []
     for attribute, ascending in order:
         column = ORDERABLE.get(attribute)
         if column is not None:  # metrics.KEY: none held, so all tie
-            keys += [
-                sa.case((column.is_(None), 1), else_=0),
-                column if ascending else column.desc(),
-            ]
+            keys += [(sa.case((column.is_(None), 1), else_=0), False), (column, not ascending)]
     if not any(a == "creation_timestamp" for a, _ in order):
-        keys.append(_m.c.created_at.desc())
-    keys.append(_m.c.id)
+        keys.append((_m.c.created_at, True))
+    keys.append((_m.c.id, False))
+    offset = 0 if after is not None else offset
     found: list[LoggedModel] = []
-    for model in _matching(conn.execute(query.order_by(*keys)), rest):
+    last: tuple[Any, ...] | None = None
+    for row in conn.execute(keyset.ordered(query, keys, after)):
+        (model,) = _load([row])
+        if not all(matches(model, clause) for clause in rest):
+            continue
         if offset:
             offset -= 1
             continue
+        if len(found) == limit:  # one more follows the page
+            return with_registrations(conn, found), last
         found.append(model)
-        if len(found) == limit:
-            break
-    return with_registrations(conn, found)
-
-
-def _matching(rows: Any, clauses: Sequence[Clause]) -> Iterator[LoggedModel]:
-    for row in rows:
-        (model,) = _load([row])
-        if all(matches(model, clause) for clause in clauses):
-            yield model
+        last = tuple(row[-len(keys) :])
+    return with_registrations(conn, found), None
 
 
 def _sql(clause: Clause) -> sa.ColumnElement[bool]:

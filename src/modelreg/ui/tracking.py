@@ -228,7 +228,7 @@ def run(reg: LocalRegistry, run_id: str) -> dict[str, Any]:
         home = experiments.get(conn, found.experiment_id)
         files = artifacts.files(conn, run_id)
         made_by = Clause("attribute", "source_run_id", "=", run_id)
-        models = logged_models.search(
+        models, _ = logged_models.search(
             conn, [found.experiment_id], [made_by], [], offset=0, limit=PAGE
         )
         ids, _ = registry_search.search_versions(

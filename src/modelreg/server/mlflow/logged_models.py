@@ -19,7 +19,7 @@ from modelreg import artifacts, logged_models
 from modelreg.errors import InvalidInput
 from modelreg.logged_models import WIRE_STATUS, LoggedModel
 from modelreg.manifest import check_path
-from modelreg.mlflow_filter import LOGGED_MODELS, page_offset, page_token, parse_filter
+from modelreg.mlflow_filter import LOGGED_MODELS, page_start, page_token, parse_filter
 from modelreg.refs import ArtifactLocation
 from modelreg.server.api import Maintainer, Reader, Writer
 from modelreg.server.auth import single_values
@@ -171,17 +171,17 @@ def search_logged_models(body: SearchBody, reg: Reader) -> JSON:
     limit = body.max_results or DEFAULT_RESULTS
     if limit > MAX_PAGE:
         raise InvalidInput(f"max_results must be at most {MAX_PAGE}, not {limit}")
-    offset = page_offset(body.page_token)
+    offset, after = page_start(body.page_token)
     if body.datasets:  # models with metrics on these datasets: none, as none are kept
         return {"models": []}
-    found = reg.db.read(
+    found, last = reg.db.read(
         lambda conn: logged_models.search(
-            conn, experiment_ids, clauses, order, offset=offset, limit=limit + 1
+            conn, experiment_ids, clauses, order, offset=offset, limit=limit, after=after
         )
     )
-    answer: JSON = {"models": [as_mlflow(m) for m in found[:limit]]}
-    if len(found) > limit:
-        answer["next_page_token"] = page_token(offset + limit)
+    answer: JSON = {"models": [as_mlflow(m) for m in found]}
+    if last is not None:
+        answer["next_page_token"] = page_token(offset + limit, last)
     return answer
 
 
