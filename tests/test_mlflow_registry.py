@@ -496,6 +496,41 @@ def test_unknown_versions_bad_searches_and_stages_answer_in_mlflow_shape(
     assert state(server) == before
 
 
+def test_version_searches_page_by_the_last_version_shown(make_server: Any, tmp_path: Path) -> None:
+    """Searches of versions page by the token's sort values: one model's (by name, read in
+    its index's order) and all models'; a version registered between pages, which sorts
+    first, shifts nothing."""
+    server = make_server()
+    weights = tmp_path / "m.bin"
+    for i in range(5):
+        for name in ("paged", "other"):
+            weights.write_bytes(f"{name} {i}".encode())
+            server.registry.register(name, weights)
+    search = f"{API}/model-versions/search"
+    # Each time, a version that sorts before the page's last is registered between pages.
+    for query, late, expected in [
+        ({"filter": "name = 'paged'"}, "paged", [("paged", n) for n in range(5, 0, -1)]),
+        (
+            {},
+            "aaa",
+            [("demo", 1)]  # the template's
+            + [("other", n) for n in range(5, 0, -1)]
+            + [("paged", n) for n in range(6, 0, -1)],
+        ),
+    ]:
+        asked = {**query, "max_results": 2}
+        first = server.http.get(search, params=asked).json()
+        seen = [(v["name"], int(v["version"])) for v in first["model_versions"]]
+        weights.write_bytes(f"late {late}".encode())
+        server.registry.register(late, weights)
+        token = first["next_page_token"]
+        while token:
+            page = server.http.get(search, params={**asked, "page_token": token}).json()
+            seen += [(v["name"], int(v["version"])) for v in page["model_versions"]]
+            token = page.get("next_page_token")
+        assert seen == expected  # by offset, the page before's last would come again
+
+
 def test_a_version_hands_over_its_own_files_whatever_its_folder_holds_later(
     make_server: Any,
 ) -> None:

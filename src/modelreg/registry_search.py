@@ -129,7 +129,7 @@ def search_versions(
     """The ids of one page of the versions (not deleted) a filter finds, in order (by name,
     newest first, unless ``order`` says otherwise), from ``offset`` or ``after`` the sort
     values given, and the sort values of its last when more follow."""
-    columns = {
+    columns: dict[str, Any] = {
         "name": _m.c.name,
         "run_id": _v.c.run_id,
         "version_number": _v.c.number,
@@ -137,12 +137,25 @@ def search_versions(
         "last_updated_timestamp": _v.c.created_at,
     }
     q = sa.select(_v.c.id).join(_m, _m.c.id == _v.c.model_id).where(versions.LIVE)
+    named = [c.value for c in clauses if (c.entity, c.key, c.op) == ("attribute", "name", "=")]
+    if named:
+        # One model's versions (the client's own search by name): read alone, in the order
+        # of the index on (model id, number), with the name a constant. Joined to the model
+        # and ordered by its name too, every version of a big model was read and sorted.
+        model = sa.select(_m.c.id).where(_m.c.name == named[0]).scalar_subquery()
+        q = sa.select(_v.c.id).where(_v.c.model_id == model, versions.LIVE)
+        columns["name"] = sa.literal(named[0], sa.String)
     for c in clauses:
         if c.entity == "tag":
             q = q.where(_tag(_vt.c.version_id == _v.c.id, _vt, c))
         else:
             q = q.where(_compare(columns[c.key], c))
-    keys = [*_keys(columns, order), (_m.c.name, False), (_v.c.number, True)]
+    if named:  # the name orders nothing among one model's versions
+        order = [o for o in order if o.key != "name"]
+        ties = [(_v.c.number, True)]
+    else:
+        ties = [(_m.c.name, False), (_v.c.number, True)]
+    keys = [*_keys(columns, order), *ties]
     return _page(conn, q, keys, offset=offset, limit=limit, after=after)
 
 
