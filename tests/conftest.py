@@ -13,11 +13,9 @@ repository instead.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,10 +35,6 @@ pytest_plugins = ["services", "browser"]  # PostgreSQL, SeaweedFS, Chromium for 
 settings.register_profile("modelreg", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("modelreg")
 
-# The chunks pulls keep (remote_blobs.ChunkCache) go to a folder of this run, not the home's,
-# removed when the run ends.
-os.environ["MODELREG_CACHE"] = tempfile.mkdtemp(prefix="modelreg-test-cache-")
-atexit.register(shutil.rmtree, os.environ["MODELREG_CACHE"], ignore_errors=True)
 
 IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
 # What the quick tier (``scripts/check --fast``) leaves to the full run: tests that start a
@@ -48,6 +42,13 @@ IMPLEMENTATIONS = ["embedded", "remote", "remote_pg_s3"]
 SERVICE_FIXTURES = frozenset(
     {"live_server", "postgres", "seaweedfs", "browser", "mlflow_server", "s3_bucket"}
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chunk_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The chunks pulls keep (remote_blobs.ChunkCache) go to a folder of this run's (which
+    pytest removes with the rest of them), not the home's."""
+    os.environ["MODELREG_CACHE"] = str(tmp_path_factory.mktemp("chunk-cache"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
