@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from _common import emit, figure, header, latency_ms, show_latency
-from bench_scale import percentiles, serve, start_cached_postgres, stop_postgres
+from bench_scale import percentiles, serve
+from scale_data import start_cached_postgres, stop_postgres
 
 BENCH = "metric history"
 BATCH = 100_000
